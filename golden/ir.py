@@ -1,0 +1,384 @@
+"""The integer network: the one description that the golden model simulates and the hardware is built from.
+
+SPEC §1: the RTL sees integers only. Conversion (``golden.convert``) produces an :class:`IntegerNetwork`; the
+integer simulator (``golden.simulate``), the hardware elaboration (``hw``) and the co-simulation (``cosim``) all
+read this object, and it is saved and loaded in a versioned, integer-only file format
+(``docs/file-format.md``): a directory holding ``network.yaml`` (manifest) and ``arrays.npz`` (integer arrays,
+loaded with ``allow_pickle=False``), with a SHA-256 of the arrays in the manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+
+from .errors import NetworkFileError, WidthError
+
+FORMAT_NAME = "snncosim-integer-network"
+FORMAT_VERSION = 1
+
+NeuronKind = Literal["if", "lif"]
+ResetMode = Literal["zero", "subtract"]
+InputCoding = Literal["rate", "direct"]
+
+
+def signed_range(bits: int) -> tuple[int, int]:
+    """Inclusive range of a two's-complement number of ``bits`` bits."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def signed_bits_for(lo: int, hi: int) -> int:
+    """Smallest two's-complement width holding every integer in [lo, hi] (at least 2)."""
+    bits = 2
+    while not (signed_range(bits)[0] <= lo and hi <= signed_range(bits)[1]):
+        bits += 1
+    return bits
+
+
+@dataclass(frozen=True)
+class NeuronParams:
+    """Per-layer neuron model (SPEC §3). ``leak_shift`` is used by LIF only; ``floor`` is optional (LIF, Lee 2016)."""
+
+    kind: NeuronKind = "if"
+    reset: ResetMode = "zero"
+    leak_shift: int = 0
+    floor: int | None = None
+
+    def validate(self, membrane_bits: int, where: str) -> None:
+        if self.kind not in ("if", "lif"):
+            raise NetworkFileError(f"{where}: neuron kind {self.kind!r} is not one of 'if', 'lif'")
+        if self.reset not in ("zero", "subtract"):
+            raise NetworkFileError(f"{where}: reset {self.reset!r} is not one of 'zero', 'subtract'")
+        if self.kind == "lif" and not 1 <= self.leak_shift < membrane_bits:
+            raise WidthError(
+                f"{where}: LIF leak_shift must be in 1..{membrane_bits - 1} for membrane_bits={membrane_bits}, "
+                f"got {self.leak_shift}")
+        if self.kind == "if" and self.leak_shift != 0:
+            raise NetworkFileError(f"{where}: an IF neuron has no leak; leak_shift must be 0")
+        if self.floor is not None:
+            lo, hi = signed_range(membrane_bits)
+            if not lo <= self.floor <= 0:
+                raise WidthError(f"{where}: membrane floor {self.floor} must lie in [{lo}, 0]")
+
+
+@dataclass(frozen=True)
+class DenseLayer:
+    """Fully connected spiking layer: ``I_j = Σ_i W[j, i]·x_i + bias_j`` then the neuron model."""
+
+    weight: np.ndarray  # int64 (n_out, n_in)
+    bias: np.ndarray  # int64 (n_out,)
+    threshold: np.ndarray  # int64 (n_out,), every entry >= 1
+    neuron: NeuronParams = NeuronParams()
+    name: str = ""
+
+    kind = "dense"
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return (self.n_out,)
+
+    def fan_in_abs_max(self) -> int:
+        """Largest Σ_i |W[j, i]| over neurons j: bounds the synaptic input of one step (binary spikes)."""
+        return int(np.abs(self.weight).sum(axis=1).max(initial=0))
+
+
+@dataclass(frozen=True)
+class Conv2dLayer:
+    """2-D convolution (cross-correlation as in torch) with stride and zero padding; thresholds per out channel."""
+
+    weight: np.ndarray  # int64 (c_out, c_in, kh, kw)
+    bias: np.ndarray  # int64 (c_out,)
+    threshold: np.ndarray  # int64 (c_out,)
+    in_shape: tuple[int, int, int]  # (c_in, h, w)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    neuron: NeuronParams = NeuronParams()
+    name: str = ""
+
+    kind = "conv2d"
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        c_out, _, kh, kw = self.weight.shape
+        _, h, w = self.in_shape
+        ho = (h + 2 * self.padding[0] - kh) // self.stride[0] + 1
+        wo = (w + 2 * self.padding[1] - kw) // self.stride[1] + 1
+        return (int(c_out), int(ho), int(wo))
+
+    @property
+    def n_in(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    @property
+    def n_out(self) -> int:
+        return int(np.prod(self.out_shape))
+
+    def fan_in_abs_max(self) -> int:
+        return int(np.abs(self.weight).reshape(self.weight.shape[0], -1).sum(axis=1).max(initial=0))
+
+
+@dataclass(frozen=True)
+class AvgPool2dLayer:
+    """Average pooling as spiking neurons: every input in the window adds the integer ``weight``; per-channel θ."""
+
+    weight: int
+    threshold: np.ndarray  # int64 (c,)
+    in_shape: tuple[int, int, int]
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    neuron: NeuronParams = NeuronParams()
+    name: str = ""
+
+    kind = "avgpool2d"
+
+    @property
+    def bias(self) -> np.ndarray:
+        return np.zeros(self.in_shape[0], dtype=np.int64)
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.in_shape
+        return (c, (h - self.kernel[0]) // self.stride[0] + 1, (w - self.kernel[1]) // self.stride[1] + 1)
+
+    @property
+    def n_in(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    @property
+    def n_out(self) -> int:
+        return int(np.prod(self.out_shape))
+
+    def fan_in_abs_max(self) -> int:
+        return abs(int(self.weight)) * self.kernel[0] * self.kernel[1]
+
+
+Layer = DenseLayer | Conv2dLayer | AvgPool2dLayer
+_LAYER_KINDS = {"dense": DenseLayer, "conv2d": Conv2dLayer, "avgpool2d": AvgPool2dLayer}
+
+
+@dataclass
+class IntegerNetwork:
+    """A converted (or directly trained) spiking network in integers only.
+
+    ``input_shape`` is the shape of one input sample (``(784,)`` or ``(c, h, w)``). Inputs are integer codes in
+    ``[0, 2**input_bits - 1]``: with ``input_coding == "rate"`` each code becomes Bernoulli spikes of probability
+    ``max_rate * code / (2**input_bits - 1)`` per step; with ``"direct"`` the first layer receives the code
+    itself every step (its products count as MACs). Layer ``l`` consumes the spikes of layer ``l-1`` (layer 0 is
+    the input). Dense layers flatten their input.
+    """
+
+    input_shape: tuple[int, ...]
+    layers: list[Layer]
+    weight_bits: int = 8
+    membrane_bits: int = 24
+    input_coding: InputCoding = "rate"
+    input_bits: int = 8
+    metadata: dict = field(default_factory=dict)
+
+    # ----------------------------------------------------------------------------------------------- shape
+    @property
+    def n_inputs(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        """[n_0 (inputs), n_1, ..., n_L]."""
+        return [self.n_inputs] + [layer.n_out for layer in self.layers]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def is_dense_only(self) -> bool:
+        return all(layer.kind == "dense" for layer in self.layers)
+
+    # ----------------------------------------------------------------------------------------------- checks
+    def validate(self) -> "IntegerNetwork":
+        """Check shapes, integer types and that every number fits its width (SPEC §1). Returns ``self``."""
+        if not self.layers:
+            raise NetworkFileError("the network has no layers")
+        if not 2 <= self.weight_bits <= 32:
+            raise WidthError(f"weight_bits must be in 2..32, got {self.weight_bits}")
+        if not 4 <= self.membrane_bits <= 62:
+            raise WidthError(f"membrane_bits must be in 4..62, got {self.membrane_bits}")
+        if self.input_coding not in ("rate", "direct"):
+            raise NetworkFileError(f"input_coding {self.input_coding!r} is not one of 'rate', 'direct'")
+        if not 1 <= self.input_bits <= 16:
+            raise WidthError(f"input_bits must be in 1..16, got {self.input_bits}")
+        w_lo, w_hi = signed_range(self.weight_bits)
+        v_lo, v_hi = signed_range(self.membrane_bits)
+        n_prev = self.n_inputs
+        shape_prev: tuple[int, ...] = tuple(self.input_shape)
+        for index, layer in enumerate(self.layers, start=1):
+            where = f"layer {index} ({layer.kind}{' ' + layer.name if layer.name else ''})"
+            if layer.kind == "dense":
+                if layer.weight.ndim != 2 or layer.n_in != n_prev:
+                    raise NetworkFileError(
+                        f"{where}: weight shape {tuple(layer.weight.shape)} does not take {n_prev} inputs")
+            else:
+                if tuple(layer.in_shape) != tuple(shape_prev):
+                    raise NetworkFileError(f"{where}: input shape {tuple(layer.in_shape)} != {tuple(shape_prev)}")
+            for array_name in ("weight", "bias", "threshold"):
+                arr = np.asarray(getattr(layer, array_name))
+                if not np.issubdtype(arr.dtype, np.integer):
+                    raise NetworkFileError(f"{where}: {array_name} must be integers, got {arr.dtype}")
+            weights = np.asarray(layer.weight)
+            if weights.size and (weights.min() < w_lo or weights.max() > w_hi):
+                raise WidthError(
+                    f"{where}: weights span [{weights.min()}, {weights.max()}] but weight_bits={self.weight_bits} "
+                    f"holds [{w_lo}, {w_hi}]; use weight_bits={signed_bits_for(int(weights.min()), int(weights.max()))}")
+            thr = np.asarray(layer.threshold)
+            expected = (layer.n_out,) if layer.kind == "dense" else (layer.out_shape[0],)
+            if thr.shape != expected:
+                raise NetworkFileError(f"{where}: threshold shape {thr.shape} != {expected}")
+            if thr.min() < 1 or thr.max() > v_hi:
+                raise WidthError(
+                    f"{where}: thresholds span [{thr.min()}, {thr.max()}] but must lie in [1, {v_hi}] "
+                    f"(membrane_bits={self.membrane_bits}); use membrane_bits="
+                    f"{signed_bits_for(0, int(thr.max()))}")
+            bias = np.asarray(layer.bias)
+            if bias.shape != expected:
+                raise NetworkFileError(f"{where}: bias shape {bias.shape} != {expected}")
+            if bias.size and (bias.min() < v_lo or bias.max() > v_hi):
+                raise WidthError(f"{where}: biases do not fit membrane_bits={self.membrane_bits}")
+            layer.neuron.validate(self.membrane_bits, where)
+            n_prev = layer.n_out
+            shape_prev = layer.out_shape
+        return self
+
+    # ----------------------------------------------------------------------------------------------- file format
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the network as a directory ``path`` (``network.yaml`` + ``arrays.npz``), atomically."""
+        self.validate()
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {}
+        layer_entries = []
+        for index, layer in enumerate(self.layers):
+            entry: dict = {"kind": layer.kind, "name": layer.name, "neuron": dataclasses.asdict(layer.neuron)}
+            if layer.kind == "avgpool2d":
+                entry.update(weight=int(layer.weight), kernel=list(layer.kernel), stride=list(layer.stride),
+                             in_shape=list(layer.in_shape))
+                arrays[f"layer{index}.threshold"] = np.asarray(layer.threshold, dtype=np.int64)
+            else:
+                for array_name in ("weight", "bias", "threshold"):
+                    arrays[f"layer{index}.{array_name}"] = np.asarray(getattr(layer, array_name), dtype=np.int64)
+                if layer.kind == "conv2d":
+                    entry.update(in_shape=list(layer.in_shape), stride=list(layer.stride),
+                                 padding=list(layer.padding))
+            layer_entries.append(entry)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        blob = buffer.getvalue()
+        manifest = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "input_shape": list(self.input_shape),
+            "input_coding": self.input_coding,
+            "input_bits": self.input_bits,
+            "weight_bits": self.weight_bits,
+            "membrane_bits": self.membrane_bits,
+            "layers": layer_entries,
+            "arrays_sha256": hashlib.sha256(blob).hexdigest(),
+            "metadata": _plain(self.metadata),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            (tmp / "arrays.npz").write_bytes(blob)
+            (tmp / "network.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "IntegerNetwork":
+        """Read a network directory written by :meth:`save`; every defect is a :class:`NetworkFileError`."""
+        path = Path(path)
+        manifest_path, arrays_path = path / "network.yaml", path / "arrays.npz"
+        if not path.is_dir() or not manifest_path.is_file() or not arrays_path.is_file():
+            raise NetworkFileError(
+                f"{path}: not an integer-network directory (expected network.yaml and arrays.npz inside)")
+        try:
+            manifest = yaml.safe_load(manifest_path.read_text())
+        except yaml.YAMLError as exc:
+            raise NetworkFileError(f"{manifest_path}: not valid YAML ({exc.__class__.__name__})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise NetworkFileError(f"{manifest_path}: not a {FORMAT_NAME} manifest")
+        if manifest.get("version") != FORMAT_VERSION:
+            raise NetworkFileError(
+                f"{manifest_path}: format version {manifest.get('version')!r} is not supported "
+                f"(this snncosim reads version {FORMAT_VERSION})")
+        blob = arrays_path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != manifest.get("arrays_sha256"):
+            raise NetworkFileError(f"{arrays_path}: checksum mismatch, the file is corrupted or was edited")
+        try:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+            layers: list[Layer] = []
+            for index, entry in enumerate(manifest["layers"]):
+                neuron = NeuronParams(**entry["neuron"])
+                kind = entry["kind"]
+                if kind not in _LAYER_KINDS:
+                    raise NetworkFileError(f"{manifest_path}: layer {index + 1} has unknown kind {kind!r}")
+                get = lambda name: arrays[f"layer{index}.{name}"]  # noqa: E731
+                if kind == "dense":
+                    layer = DenseLayer(get("weight"), get("bias"), get("threshold"), neuron, entry.get("name", ""))
+                elif kind == "conv2d":
+                    layer = Conv2dLayer(get("weight"), get("bias"), get("threshold"), tuple(entry["in_shape"]),
+                                        tuple(entry["stride"]), tuple(entry["padding"]), neuron,
+                                        entry.get("name", ""))
+                else:
+                    layer = AvgPool2dLayer(int(entry["weight"]), get("threshold"), tuple(entry["in_shape"]),
+                                           tuple(entry["kernel"]), tuple(entry["stride"]), neuron,
+                                           entry.get("name", ""))
+                layers.append(layer)
+            network = cls(
+                input_shape=tuple(manifest["input_shape"]),
+                layers=layers,
+                weight_bits=int(manifest["weight_bits"]),
+                membrane_bits=int(manifest["membrane_bits"]),
+                input_coding=manifest["input_coding"],
+                input_bits=int(manifest["input_bits"]),
+                metadata=manifest.get("metadata") or {},
+            )
+        except NetworkFileError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NetworkFileError(f"{path}: malformed network file ({exc.__class__.__name__}: {exc})") from None
+        return network.validate()
+
+
+def _plain(value):
+    """Convert numpy scalars/arrays inside metadata to plain YAML-safe Python values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,218 @@
+"""Traces: what one run (golden or RTL) did, image by image, step by step, layer by layer (SPEC §6).
+
+A :class:`Trace` is saved as one ``.npz`` (no pickles) so a user can compare a golden and an RTL run again later
+without re-running either (``snncosim compare GOLDEN RTL``). :func:`compare` checks SPEC §6 equivalence and
+reports the first difference in (image, step, layer, neuron) order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SnnCosimError
+
+COUNTER_NAMES = (
+    "cycles",
+    "acs",
+    "macs",
+    "spikes",
+    "neuron_updates",
+    "weight_reads",
+    "state_reads",
+    "state_writes",
+    "saturations",
+)
+TRACE_VERSION = 1
+
+
+@dataclass
+class Trace:
+    """Per-layer spikes ``bool [N, T, n_l]``, optional membranes ``int64 [N, T, n_l]`` (end of step), counters
+    ``int64 [N, T, L, len(COUNTER_NAMES)]``, total cycles per image ``int64 [N]`` and predictions ``int64 [N]``.
+    ``input_spikes`` (``bool [N, T, n_0]``) is kept when known so a run can be replayed."""
+
+    spikes: list[np.ndarray]
+    counters: np.ndarray
+    image_cycles: np.ndarray
+    predictions: np.ndarray
+    membranes: list[np.ndarray] | None = None
+    input_spikes: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_images(self) -> int:
+        return int(self.counters.shape[0])
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.counters.shape[1])
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.spikes)
+
+    def counter(self, name: str) -> np.ndarray:
+        """``int64 [N, T, L]`` values of one counter."""
+        return self.counters[..., COUNTER_NAMES.index(name)]
+
+    def totals(self) -> dict[str, int]:
+        """Every counter summed over images, steps and layers."""
+        return {name: int(self.counters[..., k].sum()) for k, name in enumerate(COUNTER_NAMES)}
+
+    def select(self, images) -> "Trace":
+        """The sub-trace of the given image indices."""
+        idx = np.asarray(images)
+        return Trace(
+            spikes=[s[idx] for s in self.spikes],
+            counters=self.counters[idx],
+            image_cycles=self.image_cycles[idx],
+            predictions=self.predictions[idx],
+            membranes=None if self.membranes is None else [m[idx] for m in self.membranes],
+            input_spikes=None if self.input_spikes is None else self.input_spikes[idx],
+            meta=dict(self.meta),
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {
+            "counters": np.asarray(self.counters, dtype=np.int64),
+            "image_cycles": np.asarray(self.image_cycles, dtype=np.int64),
+            "predictions": np.asarray(self.predictions, dtype=np.int64),
+            "meta": np.array(json.dumps({"version": TRACE_VERSION, "counter_names": COUNTER_NAMES,
+                                         **self.meta})),
+        }
+        for layer, spikes in enumerate(self.spikes, start=1):
+            arrays[f"spikes_L{layer}"] = np.packbits(np.asarray(spikes, dtype=bool), axis=-1)
+            arrays[f"n_L{layer}"] = np.array(spikes.shape[-1])
+        if self.membranes is not None:
+            for layer, membrane in enumerate(self.membranes, start=1):
+                arrays[f"membrane_L{layer}"] = np.asarray(membrane, dtype=np.int64)
+        if self.input_spikes is not None:
+            arrays["input_spikes"] = np.packbits(np.asarray(self.input_spikes, dtype=bool), axis=-1)
+            arrays["n_L0"] = np.array(self.input_spikes.shape[-1])
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Trace":
+        path = Path(path)
+        if not path.is_file():
+            raise SnnCosimError(f"{path}: no such trace file")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                meta = json.loads(str(npz["meta"]))
+                if meta.pop("version", None) != TRACE_VERSION:
+                    raise SnnCosimError(f"{path}: unsupported trace version")
+                if tuple(meta.pop("counter_names", ())) != COUNTER_NAMES:
+                    raise SnnCosimError(f"{path}: trace has different counters than this snncosim")
+                n_layers = sum(1 for key in npz.files if key.startswith("spikes_L"))
+                unpack = lambda key, n: np.unpackbits(npz[key], axis=-1, count=int(n)).astype(bool)  # noqa: E731
+                spikes = [unpack(f"spikes_L{l}", npz[f"n_L{l}"]) for l in range(1, n_layers + 1)]
+                membranes = None
+                if "membrane_L1" in npz.files:
+                    membranes = [npz[f"membrane_L{l}"] for l in range(1, n_layers + 1)]
+                input_spikes = unpack("input_spikes", npz["n_L0"]) if "input_spikes" in npz.files else None
+                return cls(spikes=spikes, counters=npz["counters"], image_cycles=npz["image_cycles"],
+                           predictions=npz["predictions"], membranes=membranes, input_spikes=input_spikes,
+                           meta=meta)
+        except SnnCosimError:
+            raise
+        except Exception as exc:  # zip/npz/json damage of any kind
+            raise SnnCosimError(f"{path}: not a readable snncosim trace ({exc.__class__.__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The first place where two traces disagree. ``step`` and ``layer`` are 1-based, ``neuron`` 0-based
+    (``None`` for per-layer quantities such as counters); ``image`` is the index in the run."""
+
+    image: int
+    step: int | None
+    layer: int | None
+    neuron: int | None
+    quantity: str
+    golden: int
+    rtl: int
+
+    def __str__(self) -> str:
+        where = [f"image {self.image}"]
+        if self.step is not None:
+            where.append(f"step {self.step}")
+        if self.layer is not None:
+            where.append(f"layer {self.layer}")
+        if self.neuron is not None:
+            where.append(f"neuron {self.neuron}")
+        return f"{', '.join(where)}: {self.quantity} golden={self.golden} rtl={self.rtl}"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    equivalent: bool
+    first_difference: Difference | None
+    checked: tuple[str, ...]
+    n_images: int
+    n_steps: int
+    n_layers: int
+
+    def summary(self) -> str:
+        scope = f"{self.n_images} images x {self.n_steps} steps x {self.n_layers} layers"
+        if self.equivalent:
+            return f"EQUIVALENT ({scope}; checked {', '.join(self.checked)})"
+        return f"MISMATCH at {self.first_difference} ({scope})"
+
+
+def compare(golden: Trace, rtl: Trace) -> Comparison:
+    """SPEC §6: spikes, membranes (when both traced), every counter, cycles per image and predictions.
+
+    The first difference is the earliest (image, step, layer) at which anything differs; within that
+    (image, step, layer) spikes come before membranes before counters, and the lowest neuron index first."""
+    if golden.n_layers != rtl.n_layers or golden.counters.shape != rtl.counters.shape:
+        raise SnnCosimError(
+            f"traces have different shapes: golden {golden.n_images} images x {golden.n_steps} steps x "
+            f"{golden.n_layers} layers, rtl {rtl.n_images} x {rtl.n_steps} x {rtl.n_layers}")
+    checked = ["spikes"]
+    with_membranes = golden.membranes is not None and rtl.membranes is not None
+    if with_membranes:
+        checked.append("membranes")
+    checked += ["counters", "image_cycles", "predictions"]
+    n, t, n_layers = golden.n_images, golden.n_steps, golden.n_layers
+    # earliest (image, step, layer) with any difference, as a flat index over that grid
+    bad = np.zeros((n, t, n_layers), dtype=bool)
+    for l in range(n_layers):
+        bad[:, :, l] |= (golden.spikes[l] != rtl.spikes[l]).any(axis=-1)
+        if with_membranes:
+            bad[:, :, l] |= (golden.membranes[l] != rtl.membranes[l]).any(axis=-1)
+    bad |= (golden.counters != rtl.counters).any(axis=-1)
+    first: Difference | None = None
+    if bad.any():
+        i, s, l = np.unravel_index(int(np.argmax(bad.reshape(-1))), bad.shape)
+        i, s, l = int(i), int(s), int(l)
+        g_spk, r_spk = golden.spikes[l][i, s], rtl.spikes[l][i, s]
+        if (g_spk != r_spk).any():
+            j = int(np.argmax(g_spk != r_spk))
+            first = Difference(i, s + 1, l + 1, j, "spike", int(g_spk[j]), int(r_spk[j]))
+        elif with_membranes and (golden.membranes[l][i, s] != rtl.membranes[l][i, s]).any():
+            g_m, r_m = golden.membranes[l][i, s], rtl.membranes[l][i, s]
+            j = int(np.argmax(g_m != r_m))
+            first = Difference(i, s + 1, l + 1, j, "membrane", int(g_m[j]), int(r_m[j]))
+        else:
+            k = int(np.argmax(golden.counters[i, s, l] != rtl.counters[i, s, l]))
+            first = Difference(i, s + 1, l + 1, None, f"counter {COUNTER_NAMES[k]}",
+                               int(golden.counters[i, s, l, k]), int(rtl.counters[i, s, l, k]))
+    else:
+        for name in ("image_cycles", "predictions"):
+            g_arr, r_arr = getattr(golden, name), getattr(rtl, name)
+            if (g_arr != r_arr).any():
+                i = int(np.argmax(g_arr != r_arr))
+                first = Difference(i, None, None, None, name.rstrip("s").replace("_", " "),
+                                   int(g_arr[i]), int(r_arr[i]))
+                break
+    return Comparison(first is None, first, tuple(checked), n, t, n_layers)
