@@ -1,0 +1,145 @@
+"""``snncosim``: the command line.
+
+Subcommands: ``run`` (the main job on the embedded MNIST default), ``convert`` (save the default network as an
+integer-network file), ``verilog`` (synthesizable Verilog + memory-initialisation files), ``compare`` (re-compare
+two saved traces). User mistakes print one ``snncosim: error: …`` line and exit with status 2; an equivalence
+failure exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from golden.errors import SnnCosimError
+
+
+def _add_conversion_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--neuron", choices=("if", "lif"), default="if", help="neuron model (default: if)")
+    parser.add_argument("--reset", choices=("zero", "subtract"), default="subtract",
+                        help="reset after a spike (default: subtract)")
+    parser.add_argument("--leak-shift", type=int, default=4, help="LIF leak v >>> k (default: 4)")
+    parser.add_argument("--norm", choices=("data", "model", "percentile"), default="data",
+                        help="Diehl 2015 normalisation (default: data)")
+    parser.add_argument("--percentile", type=float, default=99.9, help="for --norm percentile (default: 99.9)")
+    parser.add_argument("--weight-bits", type=int, default=8)
+    parser.add_argument("--membrane-bits", type=int, default=24)
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="where the trained default network is cached (default: ~/.cache/snncosim)")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .job import JobOptions, run_job
+    from .report import print_run_table
+
+    options = JobOptions(
+        steps=args.steps, rtl_images=args.rtl_images, test_images=args.test_images, lanes=args.lanes,
+        neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift, norm=args.norm,
+        percentile=args.percentile, max_rate=args.max_rate, weight_bits=args.weight_bits,
+        membrane_bits=args.membrane_bits, seed=args.seed, out_dir=args.out, cache_dir=args.cache_dir,
+        rtl=not args.no_rtl, waves=args.waves, progress=not args.quiet)
+    result = run_job(options)
+    print_run_table(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(result.to_json())
+    return 1 if result.equivalent is False else 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from golden import convert as golden_convert
+    from golden import data as golden_data
+    from golden import train as golden_train
+
+    from .job import JobOptions
+
+    options = JobOptions(neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift)
+    options.validate()
+    split = golden_data.default_split()
+    model = golden_train.default_mlp(cache_dir=args.cache_dir, progress=not args.quiet)
+    result = golden_convert.convert(model, split.train_images[:2000], method=args.norm, percentile=args.percentile,
+                                    weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
+                                    neuron=options.neuron_params(), input_coding="rate")
+    path = result.integer.save(args.output)
+    print(f"wrote {path} ({' -> '.join(str(n) for n in result.integer.layer_sizes)}, "
+          f"{args.neuron}/{args.reset}, {args.norm} normalisation)")
+    return 0
+
+
+def _cmd_verilog(args: argparse.Namespace) -> int:
+    from golden.ir import IntegerNetwork
+    from hw.verilog import write_verilog
+
+    network = IntegerNetwork.load(args.network)
+    written = write_verilog(network, args.output, lanes=args.lanes)
+    for path in written if isinstance(written, (list, tuple)) else [written]:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from golden.trace import Trace, compare
+
+    golden, rtl = Trace.load(args.golden), Trace.load(args.rtl)
+    comparison = compare(golden, rtl)
+    print(comparison.summary())
+    return 0 if comparison.equivalent else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="snncosim",
+        description="Convert ANNs to integer SNNs, run them on Amaranth RTL under Verilator, prove equivalence.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="main job: train/convert the default MNIST MLP, golden vs RTL co-simulation")
+    run.add_argument("--steps", "-T", type=int, default=64, help="time steps per image (default: 64)")
+    run.add_argument("--rtl-images", type=int, default=20, help="images co-simulated on the RTL (default: 20)")
+    run.add_argument("--test-images", type=int, default=None,
+                     help="test-part images for the accuracy figure (default: all 2000)")
+    run.add_argument("--lanes", "-P", type=int, default=8, help="crossbar lanes P (default: 8)")
+    run.add_argument("--max-rate", type=float, default=1.0, help="input spike probability at full intensity")
+    run.add_argument("--seed", type=int, default=0, help="seed of the rate encoder")
+    run.add_argument("--out", type=Path, default=Path("runs/latest"), help="run directory (default: runs/latest)")
+    run.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    run.add_argument("--no-rtl", action="store_true", help="golden model only (no Verilator)")
+    run.add_argument("--waves", action="store_true", help="dump an FST waveform of the RTL run")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    _add_conversion_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    conv = sub.add_parser("convert", help="convert the default MNIST MLP and save the integer network")
+    conv.add_argument("-o", "--output", type=Path, required=True, help="output directory, e.g. mnist.snn")
+    conv.add_argument("--quiet", "-q", action="store_true")
+    _add_conversion_options(conv)
+    conv.set_defaults(func=_cmd_convert)
+
+    ver = sub.add_parser("verilog", help="write synthesizable Verilog and memory-initialisation files")
+    ver.add_argument("network", type=Path, help="integer-network directory (from 'snncosim convert' or a run)")
+    ver.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    ver.add_argument("--lanes", "-P", type=int, default=8, help="crossbar lanes P (default: 8)")
+    ver.set_defaults(func=_cmd_verilog)
+
+    cmp_ = sub.add_parser("compare", help="compare a saved golden trace with a saved RTL trace")
+    cmp_.add_argument("golden", type=Path)
+    cmp_.add_argument("rtl", type=Path)
+    cmp_.set_defaults(func=_cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SnnCosimError as exc:
+        print(f"snncosim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("snncosim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The main job: train (or reuse) a network, convert it, measure ANN vs SNN accuracy, co-simulate on the RTL.
+
+``snncosim run`` is a thin wrapper around :func:`run_job`. Every phase reports its wall time so that the benchmark
+and the user can see where the minutes go.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from golden import convert as golden_convert
+from golden import data as golden_data
+from golden import train as golden_train
+from golden.encoding import rate_encode
+from golden.errors import SnnCosimError
+from golden.ir import IntegerNetwork, NeuronParams
+from golden.simulate import IntegerSimulator
+from golden.trace import compare
+
+
+@dataclass
+class JobOptions:
+    steps: int = 64
+    rtl_images: int = 20
+    test_images: int | None = None  # None: the whole test part
+    lanes: int = 8
+    neuron: str = "if"
+    reset: str = "subtract"
+    leak_shift: int = 4
+    norm: str = "data"
+    percentile: float = 99.9
+    max_rate: float = 1.0
+    weight_bits: int = 8
+    membrane_bits: int = 24
+    seed: int = 0
+    out_dir: Path = Path("runs/latest")
+    cache_dir: Path | None = None
+    rtl: bool = True
+    waves: bool = False
+    progress: bool = True
+
+    def validate(self) -> None:
+        if not 1 <= self.steps <= 65535:
+            raise SnnCosimError(f"--steps must be in 1..65535, got {self.steps}")
+        if self.rtl_images < 0:
+            raise SnnCosimError(f"--rtl-images must be >= 0, got {self.rtl_images}")
+        if self.lanes < 1 or self.lanes > 64:
+            raise SnnCosimError(f"--lanes must be in 1..64, got {self.lanes}")
+        if not 0.0 < self.max_rate <= 1.0:
+            raise SnnCosimError(f"--max-rate must be in (0, 1], got {self.max_rate}")
+        if self.neuron not in ("if", "lif"):
+            raise SnnCosimError(f"--neuron must be 'if' or 'lif', got {self.neuron!r}")
+        if self.reset not in ("zero", "subtract"):
+            raise SnnCosimError(f"--reset must be 'zero' or 'subtract', got {self.reset!r}")
+        if self.norm not in ("data", "model", "percentile"):
+            raise SnnCosimError(f"--norm must be 'data', 'model' or 'percentile', got {self.norm!r}")
+
+    def neuron_params(self) -> NeuronParams:
+        if self.neuron == "lif":
+            return NeuronParams("lif", self.reset, self.leak_shift, None)
+        return NeuronParams("if", self.reset, 0, None)
+
+
+@dataclass
+class JobResult:
+    options: dict
+    ann_accuracy: float
+    snn_accuracy: float
+    test_images: int
+    steps: int
+    rtl_images: int = 0
+    equivalent: bool | None = None
+    first_difference: str | None = None
+    golden_totals: dict = field(default_factory=dict)
+    rtl_totals: dict = field(default_factory=dict)
+    golden_totals_rtl_images: dict = field(default_factory=dict)
+    rtl_accuracy: float | None = None
+    spikes_per_neuron: list = field(default_factory=list)
+    ann_macs_per_image: int = 0
+    cycles_per_image: float = 0.0
+    cycle_bound_ratio: float | None = None
+    rtl_cycles_per_second: float | None = None
+    rtl_images_per_second: float | None = None
+    phase_seconds: dict = field(default_factory=dict)
+    out_dir: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+
+class _Phases:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        phases = self
+
+        class _Timer:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                phases.seconds[name] = round(time.perf_counter() - self.t0, 3)
+
+        return _Timer()
+
+
+def run_job(options: JobOptions) -> JobResult:
+    options.validate()
+    phases = _Phases()
+    out_dir = Path(options.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    with phases("data"):
+        split = golden_data.default_split()
+        test_images = split.test_images if options.test_images is None else split.test_images[:options.test_images]
+        test_labels = split.test_labels if options.test_images is None else split.test_labels[:options.test_images]
+        if len(test_images) == 0:
+            raise SnnCosimError("no test images selected")
+    with phases("train"):
+        model = golden_train.default_mlp(cache_dir=options.cache_dir, progress=options.progress)
+        ann_accuracy = golden_train.evaluate(model, test_images, test_labels)
+    with phases("convert"):
+        conversion = golden_convert.convert(
+            model, split.train_images[:2000], method=options.norm, percentile=options.percentile,
+            weight_bits=options.weight_bits, membrane_bits=options.membrane_bits,
+            neuron=options.neuron_params(), input_coding="rate")
+        network: IntegerNetwork = conversion.integer
+        network.save(out_dir / "network.snn")
+
+    with phases("golden"):
+        simulator = IntegerSimulator(network)
+        n_test = len(test_images)
+        codes = torch.as_tensor(np.asarray(test_images)).reshape(n_test, -1)
+        correct = 0
+        chunk = 250
+        cosim_spikes = None
+        totals = None
+        spikes_per_layer = np.zeros(len(network.layers))
+        for start in range(0, n_test, chunk):
+            stop = min(n_test, start + chunk)
+            spikes_in = rate_encode(codes[start:stop], options.steps, max_rate=options.max_rate,
+                                    seed=options.seed + start)
+            trace = simulator.run(spikes_in, lanes=options.lanes)
+            correct += int((trace.predictions == np.asarray(test_labels[start:stop])).sum())
+            chunk_totals = trace.totals()
+            totals = chunk_totals if totals is None else {k: totals[k] + v for k, v in chunk_totals.items()}
+            spikes_per_layer += np.array([s.sum() for s in trace.spikes], dtype=float)
+            if start == 0:
+                cosim_spikes = spikes_in[:, :options.rtl_images]
+        snn_accuracy = correct / n_test
+    from golden.counting import ann_macs  # local: keeps start-up light
+    from golden.cycle_model import fixed_overhead_per_step
+
+    result = JobResult(
+        options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
+        ann_accuracy=float(ann_accuracy), snn_accuracy=float(snn_accuracy), test_images=n_test,
+        steps=options.steps, golden_totals=totals,
+        spikes_per_neuron=[float(s / n_test / layer.n_out) for s, layer in zip(spikes_per_layer, network.layers)],
+        ann_macs_per_image=int(ann_macs(network)),
+        cycles_per_image=(totals["cycles"] / n_test),
+        out_dir=str(out_dir),
+    )
+    fixed = fixed_overhead_per_step(network.layer_sizes, options.lanes) * options.steps * n_test
+    result.cycle_bound_ratio = float((totals["cycles"] - fixed) / (totals["acs"] / options.lanes)) \
+        if totals["acs"] else None
+
+    if options.rtl and options.rtl_images > 0:
+        from cosim.session import cosimulate  # needs the HDL toolchain only here
+
+        n_rtl = min(options.rtl_images, cosim_spikes.shape[1])
+        with phases("golden_trace"):
+            golden_trace = simulator.run(cosim_spikes, lanes=options.lanes, record_membranes=True)
+            golden_trace.save(out_dir / "golden_trace.npz")
+        with phases("rtl"):
+            rtl_run = cosimulate(network, cosim_spikes.permute(1, 0, 2), lanes=options.lanes, work_dir=out_dir / "rtl",
+                                 waves=options.waves, progress=options.progress)
+            rtl_run.trace.save(out_dir / "rtl_trace.npz")
+        comparison = compare(golden_trace, rtl_run.trace)
+        result.rtl_images = n_rtl
+        result.equivalent = comparison.equivalent
+        result.first_difference = None if comparison.equivalent else str(comparison.first_difference)
+        result.rtl_totals = rtl_run.trace.totals()
+        result.golden_totals_rtl_images = golden_trace.totals()
+        labels = np.asarray(test_labels[:n_rtl])
+        result.rtl_accuracy = float((rtl_run.trace.predictions == labels).mean())
+        result.rtl_cycles_per_second = float(rtl_run.cycles_per_second)
+        result.rtl_images_per_second = float(rtl_run.images_per_second)
+    result.phase_seconds = phases.seconds
+    (out_dir / "summary.json").write_text(result.to_json())
+    return result
