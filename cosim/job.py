@@ -146,7 +146,7 @@ def run_job(options: JobOptions) -> JobResult:
         for start in range(0, n_test, chunk):
             stop = min(n_test, start + chunk)
             spikes_in = rate_encode(codes[start:stop], options.steps, max_rate=options.max_rate,
-                                    seed=options.seed + start)
+                                    seed=options.seed, first_index=start)
             trace = simulator.run(spikes_in, lanes=options.lanes)
             correct += int((trace.predictions == np.asarray(test_labels[start:stop])).sum())
             chunk_totals = trace.totals()
@@ -156,7 +156,7 @@ def run_job(options: JobOptions) -> JobResult:
                 cosim_spikes = spikes_in[:, :options.rtl_images]
         snn_accuracy = correct / n_test
     from golden.counting import ann_macs  # local: keeps start-up light
-    from golden.cycle_model import fixed_overhead_per_step
+    from golden.cycle_model import fixed_overhead
 
     result = JobResult(
         options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
@@ -167,7 +167,7 @@ def run_job(options: JobOptions) -> JobResult:
         cycles_per_image=(totals["cycles"] / n_test),
         out_dir=str(out_dir),
     )
-    fixed = fixed_overhead_per_step(network.layer_sizes, options.lanes) * options.steps * n_test
+    fixed = fixed_overhead(network.layer_sizes, options.lanes, options.steps, n_test)
     result.cycle_bound_ratio = float((totals["cycles"] - fixed) / (totals["acs"] / options.lanes)) \
         if totals["acs"] else None
 

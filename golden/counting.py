@@ -1,0 +1,190 @@
+"""Operation counts per (image, step, layer) (SPEC §5, docs/spec.md §5) and the ANN's own MAC count.
+
+The nine counters, in :data:`COUNTER_NAMES` order, of layer ``l`` at step ``t`` (``S_in`` = spikes layer ``l−1``
+emitted at step ``t``, layer 0 = the input; ``P`` lanes; ``G_l = ceil(n_l/P)``):
+
+* ``cycles``         — the cycle model (:mod:`golden.cycle_model`): ``W_l + S_in·G_l + G_l + C_LAYER``
+* ``acs``            — Σ over input spikes of the spike's fan-out: ``S_in·n_l`` for dense layers; for conv/pool the
+  number of output neurons the spiking input actually reaches (zero padding and stride taken into account)
+* ``macs``           — 0 for spiking input; for a "direct" first layer the layer's ANN MACs every step
+* ``spikes``         — spikes emitted by layer ``l`` at step ``t``
+* ``neuron_updates`` — ``n_l``
+* ``weight_reads``   — ``S_in·G_l``
+* ``state_reads``, ``state_writes`` — ``G_l`` each
+* ``saturations``    — neurons of layer ``l`` whose membrane write saturated at step ``t``
+
+For a "direct" first layer every input is visited every step: ``S_in(t, 1) := n_0`` in cycles and weight reads,
+and ``acs = 0``. Conv and pool layers use the dense formulas for cycles, weight and state words (the conv
+hardware schedule is not defined yet; see docs/spec.md §6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import cycle_model
+from .errors import SnnCosimError
+from .ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
+from .trace import COUNTER_NAMES, Trace
+
+__all__ = [
+    "COUNTER_NAMES", "LayerGeometry", "layer_geometry", "fan_out", "ann_macs", "ann_macs_per_layer",
+    "assemble_counters", "counters_from_spikes", "spikes_per_neuron", "totals_per_layer", "spike_counts",
+]
+
+_K = {name: k for k, name in enumerate(COUNTER_NAMES)}
+
+
+def _axis_cover(size: int, kernel: int, stride: int, pad: int, out: int) -> np.ndarray:
+    """For each input position along one axis, how many (output position, kernel tap) pairs read it."""
+    ys = np.arange(size)[:, None] + pad - np.arange(kernel)[None, :]
+    valid = (ys >= 0) & (ys % stride == 0) & (ys // stride < out)
+    return valid.sum(axis=1).astype(np.int64)
+
+
+def fan_out(layer) -> np.ndarray:
+    """``int64 [n_in]``: number of output neurons each input neuron of ``layer`` connects to (inputs flattened in
+    (c, h, w) order). Dense: ``n_out`` for every input, whatever the weight values."""
+    if isinstance(layer, DenseLayer):
+        return np.full(layer.n_in, layer.n_out, dtype=np.int64)
+    if isinstance(layer, Conv2dLayer):
+        c_out, _, kh, kw = layer.weight.shape
+        c_in, h, w = layer.in_shape
+        _, ho, wo = layer.out_shape
+        cy = _axis_cover(h, kh, layer.stride[0], layer.padding[0], ho)
+        cx = _axis_cover(w, kw, layer.stride[1], layer.padding[1], wo)
+        per_pixel = int(c_out) * np.outer(cy, cx)
+        return np.broadcast_to(per_pixel, (c_in, h, w)).reshape(-1).astype(np.int64)
+    if isinstance(layer, AvgPool2dLayer):
+        c, h, w = layer.in_shape
+        _, ho, wo = layer.out_shape
+        cy = _axis_cover(h, layer.kernel[0], layer.stride[0], 0, ho)
+        cx = _axis_cover(w, layer.kernel[1], layer.stride[1], 0, wo)
+        return np.broadcast_to(np.outer(cy, cx), (c, h, w)).reshape(-1).astype(np.int64)
+    raise SnnCosimError(f"cannot count the operations of layer kind {getattr(layer, 'kind', type(layer).__name__)!r}")
+
+
+def ann_macs_per_layer(network: IntegerNetwork) -> list[int]:
+    """The ANN's multiply-accumulates of one inference, layer by layer: dense ``n_in·n_out``; conv
+    ``c_out·h_out·w_out·c_in·kh·kw`` (padded taps included, as an ANN computes them); average pool
+    ``c·h_out·w_out·kh·kw`` (one accumulate per window element)."""
+    out = []
+    for layer in network.layers:
+        if isinstance(layer, DenseLayer):
+            out.append(layer.n_in * layer.n_out)
+        elif isinstance(layer, Conv2dLayer):
+            c_out, c_in, kh, kw = (int(s) for s in layer.weight.shape)
+            _, ho, wo = layer.out_shape
+            out.append(c_out * ho * wo * c_in * kh * kw)
+        elif isinstance(layer, AvgPool2dLayer):
+            c, ho, wo = layer.out_shape
+            out.append(c * ho * wo * layer.kernel[0] * layer.kernel[1])
+        else:
+            raise SnnCosimError(f"cannot count the MACs of layer kind {getattr(layer, 'kind', '?')!r}")
+    return out
+
+
+def ann_macs(network: IntegerNetwork) -> int:
+    """The ANN's MAC count of one inference of the same network (SPEC §5 comparison)."""
+    return int(sum(ann_macs_per_layer(network)))
+
+
+@dataclass(frozen=True)
+class LayerGeometry:
+    """What the counters need to know about layer ``index`` (1-based)."""
+
+    index: int
+    kind: str
+    n_in: int
+    n_out: int
+    fan_out: np.ndarray  # int64 [n_in]
+    direct: bool  # a "direct"-coded first layer (codes in, MACs)
+    macs_per_step: int  # MACs of one step when direct, else 0
+
+
+def layer_geometry(network: IntegerNetwork) -> list[LayerGeometry]:
+    macs = ann_macs_per_layer(network)
+    geo = []
+    for index, layer in enumerate(network.layers, start=1):
+        direct = index == 1 and network.input_coding == "direct"
+        geo.append(LayerGeometry(index, layer.kind, layer.n_in, layer.n_out, fan_out(layer), direct,
+                                 macs[index - 1] if direct else 0))
+    return geo
+
+
+def _like(template, values):
+    if isinstance(template, torch.Tensor):
+        return torch.as_tensor(values, dtype=torch.int64, device=template.device)
+    return np.asarray(values, dtype=np.int64)
+
+
+def assemble_counters(s_in, acs, spikes, saturations, network: IntegerNetwork, lanes: int):
+    """The ``int64 [..., L, 9]`` counters from per-(…, layer) statistics of shape ``[..., L]``: input spikes
+    ``s_in`` (already ``n_0`` for a direct first layer), ``acs``, output ``spikes`` and ``saturations``.
+    Works on torch tensors (any device) and numpy arrays alike."""
+    geo = layer_geometry(network)
+    if s_in.shape[-1] != len(geo):
+        raise SnnCosimError(f"statistics have {s_in.shape[-1]} layers, the network {len(geo)}")
+    is_torch = isinstance(s_in, torch.Tensor)
+    if is_torch:
+        out = torch.zeros((*s_in.shape, len(COUNTER_NAMES)), dtype=torch.int64, device=s_in.device)
+    else:
+        out = np.zeros((*s_in.shape, len(COUNTER_NAMES)), dtype=np.int64)
+    s_in = s_in.to(torch.int64) if is_torch else np.asarray(s_in, dtype=np.int64)
+    groups = _like(s_in, [cycle_model.lane_groups(g.n_out, lanes) for g in geo])
+    n_out = _like(s_in, [g.n_out for g in geo])
+    macs = _like(s_in, [g.macs_per_step for g in geo])
+    sizes = [network.n_inputs] + [g.n_out for g in geo]
+    out[..., _K["cycles"]] = cycle_model.step_cycles(s_in, sizes, lanes)
+    out[..., _K["acs"]] = acs
+    out[..., _K["macs"]] = macs
+    out[..., _K["spikes"]] = spikes
+    out[..., _K["neuron_updates"]] = n_out
+    out[..., _K["weight_reads"]] = s_in * groups
+    out[..., _K["state_reads"]] = groups
+    out[..., _K["state_writes"]] = groups
+    out[..., _K["saturations"]] = saturations
+    return out
+
+
+def _to_torch(x) -> torch.Tensor:
+    return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+
+
+def counters_from_spikes(network: IntegerNetwork, inputs, spikes, saturations, lanes: int) -> torch.Tensor:
+    """Counters ``int64 [N, T, L, 9]`` from recorded activity: ``inputs`` ``[N, T, n_0]`` (bool spikes, or codes
+    for a direct network), ``spikes`` a list of ``bool [N, T, n_l]``, ``saturations`` ``[N, T, L]``."""
+    geo = layer_geometry(network)
+    sources = [_to_torch(inputs)] + [_to_torch(s) for s in spikes[:-1]]
+    device = sources[0].device
+    s_in, acs = [], []
+    for g, src in zip(geo, sources):
+        src = src.to(device)
+        if g.direct:
+            s_in.append(torch.full(src.shape[:2], g.n_in, dtype=torch.int64, device=device))
+            acs.append(torch.zeros(src.shape[:2], dtype=torch.int64, device=device))
+        else:
+            s_in.append(src.sum(-1, dtype=torch.int64))
+            fo = torch.as_tensor(g.fan_out, dtype=torch.float64, device=device)
+            acs.append((src.to(torch.float64) @ fo).to(torch.int64))
+    out_spikes = torch.stack([_to_torch(s).to(device).sum(-1, dtype=torch.int64) for s in spikes], -1)
+    return assemble_counters(torch.stack(s_in, -1), torch.stack(acs, -1), out_spikes,
+                             _to_torch(saturations).to(device, torch.int64), network, lanes)
+
+
+def spike_counts(spikes) -> np.ndarray:
+    """``[N, T, n]`` spikes → ``int64 [N, n]`` spikes per neuron over all steps."""
+    return np.asarray(_to_torch(spikes).sum(1, dtype=torch.int64).cpu())
+
+
+def spikes_per_neuron(trace: Trace) -> list[np.ndarray]:
+    """Mean spikes per neuron per image, ``float64 [n_l]`` for every layer."""
+    return [np.asarray(s, dtype=bool).sum(axis=(0, 1)) / max(trace.n_images, 1) for s in trace.spikes]
+
+
+def totals_per_layer(trace: Trace) -> dict[str, np.ndarray]:
+    """Every counter summed over images and steps: name → ``int64 [L]``."""
+    return {name: trace.counters[..., k].sum(axis=(0, 1)) for k, name in enumerate(COUNTER_NAMES)}

@@ -1,0 +1,124 @@
+"""Input encoders (SPEC §4): the golden model makes the input spikes once; the RTL receives the same spikes.
+
+* :func:`rate_encode` — Bernoulli ("Poisson") rate coding: at every step input ``i`` of image ``b`` spikes with
+  probability ``p = min(1, max_rate · code / (2^input_bits − 1))``. The random numbers come from a seeded **CPU**
+  ``torch.Generator``, so the spikes are the same whatever device simulates them. Every image has its own
+  generator, seeded from ``(seed, image index)``: the spikes of an image depend only on the seed, its index
+  (``first_index`` + position in ``codes``), its codes and the step, never on how a data set is cut into chunks
+  or batches, and the first ``T'`` steps of a ``T``-step encoding are the ``T'``-step encoding.
+* :func:`direct_encode` — the "direct" analog first layer (Rueckauer et al.): the integer code itself enters the
+  first layer at every step (its products count as MACs).
+
+Both return time-major tensors ``[T, B, n_inputs]`` (codes ``[B, ...]`` are flattened per image).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .errors import SnnCosimError
+
+_MASK64 = (1 << 64) - 1
+
+
+def _as_codes(codes, input_bits: int) -> torch.Tensor:
+    """Integer codes ``[B, ...]`` → CPU int64 ``[B, n]``, range-checked."""
+    if not isinstance(input_bits, int) or not 1 <= input_bits <= 16:
+        raise SnnCosimError(f"input_bits must be an integer in 1..16, got {input_bits!r}")
+    if isinstance(codes, np.ndarray):
+        codes = torch.from_numpy(np.ascontiguousarray(codes))
+    elif not isinstance(codes, torch.Tensor):
+        codes = torch.as_tensor(codes)
+    if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
+        raise SnnCosimError(f"input codes must be integers in [0, {2 ** input_bits - 1}], got dtype {codes.dtype}")
+    if codes.dim() < 1:
+        raise SnnCosimError("input codes must have a batch dimension: shape [B, ...]")
+    codes = codes.detach().to("cpu", torch.int64).reshape(codes.shape[0], -1)
+    hi = 2 ** input_bits - 1
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) > hi):
+        raise SnnCosimError(
+            f"input codes span [{int(codes.min())}, {int(codes.max())}] but input_bits={input_bits} allows [0, {hi}]")
+    return codes
+
+
+def _check_steps(steps) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise SnnCosimError(f"steps must be a positive integer, got {steps!r}")
+    return int(steps)
+
+
+def image_seed(seed: int, index: int) -> int:
+    """64-bit seed of image ``index`` under run seed ``seed`` (splitmix64 of the pair; distinct pairs do not
+    collide the way ``seed + index`` would)."""
+    z = (int(seed) * 0x9E3779B97F4A7C15 + int(index) + 0x632BE59BD9B4E5F5) & _MASK64
+    for _ in range(2):
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB & _MASK64
+        z ^= z >> 31
+    return z
+
+
+def spike_probability(codes, *, max_rate: float = 1.0, input_bits: int = 8) -> torch.Tensor:
+    """``float64 [B, n]`` per-step spike probability of each input."""
+    codes = _as_codes(codes, input_bits)
+    _check_max_rate(max_rate)
+    return (codes.to(torch.float64) * (float(max_rate) / (2 ** input_bits - 1))).clamp_(max=1.0)
+
+
+def _check_max_rate(max_rate) -> None:
+    if isinstance(max_rate, bool) or not isinstance(max_rate, (int, float, np.floating, np.integer)) \
+            or not 0.0 < float(max_rate) <= 1.0:
+        raise SnnCosimError(f"max_rate is a spike probability per step and must lie in (0, 1], got {max_rate!r}")
+
+
+def rate_encode(codes, steps: int, *, max_rate: float = 1.0, seed: int = 0, input_bits: int = 8,
+                first_index: int = 0, device=None) -> torch.Tensor:
+    """Bernoulli rate coding of integer codes ``[B, ...]`` → ``torch.bool [steps, B, n_inputs]`` on ``device``
+    (default CPU).
+
+    Spike of image ``b``, step ``t``, input ``i``: ``u < p`` with ``u`` uniform in [0, 1) drawn (float64, shape
+    ``[steps, n]``, row-major) from ``torch.Generator().manual_seed(image_seed(seed, first_index + b))``. Pass
+    ``first_index`` = the global index of ``codes[0]`` when encoding a data set in chunks to get the same spikes
+    as encoding it at once."""
+    steps = _check_steps(steps)
+    _check_max_rate(max_rate)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise SnnCosimError(f"seed must be an integer, got {seed!r}")
+    prob = spike_probability(codes, max_rate=max_rate, input_bits=input_bits)
+    batch, n = prob.shape
+    image_major = torch.empty((batch, steps, n), dtype=torch.bool)
+    generator = torch.Generator(device="cpu")
+    uniform = torch.empty((steps, n), dtype=torch.float64)
+    # One generator per image (a seeding loop, not a compute loop): makes spikes independent of chunking.
+    for b in range(batch):
+        generator.manual_seed(image_seed(seed, first_index + b))
+        torch.rand((steps, n), generator=generator, dtype=torch.float64, out=uniform)
+        torch.lt(uniform, prob[b], out=image_major[b])
+    out = image_major.permute(1, 0, 2).contiguous()
+    return out if device is None else out.to(device)
+
+
+def iter_rate_encode(codes, steps: int, chunk: int, *, max_rate: float = 1.0, seed: int = 0, input_bits: int = 8,
+                     device=None) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """Encode a large set of codes in chunks of ``chunk`` images: yields ``(start, stop, spikes[T, stop-start, n])``;
+    the concatenation equals ``rate_encode(codes, steps, ...)`` of the whole set."""
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise SnnCosimError(f"chunk must be a positive integer, got {chunk!r}")
+    n_images = int(codes.shape[0])
+    for start in range(0, n_images, chunk):
+        stop = min(n_images, start + chunk)
+        yield start, stop, rate_encode(codes[start:stop], steps, max_rate=max_rate, seed=seed,
+                                       input_bits=input_bits, first_index=start, device=device)
+
+
+def direct_encode(codes, steps: int, *, input_bits: int = 8, device=None) -> torch.Tensor:
+    """The "direct" input: integer codes ``[B, ...]`` → ``int64 [steps, B, n_inputs]``, the same codes at every
+    step (a broadcast view, no copy per step)."""
+    steps = _check_steps(steps)
+    codes = _as_codes(codes, input_bits)
+    if device is not None:
+        codes = codes.to(device)
+    return codes.unsqueeze(0).expand(steps, *codes.shape)
