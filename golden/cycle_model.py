@@ -20,8 +20,8 @@ from typing import Sequence
 
 from .errors import SnnCosimError
 
-C_LAYER = 4
-C_IMAGE = 2
+C_LAYER = 2
+C_IMAGE = 1
 
 
 def _check_lanes(lanes: int) -> int:

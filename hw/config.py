@@ -1,0 +1,279 @@
+"""Engine configuration: the sizes and widths one hardware build serves (docs/architecture.md, "The network engine").
+
+An :class:`EngineConfig` fixes everything the Verilog depends on. Networks of the same shape and widths (IF-zero,
+IF-subtract, LIF, any weights) run on one build: their numbers are loaded at run time through the configuration
+port (``hw.config_image``). The config is a frozen, hashable dataclass of plain integers; :meth:`digest` is a
+stable key for build caches (``hash()`` is stable too, but only within one Python version).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from golden.errors import SnnCosimError, UnsupportedLayerError, WidthError
+from golden.ir import IntegerNetwork, signed_bits_for, signed_range
+
+__all__ = [
+    "EngineConfig", "check_supported", "MIN_C_LAYER", "MIN_C_IMAGE",
+    "CFG_ADDR_BITS", "REGION_SHIFT", "STEP_BITS", "LAYER_BITS", "GROUP_BITS", "PREDICTION_BITS",
+    "SPIKE_COUNT_BITS", "LEAK_SHIFT_BITS", "PARAM_BITS", "N_COUNTERS",
+]
+
+# Fixed port and field widths of docs/architecture.md.
+CFG_ADDR_BITS = 32
+REGION_SHIFT = 24  # cfg_addr = region << 24 | index
+STEP_BITS = 16  # n_steps, rec_step, sum_step
+LAYER_BITS = 8  # rec_layer, sum_layer
+GROUP_BITS = 16  # rec_group
+PREDICTION_BITS = 16
+SPIKE_COUNT_BITS = STEP_BITS  # output spike counters: at most one spike per step
+LEAK_SHIFT_BITS = 6  # neuron params word bits 2..7
+PARAM_BITS = 9  # neuron params word: kind, reset, leak_shift[6], floor enable
+N_COUNTERS = 9  # len(golden.trace.COUNTER_NAMES)
+MAX_LAYERS = (1 << (CFG_ADDR_BITS - REGION_SHIFT)) // 4  # four configuration regions per layer
+
+# The shortest fixed costs the engine's pipeline allows (docs/hardware.md, "Cycle accounting"): DRAIN + SUMMARY
+# per (step, layer), the start cycle per image. Larger golden.cycle_model constants are met with idle cycles.
+MIN_C_LAYER = 2
+MIN_C_IMAGE = 1
+
+
+def check_supported(net: IntegerNetwork) -> None:
+    """Raise if the network uses something the engine cannot run yet (conv/pool layers, direct input coding)."""
+    for index, layer in enumerate(net.layers, start=1):
+        if layer.kind != "dense":
+            raise UnsupportedLayerError(
+                f"{layer.kind} layer {index}: not yet in hardware (golden model only until the convolution "
+                f"engine lands)")
+    if net.input_coding != "rate":
+        raise UnsupportedLayerError(
+            f"input_coding {net.input_coding!r}: not yet in hardware (golden model only; the engine takes "
+            f"spike input, use input_coding 'rate')")
+
+
+def _cycle_constants() -> tuple[int, int]:
+    from golden import cycle_model  # the one place the constants are defined
+
+    return int(cycle_model.C_LAYER), int(cycle_model.C_IMAGE)
+
+
+def _synaptic_bound(net: IntegerNetwork) -> int:
+    """max over neurons of Σ_i |W[j,i]| + |bias_j|: bounds |synaptic input + bias| of one step."""
+    bound = 0
+    for layer in net.layers:
+        w = np.abs(np.asarray(layer.weight, dtype=np.int64)).sum(axis=1)
+        b = np.abs(np.asarray(layer.bias, dtype=np.int64))
+        bound = max(bound, int((w + b).max(initial=0)))
+    return bound
+
+
+def _bias_span(net: IntegerNetwork) -> tuple[int, int]:
+    lo = min((int(np.min(layer.bias, initial=0)) for layer in net.layers), default=0)
+    hi = max((int(np.max(layer.bias, initial=0)) for layer in net.layers), default=0)
+    return min(lo, 0), max(hi, 0)
+
+
+def _threshold_max(net: IntegerNetwork) -> int:
+    return max(int(np.max(layer.threshold, initial=1)) for layer in net.layers)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Sizes and widths of one engine build.
+
+    ``layer_sizes`` = ``[n_0, n_1, …, n_L]``; ``lanes`` = P (neurons updated / synapses added per cycle);
+    ``weight_bits``, ``bias_bits``, ``acc_bits`` (ACC words and the neuron's exact sum), signed; ``threshold_bits``
+    unsigned (defaults: ``bias_bits = M``, ``threshold_bits = M − 1``); ``membrane_bits`` = M, the saturation
+    width (must equal the network's); ``counter_bits`` = W, the width of every hardware counter. ``c_layer`` and
+    ``c_image`` default to ``golden.cycle_model``'s constants.
+    """
+
+    layer_sizes: tuple[int, ...]
+    lanes: int = 8
+    weight_bits: int = 8
+    membrane_bits: int = 24
+    acc_bits: int = 32
+    bias_bits: int | None = None  # default: membrane_bits
+    threshold_bits: int | None = None  # default: membrane_bits − 1
+    counter_bits: int = 32
+    c_layer: int | None = None
+    c_image: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "layer_sizes", tuple(int(n) for n in self.layer_sizes))
+        c_layer, c_image = _cycle_constants()
+        if self.bias_bits is None:
+            object.__setattr__(self, "bias_bits", self.membrane_bits)
+        if self.threshold_bits is None:
+            object.__setattr__(self, "threshold_bits", self.membrane_bits - 1)
+        if self.c_layer is None:
+            object.__setattr__(self, "c_layer", c_layer)
+        if self.c_image is None:
+            object.__setattr__(self, "c_image", c_image)
+        self._validate()
+
+    # ------------------------------------------------------------------------------------------- validation
+    def _validate(self) -> None:
+        for name in ("lanes", "weight_bits", "membrane_bits", "acc_bits", "bias_bits", "threshold_bits",
+                     "counter_bits", "c_layer", "c_image"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SnnCosimError(f"EngineConfig.{name} must be an integer, got {value!r}")
+        sizes = self.layer_sizes
+        if len(sizes) < 2:
+            raise SnnCosimError(f"layer_sizes needs the input size and at least one layer, got {list(sizes)}")
+        if len(sizes) - 1 > MAX_LAYERS:
+            raise SnnCosimError(f"the engine addresses at most {MAX_LAYERS} layers, got {len(sizes) - 1}")
+        if any(not 1 <= n < (1 << PREDICTION_BITS) for n in sizes):
+            raise SnnCosimError(f"every layer size must lie in 1..{(1 << PREDICTION_BITS) - 1}, got {list(sizes)}")
+        if not 1 <= self.lanes <= 1024:
+            raise SnnCosimError(f"lanes must lie in 1..1024, got {self.lanes}")
+        if not 2 <= self.weight_bits <= 32:
+            raise WidthError(f"weight_bits must lie in 2..32, got {self.weight_bits}")
+        if not 4 <= self.membrane_bits <= 62:
+            raise WidthError(f"membrane_bits must lie in 4..62, got {self.membrane_bits}")
+        if not 2 <= self.bias_bits <= 64 or not 2 <= self.acc_bits <= 64:
+            raise WidthError(f"bias_bits and acc_bits must lie in 2..64, got {self.bias_bits}, {self.acc_bits}")
+        if not 1 <= self.threshold_bits <= self.membrane_bits - 1:
+            raise WidthError(f"threshold_bits must lie in 1..membrane_bits-1={self.membrane_bits - 1} "
+                             f"(thresholds are positive membrane values), got {self.threshold_bits}")
+        if not 8 <= self.counter_bits <= 64:
+            raise WidthError(f"counter_bits must lie in 8..64, got {self.counter_bits}")
+        for l in range(1, self.n_layers + 1):
+            if self.weight_words(l) > (1 << REGION_SHIFT):
+                raise SnnCosimError(f"layer {l} needs {self.weight_words(l)} weight words; a configuration region "
+                                    f"addresses {1 << REGION_SHIFT}")
+        if self.c_layer < MIN_C_LAYER or self.c_image < MIN_C_IMAGE:
+            raise SnnCosimError(
+                f"C_LAYER={self.c_layer}, C_IMAGE={self.c_image} are below the engine's pipeline minimum "
+                f"({MIN_C_LAYER}, {MIN_C_IMAGE}); raise them in golden/cycle_model.py")
+
+    # ------------------------------------------------------------------------------------------- geometry
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_sizes) - 1
+
+    def groups(self, l: int) -> int:
+        """``G_l = ceil(n_l / P)`` lane groups of layer ``l`` (``l = 0`` gives the input's word count ``W_1``)."""
+        if not 0 <= l <= self.n_layers:
+            raise SnnCosimError(f"layer {l} is not in 0..{self.n_layers}")
+        return -(-self.layer_sizes[l] // self.lanes)
+
+    def words(self, l: int) -> int:
+        """``W_l = ceil(n_{l-1} / P)``: spike-mask words layer ``l`` reads per step (= ``groups(l - 1)``)."""
+        return self.groups(l - 1)
+
+    def weight_words(self, l: int) -> int:
+        """Depth of layer ``l``'s weight memory: ``n_{l-1} · G_l``."""
+        return self.layer_sizes[l - 1] * self.groups(l)
+
+    @property
+    def max_groups(self) -> int:
+        """Depth of the shared accumulator memory."""
+        return max(self.groups(l) for l in range(1, self.n_layers + 1))
+
+    @property
+    def cfg_data_bits(self) -> int:
+        """Width of ``cfg_data``: the widest configuration word (weights, biases, thresholds, params, floor)."""
+        p = self.lanes
+        return max(p * self.weight_bits, p * self.bias_bits, p * self.threshold_bits, self.membrane_bits,
+                   PARAM_BITS)
+
+    def memories(self) -> list[tuple[str, int, int]]:
+        """``(name, depth, width)`` of every memory of the engine (docs/hardware.md, "Resources")."""
+        P, M = self.lanes, self.membrane_bits
+        out = []
+        for l in range(1, self.n_layers + 1):
+            G = self.groups(l)
+            out += [(f"weights_{l}", self.weight_words(l), P * self.weight_bits),
+                    (f"bias_{l}", G, P * self.bias_bits), (f"threshold_{l}", G, P * self.threshold_bits),
+                    (f"membrane_{l}", G, P * M)]
+            if l < self.n_layers:
+                out.append((f"spikes_{l}", G, P))
+        out += [("out_counts", self.groups(self.n_layers), P * SPIKE_COUNT_BITS),
+                ("acc", self.max_groups, P * self.acc_bits)]
+        return out
+
+    @property
+    def memory_bits(self) -> int:
+        return sum(depth * width for _, depth, width in self.memories())
+
+    def layer_cycles(self, l: int, s_in: int) -> int:
+        """``W_l + S_in·G_l + G_l + C_LAYER`` (docs/architecture.md)."""
+        return self.words(l) + s_in * self.groups(l) + self.groups(l) + self.c_layer
+
+    # ------------------------------------------------------------------------------------------- keys
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"layer_sizes": list(self.layer_sizes)}
+
+    def digest(self) -> str:
+        """A stable SHA-256 (hex, 16 characters) of every field: the Verilator build-cache key."""
+        text = json.dumps(self.as_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    # ------------------------------------------------------------------------------------------- networks
+    @classmethod
+    def for_network(cls, net: IntegerNetwork, lanes: int = 8, **overrides) -> "EngineConfig":
+        """The smallest engine that runs ``net`` with ``lanes`` lanes; ``overrides`` widen fields (e.g.
+        ``acc_bits=32`` for a build that later networks of the same shape also fit). Raises if ``net`` does
+        not fit the result."""
+        check_supported(net)
+        names = {f.name for f in dataclasses.fields(cls)} - {"layer_sizes"}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise SnnCosimError(f"EngineConfig has no field {unknown[0]!r}; fields: {', '.join(sorted(names))}")
+        bound = _synaptic_bound(net)
+        b_lo, b_hi = _bias_span(net)
+        fields = dict(
+            layer_sizes=tuple(net.layer_sizes),
+            lanes=lanes,
+            weight_bits=int(net.weight_bits),
+            membrane_bits=int(net.membrane_bits),
+            acc_bits=signed_bits_for(-bound, bound),
+            bias_bits=signed_bits_for(b_lo, b_hi),
+            threshold_bits=max(_threshold_max(net).bit_length(), 1),
+        )
+        fields.update(overrides)
+        config = cls(**fields)
+        config.check_fits(net)
+        return config
+
+    def check_fits(self, net: IntegerNetwork) -> None:
+        """Raise a one-line :class:`WidthError` (or :class:`UnsupportedLayerError`) unless ``net`` runs on this
+        engine: same sizes, same membrane width, and every weight, bias, threshold and synaptic sum fits."""
+        check_supported(net)
+        if tuple(net.layer_sizes) != self.layer_sizes:
+            raise WidthError(f"network layer sizes {list(net.layer_sizes)} differ from the engine's "
+                             f"{list(self.layer_sizes)}")
+        if net.membrane_bits != self.membrane_bits:
+            raise WidthError(f"network membrane_bits={net.membrane_bits} differs from the engine's "
+                             f"{self.membrane_bits} (saturation happens at that width, so they must be equal)")
+        w_lo, w_hi = signed_range(self.weight_bits)
+        b_lo, b_hi = signed_range(self.bias_bits)
+        for index, layer in enumerate(net.layers, start=1):
+            weight = np.asarray(layer.weight, dtype=np.int64)
+            if weight.size and (weight.min() < w_lo or weight.max() > w_hi):
+                raise WidthError(f"layer {index}: weights span [{weight.min()}, {weight.max()}] but the engine's "
+                                 f"weight_bits={self.weight_bits} holds [{w_lo}, {w_hi}]")
+            bias = np.asarray(layer.bias, dtype=np.int64)
+            if bias.size and (bias.min() < b_lo or bias.max() > b_hi):
+                raise WidthError(f"layer {index}: biases span [{bias.min()}, {bias.max()}] but the engine's "
+                                 f"bias_bits={self.bias_bits} holds [{b_lo}, {b_hi}]")
+            theta = int(np.max(layer.threshold, initial=1))
+            if theta >= 1 << self.threshold_bits:
+                raise WidthError(f"layer {index}: threshold {theta} does not fit the engine's unsigned "
+                                 f"threshold_bits={self.threshold_bits}")
+            if layer.neuron.leak_shift >= 1 << LEAK_SHIFT_BITS:
+                raise WidthError(f"layer {index}: leak_shift {layer.neuron.leak_shift} exceeds "
+                                 f"{(1 << LEAK_SHIFT_BITS) - 1}")
+        bound = _synaptic_bound(net)
+        a_lo, a_hi = signed_range(self.acc_bits)
+        if bound > a_hi:
+            raise WidthError(f"a neuron's synaptic input plus bias can reach ±{bound} but the engine's "
+                             f"acc_bits={self.acc_bits} holds [{a_lo}, {a_hi}]; use acc_bits="
+                             f"{signed_bits_for(-bound, bound)}")

@@ -1,0 +1,123 @@
+"""The run-time configuration image: an integer network as writes to the engine's ``cfg`` port.
+
+Address map (docs/architecture.md): ``cfg_addr = region << 24 | index``; for layer ``l`` (1-based)
+
+========================  =======================  =====================================================
+region                    index                    data (lane ``p`` of a P-lane word at ``[p·bits +: bits]``)
+========================  =======================  =====================================================
+``4(l−1) + 0`` weights    ``i·G_l + g``            ``W[g·P + p, i]``, ``weight_bits`` two's complement
+``4(l−1) + 1`` bias       ``g``                    ``bias[g·P + p]``, ``bias_bits`` two's complement
+``4(l−1) + 2`` threshold  ``g``                    ``θ[g·P + p]``, ``threshold_bits`` unsigned
+``4(l−1) + 3`` params     ``0``                    bit 0 kind (0 IF, 1 LIF), bit 1 reset (0 zero, 1 subtract),
+                                                   bits 2..7 leak_shift, bit 8 floor enable
+``4(l−1) + 3`` params     ``1``                    floor, ``membrane_bits`` two's complement
+========================  =======================  =====================================================
+
+Padding lanes (``g·P + p ≥ n_l``) hold 0 everywhere; the engine also masks their spikes and counts.
+
+Hex file format (:func:`write_config_hex`, read by the cosim harness with ``$fscanf`` and by the FPGA top
+``snn_top.v`` with ``$readmemh``): one write per line, ``AAAAAAAA DDDD…`` — the address as 8 upper-case hex
+digits, one space, the data as ``ceil(cfg_data_bits / 4)`` hex digits — in the order the words are to be written.
+``$readmemh`` into a memory of ``max(32, cfg_data_bits)``-bit words therefore sees address, data, address, data….
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from golden.errors import SnnCosimError
+from golden.ir import IntegerNetwork
+
+from .config import PARAM_BITS, REGION_SHIFT, EngineConfig
+
+__all__ = ["config_words", "write_config_hex", "read_config_hex", "region_address"]
+
+
+def region_address(layer: int, field: int, index: int) -> int:
+    """``cfg_addr`` of ``field`` (0 weights, 1 bias, 2 threshold, 3 params) of 1-based ``layer``."""
+    return (4 * (layer - 1) + field) << REGION_SHIFT | index
+
+
+def _pack(lanes: np.ndarray, bits: int) -> list[int]:
+    """``[..., P]`` signed or unsigned integers → one int per row, lane p at bits ``[p·bits +: bits]``."""
+    values = (np.asarray(lanes, dtype=np.int64) & ((1 << bits) - 1)).astype(object)
+    packed = np.zeros(values.shape[:-1], dtype=object)
+    for p in range(values.shape[-1]):
+        packed = packed + (values[..., p] << (p * bits))
+    return [int(v) for v in packed.reshape(-1)]
+
+
+def _lane_padded(values: np.ndarray, groups: int, lanes: int) -> np.ndarray:
+    """Pad the neuron axis (axis 0) to ``groups · lanes`` with zeros."""
+    out = np.zeros((groups * lanes,) + values.shape[1:], dtype=np.int64)
+    out[: values.shape[0]] = values
+    return out
+
+
+def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, int]]:
+    """Every ``(cfg_addr, cfg_data)`` write that loads ``net`` into an engine built for ``config``, layer by
+    layer: weights, biases, thresholds, neuron parameters. Raises unless ``net`` fits ``config``."""
+    config.check_fits(net)
+    P = config.lanes
+    words: list[tuple[int, int]] = []
+    for l, layer in enumerate(net.layers, start=1):
+        G = config.groups(l)
+        weight = _lane_padded(np.asarray(layer.weight, dtype=np.int64), G, P)  # [G·P, n_in]
+        by_input = weight.T.reshape(layer.n_in, G, P)  # address i·G + g, lane p
+        for index, value in enumerate(_pack(by_input, config.weight_bits)):
+            words.append((region_address(l, 0, index), value))
+        for field, array, bits in ((1, layer.bias, config.bias_bits), (2, layer.threshold, config.threshold_bits)):
+            packed = _pack(_lane_padded(np.asarray(array, dtype=np.int64), G, P).reshape(G, P), bits)
+            words += [(region_address(l, field, g), value) for g, value in enumerate(packed)]
+        neuron = layer.neuron
+        control = (int(neuron.kind == "lif") | int(neuron.reset == "subtract") << 1
+                   | int(neuron.leak_shift) << 2 | int(neuron.floor is not None) << 8)
+        assert control < 1 << PARAM_BITS
+        floor = 0 if neuron.floor is None else int(neuron.floor) & ((1 << config.membrane_bits) - 1)
+        words += [(region_address(l, 3, 0), control), (region_address(l, 3, 1), floor)]
+    return words
+
+
+def write_config_hex(words: list[tuple[int, int]], path: str | os.PathLike, data_bits: int | None = None) -> Path:
+    """Write ``words`` as ``AAAAAAAA DDDD…`` lines (module docstring), atomically. ``data_bits`` (normally
+    ``config.cfg_data_bits``) fixes the data digits; by default the widest word decides."""
+    path = Path(path)
+    if data_bits is None:
+        data_bits = max((max(d.bit_length() for _, d in words) if words else 0), 1)
+    digits = -(-data_bits // 4)
+    lines = []
+    for addr, value in words:
+        if not 0 <= addr < 1 << 32 or not 0 <= value < 1 << data_bits:
+            raise SnnCosimError(f"configuration word ({addr:#x}, {value:#x}) does not fit 32 address bits and "
+                                f"{data_bits} data bits")
+        lines.append(f"{addr:08X} {value:0{digits}X}\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.writelines(lines)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_config_hex(path: str | os.PathLike) -> list[tuple[int, int]]:
+    """Parse a file written by :func:`write_config_hex` back into ``(addr, data)`` pairs."""
+    words = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise SnnCosimError(f"{path}:{number}: expected 'ADDR DATA' in hex, got {line!r}")
+        try:
+            words.append((int(fields[0], 16), int(fields[1], 16)))
+        except ValueError:
+            raise SnnCosimError(f"{path}:{number}: not hexadecimal: {line!r}") from None
+    return words

@@ -1,0 +1,385 @@
+"""The network engine: every dense layer of one network, time-multiplexed over one P-lane crossbar and one set of
+P neuron lanes (docs/architecture.md, "The network engine"; micro-architecture in docs/hardware.md).
+
+Schedule of one image of ``T = n_steps`` steps; for t = 1..T, l = 1..L (one state per line)::
+
+    FETCH   × W_l        one spike-mask word (layer 1: spike_in stream; else layer l−1's spike-mask memory)
+    EVENT   × S_in·G_l   one (set bit i, group g) per cycle: ACC[g] += W[i, g]
+    UPDATE  × G_l        read ACC[g] (and clear it), membrane, bias, θ; neuron lanes; write back (stage 1)
+    DRAIN   × 1          stage 1 of the last group
+    LPAD    × C_LAYER−2  idle cycles, only when golden.cycle_model.C_LAYER asks for more than the minimum 2
+    SUMMARY × 1          sum beat with the 9 counters of (t, l); totals accumulate
+
+    cycles(t, l) = W_l + S_in·G_l + G_l + C_LAYER;  cycles(image) = Σ cycles(t, l) + C_IMAGE
+
+``C_IMAGE`` counts the cycle that sees ``start`` plus ``C_IMAGE − 1`` idle IPAD cycles after the last summary;
+``done`` pulses in the following cycle (state DONE, not busy, already accepting the next ``start``). Cycles in
+FETCH of layer 1 without ``spike_in_valid`` are not counted. After ``rst`` the engine spends ``max G_l`` cycles
+(state CLEAR, busy, configuration writes accepted) zeroing the accumulator memory; from then on ACC is zero
+between layers because UPDATE clears every word it reads.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.trace import COUNTER_NAMES
+
+from .config import (CFG_ADDR_BITS, GROUP_BITS, LAYER_BITS, MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PARAM_BITS,
+                     PREDICTION_BITS, REGION_SHIFT, SPIKE_COUNT_BITS, STEP_BITS, EngineConfig)
+from .crossbar import Crossbar
+from .neuron import NeuronControl, NeuronLanes
+
+__all__ = ["NetworkEngine", "port_widths"]
+
+assert len(COUNTER_NAMES) == N_COUNTERS
+
+
+def _index_bits(n: int) -> int:
+    """Width of an index over 0..n−1 (at least 1 so that every signal survives Verilog export)."""
+    return max(1, (n - 1).bit_length())
+
+
+def port_widths(config: EngineConfig) -> dict[str, tuple[str, int]]:
+    """``name -> (direction, width)`` of every port of ``snn_engine`` besides ``clk`` and ``rst``, in the order of
+    docs/architecture.md."""
+    P, M, W = config.lanes, config.membrane_bits, config.counter_bits
+    return {
+        "cfg_valid": ("in", 1), "cfg_addr": ("in", CFG_ADDR_BITS), "cfg_data": ("in", config.cfg_data_bits),
+        "start": ("in", 1), "n_steps": ("in", STEP_BITS),
+        "busy": ("out", 1), "done": ("out", 1),
+        "spike_in_valid": ("in", 1), "spike_in_ready": ("out", 1), "spike_in_data": ("in", P),
+        "rec_valid": ("out", 1), "rec_step": ("out", STEP_BITS), "rec_layer": ("out", LAYER_BITS),
+        "rec_group": ("out", GROUP_BITS), "rec_spikes": ("out", P), "rec_membranes": ("out", P * M),
+        "sum_valid": ("out", 1), "sum_step": ("out", STEP_BITS), "sum_layer": ("out", LAYER_BITS),
+        "sum_counters": ("out", N_COUNTERS * W),
+        "total_counters": ("out", N_COUNTERS * W), "image_cycles": ("out", W),
+        "prediction": ("out", PREDICTION_BITS),
+    }
+
+
+class NetworkEngine(wiring.Component):
+    """The engine of one :class:`~hw.config.EngineConfig`; Verilog module ``snn_engine`` (``hw.verilog``)."""
+
+    def __init__(self, config: EngineConfig):
+        if not isinstance(config, EngineConfig):
+            raise TypeError(f"NetworkEngine needs an EngineConfig, got {type(config).__name__}")
+        self.config = config
+        super().__init__({name: (In if d == "in" else Out)(w) for name, (d, w) in port_widths(config).items()})
+
+    def elaborate(self, platform):
+        c = self.config
+        P, M, L = c.lanes, c.membrane_bits, c.n_layers
+        sizes = c.layer_sizes
+        G = {l: c.groups(l) for l in range(1, L + 1)}
+        Wd = {l: c.words(l) for l in range(1, L + 1)}
+        all_lanes = (1 << P) - 1
+        lanes_of = lambda shape: data.ArrayLayout(shape, P)  # noqa: E731
+
+        m = Module()
+        m.submodules.crossbar = xb = Crossbar(P, c.weight_bits, c.acc_bits, c.max_groups)
+        m.submodules.neurons = nl = NeuronLanes(P, M, c.acc_bits, c.bias_bits, c.threshold_bits)
+
+        # ------------------------------------------------------------------------------------ control registers
+        n_steps = Signal(STEP_BITS)
+        step = Signal(STEP_BITS)  # 1-based
+        layer = Signal(LAYER_BITS)  # 1-based
+        word = Signal(_index_bits(max(Wd.values())))  # mask word being fetched / scanned
+        addr_bits = _index_bits(max(Wd[l] * P * G[l] for l in G))
+        word_base = Signal(addr_bits)  # word · P · G_l: weight address of (i = word·P, g = 0)
+        mask = Signal(P)  # set bits of the current word not yet visited
+        group = Signal(_index_bits(c.max_groups))
+        group_base = Signal(PREDICTION_BITS)  # group · P: neuron index of lane 0
+        pad = Signal(_index_bits(max(c.c_layer, c.c_image)))
+
+        # Per-layer constants (and per-layer memory outputs) selected by `layer`: adders and muxes, no multiplier.
+        def per_layer(name, shape, values):
+            sig = Signal(shape, name=name)
+            with m.Switch(layer):
+                for l, value in values.items():
+                    with m.Case(l):
+                        m.d.comb += sig.eq(value)
+            return sig
+
+        def const_table(name, values):
+            width = max(1, max(int(v) for v in values.values()).bit_length())
+            return per_layer(name, unsigned(width), values)
+
+        g_last = const_table("g_last", {l: G[l] - 1 for l in G})
+        w_last = const_table("w_last", {l: Wd[l] - 1 for l in G})
+        row_step = const_table("row_step", {l: P * G[l] for l in G})
+        last_lanes = const_table("last_lanes", {l: sizes[l] - (G[l] - 1) * P for l in G})
+        last_group_mask = const_table("last_group_mask", {l: (1 << (sizes[l] - (G[l] - 1) * P)) - 1 for l in G})
+        last_word_mask = const_table("last_word_mask", {l: (1 << (sizes[l - 1] - (Wd[l] - 1) * P)) - 1 for l in G})
+
+        # lowest set bit of the current mask word: the next input spike event (ascending i)
+        bit = Signal(_index_bits(P))
+        for p in reversed(range(P)):
+            with m.If(mask[p]):
+                m.d.comb += bit.eq(p)
+        mask_rest = Signal(P)
+        m.d.comb += mask_rest.eq(mask & (mask - 1))  # the mask without its lowest set bit
+        bit_offset = per_layer("bit_offset", unsigned(addr_bits),
+                               {l: Array(p * G[l] for p in range(P))[bit] for l in G})  # bit · G_l
+        weight_addr = Signal(addr_bits)
+        m.d.comb += weight_addr.eq(word_base + bit_offset + group)  # (word·P + bit)·G_l + g
+        group_lanes = Signal(range(P + 1))
+        m.d.comb += group_lanes.eq(Mux(group == g_last, last_lanes, P))
+
+        # ------------------------------------------------------------------------------------ configuration port
+        cfg_open = Signal()  # configuration writes accepted (not running an image)
+        cfg_we = Signal()
+        region = self.cfg_addr[REGION_SHIFT:]
+        index = self.cfg_addr[:REGION_SHIFT]
+        m.d.comb += cfg_we.eq(self.cfg_valid & cfg_open)
+
+        def cfg_memory(name, shape, depth, region_no, read_addr):
+            mem = Memory(shape=shape, depth=depth, init=[])
+            m.submodules[name] = mem
+            wp, rp = mem.write_port(), mem.read_port()
+            m.d.comb += [wp.addr.eq(index), wp.data.eq(self.cfg_data), rp.addr.eq(read_addr),
+                         wp.en.eq(cfg_we & (region == region_no) & (index < depth))]
+            return rp.data
+
+        def state_memory(name, shape, depth, read_domain="sync"):
+            mem = Memory(shape=shape, depth=depth, init=[])
+            m.submodules[name] = mem
+            return mem.write_port(), mem.read_port(domain=read_domain)
+
+        weights, biases, thresholds, controls, floors = {}, {}, {}, {}, {}
+        mem_write, mem_read, spk_write, spk_read = {}, {}, {}, {}
+        for l in range(1, L + 1):
+            base = 4 * (l - 1)
+            weights[l] = cfg_memory(f"weights_{l}", lanes_of(signed(c.weight_bits)), c.weight_words(l), base,
+                                    weight_addr)
+            biases[l] = cfg_memory(f"bias_{l}", lanes_of(signed(c.bias_bits)), G[l], base + 1, group)
+            thresholds[l] = cfg_memory(f"threshold_{l}", lanes_of(unsigned(c.threshold_bits)), G[l], base + 2,
+                                       group)
+            controls[l] = Signal(NeuronControl, name=f"control_{l}")
+            floors[l] = Signal(signed(M), name=f"floor_{l}")
+            with m.If(cfg_we & (region == base + 3)):
+                with m.If(index == 0):
+                    m.d.sync += controls[l].eq(self.cfg_data[:PARAM_BITS])
+                with m.If(index == 1):
+                    m.d.sync += floors[l].eq(self.cfg_data[:M])
+            mem_write[l], mem_read[l] = state_memory(f"membrane_{l}", lanes_of(signed(M)), G[l])
+            m.d.comb += mem_read[l].addr.eq(group)
+            if l < L:  # layer L's spikes go to the output counters instead
+                spk_write[l], spk_read[l] = state_memory(f"spikes_{l}", unsigned(P), G[l], read_domain="comb")
+                m.d.comb += spk_read[l].addr.eq(word)
+        count_write, count_read = state_memory("out_counts", lanes_of(unsigned(SPIKE_COUNT_BITS)), G[L])
+        m.d.comb += count_read.addr.eq(group)
+
+        sel_weights = per_layer("sel_weights", lanes_of(signed(c.weight_bits)), weights)
+        sel_bias = per_layer("sel_bias", lanes_of(signed(c.bias_bits)), biases)
+        sel_threshold = per_layer("sel_threshold", lanes_of(unsigned(c.threshold_bits)), thresholds)
+        sel_membrane = per_layer("sel_membrane", lanes_of(signed(M)), {l: r.data for l, r in mem_read.items()})
+        sel_control = per_layer("sel_control", NeuronControl, controls)
+        sel_floor = per_layer("sel_floor", signed(M), floors)
+        sel_source = per_layer("sel_source", unsigned(P), {l: spk_read[l - 1].data for l in range(2, L + 1)})
+
+        # ------------------------------------------------------------------------------------ counters
+        W = c.counter_bits
+        ctr = {name: Signal(W, name=f"ctr_{name}") for name in COUNTER_NAMES if name != "macs"}
+        totals = {name: Signal(W, name=f"total_{name}") for name in COUNTER_NAMES}
+        image_cycles = Signal(W)
+        best_count = Signal(SPIKE_COUNT_BITS)
+        best_index = Signal(PREDICTION_BITS)
+        # value of (t, l)'s counters in SUMMARY: the cycle counter has not counted SUMMARY itself yet
+        summary = {name: Signal(W, name=f"sum_{name}") for name in COUNTER_NAMES}
+        m.d.comb += [summary[name].eq(ctr["cycles"] + 1 if name == "cycles" else ctr.get(name, 0))
+                     for name in COUNTER_NAMES]  # macs: always 0 (spike input, no multiplier)
+
+        def count_cycle():
+            m.d.sync += [ctr["cycles"].eq(ctr["cycles"] + 1), image_cycles.eq(image_cycles + 1)]
+
+        def enter_layer():
+            m.d.sync += [word.eq(0), word_base.eq(0), group.eq(0), group_base.eq(0),
+                         best_count.eq(0), best_index.eq(0)]
+            m.d.sync += [counter.eq(0) for counter in ctr.values()]
+
+        def begin_image_on_start(otherwise=None):
+            with m.If(self.start):
+                m.d.sync += [n_steps.eq(self.n_steps), step.eq(1), layer.eq(1), image_cycles.eq(1), pad.eq(0)]
+                m.d.sync += [total.eq(0) for total in totals.values()]
+                enter_layer()
+                with m.If(self.n_steps == 0):
+                    m.next = "IPAD" if c.c_image > MIN_C_IMAGE else "DONE"
+                with m.Else():
+                    m.next = "FETCH"
+            if otherwise is not None:
+                with m.Else():
+                    m.next = otherwise
+
+        def next_word():
+            with m.If(word == w_last):
+                m.d.sync += [group.eq(0), group_base.eq(0)]
+                m.next = "UPDATE"
+            with m.Else():
+                m.d.sync += [word.eq(word + 1), word_base.eq(word_base + row_step)]
+                m.next = "FETCH"
+
+        # ------------------------------------------------------------------------------------ schedule
+        s1_update = Signal()  # stage 1 of an UPDATE issue: neuron lanes see this group's operands
+        s1_group = Signal.like(group)
+        s1_base = Signal(PREDICTION_BITS)
+        m.d.sync += s1_update.eq(0)
+        m.d.comb += xb.op_group.eq(group)
+
+        with m.FSM(init="CLEAR"):
+            with m.State("CLEAR"):  # after rst only: ACC[g] = 0 for every g
+                m.d.comb += [self.busy.eq(1), cfg_open.eq(1), xb.op_valid.eq(1), xb.op_clear.eq(1)]
+                with m.If(group == c.max_groups - 1):
+                    m.d.sync += group.eq(0)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += group.eq(group + 1)
+
+            with m.State("IDLE"):
+                m.d.comb += cfg_open.eq(1)
+                begin_image_on_start()
+
+            with m.State("FETCH"):
+                m.d.comb += [self.busy.eq(1), self.spike_in_ready.eq(layer == 1)]
+                source = Signal(P)
+                m.d.comb += source.eq(Mux(layer == 1, self.spike_in_data, sel_source)
+                                      & Mux(word == w_last, last_word_mask, all_lanes))
+                with m.If((layer != 1) | self.spike_in_valid):
+                    count_cycle()
+                    m.d.sync += mask.eq(source)
+                    with m.If(source.any()):
+                        m.next = "EVENT"
+                    with m.Else():
+                        next_word()
+
+            with m.State("EVENT"):
+                m.d.comb += [self.busy.eq(1), xb.op_valid.eq(1)]
+                count_cycle()
+                m.d.sync += [ctr["acs"].eq(ctr["acs"] + group_lanes), ctr["weight_reads"].eq(ctr["weight_reads"] + 1)]
+                with m.If(group == g_last):
+                    m.d.sync += [group.eq(0), mask.eq(mask_rest)]
+                    with m.If(mask_rest == 0):
+                        next_word()
+                with m.Else():
+                    m.d.sync += group.eq(group + 1)
+
+            with m.State("UPDATE"):
+                m.d.comb += [self.busy.eq(1), xb.op_valid.eq(1), xb.op_clear.eq(1)]
+                count_cycle()
+                m.d.sync += [ctr["state_reads"].eq(ctr["state_reads"] + 1),
+                             s1_update.eq(1), s1_group.eq(group), s1_base.eq(group_base)]
+                with m.If(group == g_last):
+                    m.d.sync += pad.eq(0)
+                    m.next = "DRAIN"
+                with m.Else():
+                    m.d.sync += [group.eq(group + 1), group_base.eq(group_base + P)]
+
+            with m.State("DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                count_cycle()
+                m.next = "LPAD" if c.c_layer > MIN_C_LAYER else "SUMMARY"
+
+            if c.c_layer > MIN_C_LAYER:
+                with m.State("LPAD"):
+                    m.d.comb += self.busy.eq(1)
+                    count_cycle()
+                    m.d.sync += pad.eq(pad + 1)
+                    with m.If(pad == c.c_layer - MIN_C_LAYER - 1):
+                        m.next = "SUMMARY"
+
+            with m.State("SUMMARY"):
+                m.d.comb += [self.busy.eq(1), self.sum_valid.eq(1)]
+                m.d.sync += image_cycles.eq(image_cycles + 1)
+                m.d.sync += [totals[name].eq(totals[name] + summary[name]) for name in COUNTER_NAMES]
+                m.d.sync += pad.eq(0)
+                with m.If(layer == L):
+                    with m.If(step == n_steps):
+                        m.next = "IPAD" if c.c_image > MIN_C_IMAGE else "DONE"
+                    with m.Else():
+                        m.d.sync += [step.eq(step + 1), layer.eq(1)]
+                        enter_layer()
+                        m.next = "FETCH"
+                with m.Else():
+                    m.d.sync += layer.eq(layer + 1)
+                    enter_layer()
+                    m.next = "FETCH"
+
+            if c.c_image > MIN_C_IMAGE:
+                with m.State("IPAD"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.sync += [image_cycles.eq(image_cycles + 1), pad.eq(pad + 1)]
+                    with m.If(pad == c.c_image - MIN_C_IMAGE - 1):
+                        m.next = "DONE"
+
+            with m.State("DONE"):
+                m.d.comb += [self.done.eq(1), cfg_open.eq(1)]
+                begin_image_on_start(otherwise="IDLE")
+
+        # ------------------------------------------------------------------------------------ stage 1: neurons
+        first = Signal()  # t = 1: stored membranes and output counts belong to an earlier image; read as 0
+        m.d.comb += first.eq(step == 1)
+        m.d.comb += [
+            nl.v.eq(Mux(first, 0, sel_membrane.as_value())),
+            nl.acc.eq(xb.acc),
+            nl.bias.eq(sel_bias),
+            nl.threshold.eq(sel_threshold),
+            nl.control.eq(sel_control),
+            nl.floor.eq(sel_floor),
+            xb.weights.eq(sel_weights),
+        ]
+        lane_valid = Signal(P)
+        spikes = Signal(P)
+        saturated = Signal(P)
+        s1_last = Signal()
+        m.d.comb += [
+            s1_last.eq(s1_group == g_last),
+            lane_valid.eq(Mux(s1_last, last_group_mask, all_lanes)),
+            spikes.eq(nl.spikes & lane_valid),
+            saturated.eq(nl.saturated & lane_valid),
+        ]
+        for l in range(1, L + 1):
+            writes = [(mem_write[l], nl.v_out)] + ([(spk_write[l], spikes)] if l < L else [])
+            for wp, value in writes:
+                m.d.comb += [wp.addr.eq(s1_group), wp.data.eq(value), wp.en.eq(s1_update & (layer == l))]
+        new_count = Signal(lanes_of(unsigned(SPIKE_COUNT_BITS)))
+        for p in range(P):
+            m.d.comb += new_count[p].eq(Mux(first, 0, count_read.data[p]) + spikes[p])
+        m.d.comb += [count_write.addr.eq(s1_group), count_write.data.eq(new_count),
+                     count_write.en.eq(s1_update & (layer == L))]
+
+        # running argmax over the output counts of the current step (strictly greater: ties keep the lowest index)
+        cand_count, cand_index = best_count, best_index
+        for p in range(P):
+            better = lane_valid[p] & (new_count[p] > cand_count)
+            cand_count = Mux(better, new_count[p], cand_count)
+            cand_index = Mux(better, s1_base + p, cand_index)
+
+        with m.If(s1_update):
+            m.d.sync += [
+                ctr["spikes"].eq(ctr["spikes"] + sum(spikes[p] for p in range(P))),
+                ctr["saturations"].eq(ctr["saturations"] + sum(saturated[p] for p in range(P))),
+                ctr["state_writes"].eq(ctr["state_writes"] + 1),
+                ctr["neuron_updates"].eq(ctr["neuron_updates"] + Mux(s1_last, last_lanes, P)),
+            ]
+            with m.If(layer == L):
+                m.d.sync += [best_count.eq(cand_count), best_index.eq(cand_index)]
+
+        # ------------------------------------------------------------------------------------ outputs
+        m.d.comb += [
+            self.rec_valid.eq(s1_update),
+            self.rec_step.eq(step),
+            self.rec_layer.eq(layer),
+            self.rec_group.eq(s1_group),
+            self.rec_spikes.eq(spikes),
+            self.rec_membranes.eq(nl.v_out),
+            self.sum_step.eq(step),
+            self.sum_layer.eq(layer),
+            self.sum_counters.eq(Cat(*(summary[n] for n in COUNTER_NAMES))),
+            self.total_counters.eq(Cat(*(totals[n] for n in COUNTER_NAMES))),
+            self.image_cycles.eq(image_cycles),
+            self.prediction.eq(best_index),
+        ]
+        return m

