@@ -27,9 +27,9 @@ from .errors import NetworkFileError, WidthError
 FORMAT_NAME = "snncosim-integer-network"
 FORMAT_VERSION = 1
 
-NeuronKind = Literal["if", "lif"]
+NeuronKind = Literal["if", "lif", "ws", "acc"]
 ResetMode = Literal["zero", "subtract"]
-InputCoding = Literal["rate", "direct"]
+InputCoding = Literal["rate", "direct", "weighted"]
 
 
 def signed_range(bits: int) -> tuple[int, int]:
@@ -47,7 +47,11 @@ def signed_bits_for(lo: int, hi: int) -> int:
 
 @dataclass(frozen=True)
 class NeuronParams:
-    """Per-layer neuron model (SPEC §3). ``leak_shift`` is used by LIF only; ``floor`` is optional (LIF, Lee 2016)."""
+    """Per-layer neuron model (SPEC §3). ``leak_shift`` is used by LIF only; ``floor`` is optional (LIF, Lee 2016).
+
+    ``ws`` is Kim 2018's weighted-spike neuron in the bit-shift scaled form (reset by subtracting the phase
+    threshold ``θ << (K−k)``); ``acc`` is the non-spiking output accumulator of a weighted-spike network
+    (``v += I << (K−k)`` for ``t > S·K``, class = argmax v). Both need ``IntegerNetwork.phases`` = K ≥ 1."""
 
     kind: NeuronKind = "if"
     reset: ResetMode = "zero"
@@ -55,8 +59,12 @@ class NeuronParams:
     floor: int | None = None
 
     def validate(self, membrane_bits: int, where: str) -> None:
-        if self.kind not in ("if", "lif"):
-            raise NetworkFileError(f"{where}: neuron kind {self.kind!r} is not one of 'if', 'lif'")
+        if self.kind not in ("if", "lif", "ws", "acc"):
+            raise NetworkFileError(f"{where}: neuron kind {self.kind!r} is not one of 'if', 'lif', 'ws', 'acc'")
+        if self.kind == "ws" and self.reset != "subtract":
+            raise NetworkFileError(f"{where}: a weighted-spike neuron resets by subtraction (Kim 2018 Eq. 10)")
+        if self.kind in ("ws", "acc") and (self.leak_shift != 0 or self.floor is not None):
+            raise NetworkFileError(f"{where}: {self.kind} neurons have no leak and no floor")
         if self.reset not in ("zero", "subtract"):
             raise NetworkFileError(f"{where}: reset {self.reset!r} is not one of 'zero', 'subtract'")
         if self.kind == "lif" and not 1 <= self.leak_shift < membrane_bits:
@@ -69,6 +77,11 @@ class NeuronParams:
             lo, hi = signed_range(membrane_bits)
             if not lo <= self.floor <= 0:
                 raise WidthError(f"{where}: membrane floor {self.floor} must lie in [{lo}, 0]")
+
+    @property
+    def spiking(self) -> bool:
+        """False for the non-spiking output accumulator."""
+        return self.kind != "acc"
 
 
 @dataclass(frozen=True)
@@ -181,8 +194,10 @@ class IntegerNetwork:
     ``input_shape`` is the shape of one input sample (``(784,)`` or ``(c, h, w)``). Inputs are integer codes in
     ``[0, 2**input_bits - 1]``: with ``input_coding == "rate"`` each code becomes Bernoulli spikes of probability
     ``max_rate * code / (2**input_bits - 1)`` per step; with ``"direct"`` the first layer receives the code
-    itself every step (its products count as MACs). Layer ``l`` consumes the spikes of layer ``l-1`` (layer 0 is
-    the input). Dense layers flatten their input.
+    itself every step (its products count as MACs); with ``"weighted"`` (Kim 2018) ``input_bits == phases`` = K and
+    the code emits bit ``K−k`` at phase ``k = 1 + (t−1) mod K`` (MSB first). Layer ``l`` consumes the spikes of
+    layer ``l-1`` (layer 0 is the input). Dense layers flatten their input. ``phases`` (K) and ``skip_periods``
+    (S, output integration starts at t > S·K) are 0 for networks without weighted-spike layers.
     """
 
     input_shape: tuple[int, ...]
@@ -192,6 +207,8 @@ class IntegerNetwork:
     input_coding: InputCoding = "rate"
     input_bits: int = 8
     metadata: dict = field(default_factory=dict)
+    phases: int = 0
+    skip_periods: int = 0
 
     # ----------------------------------------------------------------------------------------------- shape
     @property
@@ -220,8 +237,9 @@ class IntegerNetwork:
             raise WidthError(f"weight_bits must be in 2..32, got {self.weight_bits}")
         if not 4 <= self.membrane_bits <= 62:
             raise WidthError(f"membrane_bits must be in 4..62, got {self.membrane_bits}")
-        if self.input_coding not in ("rate", "direct"):
-            raise NetworkFileError(f"input_coding {self.input_coding!r} is not one of 'rate', 'direct'")
+        if self.input_coding not in ("rate", "direct", "weighted"):
+            raise NetworkFileError(f"input_coding {self.input_coding!r} is not one of 'rate', 'direct', 'weighted'")
+        self._validate_phases()
         if not 1 <= self.input_bits <= 16:
             raise WidthError(f"input_bits must be in 1..16, got {self.input_bits}")
         w_lo, w_hi = signed_range(self.weight_bits)
@@ -261,9 +279,37 @@ class IntegerNetwork:
             if bias.size and (bias.min() < v_lo or bias.max() > v_hi):
                 raise WidthError(f"{where}: biases do not fit membrane_bits={self.membrane_bits}")
             layer.neuron.validate(self.membrane_bits, where)
+            if layer.neuron.kind == "acc" and index != len(self.layers):
+                raise NetworkFileError(f"{where}: the non-spiking accumulator ('acc') can only be the output layer")
+            if layer.neuron.kind in ("ws", "acc"):
+                self._check_phase_headroom(layer, where)
             n_prev = layer.n_out
             shape_prev = layer.out_shape
         return self
+
+    def _validate_phases(self) -> None:
+        kinds = {layer.neuron.kind for layer in self.layers}
+        weighted = self.input_coding == "weighted" or bool(kinds & {"ws", "acc"})
+        if not weighted:
+            if self.phases or self.skip_periods:
+                raise NetworkFileError("phases/skip_periods are set but no layer uses weighted spikes")
+            return
+        if not 1 <= self.phases <= 16:
+            raise WidthError(f"weighted spikes need phases K in 1..16, got {self.phases}")
+        if self.skip_periods < 0:
+            raise NetworkFileError(f"skip_periods must be >= 0, got {self.skip_periods}")
+        if self.input_coding == "weighted" and self.input_bits != self.phases:
+            raise WidthError(f"weighted input codes have K = {self.phases} bits, but input_bits = {self.input_bits}")
+
+    def _check_phase_headroom(self, layer: Layer, where: str) -> None:
+        """The phase-1 threshold θ << (K−1) and one step's input I << (K−1) must be representable (SPEC §3 WS)."""
+        v_hi = signed_range(self.membrane_bits)[1]
+        shift = self.phases - 1
+        need = max(int(np.max(layer.threshold)), layer.fan_in_abs_max() + int(np.max(np.abs(layer.bias)))) << shift
+        if need > v_hi:
+            raise WidthError(
+                f"{where}: with K = {self.phases} phases the membrane needs {shift} extra bits: "
+                f"{need} does not fit membrane_bits={self.membrane_bits}; use membrane_bits={signed_bits_for(-need, need)}")
 
     # ----------------------------------------------------------------------------------------------- file format
     def save(self, path: str | os.PathLike) -> Path:
@@ -296,6 +342,8 @@ class IntegerNetwork:
             "input_bits": self.input_bits,
             "weight_bits": self.weight_bits,
             "membrane_bits": self.membrane_bits,
+            "phases": self.phases,
+            "skip_periods": self.skip_periods,
             "layers": layer_entries,
             "arrays_sha256": hashlib.sha256(blob).hexdigest(),
             "metadata": _plain(self.metadata),
@@ -363,6 +411,8 @@ class IntegerNetwork:
                 input_coding=manifest["input_coding"],
                 input_bits=int(manifest["input_bits"]),
                 metadata=manifest.get("metadata") or {},
+                phases=int(manifest.get("phases", 0)),
+                skip_periods=int(manifest.get("skip_periods", 0)),
             )
         except NetworkFileError:
             raise
