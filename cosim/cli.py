@@ -57,7 +57,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     options = JobOptions(neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift)
     options.validate()
     split = golden_data.default_split()
-    model = golden_train.default_mlp(cache_dir=args.cache_dir, progress=not args.quiet)
+    model = golden_train.default_mlp(args.cache_dir, progress=not args.quiet)
     result = golden_convert.convert(model, split.train_images[:2000], method=args.norm, percentile=args.percentile,
                                     weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
                                     neuron=options.neuron_params(), input_coding="rate")

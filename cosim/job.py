@@ -124,7 +124,7 @@ def run_job(options: JobOptions) -> JobResult:
         if len(test_images) == 0:
             raise SnnCosimError("no test images selected")
     with phases("train"):
-        model = golden_train.default_mlp(cache_dir=options.cache_dir, progress=options.progress)
+        model = golden_train.default_mlp(options.cache_dir, progress=options.progress)
         ann_accuracy = golden_train.evaluate(model, test_images, test_labels)
     with phases("convert"):
         conversion = golden_convert.convert(
