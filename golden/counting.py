@@ -16,6 +16,12 @@ emitted at step ``t``, layer 0 = the input; ``P`` lanes; ``G_l = ceil(n_l/P)``):
 For a "direct" first layer every input is visited every step: ``S_in(t, 1) := n_0`` in cycles and weight reads,
 and ``acs = 0``. Conv and pool layers use the dense formulas for cycles, weight and state words (the conv
 hardware schedule is not defined yet; see docs/spec.md §6).
+
+Weighted-spike networks (Kim 2018, docs/spec.md §3a) use exactly these definitions: the phase shifts ``<< (K−k)``
+are part of each AC and of the UPDATE datapath (no extra ACs or cycles); a 'ws' layer's spikes are counted like any
+other; the non-spiking output accumulator 'acc' emits 0 spikes, and in its gated steps (t ≤ S·K) the crossbar still
+adds its input spikes (``acs``, ``weight_reads`` and ``cycles`` as usual), every neuron counts as updated and no
+membrane write can saturate.
 """
 
 from __future__ import annotations

@@ -8,8 +8,11 @@
   or batches, and the first ``T'`` steps of a ``T``-step encoding are the ``T'``-step encoding.
 * :func:`direct_encode` — the "direct" analog first layer (Rueckauer et al.): the integer code itself enters the
   first layer at every step (its products count as MACs).
+* :func:`weighted_encode` — Kim 2018's weighted spikes: a K-bit code is sent bit-serially, MSB first, one bit per
+  step, and the pattern repeats every period of K steps (no randomness). :func:`pixel_codes_to_phases` keeps the
+  upper K bits of 8-bit pixels (Kim: "only the upper 4 bits of input pixel values are used" for K = 4).
 
-Both return time-major tensors ``[T, B, n_inputs]`` (codes ``[B, ...]`` are flattened per image).
+All return time-major tensors ``[T, B, n_inputs]`` (codes ``[B, ...]`` are flattened per image).
 """
 
 from __future__ import annotations
@@ -122,3 +125,73 @@ def direct_encode(codes, steps: int, *, input_bits: int = 8, device=None) -> tor
     if device is not None:
         codes = codes.to(device)
     return codes.unsqueeze(0).expand(steps, *codes.shape)
+
+
+def _check_phases(phases) -> int:
+    if isinstance(phases, bool) or not isinstance(phases, (int, np.integer)) or not 1 <= phases <= 16:
+        raise SnnCosimError(f"phases K must be an integer in 1..16, got {phases!r}")
+    return int(phases)
+
+
+def phase_of_step(step: int, phases: int) -> int:
+    """Phase ``k = 1 + (t − 1) mod K`` of the 1-based global step ``t`` (Kim 2018 Eq. 6: spike weight 2^-k)."""
+    phases = _check_phases(phases)
+    step = _check_steps(step)
+    return 1 + (step - 1) % phases
+
+
+def weighted_encode(codes, steps: int, phases: int, *, device=None) -> torch.Tensor:
+    """Weighted-spike (Kim 2018) input: integer codes ``[B, ...]`` in ``[0, 2^K − 1]`` → ``torch.bool
+    [steps, B, n_inputs]`` on ``device`` (default CPU).
+
+    At the 1-based step ``t`` the phase is ``k = 1 + (t − 1) mod K`` and input ``i`` spikes iff bit ``K − k`` of
+    its code is set: the MSB at phase 1, the LSB at phase K, repeated every period. Over any whole period the
+    ω-weighted spikes (ω = 2^-k) sum to exactly ``code / 2^K`` (Kim Eq. 11). Deterministic: chunking and batching
+    never change the spikes."""
+    steps = _check_steps(steps)
+    phases = _check_phases(phases)
+    if isinstance(codes, np.ndarray):
+        codes = torch.from_numpy(np.ascontiguousarray(codes))
+    elif not isinstance(codes, torch.Tensor):
+        codes = torch.as_tensor(codes)
+    if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
+        raise SnnCosimError(
+            f"weighted input codes must be integers in [0, {2 ** phases - 1}] (K = {phases} bits), got dtype "
+            f"{codes.dtype}; use pixel_codes_to_phases() for 8-bit pixels")
+    if codes.dim() < 1:
+        raise SnnCosimError("input codes must have a batch dimension: shape [B, ...]")
+    codes = codes.detach().to("cpu", torch.int64).reshape(codes.shape[0], -1)
+    hi = 2 ** phases - 1
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) > hi):
+        raise SnnCosimError(
+            f"weighted input codes span [{int(codes.min())}, {int(codes.max())}] but K = {phases} phases allow "
+            f"[0, {hi}]; use pixel_codes_to_phases(pixels, {phases}) to keep the upper {phases} bits")
+    if device is not None:
+        codes = codes.to(device)
+    t = torch.arange(steps, dtype=torch.int64, device=codes.device)
+    shifts = phases - 1 - t % phases  # = K − k
+    bits = torch.bitwise_right_shift(codes.unsqueeze(0), shifts.view(steps, 1, 1))
+    return torch.bitwise_and(bits, 1).to(torch.bool)
+
+
+def pixel_codes_to_phases(codes, phases: int, *, pixel_bits: int = 8):
+    """The upper ``phases`` (K) bits of ``pixel_bits``-bit pixel codes: ``code >> (pixel_bits − K)`` (Kim 2018:
+    with K = 4 "only the upper 4 bits of input pixel values are used"). Returns int64 of the same shape, a numpy
+    array for numpy input and a torch tensor otherwise."""
+    phases = _check_phases(phases)
+    if isinstance(pixel_bits, bool) or not isinstance(pixel_bits, int) or not 1 <= pixel_bits <= 16:
+        raise SnnCosimError(f"pixel_bits must be an integer in 1..16, got {pixel_bits!r}")
+    if phases > pixel_bits:
+        raise SnnCosimError(f"cannot keep the upper {phases} bits of {pixel_bits}-bit pixels; use phases <= "
+                            f"{pixel_bits}")
+    as_numpy = isinstance(codes, np.ndarray)
+    tensor = torch.from_numpy(np.ascontiguousarray(codes)) if as_numpy else torch.as_tensor(codes)
+    if tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool:
+        raise SnnCosimError(f"pixel codes must be integers in [0, {2 ** pixel_bits - 1}], got dtype {tensor.dtype}")
+    tensor = tensor.to(torch.int64)
+    hi = 2 ** pixel_bits - 1
+    if tensor.numel() and (int(tensor.min()) < 0 or int(tensor.max()) > hi):
+        raise SnnCosimError(
+            f"pixel codes span [{int(tensor.min())}, {int(tensor.max())}] but {pixel_bits}-bit pixels lie in [0, {hi}]")
+    out = torch.bitwise_right_shift(tensor, pixel_bits - phases)
+    return out.cpu().numpy() if as_numpy else out

@@ -13,11 +13,23 @@ Integer model, per neuron and step, in int64 (``lo, hi`` = range of a ``membrane
     v       = 0 (reset "zero")  or  sat(v − θ) (reset "subtract")   where s
 
 The float model runs the same equations in float64 with ``v · 2^-leak_shift`` for the leak and no saturation.
+
+Weighted spikes (Kim 2018; docs/architecture.md "Weighted spikes"; docs/spec.md §3a). ``K`` phases, the global
+1-based step ``t`` (passed to :meth:`Neuron.forward` as ``step``) has phase ``k = 1 + (t−1) mod K`` and shift
+``sh = K − k``; the integer membrane is kept in units of 2^-K:
+
+    ws:   v = sat(v + ((I + bias) << sh));  θ_k = θ << sh;  s = v ≥ θ_k;  v = sat(v − θ_k) where s
+    acc:  t > S·K:  v = sat(v + ((I + bias) << sh));   t ≤ S·K: v unchanged;   never spikes
+
+The float model of the same kinds is Kim's Eq. 8–10 in float64 with ω = 2^-k and the bias field holding Kim's β
+(``z = ω·(I + β)``, ``s = V + z ≥ ω·θ``, ``V = V + z − ω·θ·s``; ``acc``: ``V += z`` for t > S·K), so a float
+run of an integer network without saturation has ``V = v · 2^-K`` exactly.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -31,12 +43,24 @@ class Neuron(nn.Module):
 
     v: torch.Tensor | None
 
-    def __init__(self, params: NeuronParams, threshold: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype):
+    def __init__(self, params: NeuronParams, threshold: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype,
+                 phases: int = 0, skip_periods: int = 0):
         super().__init__()
-        if params.kind not in ("if", "lif"):
-            raise SnnCosimError(f"neuron kind {params.kind!r} is not one of 'if', 'lif'")
+        if params.kind not in ("if", "lif", "ws", "acc"):
+            raise SnnCosimError(f"neuron kind {params.kind!r} is not one of 'if', 'lif', 'ws', 'acc'")
         if params.reset not in ("zero", "subtract"):
             raise SnnCosimError(f"reset {params.reset!r} is not one of 'zero', 'subtract'")
+        if params.kind == "ws" and params.reset != "subtract":
+            raise SnnCosimError("a weighted-spike ('ws') neuron resets by subtraction (Kim 2018 Eq. 10)")
+        if params.kind in ("ws", "acc"):
+            if isinstance(phases, bool) or not isinstance(phases, numbers.Integral) or not 1 <= phases <= 16:
+                raise SnnCosimError(f"{params.kind!r} neurons need phases K in 1..16, got {phases!r}")
+            if isinstance(skip_periods, bool) or not isinstance(skip_periods, numbers.Integral) or skip_periods < 0:
+                raise SnnCosimError(f"skip_periods must be a non-negative integer, got {skip_periods!r}")
+            if params.leak_shift or params.floor is not None:
+                raise SnnCosimError(f"{params.kind!r} neurons have no leak and no floor")
+        self.phases = int(phases) if params.kind in ("ws", "acc") else 0
+        self.skip_steps = int(skip_periods) * self.phases  # acc integrates only for t > S·K
         threshold = torch.as_tensor(threshold).reshape(-1)
         bias = torch.as_tensor(bias).reshape(-1)
         if threshold.shape != bias.shape:
@@ -63,21 +87,43 @@ class Neuron(nn.Module):
     def _reset_flags(self) -> None:
         pass
 
+    @property
+    def weighted(self) -> bool:
+        """True for the weighted-spike kinds ('ws', 'acc') whose update depends on the phase."""
+        return self.phases > 0
+
+    @property
+    def spiking(self) -> bool:
+        """False for the non-spiking output accumulator ('acc')."""
+        return self.params.kind != "acc"
+
     def _check_input(self, current: torch.Tensor) -> None:
         if self.v is None:
             raise SnnCosimError("call reset_state(batch, n, device) before the first step")
         if current.shape != self.v.shape:
             raise SnnCosimError(f"synaptic input shape {tuple(current.shape)} != state shape {tuple(self.v.shape)}")
 
+    def _phase_shift(self, step) -> int:
+        """``sh = K − k`` of the 1-based global step (weighted kinds only)."""
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
+            raise SnnCosimError(f"{self.params.kind!r} neurons need the 1-based global step, got step={step!r}")
+        return self.phases - 1 - (int(step) - 1) % self.phases
+
+    def _gated(self, step: int) -> bool:
+        """True when an 'acc' neuron ignores its input (t ≤ S·K)."""
+        return self.params.kind == "acc" and step <= self.skip_steps
+
 
 class IntegerNeuron(Neuron):
-    """Bit-accurate IF/LIF layer of SPEC §3 with a ``membrane_bits`` saturating membrane.
+    """Bit-accurate IF/LIF/WS/acc layer of SPEC §3 with a ``membrane_bits`` saturating membrane.
 
-    After each :meth:`forward`, ``saturated`` (``bool [batch, n]``) tells which neurons' membrane write saturated
-    in that step (the ``saturations`` counter is its sum)."""
+    ``phases`` (K) and ``skip_periods`` (S) are used by the weighted kinds only, whose :meth:`forward` needs the
+    1-based global ``step``. After each :meth:`forward`, ``saturated`` (``bool [batch, n]``) tells which neurons'
+    membrane write saturated in that step (the ``saturations`` counter is its sum)."""
 
-    def __init__(self, params: NeuronParams, threshold, bias, membrane_bits: int):
-        super().__init__(params, torch.as_tensor(threshold), torch.as_tensor(bias), torch.int64)
+    def __init__(self, params: NeuronParams, threshold, bias, membrane_bits: int, *, phases: int = 0,
+                 skip_periods: int = 0):
+        super().__init__(params, torch.as_tensor(threshold), torch.as_tensor(bias), torch.int64, phases, skip_periods)
         if not 4 <= membrane_bits <= 62:
             raise SnnCosimError(f"membrane_bits must be in 4..62, got {membrane_bits}")
         self.membrane_bits = int(membrane_bits)
@@ -88,18 +134,27 @@ class IntegerNeuron(Neuron):
             raise SnnCosimError(f"thresholds must lie in [1, {self.hi}] for membrane_bits={membrane_bits}")
         if params.floor is not None and not self.lo <= params.floor <= 0:
             raise SnnCosimError(f"membrane floor {params.floor} must lie in [{self.lo}, 0]")
+        if self.weighted and self.n:
+            top = int(self.threshold.max()) if params.kind == "ws" else 0
+            if top << (self.phases - 1) > self.hi or int(self.bias.abs().max()) << (self.phases - 1) > self.hi:
+                raise SnnCosimError(
+                    f"with K = {self.phases} phases the phase-1 threshold/bias (<< {self.phases - 1}) does not fit "
+                    f"membrane_bits={membrane_bits}")
         self.saturated: torch.Tensor | None = None
 
     def _reset_flags(self) -> None:
         self.saturated = torch.zeros_like(self.v, dtype=torch.bool)
 
-    def forward(self, current: torch.Tensor) -> torch.Tensor:
-        """One step: ``current`` is the exact synaptic input ``Σ_i W[j,i]·x_i`` (int64, bias excluded)."""
+    def forward(self, current: torch.Tensor, step: int | None = None) -> torch.Tensor:
+        """One step: ``current`` is the exact synaptic input ``Σ_i W[j,i]·x_i`` (int64, bias excluded); ``step``
+        is the 1-based global step (needed by 'ws' and 'acc', ignored by IF/LIF)."""
         self._check_input(current)
-        v = self.v
-        p = self.params
         if current.dtype != torch.int64:
             current = current.to(torch.int64)
+        if self.weighted:
+            return self._forward_weighted(current, step)
+        v = self.v
+        p = self.params
         v_exact = v + current + self.bias
         if p.kind == "lif":
             v_exact = v_exact - torch.bitwise_right_shift(v, p.leak_shift)  # arithmetic shift (floor)
@@ -119,16 +174,42 @@ class IntegerNeuron(Neuron):
         self.saturated = saturated
         return spikes
 
+    def _forward_weighted(self, current: torch.Tensor, step) -> torch.Tensor:
+        shift = self._phase_shift(step)
+        no_spikes = torch.zeros_like(self.v, dtype=torch.bool)
+        if self._gated(step):  # acc, t ≤ S·K: the membrane keeps its value, nothing is written
+            self.saturated = no_spikes
+            return no_spikes
+        scale = 1 << shift  # << sh as an exact int64 multiply (also for negative values)
+        v_exact = self.v + (current + self.bias) * scale
+        v_new = v_exact.clamp(self.lo, self.hi)
+        saturated = v_new != v_exact
+        if self.params.kind == "acc":
+            self.v, self.saturated = v_new, saturated
+            return no_spikes
+        theta_k = self.threshold * scale
+        spikes = v_new >= theta_k
+        after = v_new - theta_k
+        clamped = after.clamp(self.lo, self.hi)  # cannot saturate (v ≥ θ_k ≥ 1), kept for the contract
+        saturated |= spikes & (clamped != after)
+        self.v = torch.where(spikes, clamped, v_new)
+        self.saturated = saturated
+        return spikes
+
 
 class FloatNeuron(Neuron):
-    """The same IF/LIF equations in float64 without saturation (accuracy studies; SPEC §1)."""
+    """The same equations in float64 without saturation (accuracy studies; SPEC §1). Weighted kinds follow Kim
+    2018 Eq. 8–10 (``ω = 2^-k``; the bias buffer holds Kim's β)."""
 
-    def __init__(self, params: NeuronParams, threshold, bias):
-        super().__init__(params, torch.as_tensor(threshold), torch.as_tensor(bias), torch.float64)
-        self.leak = 0.0 if params.kind == "if" else math.ldexp(1.0, -int(params.leak_shift))
+    def __init__(self, params: NeuronParams, threshold, bias, *, phases: int = 0, skip_periods: int = 0):
+        super().__init__(params, torch.as_tensor(threshold), torch.as_tensor(bias), torch.float64, phases,
+                         skip_periods)
+        self.leak = 0.0 if params.kind != "lif" else math.ldexp(1.0, -int(params.leak_shift))
 
-    def forward(self, current: torch.Tensor) -> torch.Tensor:
+    def forward(self, current: torch.Tensor, step: int | None = None) -> torch.Tensor:
         self._check_input(current)
+        if self.weighted:
+            return self._forward_weighted(current.to(torch.float64), step)
         p = self.params
         v = self.v + current.to(torch.float64) + self.bias
         if p.kind == "lif":
@@ -141,4 +222,19 @@ class FloatNeuron(Neuron):
         else:
             v = torch.where(spikes, v - self.threshold, v)
         self.v = v
+        return spikes
+
+    def _forward_weighted(self, current: torch.Tensor, step) -> torch.Tensor:
+        shift = self._phase_shift(step)
+        no_spikes = torch.zeros_like(self.v, dtype=torch.bool)
+        if self._gated(step):
+            return no_spikes
+        omega = math.ldexp(1.0, shift - self.phases)  # ω(t) = 2^-k
+        v = self.v + omega * (current + self.bias)  # Eq. 8: z = ω·(Σ W s + β)
+        if self.params.kind == "acc":  # Eq. 16: output neurons integrate and never spike
+            self.v = v
+            return no_spikes
+        theta_k = omega * self.threshold
+        spikes = v >= theta_k  # Eq. 9
+        self.v = torch.where(spikes, v - theta_k, v)  # Eq. 10
         return spikes

@@ -10,6 +10,12 @@ max x < 2^53`` (float64). :class:`IntegerSimulator` checks this bound per layer 
 2^24, on the CPU when the bound allows it); conv and pooling are computed as ``unfold`` (im2col, a pure copy) plus a
 matrix product, so no library-chosen algorithm (Winograd, FFT) can round. Membranes are int64. The result is
 therefore identical on every device.
+
+Weighted spikes (Kim 2018, docs/spec.md §3a). The global step counter t starts at 1 with every image; 'ws' and
+'acc' neurons take their phase ``k = 1 + (t−1) mod K`` from it. A network whose output layer is the non-spiking
+accumulator 'acc' predicts the argmax of that layer's membrane after the last step (ties to the lowest index);
+its accuracy at T steps (:func:`accuracy_curve`) is the argmax of the accumulator at step T, i.e. of the
+accumulator's trajectory, not of spike counts.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from .ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronP
 from .neurons import FloatNeuron, IntegerNeuron, Neuron
 from .trace import COUNTER_NAMES, Trace
 
-__all__ = ["IntegerSimulator", "FloatSimulator", "FloatRun", "accuracy_curve", "predict", "default_device"]
+__all__ = ["IntegerSimulator", "FloatSimulator", "FloatRun", "CurvePoint", "accuracy_curve",
+           "accuracy_and_spikes_curve", "predict", "default_device"]
 
 _EXACT_LIMIT = {torch.float64: 2 ** 53, torch.float32: 2 ** 24}
 
@@ -39,7 +46,8 @@ def default_device() -> torch.device:
 
 
 def predict(output_counts) -> np.ndarray:
-    """``argmax`` over the last axis of output spike counts, ties to the lowest index (SPEC §3)."""
+    """``argmax`` over the last axis of output spike counts (or of 'acc' membranes), ties to the lowest index
+    (SPEC §3)."""
     counts = np.asarray(output_counts.cpu() if isinstance(output_counts, torch.Tensor) else output_counts)
     return np.argmax(counts, axis=-1).astype(np.int64)  # numpy returns the first maximum
 
@@ -128,6 +136,9 @@ def _check_batch_size(batch_size, n_images: int) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- common engine
+_STATS = ("s_in", "acs", "spikes", "saturations")
+
+
 class _Simulator:
     """Shared time/layer loop of both simulators."""
 
@@ -147,65 +158,108 @@ class _Simulator:
         self.neurons = nn.ModuleList([make_neuron(layer) for layer in network.layers]).to(self.device)
         self.fan_out = [torch.as_tensor(counting.fan_out(layer), dtype=torch.float64, device=self.device)
                         for layer in network.layers]
+        # dense layers: every input reaches all n_out neurons, so ACs = S_in · n_out (no product needed)
+        self.uniform_fan_out = [layer.n_out if isinstance(layer, DenseLayer) else None for layer in network.layers]
 
-    def _steps(self, x_all: torch.Tensor, *, record_all: bool, record_membranes: bool, record_stats: bool):
-        """Run one batch ``x_all [T, B, n_0]`` (on the device). Returns (spikes list [B, T, n_l] — all layers or
-        only the output one —, membranes list or None, stats dict of [B, T, L] int64 or None)."""
+    @property
+    def accumulator_output(self) -> bool:
+        """True when the output layer is the non-spiking accumulator ('acc'): predictions come from its membrane."""
+        return not self.neurons[-1].spiking
+
+    def _steps(self, x_all: torch.Tensor, *, spike_layers: Sequence[int] = (), membrane_layers: Sequence[int] = (),
+               stats: Sequence[str] = ()):
+        """Run one batch ``x_all [T, B, n_0]`` (on the device) from zero state, global steps t = 1..T.
+
+        Returns ``(spikes, membranes, stats)``: dicts layer index (0-based) → ``[B, T, n_l]`` for the requested
+        layers, and name → ``int64 [B, T, L]`` for the requested statistics (``_STATS``). The neurons keep their
+        final state (``self.neurons[l].v``) afterwards."""
         steps, batch = x_all.shape[0], x_all.shape[1]
         n_layers = len(self.neurons)
         for neuron in self.neurons:
             neuron.reset_state(batch, device=self.device)
-        record_layers = range(n_layers) if record_all else [n_layers - 1]
         spikes = {l: torch.empty((batch, steps, self.neurons[l].n), dtype=torch.bool, device=self.device)
-                  for l in record_layers}
-        membranes = None
-        if record_membranes:
-            membranes = [torch.empty((batch, steps, n.n), dtype=n.threshold.dtype, device=self.device)
-                         for n in self.neurons]
-        stats = None
-        if record_stats:
-            stats = {k: torch.zeros((batch, steps, n_layers), dtype=torch.int64, device=self.device)
-                     for k in ("s_in", "acs", "spikes", "saturations")}
+                  for l in spike_layers}
+        membranes = {l: torch.empty((batch, steps, self.neurons[l].n), dtype=self.neurons[l].threshold.dtype,
+                                    device=self.device) for l in membrane_layers}
+        record = {k: torch.zeros((batch, steps, n_layers), dtype=torch.int64, device=self.device) for k in stats}
+        count = lambda flags: torch.count_nonzero(flags, dim=-1)  # noqa: E731  (int64; fast for bool)
         for t in range(steps):
             x = x_all[t]
             for l in range(n_layers):
-                xf = x.to(self.dtype)
-                if stats is not None:
-                    if l == 0 and self.direct:
-                        stats["s_in"][:, t, l] = self.network.n_inputs
+                spiking_input = not (l == 0 and self.direct)
+                if "s_in" in record:
+                    record["s_in"][:, t, l] = count(x) if spiking_input else self.network.n_inputs
+                if "acs" in record and spiking_input:
+                    if self.uniform_fan_out[l] is not None:
+                        record["acs"][:, t, l] = count(x) * self.uniform_fan_out[l]
                     else:
-                        stats["s_in"][:, t, l] = x.sum(-1, dtype=torch.int64)
-                        stats["acs"][:, t, l] = (x.to(torch.float64) @ self.fan_out[l]).to(torch.int64)
-                current = self.synapses[l](xf)
-                x = self.neurons[l](current)
+                        record["acs"][:, t, l] = (x.to(torch.float64) @ self.fan_out[l]).to(torch.int64)
+                current = self.synapses[l](x.to(self.dtype))
+                neuron = self.neurons[l]
+                x = neuron(current, t + 1)
                 if l in spikes:
                     spikes[l][:, t] = x
-                if membranes is not None:
-                    membranes[l][:, t] = self.neurons[l].v
-                if stats is not None:
-                    stats["spikes"][:, t, l] = x.sum(-1, dtype=torch.int64)
-                    saturated = getattr(self.neurons[l], "saturated", None)
+                if l in membranes:
+                    membranes[l][:, t] = neuron.v
+                if "spikes" in record:
+                    record["spikes"][:, t, l] = count(x)
+                if "saturations" in record:
+                    saturated = getattr(neuron, "saturated", None)
                     if saturated is not None:
-                        stats["saturations"][:, t, l] = saturated.sum(-1, dtype=torch.int64)
-        return [spikes[l] for l in record_layers], membranes, stats
+                        record["saturations"][:, t, l] = count(saturated)
+        return spikes, membranes, record
 
     def _inputs(self, inputs) -> torch.Tensor:
         return _as_time_major(inputs, self.network.n_inputs, self.direct, self.network.input_bits)
 
+    def _batches(self, inputs, batch_size, progress: bool, desc: str):
+        """Yield ``(start, stop, x_all on the device)`` over the images of time-major ``inputs``."""
+        steps, n_images = inputs.shape[0], inputs.shape[1]
+        batch_size = _check_batch_size(batch_size, n_images)
+        with torch.no_grad(), tqdm(total=n_images, unit="img", disable=not progress, leave=False, desc=desc) as bar:
+            for start in range(0, n_images, batch_size):
+                stop = min(n_images, start + batch_size)
+                yield start, stop, inputs[:, start:stop].to(self.device)
+                bar.update(stop - start)
+
     def output_spikes(self, inputs, *, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """Output-layer spikes only, ``bool [N, T, n_out]`` (light: nothing else is kept)."""
         inputs = self._inputs(inputs)
-        steps, n_images = inputs.shape[0], inputs.shape[1]
-        batch_size = _check_batch_size(batch_size, n_images)
-        out = np.empty((n_images, steps, self.network.n_outputs), dtype=bool)
-        with torch.no_grad(), tqdm(total=n_images, unit="img", disable=not progress, leave=False) as bar:
-            for start in range(0, n_images, batch_size):
-                stop = min(n_images, start + batch_size)
-                x_all = inputs[:, start:stop].to(self.device)
-                (spk,), _, _ = self._steps(x_all, record_all=False, record_membranes=False, record_stats=False)
-                out[start:stop] = spk.cpu().numpy()
-                bar.update(stop - start)
+        out = np.empty((inputs.shape[1], inputs.shape[0], self.network.n_outputs), dtype=bool)
+        last = len(self.neurons) - 1
+        for start, stop, x_all in self._batches(inputs, batch_size, progress, "output"):
+            spk, _, _ = self._steps(x_all, spike_layers=[last])
+            out[start:stop] = spk[last].cpu().numpy()
         return out
+
+    def _score_trajectory(self, x_all: torch.Tensor, stats: Sequence[str] = ()):
+        """The decision values of every step ``[B, T, n_out]`` (the 'acc' membrane, or the cumulative output spike
+        counts of a spiking output layer) and the requested statistics."""
+        last = len(self.neurons) - 1
+        if self.accumulator_output:
+            _, mem, record = self._steps(x_all, membrane_layers=[last], stats=stats)
+            return mem[last], record
+        spk, _, record = self._steps(x_all, spike_layers=[last], stats=stats)
+        return torch.cumsum(spk[last], dim=1, dtype=torch.int64), record
+
+    def output_trajectory(self, inputs, *, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        """``[N, T, n_out]`` decision values after each step: the output 'acc' layer's membrane (int64 for the
+        integer model, in units of 2^-K; float64 for the float model), or for a spiking output layer the
+        cumulative output spike counts (int64). ``predict(trajectory[:, T-1])`` is the prediction after T steps;
+        :func:`golden.early_decision.early_decision` reads this array."""
+        inputs = self._inputs(inputs)
+        dtype = self.neurons[-1].threshold.dtype if self.accumulator_output else torch.int64
+        out = np.empty((inputs.shape[1], inputs.shape[0], self.network.n_outputs),
+                       dtype=np.int64 if dtype == torch.int64 else np.float64)
+        for start, stop, x_all in self._batches(inputs, batch_size, progress, "trajectory"):
+            scores, _ = self._score_trajectory(x_all)
+            out[start:stop] = scores.cpu().numpy()
+        return out
+
+
+def _weighted_args(network) -> dict:
+    return {"phases": int(getattr(network, "phases", 0) or 0),
+            "skip_periods": int(getattr(network, "skip_periods", 0) or 0)}
 
 
 # ----------------------------------------------------------------------------------------------- integer
@@ -218,10 +272,11 @@ class IntegerSimulator(_Simulator):
         network.validate()
         device = default_device() if device is None else torch.device(device)
         dtype = self._compute_dtype(network, device)
+        weighted = _weighted_args(network)
 
         def make(layer) -> Neuron:
             return IntegerNeuron(layer.neuron, _per_neuron(layer, layer.threshold), _per_neuron(layer, layer.bias),
-                                 network.membrane_bits)
+                                 network.membrane_bits, **weighted)
 
         self._build(network, make, dtype, device)
 
@@ -242,44 +297,52 @@ class IntegerSimulator(_Simulator):
             return torch.float32
         return torch.float64
 
-    def run(self, input_spikes, *, lanes: int = 8, record_membranes: bool = False, batch_size: int | None = None,
-            progress: bool = False) -> Trace:
+    def run(self, input_spikes, *, lanes: int = 8, record_membranes: bool | None = None,
+            batch_size: int | None = None, progress: bool = False) -> Trace:
         """Simulate every image of ``input_spikes`` (``bool [T, B, n_0]``, or int codes for input coding
         "direct") and return the full :class:`Trace`: spikes per layer, membranes (end of step, after reset)
         when ``record_membranes``, counters ``[N, T, L, 9]`` for a ``lanes``-wide engine, image cycles,
-        predictions and the input spikes."""
+        predictions and the input spikes.
+
+        ``record_membranes=None`` (default) records them exactly when the output layer is the non-spiking 'acc'
+        accumulator, whose membrane is that layer's only output. Predictions: argmax of the output spike counts,
+        or of the 'acc' membrane after the last step (ties to the lowest index)."""
         if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
             raise SnnCosimError(f"lanes must be a positive integer, got {lanes!r}")
+        if record_membranes is None:
+            record_membranes = self.accumulator_output
         inputs = self._inputs(input_spikes)
         steps, n_images = inputs.shape[0], inputs.shape[1]
-        batch_size = _check_batch_size(batch_size, n_images)
         n_layers = len(self.network.layers)
         sizes = self.network.layer_sizes
         spikes = [np.empty((n_images, steps, n), dtype=bool) for n in sizes[1:]]
         membranes = [np.empty((n_images, steps, n), dtype=np.int64) for n in sizes[1:]] if record_membranes else None
         counters = np.empty((n_images, steps, n_layers, len(COUNTER_NAMES)), dtype=np.int64)
-        with torch.no_grad(), tqdm(total=n_images, unit="img", disable=not progress, leave=False,
-                                   desc="golden") as bar:
-            for start in range(0, n_images, batch_size):
-                stop = min(n_images, start + batch_size)
-                x_all = inputs[:, start:stop].to(self.device)
-                spk, mem, stats = self._steps(x_all, record_all=True, record_membranes=record_membranes,
-                                              record_stats=True)
-                for l in range(n_layers):
-                    spikes[l][start:stop] = spk[l].cpu().numpy()
-                    if mem is not None:
-                        membranes[l][start:stop] = mem[l].cpu().numpy()
-                counters[start:stop] = counting.assemble_counters(
-                    stats["s_in"], stats["acs"], stats["spikes"], stats["saturations"], self.network,
-                    lanes).cpu().numpy()
-                bar.update(stop - start)
+        final_output = np.empty((n_images, sizes[-1]), dtype=np.int64)
+        every = list(range(n_layers))
+        for start, stop, x_all in self._batches(inputs, batch_size, progress, "golden"):
+            spk, mem, stats = self._steps(x_all, spike_layers=every, membrane_layers=every if record_membranes else (),
+                                          stats=_STATS)
+            for l in range(n_layers):
+                spikes[l][start:stop] = spk[l].cpu().numpy()
+                if record_membranes:
+                    membranes[l][start:stop] = mem[l].cpu().numpy()
+            final_output[start:stop] = self.neurons[-1].v.cpu().numpy()
+            counters[start:stop] = counting.assemble_counters(
+                stats["s_in"], stats["acs"], stats["spikes"], stats["saturations"], self.network,
+                lanes).cpu().numpy()
         image_cycles = counters[..., COUNTER_NAMES.index("cycles")].sum(axis=(1, 2)) + cycle_model.C_IMAGE
-        predictions = predict(spikes[-1].sum(axis=1, dtype=np.int64))
+        if self.accumulator_output:
+            predictions = predict(final_output)
+        else:
+            predictions = predict(spikes[-1].sum(axis=1, dtype=np.int64))
         input_record = None
         if not self.direct:
             input_record = inputs.permute(1, 0, 2).cpu().numpy().astype(bool, copy=False)
         meta = {"source": "golden", "lanes": lanes, "c_layer": cycle_model.C_LAYER,
                 "c_image": cycle_model.C_IMAGE, "input_coding": self.network.input_coding}
+        if self.network.phases:
+            meta.update(phases=int(self.network.phases), skip_periods=int(self.network.skip_periods))
         return Trace(spikes=spikes, counters=counters, image_cycles=image_cycles.astype(np.int64),
                      predictions=predictions, membranes=membranes, input_spikes=input_record, meta=meta)
 
@@ -290,13 +353,15 @@ class FloatRun:
     """Result of :meth:`FloatSimulator.run`: spikes per neuron over all steps (``int64 [N, n_l]`` per layer),
     spikes per (image, step, layer) ``int64 [N, T, L]``, synaptic operations (ACs, or MACs for a direct first
     layer, as in :mod:`golden.counting`) per (image, step, layer), output spikes ``bool [N, T, n_out]`` and
-    predictions ``int64 [N]``."""
+    predictions ``int64 [N]``. For an 'acc' output layer ``output_membranes`` is its membrane trajectory
+    ``float64 [N, T, n_out]`` (Kim's V^L) and the predictions are its argmax after the last step."""
 
     spike_counts: list[np.ndarray]
     step_spikes: np.ndarray
     synaptic_ops: np.ndarray
     output_spikes: np.ndarray
     predictions: np.ndarray
+    output_membranes: np.ndarray | None = None
 
 
 class FloatSimulator(_Simulator):
@@ -304,16 +369,23 @@ class FloatSimulator(_Simulator):
 
     Takes an :class:`IntegerNetwork`-shaped object whose arrays are floats (``golden.convert``'s
     ``float_network``: normalised weights, thresholds 1.0); an integer network works too. A "direct" first
-    layer receives the given input values as they are."""
+    layer receives the given input values as they are. Weighted-spike layers ('ws', 'acc') use the network's
+    ``phases`` and ``skip_periods`` and Kim's Eq. 8–10 (the bias arrays hold Kim's β)."""
 
     def __init__(self, network: IntegerNetwork, device=None):
+        weighted = _weighted_args(network)
+
         def make(layer) -> Neuron:
             params = layer.neuron if isinstance(layer.neuron, NeuronParams) else NeuronParams(**layer.neuron)
             return FloatNeuron(params, _per_neuron(layer, np.asarray(layer.threshold, dtype=np.float64)),
-                               _per_neuron(layer, np.asarray(layer.bias, dtype=np.float64)))
+                               _per_neuron(layer, np.asarray(layer.bias, dtype=np.float64)), **weighted)
 
         if not network.layers:
             raise SnnCosimError("the network has no layers")
+        for index, layer in enumerate(network.layers[:-1], start=1):
+            kind = layer.neuron.kind if isinstance(layer.neuron, NeuronParams) else layer.neuron.get("kind")
+            if kind == "acc":
+                raise SnnCosimError(f"layer {index}: the non-spiking accumulator ('acc') can only be the output layer")
         self._build(network, make, torch.float64, device)
 
     def _inputs(self, inputs) -> torch.Tensor:
@@ -328,47 +400,111 @@ class FloatSimulator(_Simulator):
     def run(self, inputs, *, batch_size: int | None = None, progress: bool = False) -> FloatRun:
         inputs = self._inputs(inputs)
         steps, n_images = inputs.shape[0], inputs.shape[1]
-        batch_size = _check_batch_size(batch_size, n_images)
         sizes = self.network.layer_sizes
         n_layers = len(sizes) - 1
+        last = n_layers - 1
         counts = [np.zeros((n_images, n), dtype=np.int64) for n in sizes[1:]]
         step_spikes = np.zeros((n_images, steps, n_layers), dtype=np.int64)
         ops = np.zeros((n_images, steps, n_layers), dtype=np.int64)
         out = np.empty((n_images, steps, sizes[-1]), dtype=bool)
+        trajectory = np.empty((n_images, steps, sizes[-1]), dtype=np.float64) if self.accumulator_output else None
         geo = counting.layer_geometry(self.network) if self.direct else None
-        with torch.no_grad(), tqdm(total=n_images, unit="img", disable=not progress, leave=False,
-                                   desc="float") as bar:
-            for start in range(0, n_images, batch_size):
-                stop = min(n_images, start + batch_size)
-                spk, _, stats = self._steps(inputs[:, start:stop].to(self.device), record_all=True,
-                                            record_membranes=False, record_stats=True)
-                for l in range(n_layers):
-                    counts[l][start:stop] = spk[l].sum(1, dtype=torch.int64).cpu().numpy()
-                out[start:stop] = spk[-1].cpu().numpy()
-                step_spikes[start:stop] = stats["spikes"].cpu().numpy()
-                ops[start:stop] = stats["acs"].cpu().numpy()
-                if geo is not None:
-                    ops[start:stop, :, 0] = geo[0].macs_per_step
-                bar.update(stop - start)
+        for start, stop, x_all in self._batches(inputs, batch_size, progress, "float"):
+            spk, mem, stats = self._steps(x_all, spike_layers=range(n_layers),
+                                          membrane_layers=[last] if trajectory is not None else (),
+                                          stats=("acs", "spikes"))
+            for l in range(n_layers):
+                counts[l][start:stop] = spk[l].sum(1, dtype=torch.int64).cpu().numpy()
+            out[start:stop] = spk[last].cpu().numpy()
+            if trajectory is not None:
+                trajectory[start:stop] = mem[last].cpu().numpy()
+            step_spikes[start:stop] = stats["spikes"].cpu().numpy()
+            ops[start:stop] = stats["acs"].cpu().numpy()
+            if geo is not None:
+                ops[start:stop, :, 0] = geo[0].macs_per_step
+        predictions = predict(trajectory[:, -1]) if trajectory is not None else predict(counts[-1])
         return FloatRun(spike_counts=counts, step_spikes=step_spikes, synaptic_ops=ops, output_spikes=out,
-                        predictions=predict(counts[-1]))
+                        predictions=predictions, output_membranes=trajectory)
 
 
 # ----------------------------------------------------------------------------------------------- accuracy
-def accuracy_curve(simulator: _Simulator, input_spikes, labels, steps_list: Sequence[int], *,
-                   batch_size: int | None = None, progress: bool = False) -> dict[int, float]:
-    """Accuracy after each number of steps in ``steps_list``, from ONE run of ``max(steps_list)`` steps: the
-    prediction at ``T`` is the argmax (ties to the lowest index) of the output spike counts of steps 1..T."""
-    steps_list = sorted({int(s) for s in steps_list})
+@dataclass(frozen=True)
+class CurvePoint:
+    """Accuracy and cumulative activity after ``steps`` steps (means per image over steps 1..steps).
+
+    ``spikes``: spikes emitted by all layers of the network (hidden and output; an 'acc' output never spikes);
+    ``layer_spikes``: the same per layer; ``input_spikes``: spikes of the input layer (0 for "direct" input);
+    ``acs``: accumulate operations of all layers (SPEC §5)."""
+
+    steps: int
+    accuracy: float
+    spikes: float
+    layer_spikes: tuple[float, ...]
+    input_spikes: float
+    acs: float
+
+
+def _check_curve_args(input_spikes, labels, steps_list) -> tuple[list[int], np.ndarray]:
+    try:
+        steps_list = sorted({int(s) for s in steps_list})
+    except (TypeError, ValueError):
+        raise SnnCosimError(f"steps_list must be a sequence of positive step counts, got {steps_list!r}") from None
     if not steps_list or steps_list[0] < 1:
         raise SnnCosimError(f"steps_list must hold positive step counts, got {steps_list}")
-    t_max = steps_list[-1]
+    if not hasattr(input_spikes, "shape") or len(input_spikes.shape) != 3:
+        raise SnnCosimError("inputs must be a time-major tensor or array [T, B, n_in]")
     available = int(input_spikes.shape[0])
-    if t_max > available:
-        raise SnnCosimError(f"accuracy at {t_max} steps needs {t_max} input steps, the input has {available}")
+    if steps_list[-1] > available:
+        raise SnnCosimError(
+            f"accuracy at {steps_list[-1]} steps needs {steps_list[-1]} input steps, the input has {available}")
     labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).reshape(-1)
     if labels.shape[0] != int(input_spikes.shape[1]):
         raise SnnCosimError(f"{labels.shape[0]} labels for {int(input_spikes.shape[1])} images")
-    out = simulator.output_spikes(input_spikes[:t_max], batch_size=batch_size, progress=progress)
-    cumulative = np.cumsum(out, axis=1, dtype=np.int64)
-    return {t: float((predict(cumulative[:, t - 1]) == labels).mean()) for t in steps_list}
+    return steps_list, labels
+
+
+def _curve_run(simulator: _Simulator, input_spikes, steps_list: list[int], stats: Sequence[str], batch_size,
+               progress: bool):
+    """One run of ``max(steps_list)`` steps: predictions ``[N, S]`` at every requested step count and the
+    cumulative statistics ``name → int64 [N, S, L]``."""
+    inputs = simulator._inputs(input_spikes[:steps_list[-1]])
+    n_images = inputs.shape[1]
+    index = torch.as_tensor([t - 1 for t in steps_list], dtype=torch.int64)
+    predictions = np.empty((n_images, len(steps_list)), dtype=np.int64)
+    cumulative = {k: np.empty((n_images, len(steps_list), len(simulator.neurons)), dtype=np.int64) for k in stats}
+    for start, stop, x_all in simulator._batches(inputs, batch_size, progress, "curve"):
+        scores, record = simulator._score_trajectory(x_all, stats)
+        predictions[start:stop] = predict(scores[:, index.to(scores.device)].cpu().numpy())
+        for k in stats:
+            cumulative[k][start:stop] = torch.cumsum(record[k], dim=1)[:, index.to(scores.device)].cpu().numpy()
+    return predictions, cumulative
+
+
+def accuracy_curve(simulator: _Simulator, input_spikes, labels, steps_list: Sequence[int], *,
+                   batch_size: int | None = None, progress: bool = False) -> dict[int, float]:
+    """Accuracy after each number of steps in ``steps_list``, from ONE run of ``max(steps_list)`` steps: the
+    prediction at ``T`` is the argmax (ties to the lowest index) of the output spike counts of steps 1..T, or
+    for an 'acc' output layer of its membrane at step T (the accumulator's trajectory)."""
+    steps_list, labels = _check_curve_args(input_spikes, labels, steps_list)
+    predictions, _ = _curve_run(simulator, input_spikes, steps_list, (), batch_size, progress)
+    return {t: float((predictions[:, i] == labels).mean()) for i, t in enumerate(steps_list)}
+
+
+def accuracy_and_spikes_curve(simulator: _Simulator, input_spikes, labels, steps_list: Sequence[int], *,
+                              batch_size: int | None = None, progress: bool = False) -> dict[int, CurvePoint]:
+    """:func:`accuracy_curve` plus the cumulative spikes (all layers, per layer, input) and ACs per image after
+    each number of steps, from one run; works for rate-coded and weighted-spike networks alike."""
+    steps_list, labels = _check_curve_args(input_spikes, labels, steps_list)
+    predictions, cum = _curve_run(simulator, input_spikes, steps_list, ("s_in", "acs", "spikes"), batch_size,
+                                  progress)
+    direct = simulator.direct
+    out = {}
+    for i, t in enumerate(steps_list):
+        layer_spikes = cum["spikes"][:, i].mean(axis=0)
+        out[t] = CurvePoint(
+            steps=t, accuracy=float((predictions[:, i] == labels).mean()),
+            spikes=float(cum["spikes"][:, i].sum(axis=-1).mean()),
+            layer_spikes=tuple(float(v) for v in layer_spikes),
+            input_spikes=0.0 if direct else float(cum["s_in"][:, i, 0].mean()),
+            acs=float(cum["acs"][:, i].sum(axis=-1).mean()))
+    return out
