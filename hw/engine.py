@@ -353,9 +353,14 @@ class NetworkEngine(wiring.Component):
         # running argmax over the output counts of the current step (strictly greater: ties keep the lowest index)
         cand_count, cand_index = best_count, best_index
         for p in range(P):
+            # each stage is a named signal: reusing the previous stage's expression twice would double the
+            # expression tree per lane (2^P terms: minutes of elaboration and 30 MB of Verilog at P = 16)
             better = lane_valid[p] & (new_count[p] > cand_count)
-            cand_count = Mux(better, new_count[p], cand_count)
-            cand_index = Mux(better, s1_base + p, cand_index)
+            next_count = Signal.like(best_count, name=f"argmax_count_{p}")
+            next_index = Signal.like(best_index, name=f"argmax_index_{p}")
+            m.d.comb += [next_count.eq(Mux(better, new_count[p], cand_count)),
+                         next_index.eq(Mux(better, s1_base + p, cand_index))]
+            cand_count, cand_index = next_count, next_index
 
         with m.If(s1_update):
             m.d.sync += [
