@@ -21,7 +21,8 @@ from golden.ir import IntegerNetwork, signed_bits_for, signed_range
 __all__ = [
     "EngineConfig", "check_supported", "MIN_C_LAYER", "MIN_C_IMAGE",
     "CFG_ADDR_BITS", "REGION_SHIFT", "STEP_BITS", "LAYER_BITS", "GROUP_BITS", "PREDICTION_BITS",
-    "SPIKE_COUNT_BITS", "LEAK_SHIFT_BITS", "PARAM_BITS", "N_COUNTERS",
+    "SPIKE_COUNT_BITS", "LEAK_SHIFT_BITS", "PARAM_BITS", "N_COUNTERS", "MAX_LAYERS", "MAX_PHASE_BITS",
+    "GLOBAL_REGION", "GLOBAL_PHASES", "GLOBAL_SKIP_LAST", "phase_bits_for",
 ]
 
 # Fixed port and field widths of docs/architecture.md.
@@ -33,9 +34,14 @@ GROUP_BITS = 16  # rec_group
 PREDICTION_BITS = 16
 SPIKE_COUNT_BITS = STEP_BITS  # output spike counters: at most one spike per step
 LEAK_SHIFT_BITS = 6  # neuron params word bits 2..7
-PARAM_BITS = 9  # neuron params word: kind, reset, leak_shift[6], floor enable
+PARAM_BITS = 11  # neuron params word: kind, reset, leak_shift[6], floor enable, ws, acc
 N_COUNTERS = 9  # len(golden.trace.COUNTER_NAMES)
-MAX_LAYERS = (1 << (CFG_ADDR_BITS - REGION_SHIFT)) // 4  # four configuration regions per layer
+# Region 0xFF holds the global (whole-network) registers of weighted spikes; layers use four regions each below it.
+GLOBAL_REGION = (1 << (CFG_ADDR_BITS - REGION_SHIFT)) - 1
+GLOBAL_PHASES = 0  # index 0: K, the number of phases (0 = no weighted spikes)
+GLOBAL_SKIP_LAST = 1  # index 1: S·K, the last step in which an 'acc' output layer does not integrate
+MAX_LAYERS = GLOBAL_REGION // 4  # 63: regions 0..251
+MAX_PHASE_BITS = 4  # the IR allows K ≤ 16: shifts 0..15
 
 # The shortest fixed costs the engine's pipeline allows (docs/hardware.md, "Cycle accounting"): DRAIN + SUMMARY
 # per (step, layer), the start cycle per image. Larger golden.cycle_model constants are met with idle cycles.
@@ -44,16 +50,30 @@ MIN_C_IMAGE = 1
 
 
 def check_supported(net: IntegerNetwork) -> None:
-    """Raise if the network uses something the engine cannot run yet (conv/pool layers, direct input coding)."""
+    """Raise if the network uses something the engine cannot run yet (conv/pool layers, direct input coding).
+
+    Rate and weighted (Kim 2018) input codings both reach the engine as spike bits on ``spike_in``: the golden
+    encoder makes them once and the RTL receives the same spikes."""
     for index, layer in enumerate(net.layers, start=1):
         if layer.kind != "dense":
             raise UnsupportedLayerError(
                 f"{layer.kind} layer {index}: not yet in hardware (golden model only until the convolution "
                 f"engine lands)")
-    if net.input_coding != "rate":
+    if net.input_coding not in ("rate", "weighted"):
         raise UnsupportedLayerError(
             f"input_coding {net.input_coding!r}: not yet in hardware (golden model only; the engine takes "
-            f"spike input, use input_coding 'rate')")
+            f"spike input, use input_coding 'rate' or 'weighted')")
+
+
+def phase_bits_for(phases: int) -> int:
+    """Width of the phase shift ``sh = K − k`` in ``0..K−1`` (at least 1): the engine's ``phase_bits`` for K."""
+    return max(1, (int(phases) - 1).bit_length())
+
+
+def _weighted_layers(net: IntegerNetwork) -> list[tuple[int, str]]:
+    """``(1-based layer, kind)`` of every weighted-spike ('ws') or output-accumulator ('acc') layer."""
+    return [(index, layer.neuron.kind) for index, layer in enumerate(net.layers, start=1)
+            if layer.neuron.kind in ("ws", "acc")]
 
 
 def _cycle_constants() -> tuple[int, int]:
@@ -89,8 +109,10 @@ class EngineConfig:
     ``layer_sizes`` = ``[n_0, n_1, …, n_L]``; ``lanes`` = P (neurons updated / synapses added per cycle);
     ``weight_bits``, ``bias_bits``, ``acc_bits`` (ACC words and the neuron's exact sum), signed; ``threshold_bits``
     unsigned (defaults: ``bias_bits = M``, ``threshold_bits = M − 1``); ``membrane_bits`` = M, the saturation
-    width (must equal the network's); ``counter_bits`` = W, the width of every hardware counter. ``c_layer`` and
-    ``c_image`` default to ``golden.cycle_model``'s constants.
+    width (must equal the network's); ``counter_bits`` = W, the width of every hardware counter. ``phase_bits``
+    (0 = none) adds the weighted-spike hardware (Kim 2018): the global phase counter, the ``ws``/``acc`` neuron
+    modes and their shifters; it runs networks of up to ``K = 2^phase_bits`` phases. ``c_layer`` and ``c_image``
+    default to ``golden.cycle_model``'s constants.
     """
 
     layer_sizes: tuple[int, ...]
@@ -101,6 +123,7 @@ class EngineConfig:
     bias_bits: int | None = None  # default: membrane_bits
     threshold_bits: int | None = None  # default: membrane_bits − 1
     counter_bits: int = 32
+    phase_bits: int = 0  # 0: no weighted-spike hardware; else the phase shift sh = K − k has phase_bits bits
     c_layer: int | None = None
     c_image: int | None = None
 
@@ -120,7 +143,7 @@ class EngineConfig:
     # ------------------------------------------------------------------------------------------- validation
     def _validate(self) -> None:
         for name in ("lanes", "weight_bits", "membrane_bits", "acc_bits", "bias_bits", "threshold_bits",
-                     "counter_bits", "c_layer", "c_image"):
+                     "counter_bits", "phase_bits", "c_layer", "c_image"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise SnnCosimError(f"EngineConfig.{name} must be an integer, got {value!r}")
@@ -144,6 +167,9 @@ class EngineConfig:
                              f"(thresholds are positive membrane values), got {self.threshold_bits}")
         if not 8 <= self.counter_bits <= 64:
             raise WidthError(f"counter_bits must lie in 8..64, got {self.counter_bits}")
+        if not 0 <= self.phase_bits <= MAX_PHASE_BITS:
+            raise WidthError(f"phase_bits must lie in 0..{MAX_PHASE_BITS} (K ≤ {1 << MAX_PHASE_BITS} phases), "
+                             f"got {self.phase_bits}")
         for l in range(1, self.n_layers + 1):
             if self.weight_words(l) > (1 << REGION_SHIFT):
                 raise SnnCosimError(f"layer {l} needs {self.weight_words(l)} weight words; a configuration region "
@@ -179,10 +205,16 @@ class EngineConfig:
 
     @property
     def cfg_data_bits(self) -> int:
-        """Width of ``cfg_data``: the widest configuration word (weights, biases, thresholds, params, floor)."""
+        """Width of ``cfg_data``: the widest configuration word (weights, biases, thresholds, params, floor and,
+        with weighted spikes, the 16-bit ``S·K``)."""
         p = self.lanes
         return max(p * self.weight_bits, p * self.bias_bits, p * self.threshold_bits, self.membrane_bits,
-                   PARAM_BITS)
+                   PARAM_BITS, STEP_BITS if self.phase_bits else 0)
+
+    @property
+    def max_phases(self) -> int:
+        """The largest K this build runs (0 without weighted-spike hardware)."""
+        return 1 << self.phase_bits if self.phase_bits else 0
 
     def memories(self) -> list[tuple[str, int, int]]:
         """``(name, depth, width)`` of every memory of the engine (docs/hardware.md, "Resources")."""
@@ -229,6 +261,7 @@ class EngineConfig:
             raise SnnCosimError(f"EngineConfig has no field {unknown[0]!r}; fields: {', '.join(sorted(names))}")
         bound = _synaptic_bound(net)
         b_lo, b_hi = _bias_span(net)
+        weighted = bool(_weighted_layers(net))
         fields = dict(
             layer_sizes=tuple(net.layer_sizes),
             lanes=lanes,
@@ -237,6 +270,7 @@ class EngineConfig:
             acc_bits=signed_bits_for(-bound, bound),
             bias_bits=signed_bits_for(b_lo, b_hi),
             threshold_bits=max(_threshold_max(net).bit_length(), 1),
+            phase_bits=phase_bits_for(net.phases) if weighted else 0,
         )
         fields.update(overrides)
         config = cls(**fields)
@@ -271,9 +305,28 @@ class EngineConfig:
             if layer.neuron.leak_shift >= 1 << LEAK_SHIFT_BITS:
                 raise WidthError(f"layer {index}: leak_shift {layer.neuron.leak_shift} exceeds "
                                  f"{(1 << LEAK_SHIFT_BITS) - 1}")
+        self._check_phases(net)
         bound = _synaptic_bound(net)
         a_lo, a_hi = signed_range(self.acc_bits)
         if bound > a_hi:
             raise WidthError(f"a neuron's synaptic input plus bias can reach ±{bound} but the engine's "
                              f"acc_bits={self.acc_bits} holds [{a_lo}, {a_hi}]; use acc_bits="
                              f"{signed_bits_for(-bound, bound)}")
+
+    def _check_phases(self, net: IntegerNetwork) -> None:
+        """Weighted-spike layers need the phase hardware, ``K ≤ 2^phase_bits`` and ``S·K`` in a step number."""
+        weighted = _weighted_layers(net)
+        if not weighted:
+            return
+        index, kind = weighted[0]
+        if not self.phase_bits:
+            raise UnsupportedLayerError(
+                f"layer {index} is a weighted-spike {kind!r} layer but the engine was built without weighted-spike "
+                f"hardware (phase_bits=0); build it with phase_bits={phase_bits_for(net.phases)}")
+        if net.phases > self.max_phases:
+            raise WidthError(f"K = {net.phases} phases need phase_bits={phase_bits_for(net.phases)} but the "
+                             f"engine's phase_bits={self.phase_bits} runs at most K = {self.max_phases}")
+        skip_last = net.skip_periods * net.phases
+        if skip_last >= 1 << STEP_BITS:
+            raise WidthError(f"S·K = {net.skip_periods}·{net.phases} = {skip_last} skipped steps do not fit the "
+                             f"{STEP_BITS}-bit step counter (at most {(1 << STEP_BITS) - 1})")

@@ -9,11 +9,15 @@ region                    index                    data (lane ``p`` of a P-lane 
 ``4(l−1) + 1`` bias       ``g``                    ``bias[g·P + p]``, ``bias_bits`` two's complement
 ``4(l−1) + 2`` threshold  ``g``                    ``θ[g·P + p]``, ``threshold_bits`` unsigned
 ``4(l−1) + 3`` params     ``0``                    bit 0 kind (0 IF, 1 LIF), bit 1 reset (0 zero, 1 subtract),
-                                                   bits 2..7 leak_shift, bit 8 floor enable
+                                                   bits 2..7 leak_shift, bit 8 floor enable, bit 9 ``ws``
+                                                   (weighted spike), bit 10 ``acc`` (output accumulator)
 ``4(l−1) + 3`` params     ``1``                    floor, ``membrane_bits`` two's complement
+``0xFF`` global           ``0``                    K, the number of phases (0 = no weighted spikes)
+``0xFF`` global           ``1``                    ``S·K``: an ``acc`` layer integrates only for steps t > S·K
 ========================  =======================  =====================================================
 
-Padding lanes (``g·P + p ≥ n_l``) hold 0 everywhere; the engine also masks their spikes and counts.
+Padding lanes (``g·P + p ≥ n_l``) hold 0 everywhere; the engine also masks their spikes and counts. The two
+global words are written only for engines with weighted-spike hardware (``config.phase_bits > 0``).
 
 Hex file format (:func:`write_config_hex`, read by the cosim harness with ``$fscanf`` and by the FPGA top
 ``snn_top.v`` with ``$readmemh``): one write per line, ``AAAAAAAA DDDD…`` — the address as 8 upper-case hex
@@ -32,14 +36,19 @@ import numpy as np
 from golden.errors import SnnCosimError
 from golden.ir import IntegerNetwork
 
-from .config import PARAM_BITS, REGION_SHIFT, EngineConfig
+from .config import GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, PARAM_BITS, REGION_SHIFT, EngineConfig
 
-__all__ = ["config_words", "write_config_hex", "read_config_hex", "region_address"]
+__all__ = ["config_words", "write_config_hex", "read_config_hex", "region_address", "global_address"]
 
 
 def region_address(layer: int, field: int, index: int) -> int:
     """``cfg_addr`` of ``field`` (0 weights, 1 bias, 2 threshold, 3 params) of 1-based ``layer``."""
     return (4 * (layer - 1) + field) << REGION_SHIFT | index
+
+
+def global_address(index: int) -> int:
+    """``cfg_addr`` of global register ``index`` (0: K, 1: S·K) in region 0xFF."""
+    return GLOBAL_REGION << REGION_SHIFT | index
 
 
 def _pack(lanes: np.ndarray, bits: int) -> list[int]:
@@ -60,7 +69,8 @@ def _lane_padded(values: np.ndarray, groups: int, lanes: int) -> np.ndarray:
 
 def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, int]]:
     """Every ``(cfg_addr, cfg_data)`` write that loads ``net`` into an engine built for ``config``, layer by
-    layer: weights, biases, thresholds, neuron parameters. Raises unless ``net`` fits ``config``."""
+    layer: weights, biases, thresholds, neuron parameters; then, for engines with weighted-spike hardware, the
+    global K and S·K. Raises unless ``net`` fits ``config``."""
     config.check_fits(net)
     P = config.lanes
     words: list[tuple[int, int]] = []
@@ -75,10 +85,15 @@ def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, i
             words += [(region_address(l, field, g), value) for g, value in enumerate(packed)]
         neuron = layer.neuron
         control = (int(neuron.kind == "lif") | int(neuron.reset == "subtract") << 1
-                   | int(neuron.leak_shift) << 2 | int(neuron.floor is not None) << 8)
+                   | int(neuron.leak_shift) << 2 | int(neuron.floor is not None) << 8
+                   | int(neuron.kind == "ws") << 9 | int(neuron.kind == "acc") << 10)
         assert control < 1 << PARAM_BITS
         floor = 0 if neuron.floor is None else int(neuron.floor) & ((1 << config.membrane_bits) - 1)
         words += [(region_address(l, 3, 0), control), (region_address(l, 3, 1), floor)]
+    if config.phase_bits:
+        phases = int(net.phases)
+        words += [(global_address(GLOBAL_PHASES), phases),
+                  (global_address(GLOBAL_SKIP_LAST), int(net.skip_periods) * phases)]
     return words
 
 

@@ -17,6 +17,12 @@ Schedule of one image of ``T = n_steps`` steps; for t = 1..T, l = 1..L (one stat
 FETCH of layer 1 without ``spike_in_valid`` are not counted. After ``rst`` the engine spends ``max G_l`` cycles
 (state CLEAR, busy, configuration writes accepted) zeroing the accumulator memory; from then on ACC is zero
 between layers because UPDATE clears every word it reads.
+
+With ``config.phase_bits > 0`` (weighted spikes, Kim 2018) a global :class:`~hw.neuron.PhaseCounter` gives every
+layer the same phase shift ``sh = K − k`` in step t, advanced in the SUMMARY that ends a step; K and ``S·K`` are
+registers in configuration region 0xFF. An ``acc`` output layer makes ``prediction`` the argmax of the output
+membranes instead of the spike counts; both are running maxima over the UPDATE of the output layer, so the
+schedule and the cycle formula are the same for every coding.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ from amaranth.lib.wiring import In, Out
 
 from golden.trace import COUNTER_NAMES
 
-from .config import (CFG_ADDR_BITS, GROUP_BITS, LAYER_BITS, MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PARAM_BITS,
-                     PREDICTION_BITS, REGION_SHIFT, SPIKE_COUNT_BITS, STEP_BITS, EngineConfig)
+from .config import (CFG_ADDR_BITS, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, GROUP_BITS, LAYER_BITS,
+                     MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PARAM_BITS, PREDICTION_BITS, REGION_SHIFT,
+                     SPIKE_COUNT_BITS, STEP_BITS, EngineConfig)
 from .crossbar import Crossbar
-from .neuron import NeuronControl, NeuronLanes
+from .neuron import NeuronControl, NeuronLanes, PhaseCounter
 
 __all__ = ["NetworkEngine", "port_widths"]
 
@@ -81,7 +88,9 @@ class NetworkEngine(wiring.Component):
 
         m = Module()
         m.submodules.crossbar = xb = Crossbar(P, c.weight_bits, c.acc_bits, c.max_groups)
-        m.submodules.neurons = nl = NeuronLanes(P, M, c.acc_bits, c.bias_bits, c.threshold_bits)
+        m.submodules.neurons = nl = NeuronLanes(P, M, c.acc_bits, c.bias_bits, c.threshold_bits, c.phase_bits)
+        if c.phase_bits:
+            m.submodules.phase = phase = PhaseCounter(c.phase_bits)
 
         # ------------------------------------------------------------------------------------ control registers
         n_steps = Signal(STEP_BITS)
@@ -181,12 +190,30 @@ class NetworkEngine(wiring.Component):
         sel_floor = per_layer("sel_floor", signed(M), floors)
         sel_source = per_layer("sel_source", unsigned(P), {l: spk_read[l - 1].data for l in range(2, L + 1)})
 
+        # global registers of weighted spikes (region 0xFF): K and S·K, the last step an 'acc' layer skips
+        if c.phase_bits:
+            phases = Signal(c.phase_bits + 1)
+            skip_last = Signal(STEP_BITS)
+            with m.If(cfg_we & (region == GLOBAL_REGION)):
+                with m.If(index == GLOBAL_PHASES):
+                    m.d.sync += phases.eq(self.cfg_data[:len(phases)])
+                with m.If(index == GLOBAL_SKIP_LAST):
+                    m.d.sync += skip_last.eq(self.cfg_data[:STEP_BITS])
+            m.d.comb += [phase.phases.eq(phases), nl.shift.eq(phase.shift), nl.integrate.eq(step > skip_last)]
+
         # ------------------------------------------------------------------------------------ counters
         W = c.counter_bits
         ctr = {name: Signal(W, name=f"ctr_{name}") for name in COUNTER_NAMES if name != "macs"}
         totals = {name: Signal(W, name=f"total_{name}") for name in COUNTER_NAMES}
         image_cycles = Signal(W)
-        best_count = Signal(SPIKE_COUNT_BITS)
+        # running argmax of the output layer: spike counts, or (phase hardware) the membranes of an 'acc' layer;
+        # ranks start below every candidate, so the first lane always takes the lead
+        if c.phase_bits:
+            rank_shape = signed(max(M, SPIKE_COUNT_BITS + 1) + 1)
+            rank_floor = -(1 << (rank_shape.width - 1))
+        else:
+            rank_shape, rank_floor = unsigned(SPIKE_COUNT_BITS), 0
+        best_rank = Signal(rank_shape)
         best_index = Signal(PREDICTION_BITS)
         # value of (t, l)'s counters in SUMMARY: the cycle counter has not counted SUMMARY itself yet
         summary = {name: Signal(W, name=f"sum_{name}") for name in COUNTER_NAMES}
@@ -198,12 +225,14 @@ class NetworkEngine(wiring.Component):
 
         def enter_layer():
             m.d.sync += [word.eq(0), word_base.eq(0), group.eq(0), group_base.eq(0),
-                         best_count.eq(0), best_index.eq(0)]
+                         best_rank.eq(rank_floor), best_index.eq(0)]
             m.d.sync += [counter.eq(0) for counter in ctr.values()]
 
         def begin_image_on_start(otherwise=None):
             with m.If(self.start):
                 m.d.sync += [n_steps.eq(self.n_steps), step.eq(1), layer.eq(1), image_cycles.eq(1), pad.eq(0)]
+                if c.phase_bits:
+                    m.d.comb += phase.restart.eq(1)
                 m.d.sync += [total.eq(0) for total in totals.values()]
                 enter_layer()
                 with m.If(self.n_steps == 0):
@@ -300,6 +329,8 @@ class NetworkEngine(wiring.Component):
                         m.next = "IPAD" if c.c_image > MIN_C_IMAGE else "DONE"
                     with m.Else():
                         m.d.sync += [step.eq(step + 1), layer.eq(1)]
+                        if c.phase_bits:
+                            m.d.comb += phase.advance.eq(1)
                         enter_layer()
                         m.next = "FETCH"
                 with m.Else():
@@ -350,17 +381,21 @@ class NetworkEngine(wiring.Component):
         m.d.comb += [count_write.addr.eq(s1_group), count_write.data.eq(new_count),
                      count_write.en.eq(s1_update & (layer == L))]
 
-        # running argmax over the output counts of the current step (strictly greater: ties keep the lowest index)
-        cand_count, cand_index = best_count, best_index
+        # running argmax over the output ranks of the current step (strictly greater: ties keep the lowest index);
+        # after the last step's UPDATE of layer L it holds the argmax of the final counts / membranes
+        ranks = [new_count[p] for p in range(P)]
+        if c.phase_bits:
+            ranks = [Mux(controls[L].acc, nl.v_out[p], new_count[p]) for p in range(P)]
+        cand_rank, cand_index = best_rank, best_index
         for p in range(P):
             # each stage is a named signal: reusing the previous stage's expression twice would double the
             # expression tree per lane (2^P terms: minutes of elaboration and 30 MB of Verilog at P = 16)
-            better = lane_valid[p] & (new_count[p] > cand_count)
-            next_count = Signal.like(best_count, name=f"argmax_count_{p}")
+            better = lane_valid[p] & (ranks[p] > cand_rank)
+            next_rank = Signal.like(best_rank, name=f"argmax_rank_{p}")
             next_index = Signal.like(best_index, name=f"argmax_index_{p}")
-            m.d.comb += [next_count.eq(Mux(better, new_count[p], cand_count)),
+            m.d.comb += [next_rank.eq(Mux(better, ranks[p], cand_rank)),
                          next_index.eq(Mux(better, s1_base + p, cand_index))]
-            cand_count, cand_index = next_count, next_index
+            cand_rank, cand_index = next_rank, next_index
 
         with m.If(s1_update):
             m.d.sync += [
@@ -370,7 +405,7 @@ class NetworkEngine(wiring.Component):
                 ctr["neuron_updates"].eq(ctr["neuron_updates"] + Mux(s1_last, last_lanes, P)),
             ]
             with m.If(layer == L):
-                m.d.sync += [best_count.eq(cand_count), best_index.eq(cand_index)]
+                m.d.sync += [best_rank.eq(cand_rank), best_index.eq(cand_index)]
 
         # ------------------------------------------------------------------------------------ outputs
         m.d.comb += [

@@ -1,33 +1,41 @@
-"""P lanes of the IF/LIF neuron update of SPEC §3, as combinational logic (adds, compares, shifts only).
+"""P lanes of the neuron update of SPEC §3, as combinational logic (adds, compares, shifts only), and the global
+phase counter of weighted spikes.
 
-Per lane, with ``lo, hi`` the range of an M-bit two's-complement membrane::
+Per lane, with ``lo, hi`` the range of an M-bit two's-complement membrane and ``sh`` the phase shift (0 unless the
+layer is ``ws`` or ``acc``)::
 
-    v_exact = v − (v >>> leak_shift if LIF) + acc + bias       # exact, in a wide enough signal
-    v       = clamp(v_exact, lo, hi)                           # saturated flag = (v != v_exact)
-    v       = max(v, floor)            if floor enabled
-    s       = v ≥ θ
-    v       = 0 (reset zero) or clamp(v − θ, lo, hi) (reset subtract)   if s
+    drive   = (acc + bias) << sh                                 # IF/LIF: sh = 0
+    v_exact = v − (v >>> leak_shift if LIF) + drive              # exact, in a wide enough signal
+            = v                          for 'acc' while t ≤ S·K (the output accumulator is gated off)
+    v       = clamp(v_exact, lo, hi)                             # saturated flag = (v != v_exact)
+    v       = max(v, floor)              if floor enabled
+    θ_k     = θ << sh
+    s       = v ≥ θ_k                    (never for 'acc')
+    v       = 0 (reset zero) or clamp(v − θ_k, lo, hi) (reset subtract)   if s
 
-``v − θ`` cannot leave the range (``v ≥ θ ≥ 1``); it is clamped and flagged anyway, exactly as the golden
-``golden.neurons.IntegerNeuron`` does, so the contract holds even for hand-made thresholds.
+Amaranth widens every add and every shift by a signal (``x << sh`` is ``len(x) + 2^len(sh) − 1`` bits), so the
+sum is exact before the one saturation. ``v − θ_k`` cannot leave the range (``v ≥ θ_k ≥ 1``); it is clamped and
+flagged anyway, exactly as the golden integer neuron does, so the contract holds even for hand-made thresholds.
 """
 
-from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import LEAK_SHIFT_BITS
 
-__all__ = ["NeuronControl", "NeuronLanes"]
+__all__ = ["NeuronControl", "NeuronLanes", "PhaseCounter"]
 
 
 class NeuronControl(data.Struct):
     """A layer's neuron model; also the bit layout of configuration word 0 of a layer's params region."""
 
-    lif: unsigned(1)  # 0 = IF, 1 = LIF
-    subtract: unsigned(1)  # reset: 0 = to zero, 1 = subtract θ
-    leak_shift: unsigned(LEAK_SHIFT_BITS)
-    floor_en: unsigned(1)
+    lif: unsigned(1)  # bit 0: 0 = IF, 1 = LIF
+    subtract: unsigned(1)  # bit 1, reset: 0 = to zero, 1 = subtract θ (θ_k for ws)
+    leak_shift: unsigned(LEAK_SHIFT_BITS)  # bits 2..7
+    floor_en: unsigned(1)  # bit 8
+    ws: unsigned(1)  # bit 9: weighted spike, input and threshold shifted by the phase
+    acc: unsigned(1)  # bit 10: non-spiking output accumulator, phase-shifted input, gated by t > S·K
 
 
 def _clamp(value, lo: int, hi: int, width: int):
@@ -37,13 +45,18 @@ def _clamp(value, lo: int, hi: int, width: int):
 
 
 class NeuronLanes(wiring.Component):
-    """Combinational neuron update of ``lanes`` neurons sharing one layer's parameters."""
+    """Combinational neuron update of ``lanes`` neurons sharing one layer's parameters.
 
-    def __init__(self, lanes: int, membrane_bits: int, acc_bits: int, bias_bits: int, threshold_bits: int):
+    With ``phase_bits > 0`` the lanes also have the weighted-spike modes: ``shift`` is the global phase shift
+    ``sh = K − k`` and ``integrate`` is ``t > S·K`` (an ``acc`` layer adds nothing while it is 0)."""
+
+    def __init__(self, lanes: int, membrane_bits: int, acc_bits: int, bias_bits: int, threshold_bits: int,
+                 phase_bits: int = 0):
         self.lanes, self.membrane_bits = lanes, membrane_bits
         self.acc_bits, self.bias_bits, self.threshold_bits = acc_bits, bias_bits, threshold_bits
+        self.phase_bits = phase_bits
         lane = lambda shape: data.ArrayLayout(shape, lanes)  # noqa: E731
-        super().__init__({
+        ports = {
             "v": In(lane(signed(membrane_bits))),  # membrane before the step
             "acc": In(lane(signed(acc_bits))),  # exact synaptic input Σ W·x
             "bias": In(lane(signed(bias_bits))),
@@ -53,25 +66,68 @@ class NeuronLanes(wiring.Component):
             "v_out": Out(lane(signed(membrane_bits))),  # membrane at the end of the step
             "spikes": Out(lanes),
             "saturated": Out(lanes),
-        })
+        }
+        if phase_bits:
+            ports |= {"shift": In(phase_bits), "integrate": In(1)}
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         M = self.membrane_bits
         lo, hi = -(1 << (M - 1)), (1 << (M - 1)) - 1
         ctl = self.control
+        if self.phase_bits:
+            sh = Signal(self.phase_bits)
+            hold = Signal()  # an 'acc' layer while t ≤ S·K: v unchanged
+            m.d.comb += [sh.eq(Mux(ctl.ws | ctl.acc, self.shift, 0)), hold.eq(ctl.acc & ~self.integrate)]
         for p in range(self.lanes):
             v = self.v[p]
             leak = Mux(ctl.lif, v >> ctl.leak_shift, 0)  # arithmetic: v is signed
-            v_exact = v - leak + self.acc[p] + self.bias[p]  # Amaranth widens every add: exact
+            drive = self.acc[p] + self.bias[p]
+            theta = self.threshold[p]
+            if self.phase_bits:
+                drive = Mux(hold, 0, drive << sh)  # shifts by the phase: no multiplier
+                theta = theta << sh
+            v_exact = v - leak + drive  # Amaranth widens every add and shift: exact
             v_sat, sat_in = _clamp(v_exact, lo, hi, M)
             v_floor = Mux(ctl.floor_en & (v_sat < self.floor), self.floor, v_sat)
-            spike = v_floor >= self.threshold[p]
-            after, sat_reset = _clamp(v_floor - self.threshold[p], lo, hi, M)
+            spike = v_floor >= theta
+            if self.phase_bits:
+                spike = spike & ~ctl.acc
+            after, sat_reset = _clamp(v_floor - theta, lo, hi, M)
             v_reset = Mux(ctl.subtract, after, 0)
             m.d.comb += [
                 self.v_out[p].eq(Mux(spike, v_reset, v_floor)),
                 self.spikes[p].eq(spike),
                 self.saturated[p].eq(sat_in | (spike & ctl.subtract & sat_reset)),
             ]
+        return m
+
+
+class PhaseCounter(wiring.Component):
+    """The one phase counter of weighted spikes, shared by every layer: ``k = 1 + (t−1) mod K``, advanced once per
+    step, and its shift ``sh = K − k`` (0 while ``phases`` = K = 0).
+
+    ``restart`` (the cycle that starts an image) makes the next step t = 1; ``advance`` moves to the next step.
+    The counter holds ``k − 1`` and reads K combinationally, so a K written in the start cycle already counts."""
+
+    def __init__(self, phase_bits: int):
+        if phase_bits < 1:
+            raise ValueError(f"PhaseCounter needs phase_bits >= 1, got {phase_bits}")
+        self.phase_bits = phase_bits
+        super().__init__({
+            "phases": In(phase_bits + 1),  # K in 0..2^phase_bits
+            "restart": In(1),
+            "advance": In(1),
+            "shift": Out(phase_bits),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        index = Signal(self.phase_bits)  # k − 1
+        with m.If(self.restart):
+            m.d.sync += index.eq(0)
+        with m.Elif(self.advance):
+            m.d.sync += index.eq(Mux(index + 1 >= self.phases, 0, index + 1))
+        m.d.comb += self.shift.eq(Mux(self.phases == 0, 0, self.phases - 1 - index))
         return m

@@ -169,7 +169,8 @@ def manifest_text(config: EngineConfig, n_words: int, network_name: str = "") ->
         "sum_valid": "summary beat (step, layer)", "sum_step": "1-based step", "sum_layer": "1-based layer",
         "sum_counters": f"counter k at [k*{W} +: {W}]: " + ", ".join(COUNTER_NAMES),
         "total_counters": "per-image totals, same layout", "image_cycles": "cycles of the image incl. C_IMAGE",
-        "prediction": "argmax of output spike counts (ties: lowest index)",
+        "prediction": "argmax of output spike counts, or of the output membranes for an 'acc' output layer "
+                      "(ties: lowest index)",
     }
     lines = [
         f"snncosim hardware export{' of ' + network_name if network_name else ''}",
@@ -188,8 +189,11 @@ def manifest_text(config: EngineConfig, n_words: int, network_name: str = "") ->
     lines += ["",
               "Cycles: cycles(t, l) = W_l + S_in*G_l + G_l + C_LAYER;  cycles(image) = sum + C_IMAGE",
               "  " + ", ".join(f"layer {l}: W={config.words(l)} G={config.groups(l)}"
-                               for l in range(1, config.n_layers + 1)), "",
-              "Ports of snn_engine (besides clk, rst; all active high, synchronous reset)"]
+                               for l in range(1, config.n_layers + 1)), ""]
+    if config.phase_bits:
+        lines += [f"Weighted spikes (Kim 2018): K <= {config.max_phases} phases; global registers in cfg region "
+                  "0xFF (index 0: K, index 1: S*K); params word bit 9 ws, bit 10 acc", ""]
+    lines += ["Ports of snn_engine (besides clk, rst; all active high, synchronous reset)"]
     for name, (direction, width) in port_widths(config).items():
         lines.append(f"  {name:<15} {direction:<4} {width:>4}  {meaning[name]}")
     lines += ["", "Ports of snn_top",

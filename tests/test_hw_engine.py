@@ -1,5 +1,6 @@
 """The network engine in Amaranth's simulator against the golden integer model (SPEC §6: spikes, membranes,
-every counter, cycles and prediction), including state reset between images and spike_in stalls."""
+every counter, cycles and prediction), including state reset between images, spike_in stalls and weighted spikes
+(Kim 2018: ws hidden layers, the gated 'acc' output and its membrane argmax)."""
 
 import numpy as np
 import pytest
@@ -256,3 +257,92 @@ def test_engine_lane_extremes(rng, lanes):
     images = [rng.random((3, 5)) < 0.7]
     rtl, _ = run_engine(net, config, images)
     assert_equivalent(golden_trace(net, images, lanes=lanes), rtl)
+
+
+# ------------------------------------------------------------------------------------------- weighted spikes
+def weighted_network(rng, sizes, phases=4, skip_periods=1, membrane_bits=12, weight_bits=5):
+    """ws hidden layers (excitatory and inhibitory weights) + an 'acc' output; the membrane has just the headroom
+    the IR asks for (θ << (K−1), one step's input << (K−1)), so membranes saturate over a few steps."""
+    w_lo, w_hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
+    layers = []
+    for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        output = index == len(sizes) - 1
+        weight = rng.integers(w_lo // 2, w_hi + 1, (n_out, n_in))
+        weight[0] = -np.abs(weight[0])  # one inhibited neuron per layer: saturates low
+        if output:
+            weight[0], weight[1:3] = w_lo, w_hi  # outputs that saturate both ways; 1 and 2 tie at the top
+        layers.append(DenseLayer(weight=weight, bias=rng.integers(-6, 7, n_out),
+                                 threshold=rng.integers(2, 24, n_out),
+                                 neuron=NeuronParams("acc") if output else NeuronParams("ws", "subtract")))
+    return IntegerNetwork(input_shape=(sizes[0],), layers=layers, weight_bits=weight_bits,
+                          membrane_bits=membrane_bits, input_coding="weighted", input_bits=phases, phases=phases,
+                          skip_periods=skip_periods).validate()
+
+
+def weighted_images(rng, net, n_images, steps):
+    from golden.encoding import weighted_encode
+
+    codes = rng.integers(0, 1 << net.phases, (n_images, net.n_inputs))
+    spikes = weighted_encode(codes, steps, net.phases).numpy()  # [T, N, n_0]
+    return [spikes[:, k] for k in range(n_images)]
+
+
+def test_engine_matches_golden_weighted_spikes_back_to_back(rng):
+    """WS hidden layer + gated 'acc' output, K = 4, S = 1, 3¾ periods; two images back to back (the
+    phase counter restarts with every image), stalls on spike_in; prediction = argmax of the final membranes."""
+    net = weighted_network(rng, [10, 9, 4])
+    config = EngineConfig.for_network(net, lanes=4)
+    assert config.phase_bits == 2 and config.cfg_data_bits >= 16
+    images = weighted_images(rng, net, 2, 15)
+    rtl, totals = run_engine(net, config, images, stall_rng=np.random.default_rng(3))
+    golden = golden_trace(net, images, lanes=4)
+    assert_equivalent(golden, rtl)
+    np.testing.assert_array_equal(totals, golden.counters.sum(axis=(1, 2)))
+    out = golden.membranes[-1]
+    np.testing.assert_array_equal(rtl.predictions, np.argmax(out[:, -1], axis=-1))
+    assert (out[:, -1, 1] == out[:, -1, 2]).all() and (rtl.predictions == 1).all(), "ties go to the lowest index"
+    assert (out[:, :4] == 0).all() and (out[:, 4:] != 0).any(), "the output integrates only for t > S·K"
+    assert not golden.spikes[-1].any() and golden.spikes[0].any()
+    sat = golden.counter("saturations")
+    assert (sat[:, :, 0] > 0).any() and (sat[:, :, 1] > 0).any(), "both layers should saturate"
+    assert golden.membranes[0].min() < 0 and out.min() < 0
+
+
+@pytest.mark.parametrize("lanes", [1, 8])
+def test_engine_weighted_spikes_k1_and_k8(rng, lanes):
+    """K = 1 (no shifts, phase_bits 1) with P = 1, and K = 8 (phase_bits 3, the widest shifts) with one group."""
+    phases = 1 if lanes == 1 else 8
+    net = weighted_network(rng, [5, 4, 3], phases=phases, skip_periods=0 if lanes == 1 else 1,
+                           membrane_bits=16 if phases == 8 else 10)
+    config = EngineConfig.for_network(net, lanes=lanes)
+    assert config.phase_bits == (1 if phases == 1 else 3)
+    images = weighted_images(rng, net, 1, 10)
+    rtl, _ = run_engine(net, config, images)
+    assert_equivalent(golden_trace(net, images, lanes=lanes), rtl)
+
+
+def test_weighted_build_still_runs_rate_networks(rng):
+    """A build with phase hardware runs IF/LIF networks (their params words clear ws/acc, K = 0)."""
+    rate = random_network(rng, [6, 5, 3], [NeuronParams("if", "subtract"), NeuronParams("lif", "zero", 2)],
+                          membrane_bits=12, weight_bits=5)
+    config = EngineConfig.for_network(rate, lanes=4, phase_bits=2)
+    images = [rng.random((4, 6)) < 0.6]
+    rtl, _ = run_engine(rate, config, images)
+    assert_equivalent(golden_trace(rate, images, lanes=4), rtl)
+
+
+def test_config_rejects_weighted_networks_that_do_not_fit(rng):
+    net = weighted_network(rng, [6, 5, 3])
+    with pytest.raises(UnsupportedLayerError, match="without weighted-spike hardware"):
+        EngineConfig.for_network(net, lanes=4, phase_bits=0)
+    with pytest.raises(WidthError, match="K = 4 phases need phase_bits=2"):
+        EngineConfig.for_network(net, lanes=4, phase_bits=1)
+    with pytest.raises(WidthError, match="phase_bits must lie in"):
+        EngineConfig((6, 5, 3), lanes=4, membrane_bits=12, phase_bits=5)
+    long_skip = IntegerNetwork(input_shape=(6,), layers=net.layers, weight_bits=5, membrane_bits=12,
+                               input_coding="weighted", input_bits=4, phases=4, skip_periods=20000)
+    with pytest.raises(WidthError, match="S·K"):
+        EngineConfig.for_network(long_skip, lanes=4)
+    assert EngineConfig.for_network(net, lanes=4, phase_bits=4).max_phases == 16
+    with pytest.raises(SnnCosimError, match="at most 63 layers"):  # region 0xFF is global, not layer 64's
+        EngineConfig((2,) * 65, lanes=4)

@@ -173,3 +173,30 @@ def test_fpga_top_loads_the_rom_and_runs_an_image(out_dir, net, tmp_path):
     golden = IntegerSimulator(net, device="cpu").run(spikes[:, None, :], lanes=LANES)
     assert golden.spikes[-1].any()
     assert (prediction, image_cycles) == (int(golden.predictions[0]), int(golden.image_cycles[0]))
+
+
+def test_weighted_engine_keeps_the_port_list_and_lints(tmp_path, net):
+    """A weighted-spike build has the same ports as an IF/LIF build (only widths follow the configuration), its
+    image carries the ws/acc params bits and the global K, S·K words, and Verilator lints it."""
+    from test_hw_engine import weighted_network
+
+    from hw.config_image import global_address
+
+    ws = weighted_network(np.random.default_rng(8), SIZES, phases=4, skip_periods=2)
+    written = write_verilog(ws, tmp_path, lanes=LANES)
+    config = EngineConfig.for_network(ws, lanes=LANES)
+    ports = verilog_ports(written[0].read_text())
+    assert ports == dict(port_widths(config), clk=("in", 1), rst=("in", 1))
+    assert set(ports) == set(verilog_ports(engine_verilog(EngineConfig.for_network(net, lanes=LANES))))
+    words = dict(read_config_hex(written[1]))
+    assert words[region_address(1, 3, 0)] == 1 << 1 | 1 << 9  # ws, reset subtract
+    assert words[region_address(2, 3, 0)] == 1 << 10  # acc
+    assert words[global_address(0)] == 4 and words[global_address(1)] == 8
+    assert "0xFF" in written[3].read_text()
+    tool = _verilator()
+    if tool is None:
+        return
+    exe, env = tool
+    result = subprocess.run([exe, "--lint-only", "-Wno-fatal", "--top-module", "snn_top", "snn_top.v",
+                             "snn_engine.v"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "%Error" not in result.stderr, result.stderr[-3000:]
