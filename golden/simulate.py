@@ -182,7 +182,7 @@ class _Simulator:
         membranes = {l: torch.empty((batch, steps, self.neurons[l].n), dtype=self.neurons[l].threshold.dtype,
                                     device=self.device) for l in membrane_layers}
         record = {k: torch.zeros((batch, steps, n_layers), dtype=torch.int64, device=self.device) for k in stats}
-        count = lambda flags: torch.count_nonzero(flags, dim=-1)  # noqa: E731  (int64; fast for bool)
+        count = lambda flags: flags.sum(dim=-1, dtype=torch.int64)  # noqa: E731  (5x faster than count_nonzero on CPU)
         for t in range(steps):
             x = x_all[t]
             for l in range(n_layers):
