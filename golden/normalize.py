@@ -21,6 +21,12 @@ so that, because ReLU is positively homogeneous, the normalised ANN's activation
   term of Alg. 2 is **not** included: its purpose (no single spike worth more than a threshold) is defeated by a
   percentile anyway, and with reset by subtraction the excess is carried over rather than lost.
 
+**Weighted spikes** (Kim 2018 §4.1, :func:`for_weighted_spikes`): a period of K phases carries at most
+``Σ_k 2^-k = 1 − 2^-K``, so every λ is divided by that ceiling, ``λ'_l = λ_l / (1 − 2^-K)``, and the normalised
+activations lie in [0, 1 − 2^-K]. The input value of a K-bit code is ``u = code/2^K`` while the ANN saw
+``x = (code·2^(8−K))/255 = u · 256/255`` (the upper K bits of the pixel), so layer 1's weights carry the exact
+input factor ``λ_0 = 256/255`` (``2^p/(2^p − 1)`` for p-bit pixels).
+
 Average-pool layers are spiking layers too (Diehl §II-B: pool units are IF neurons with weights 1/k²), so each
 method gives them their own λ; their weight stays a single number ``(1/k²)·λ_{l−1}/λ_l``.
 """
@@ -53,11 +59,12 @@ class Normalization:
     max_activations: list[float] | None = None  # max a_l on the calibration data (data/percentile methods)
     percentile_activations: list[float] | None = None  # p-th percentile of positive a_l (percentile method)
     details: dict = field(default_factory=dict)
+    input_lambda: float = 1.0  # λ_0: the ANN input is λ_0 times the SNN input value (256/255 for weighted spikes)
 
     @property
     def weight_factors(self) -> list[float]:
         """Multipliers applied to each layer's weights, ``λ_{l−1}/λ_l`` (Diehl §IV-B reports these)."""
-        previous = [1.0] + list(self.lambdas[:-1])
+        previous = [float(self.input_lambda)] + list(self.lambdas[:-1])
         return [p / lam for p, lam in zip(previous, self.lambdas)]
 
     def summary(self) -> dict:
@@ -70,6 +77,12 @@ class Normalization:
             record["max_activations"] = list(map(float, self.max_activations))
         if self.percentile_activations is not None:
             record["percentile_activations"] = list(map(float, self.percentile_activations))
+        if self.input_lambda != 1.0:
+            record["input_lambda"] = float(self.input_lambda)
+        if "weighted" in self.details:
+            weighted = self.details["weighted"]
+            record["weighted"] = {"phases": int(weighted["phases"]), "ceiling": float(weighted["ceiling"]),
+                                  "lambdas_before": list(map(float, weighted["lambdas_before"]))}
         return record
 
 
@@ -212,3 +225,32 @@ def scale_biases_for_rate(ops: Sequence[AffineOp], max_rate: float) -> list[Affi
     if not 0 < max_rate <= 1:
         raise SnnCosimError(f"max_rate={max_rate} must lie in (0, 1] (spike probability per step at code 255)")
     return [op.scaled(1.0, max_rate) for op in ops]
+
+
+def weighted_ceiling(phases: int) -> float:
+    """Largest value one period of K weighted spikes carries, ``Σ_{k=1..K} 2^-k = 1 − 2^-K`` (Kim 2018 §4.1)."""
+    return 1.0 - 2.0 ** -int(phases)
+
+
+def for_weighted_spikes(normalization: Normalization, phases: int, input_scale: float) -> Normalization:
+    """Kim 2018 §4.1: the same normalisation with every activation mapped into [0, 1 − 2^-K].
+
+    ``λ'_l = λ_l / (1 − 2^-K)`` for every layer and the input factor ``λ_0 = input_scale`` (the ANN input is
+    ``input_scale · u`` for the SNN input value u = code/2^K). In terms of the normalised ops: layer 1's weights
+    are multiplied by ``(1 − 2^-K)·input_scale``, every bias by ``1 − 2^-K``; deeper weights keep their ratio
+    λ_{l−1}/λ_l. The result still computes the ANN's activations exactly: ``a'_l = a_l / λ'_l`` for input u.
+    Kim's bias ``β = b'/(1 − 2^-K)`` is applied at quantisation (``golden.quantize``)."""
+    if isinstance(phases, bool) or not isinstance(phases, (int, np.integer)) or not 1 <= phases <= 16:
+        raise SnnCosimError(f"phases K must be an integer in 1..16, got {phases!r}")
+    if not input_scale > 0:
+        raise SnnCosimError(f"input_scale must be positive, got {input_scale!r}")
+    ceiling = weighted_ceiling(phases)
+    ops = [op.scaled(ceiling * input_scale if index == 0 else 1.0, ceiling)
+           for index, op in enumerate(normalization.ops)]
+    details = dict(normalization.details)
+    details.update(weighted={"phases": int(phases), "ceiling": ceiling, "input_scale": float(input_scale),
+                             "lambdas_before": list(map(float, normalization.lambdas))})
+    return Normalization(ops, [lam / ceiling for lam in normalization.lambdas], normalization.method,
+                         percentile=normalization.percentile, max_activations=normalization.max_activations,
+                         percentile_activations=normalization.percentile_activations, details=details,
+                         input_lambda=float(input_scale) * float(normalization.input_lambda))

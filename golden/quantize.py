@@ -15,6 +15,13 @@ nothing changes. With ``"direct"`` layer 1 receives the code c = 255·x itself e
 bias are multiplied by ``2^input_bits − 1 = 255``: ``θ_1 = 255·s_1``, ``bias_1 = round(255·b'_1·s_1)``.
 
 Average pooling keeps one integer ``weight = round(w'·s_l)`` and per-channel thresholds ``s_l``.
+
+Weighted spikes (Kim 2018, ``input_coding="weighted"``, docs/spec.md §3a): the same scale per layer; hidden layers
+are ``NeuronParams("ws", "subtract")``, the output layer ``NeuronParams("acc")`` (its threshold s_L is unused by
+the dynamics; ``2^K·s_L`` turns its membrane into activation units for early decision), and the bias is Kim's
+``β = b'/(1 − 2^-K)`` (Eq. 8), ``bias_int = round(β·s_l)``, so that over one period
+``Σ_k bias_int·2^-k ≈ b'·s_l``.
+The integer membrane is in units of 2^-K and needs K−1 bits of headroom above ``max(θ, Σ|W| + |b|)``.
 """
 
 from __future__ import annotations
@@ -28,9 +35,9 @@ from .ann import AffineOp, ann_mac_count, network_input_shape
 from .errors import SnnCosimError, WidthError
 from .ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, Layer, NeuronParams, signed_bits_for,
                  signed_range)
-from .normalize import Normalization
+from .normalize import Normalization, weighted_ceiling
 
-INPUT_CODINGS = ("rate", "direct")
+INPUT_CODINGS = ("rate", "direct", "weighted")
 
 
 def _max_abs_weight(op: AffineOp) -> float:
@@ -75,23 +82,75 @@ def _per_layer(value, n_layers: int, what: str) -> list:
     return values
 
 
+WS_HIDDEN = NeuronParams("ws", "subtract")  # Kim 2018 Eq. 8-10: reset by subtracting the phase threshold
+WS_OUTPUT = NeuronParams("acc")  # Kim 2018 Eq. 16-17: the output layer integrates and never spikes
+
+
+def check_phases(phases, skip_periods) -> tuple[int, int]:
+    """K in 1..16 (:class:`WidthError` otherwise) and S ≥ 0 for weighted spikes."""
+    if isinstance(phases, bool) or not isinstance(phases, (int, np.integer)) or not 1 <= phases <= 16:
+        raise WidthError(f"phases K = {phases!r} is not possible: weighted spikes need K in 1..16 (K-bit codes, "
+                         f"a 4-bit phase counter); use phases=4 (Kim 2018 for MNIST) or phases=8 (CIFAR)")
+    if isinstance(skip_periods, bool) or not isinstance(skip_periods, (int, np.integer)) or skip_periods < 0:
+        raise SnnCosimError(f"skip_periods S = {skip_periods!r} must be an integer >= 0 (output integration "
+                            f"starts after S·K steps; Kim 2018 uses 1..4 for MNIST)")
+    return int(phases), int(skip_periods)
+
+
+def weighted_neurons(n_layers: int) -> list[NeuronParams]:
+    """Neuron parameters of a weighted-spike network: 'ws' hidden layers, the 'acc' output layer."""
+    return [WS_HIDDEN] * (n_layers - 1) + [WS_OUTPUT]
+
+
+def weighted_membrane_bits(layers: Sequence[Layer], phases: int) -> int:
+    """Smallest ``membrane_bits`` whose phase-1 headroom (docs/spec.md §3a) holds every layer:
+    ``max(θ, Σ_i |W[j,i]| + |b_j|) << (K−1)``."""
+    need = 0
+    for layer in layers:
+        need = max(need, int(np.max(layer.threshold)),
+                   layer.fan_in_abs_max() + int(np.max(np.abs(np.asarray(layer.bias)), initial=0)))
+    need <<= phases - 1
+    return max(4, signed_bits_for(-need, need))
+
+
 def quantize(normalization: Normalization, *, weight_bits: int = 8, membrane_bits: int = 24,
-             neuron: NeuronParams = NeuronParams(), input_coding: str = "rate", input_bits: int = 8,
-             scale: int | Sequence[int] | None = None, metadata: dict | None = None) -> IntegerNetwork:
+             neuron: NeuronParams | None = None, input_coding: str = "rate", input_bits: int = 8,
+             scale: int | Sequence[int] | None = None, metadata: dict | None = None, phases: int = 0,
+             skip_periods: int = 0) -> IntegerNetwork:
     """Turn normalised float layers into a validated :class:`IntegerNetwork` (see the module docstring).
 
-    ``neuron`` is applied to every layer. ``scale`` fixes s_l (one integer for all layers or one per layer) instead
-    of choosing it from ``weight_bits``. Raises :class:`WidthError` naming a width that would work when weights,
-    thresholds or biases do not fit.
+    ``neuron`` (default IF, reset to zero) applies to every layer of a rate/direct network. With
+    ``input_coding="weighted"`` (Kim 2018; ``normalization`` from :func:`golden.normalize.for_weighted_spikes`)
+    the neurons are fixed — 'ws' hidden layers and the 'acc' output layer — the biases are Kim's
+    ``β = b'/(1 − 2^-K)``, ``input_bits = phases`` = K and ``skip_periods`` = S.
+
+    Raises :class:`WidthError` (naming the width that works) when the weights, thresholds or biases, or for
+    weighted spikes the phase-1 headroom ``<< (K−1)``, do not fit.
     """
     ops = normalization.ops
     if input_coding not in INPUT_CODINGS:
-        raise SnnCosimError(f"input_coding={input_coding!r} is not one of 'rate', 'direct'")
+        raise SnnCosimError(f"input_coding={input_coding!r} is not one of {', '.join(map(repr, INPUT_CODINGS))}")
+    weighted = input_coding == "weighted"
+    if weighted:
+        phases, skip_periods = check_phases(phases, skip_periods)
+        if neuron is not None and neuron != WS_HIDDEN:
+            raise SnnCosimError(f"weighted spikes fix the neurons ('ws' reset subtract, the output 'acc'); leave "
+                                f"neuron unset instead of {neuron}")
+        input_bits = phases
+        neurons = weighted_neurons(len(ops))
+    else:
+        if phases or skip_periods:
+            raise SnnCosimError(f"phases/skip_periods belong to input_coding='weighted', not {input_coding!r}; "
+                                f"leave them at 0")
+        neuron = NeuronParams() if neuron is None else neuron
+        neurons = [neuron] * len(ops)
     if not 2 <= weight_bits <= 32:
         raise WidthError(f"weight_bits={weight_bits} must lie in 2..32")
     if not 4 <= membrane_bits <= 62:
         raise WidthError(f"membrane_bits={membrane_bits} must lie in 4..62")
-    neuron.validate(membrane_bits, "neuron parameters")
+    for params in set(neurons):
+        params.validate(membrane_bits, "neuron parameters")
+    bias_factor = 1.0 / weighted_ceiling(phases) if weighted else 1.0  # Kim's β = b/(1 − 2^-K)
     input_max = (1 << input_bits) - 1
     w_lo, w_hi = signed_range(weight_bits)
     v_lo, v_hi = signed_range(membrane_bits)
@@ -100,7 +159,7 @@ def quantize(normalization: Normalization, *, weight_bits: int = 8, membrane_bit
     layers: list[Layer] = []
     scales: list[int] = []
     thresholds: list[int] = []
-    for index, (op, fixed) in enumerate(zip(ops, fixed_scales)):
+    for index, (op, fixed, layer_neuron) in enumerate(zip(ops, fixed_scales, neurons)):
         if fixed is None:
             s_l = choose_scale(op, weight_bits)
         else:
@@ -114,32 +173,44 @@ def quantize(normalization: Normalization, *, weight_bits: int = 8, membrane_bit
                              f"outside weight_bits={weight_bits}; use weight_bits={need} or a smaller scale")
         input_factor = input_max if (index == 0 and input_coding == "direct") else 1
         threshold = s_l * input_factor
-        bias = np.rint(op.bias * s_l * input_factor).astype(np.int64)
-        if threshold > v_hi:
-            raise WidthError(f"layer '{op.name}': threshold {threshold} does not fit membrane_bits={membrane_bits} "
-                             f"(max {v_hi}); use membrane_bits={signed_bits_for(0, threshold)} or a smaller "
-                             f"weight_bits")
-        if bias.size and (bias.min() < v_lo or bias.max() > v_hi):
-            need = signed_bits_for(int(bias.min()), int(bias.max()))
-            raise WidthError(f"layer '{op.name}': biases span [{bias.min()}, {bias.max()}], outside "
-                             f"membrane_bits={membrane_bits}; use membrane_bits={need}")
+        bias = np.rint(op.bias * (s_l * input_factor * bias_factor)).astype(np.int64)
+        if not weighted:  # weighted networks: one check of the phase headroom below covers θ and the biases
+            if threshold > v_hi:
+                raise WidthError(f"layer '{op.name}': threshold {threshold} does not fit membrane_bits="
+                                 f"{membrane_bits} (max {v_hi}); use membrane_bits={signed_bits_for(0, threshold)} "
+                                 f"or a smaller weight_bits")
+            if bias.size and (bias.min() < v_lo or bias.max() > v_hi):
+                need = signed_bits_for(int(bias.min()), int(bias.max()))
+                raise WidthError(f"layer '{op.name}': biases span [{bias.min()}, {bias.max()}], outside "
+                                 f"membrane_bits={membrane_bits}; use membrane_bits={need}")
         threshold_array = np.full(op.n_channels_out, threshold, dtype=np.int64)
         if op.kind == "avgpool2d":
-            layers.append(build_layer(op, int(weight), None, threshold_array, neuron))
+            layers.append(build_layer(op, int(weight), None, threshold_array, layer_neuron))
         else:
-            layers.append(build_layer(op, weight, bias, threshold_array, neuron))
+            layers.append(build_layer(op, weight, bias, threshold_array, layer_neuron))
         scales.append(s_l)
         thresholds.append(threshold)
+    if weighted:
+        need = weighted_membrane_bits(layers, phases)
+        if need > membrane_bits:
+            raise WidthError(f"with K = {phases} phases the membrane needs {phases - 1} extra bits (phase-1 "
+                             f"threshold and input << {phases - 1}): membrane_bits={membrane_bits} is too small; "
+                             f"use membrane_bits={need} or more (or a smaller K or weight_bits)")
 
+    quant = {"scales": scales, "thresholds": thresholds, "weight_bits": weight_bits, "rounding": "half-to-even",
+             "input_coding": input_coding}
+    if weighted:
+        quant.update(phases=phases, skip_periods=skip_periods, bias_factor=bias_factor,
+                     input_lambda=float(normalization.input_lambda), min_membrane_bits=need)
     record = {
         "source": "golden.convert",
         "normalization": normalization.summary(),
-        "quantization": {"scales": scales, "thresholds": thresholds, "weight_bits": weight_bits,
-                         "rounding": "half-to-even", "input_coding": input_coding},
+        "quantization": quant,
         "ann": {"layers": [op.describe() for op in ops], "mac_count": ann_mac_count(ops)},
     }
     record.update(metadata or {})
     network = IntegerNetwork(input_shape=network_input_shape(ops), layers=layers, weight_bits=weight_bits,
                              membrane_bits=membrane_bits, input_coding=input_coding, input_bits=input_bits,
-                             metadata=record)
+                             metadata=record, phases=phases if weighted else 0,
+                             skip_periods=skip_periods if weighted else 0)
     return network.validate()
