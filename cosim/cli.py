@@ -34,7 +34,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .report import print_run_table
 
     options = JobOptions(
-        steps=args.steps, rtl_images=args.rtl_images, test_images=args.test_images, lanes=args.lanes,
+        coding=args.coding, phases=args.phases, skip_periods=args.skip_periods, steps=args.steps, rtl_images=args.rtl_images, test_images=args.test_images, lanes=args.lanes,
         neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift, norm=args.norm,
         percentile=args.percentile, max_rate=args.max_rate, weight_bits=args.weight_bits,
         membrane_bits=args.membrane_bits, seed=args.seed, out_dir=args.out, cache_dir=args.cache_dir,
@@ -94,7 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="main job: train/convert the default MNIST MLP, golden vs RTL co-simulation")
-    run.add_argument("--steps", "-T", type=int, default=64, help="time steps per image (default: 64)")
+    run.add_argument("--coding", choices=("rate", "weighted"), default="rate",
+                     help="input/neuron coding: rate (Diehl 2015) or weighted spikes (Kim 2018) (default: rate)")
+    run.add_argument("--phases", "-K", type=int, default=4, help="weighted spikes: phases K (default: 4)")
+    run.add_argument("--skip-periods", "-S", type=int, default=0,
+                     help="weighted spikes: output periods skipped (default: 0)")
+    run.add_argument("--steps", "-T", type=int, default=None,
+                     help="time steps per image (default: 64 for rate, 32 for weighted)")
     run.add_argument("--rtl-images", type=int, default=20, help="images co-simulated on the RTL (default: 20)")
     run.add_argument("--test-images", type=int, default=None,
                      help="test-part images for the accuracy figure (default: all 2000)")

@@ -17,16 +17,23 @@ import torch
 from golden import convert as golden_convert
 from golden import data as golden_data
 from golden import train as golden_train
-from golden.encoding import rate_encode
+from golden.encoding import rate_encode, weighted_encode
 from golden.errors import SnnCosimError
 from golden.ir import IntegerNetwork, NeuronParams
 from golden.simulate import IntegerSimulator
 from golden.trace import compare
 
 
+CODINGS = ("rate", "weighted")
+DEFAULT_STEPS = {"rate": 64, "weighted": 32}
+
+
 @dataclass
 class JobOptions:
-    steps: int = 64
+    coding: str = "rate"
+    steps: int | None = None  # None: DEFAULT_STEPS[coding]
+    phases: int = 4
+    skip_periods: int = 0
     rtl_images: int = 20
     test_images: int | None = None  # None: the whole test part
     lanes: int = 8
@@ -46,6 +53,10 @@ class JobOptions:
     progress: bool = True
 
     def validate(self) -> None:
+        if self.coding not in CODINGS:
+            raise SnnCosimError(f"--coding must be one of {', '.join(CODINGS)}, got {self.coding!r}")
+        if self.steps is None:
+            self.steps = DEFAULT_STEPS[self.coding]
         if not 1 <= self.steps <= 65535:
             raise SnnCosimError(f"--steps must be in 1..65535, got {self.steps}")
         if self.rtl_images < 0:
@@ -61,6 +72,11 @@ class JobOptions:
         if self.norm not in ("data", "model", "percentile"):
             raise SnnCosimError(f"--norm must be 'data', 'model' or 'percentile', got {self.norm!r}")
 
+    def describe(self) -> str:
+        if self.coding == "weighted":
+            return f"weighted spikes K={self.phases} S={self.skip_periods}"
+        return f"rate, {self.neuron.upper()} reset={self.reset}"
+
     def neuron_params(self) -> NeuronParams:
         if self.neuron == "lif":
             return NeuronParams("lif", self.reset, self.leak_shift, None)
@@ -74,6 +90,7 @@ class JobResult:
     snn_accuracy: float
     test_images: int
     steps: int
+    coding_description: str = ""
     rtl_images: int = 0
     equivalent: bool | None = None
     first_difference: str | None = None
@@ -111,6 +128,39 @@ class _Phases:
         return _Timer()
 
 
+def convert_for_coding(model, calibration_images, options: JobOptions):
+    """Convert ``model`` for the chosen coding; return the integer network and an encoder
+    ``encode(pixel_codes [B, n] uint8, first_image_index) -> bool spikes [T, B, n]`` for its input layer."""
+    if options.coding == "weighted":
+        result = golden_convert.convert(
+            model, calibration_images, input_coding="weighted", phases=options.phases,
+            skip_periods=options.skip_periods, method=options.norm, percentile=options.percentile,
+            weight_bits=options.weight_bits, membrane_bits=options.membrane_bits)
+
+        def encode(pixels, first_index):
+            return weighted_encode(result.input_codes(pixels), options.steps, options.phases)
+    else:
+        result = golden_convert.convert(
+            model, calibration_images, method=options.norm, percentile=options.percentile,
+            weight_bits=options.weight_bits, membrane_bits=options.membrane_bits,
+            neuron=options.neuron_params(), input_coding="rate")
+
+        def encode(pixels, first_index):
+            return rate_encode(pixels, options.steps, max_rate=options.max_rate, seed=options.seed,
+                               first_index=first_index)
+    return result.integer, encode
+
+
+def output_predictions_per_step(trace, network: IntegerNetwork) -> np.ndarray:
+    """``int64 [N, T]``: the class the run would report if it stopped after each step (ties to the lowest index):
+    argmax of the output membrane for a non-spiking output layer, of cumulative output spikes otherwise."""
+    if not network.layers[-1].neuron.spiking:
+        if trace.membranes is None:
+            raise SnnCosimError("the trace of an accumulator-output network must record membranes")
+        return np.argmax(trace.membranes[-1], axis=-1)
+    return np.argmax(np.cumsum(trace.spikes[-1], axis=1, dtype=np.int64), axis=-1)
+
+
 def run_job(options: JobOptions) -> JobResult:
     options.validate()
     phases = _Phases()
@@ -127,11 +177,7 @@ def run_job(options: JobOptions) -> JobResult:
         model = golden_train.default_mlp(options.cache_dir, progress=options.progress)
         ann_accuracy = golden_train.evaluate(model, test_images, test_labels)
     with phases("convert"):
-        conversion = golden_convert.convert(
-            model, split.train_images[:2000], method=options.norm, percentile=options.percentile,
-            weight_bits=options.weight_bits, membrane_bits=options.membrane_bits,
-            neuron=options.neuron_params(), input_coding="rate")
-        network: IntegerNetwork = conversion.integer
+        network, encode = convert_for_coding(model, split.train_images[:2000], options)
         network.save(out_dir / "network.snn")
 
     with phases("golden"):
@@ -143,25 +189,41 @@ def run_job(options: JobOptions) -> JobResult:
         cosim_spikes = None
         totals = None
         spikes_per_layer = np.zeros(len(network.layers))
+        curve_correct = np.zeros(options.steps)
+        curve_spikes = np.zeros(options.steps)
+        curve_acs = np.zeros(options.steps)
         for start in range(0, n_test, chunk):
             stop = min(n_test, start + chunk)
-            spikes_in = rate_encode(codes[start:stop], options.steps, max_rate=options.max_rate,
-                                    seed=options.seed, first_index=start)
-            trace = simulator.run(spikes_in, lanes=options.lanes)
-            correct += int((trace.predictions == np.asarray(test_labels[start:stop])).sum())
+            spikes_in = encode(codes[start:stop], start)
+            trace = simulator.run(spikes_in, lanes=options.lanes, record_membranes=None)
+            labels = np.asarray(test_labels[start:stop])
+            correct += int((trace.predictions == labels).sum())
+            curve_correct += (output_predictions_per_step(trace, network) == labels[:, None]).sum(axis=0)
+            curve_spikes += trace.counter("spikes").sum(axis=(0, 2))
+            curve_acs += trace.counter("acs").sum(axis=(0, 2))
             chunk_totals = trace.totals()
             totals = chunk_totals if totals is None else {k: totals[k] + v for k, v in chunk_totals.items()}
             spikes_per_layer += np.array([s.sum() for s in trace.spikes], dtype=float)
             if start == 0:
                 cosim_spikes = spikes_in[:, :options.rtl_images]
         snn_accuracy = correct / n_test
+        curves = {
+            options.coding: {
+                "steps": list(range(1, options.steps + 1)),
+                "accuracy": (curve_correct / n_test).tolist(),
+                "spikes_per_image": (np.cumsum(curve_spikes) / n_test).tolist(),
+                "acs_per_image": (np.cumsum(curve_acs) / n_test).tolist(),
+            },
+            "ann_accuracy": float(ann_accuracy),
+        }
+        (out_dir / "curves.json").write_text(json.dumps(curves))
     from golden.counting import ann_macs  # local: keeps start-up light
     from golden.cycle_model import fixed_overhead
 
     result = JobResult(
         options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
         ann_accuracy=float(ann_accuracy), snn_accuracy=float(snn_accuracy), test_images=n_test,
-        steps=options.steps, golden_totals=totals,
+        steps=options.steps, coding_description=options.describe(), golden_totals=totals,
         spikes_per_neuron=[float(s / n_test / layer.n_out) for s, layer in zip(spikes_per_layer, network.layers)],
         ann_macs_per_image=int(ann_macs(network)),
         cycles_per_image=(totals["cycles"] / n_test),

@@ -13,7 +13,7 @@ def format_run_table(result: JobResult) -> str:
     o = result.options
     lines = [
         "",
-        f"snncosim run — MNIST MLP, {o['neuron'].upper()} reset={o['reset']}, {o['norm']} normalisation, "
+        f"snncosim run — MNIST MLP, {result.coding_description}, {o['norm']} normalisation, "
         f"T={result.steps}, P={o['lanes']}",
         "",
         f"  {'accuracy':<34}{'ANN':>18}{'SNN (golden)':>18}",
