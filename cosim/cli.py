@@ -87,6 +87,21 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0 if comparison.equivalent else 1
 
 
+def _cmd_chips(args: argparse.Namespace) -> int:
+    from golden.energy import load_chips
+
+    for i, model in enumerate(load_chips(None if not args.models else args.models)):
+        print(("\n" if i else "") + "\n".join(model.describe()))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report_html import write_report
+
+    print(write_report(args.run_dir, chips=args.chip or None))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="snncosim",
@@ -131,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("golden", type=Path)
     cmp_.add_argument("rtl", type=Path)
     cmp_.set_defaults(func=_cmd_compare)
+
+    chips = sub.add_parser("chips", help="list the energy models of target chips, with their sources and scope")
+    chips.add_argument("models", nargs="*", help="chip-model names or YAML files (default: every shipped model)")
+    chips.set_defaults(func=_cmd_chips)
+
+    rep = sub.add_parser("report", help="write RUN_DIR/report.html (plots, verdict, energy per chip model)")
+    rep.add_argument("run_dir", type=Path, help="run directory written by 'snncosim run'")
+    rep.add_argument("--chip", action="append", default=None,
+                     help="chip-model name or YAML file (repeatable; default: every shipped model)")
+    rep.set_defaults(func=_cmd_report)
     return parser
 
 
