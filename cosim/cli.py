@@ -38,7 +38,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift, norm=args.norm,
         percentile=args.percentile, max_rate=args.max_rate, weight_bits=args.weight_bits,
         membrane_bits=args.membrane_bits, seed=args.seed, out_dir=args.out, cache_dir=args.cache_dir,
-        rtl=not args.no_rtl, waves=args.waves, progress=not args.quiet)
+        rtl=not args.no_rtl, waves=args.waves, report=not args.no_report, progress=not args.quiet)
     result = run_job(options)
     print_run_table(result)
     if args.json:
@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     run.add_argument("--no-rtl", action="store_true", help="golden model only (no Verilator)")
     run.add_argument("--waves", action="store_true", help="dump an FST waveform of the RTL run")
+    run.add_argument("--no-report", action="store_true", help="skip the HTML report (RUN_DIR/report.html)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     _add_conversion_options(run)
     run.set_defaults(func=_cmd_run)

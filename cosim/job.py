@@ -50,6 +50,7 @@ class JobOptions:
     cache_dir: Path | None = None
     rtl: bool = True
     waves: bool = False
+    report: bool = True
     progress: bool = True
 
     def validate(self) -> None:
@@ -104,6 +105,9 @@ class JobResult:
     cycle_bound_ratio: float | None = None
     rtl_cycles_per_second: float | None = None
     rtl_images_per_second: float | None = None
+    energy_lines: list = field(default_factory=list)
+    energy_source: str = ""
+    report: str = ""
     phase_seconds: dict = field(default_factory=dict)
     out_dir: str = ""
 
@@ -254,6 +258,27 @@ def run_job(options: JobOptions) -> JobResult:
         result.rtl_accuracy = float((rtl_run.trace.predictions == labels).mean())
         result.rtl_cycles_per_second = float(rtl_run.cycles_per_second)
         result.rtl_images_per_second = float(rtl_run.images_per_second)
+    with phases("energy"):
+        from golden import energy
+
+        if result.equivalent is not None:  # RTL counters, checked equal to the golden counts above
+            counts, result.energy_source = energy.Counts.from_trace(rtl_run.trace), \
+                f"RTL hardware counters of {result.rtl_images} co-simulated images"
+        else:
+            from golden.cycle_model import C_IMAGE
+
+            counts = energy.Counts.from_totals(totals, n_test, overhead_cycles=C_IMAGE * n_test)
+            result.energy_source = f"golden counts of {n_test} test images"
+        comparisons = energy.compare_chips(counts, energy.ann_macs_by_layer(network), energy.load_chips(),
+                                           energy.Geometry.of(network, options.lanes))
+        result.energy_lines = energy.energy_table(comparisons)
     result.phase_seconds = phases.seconds
     (out_dir / "summary.json").write_text(result.to_json())
+    if options.report:
+        with phases("report"):
+            from .report_html import write_report
+
+            result.report = str(write_report(out_dir))
+        result.phase_seconds = phases.seconds
+        (out_dir / "summary.json").write_text(result.to_json())
     return result

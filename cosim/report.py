@@ -47,6 +47,10 @@ def format_run_table(result: JobResult) -> str:
             "  verdict: " + ("EQUIVALENT — every spike, membrane, counter and cycle count matches"
                              if result.equivalent else f"MISMATCH — first difference: {result.first_difference}"),
         ]
+    if result.energy_lines:
+        lines += ["", f"  energy per image ({result.energy_source}):"] + result.energy_lines
+    if result.report:
+        lines += ["", f"  report: {result.report}"]
     lines += ["", "  time per phase: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.phase_seconds.items()),
               f"  run directory: {result.out_dir}", ""]
     return "\n".join(lines)
