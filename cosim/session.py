@@ -1,0 +1,454 @@
+"""Co-simulation sessions: run an integer network on the RTL engine under Verilator and get a golden-format Trace.
+
+::
+
+    from cosim.session import cosimulate, check_equivalence
+    rtl = cosimulate(network, input_spikes, lanes=8, work_dir="runs/x/rtl")   # input_spikes: bool [N, T, n_in]
+    golden = IntegerSimulator(network).run(input_spikes.permute(1, 0, 2), lanes=8, record_membranes=True)
+    check_equivalence(golden, rtl.trace, save_dir="runs/x")                    # SPEC §6
+
+What happens (docs/cosim.md):
+
+1. ``EngineConfig.for_network`` sizes the engine (or the caller passes one ``config`` shared by several networks
+   of one shape: neuron parameters, weights and thresholds are loaded at run time);
+2. ``hw.verilog.engine_verilog(config)`` gives ``snn_engine``; :mod:`cosim.harness` renders ``tb_top`` for its
+   widths; :func:`cosim.runner.build` compiles both once (cached by content under the build directory);
+3. the configuration words (``hw.config_image``) and the input spike words are written to text files, the
+   simulator runs :mod:`cosim.tb_engine`, and the harness's trace text file is parsed into a
+   :class:`golden.trace.Trace`. The engine's own per-image totals (read through cocotb handles and logged by the
+   harness) are cross-checked against the per-step counters; any disagreement is an RTL bug and raises
+   :class:`golden.errors.TraceMismatch` (after the partial trace has been saved).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from golden.errors import SnnCosimError, TraceMismatch
+from golden.ir import IntegerNetwork
+from golden.trace import COUNTER_NAMES, Comparison, Trace, compare
+
+from . import harness as _harness
+from . import runner as _runner
+
+BUILD_DIR_ENV = "SNNCOSIM_BUILD_DIR"
+DEFAULT_BUILD_DIR = Path(".snncosim") / "build"
+
+_verilog_cache: dict[tuple, str] = {}
+_verilog_lock = threading.Lock()
+
+
+def default_build_dir() -> Path:
+    """``$SNNCOSIM_BUILD_DIR``, else ``.snncosim/build`` under the current directory."""
+    return Path(os.environ.get(BUILD_DIR_ENV) or DEFAULT_BUILD_DIR).resolve()
+
+
+# ----------------------------------------------------------------------------------------------- engine builds
+def _hw_source_hash() -> str:
+    """Hash of the hardware generator's sources: a changed generator must not reuse old Verilog."""
+    import hw
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(hw.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _check_ports(config) -> None:
+    """The harness names the ports of docs/architecture.md; fail clearly if the engine's differ."""
+    try:
+        from hw.engine import port_widths
+    except ImportError:
+        return
+    expected = {
+        "cfg_valid": 1, "cfg_addr": 32, "cfg_data": config.cfg_data_bits, "start": 1, "n_steps": 16, "busy": 1,
+        "done": 1, "spike_in_valid": 1, "spike_in_ready": 1, "spike_in_data": config.lanes, "rec_valid": 1,
+        "rec_step": 16, "rec_layer": 8, "rec_group": 16, "rec_spikes": config.lanes,
+        "rec_membranes": config.lanes * config.membrane_bits, "sum_valid": 1, "sum_step": 16, "sum_layer": 8,
+        "sum_counters": len(COUNTER_NAMES) * config.counter_bits,
+        "total_counters": len(COUNTER_NAMES) * config.counter_bits, "image_cycles": config.counter_bits,
+        "prediction": 16,
+    }
+    actual = {name: width for name, (_, width) in port_widths(config).items()}
+    if actual != expected:
+        diff = sorted(set(actual.items()) ^ set(expected.items()))
+        raise SnnCosimError(f"snn_engine ports differ from the harness's (docs/architecture.md): {diff[:4]}")
+
+
+def engine_verilog_text(config, cache_dir: str | os.PathLike | None = None) -> str:
+    """``snn_engine`` Verilog for ``config``, memoised per process and, with ``cache_dir``, on disk; both keyed by
+    the configuration, the ``hw/*.py`` sources and the Amaranth version (elaboration takes seconds to minutes)."""
+    import amaranth
+
+    version = getattr(amaranth, "__version__", "?")
+    key = (config, _hw_source_hash(), version)
+    with _verilog_lock:
+        if key in _verilog_cache:
+            return _verilog_cache[key]
+        path = None
+        if cache_dir is not None:
+            name = _harness.content_hash(json.dumps(config.as_dict(), sort_keys=True), key[1], version)[:24]
+            path = Path(cache_dir) / f"snn_engine-{name}.v"
+            if path.is_file():
+                _verilog_cache[key] = path.read_text()
+                return _verilog_cache[key]
+        from hw.verilog import engine_verilog
+
+        _check_ports(config)
+        text = engine_verilog(config)
+        if path is not None:
+            _harness._write_if_changed(path, text)
+        _verilog_cache[key] = text
+        return text
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A built engine + harness for one :class:`hw.config.EngineConfig` (what :func:`prepare_engine` returns)."""
+
+    config: object
+    params: _harness.HarnessParams
+    handle: _runner.BuildHandle
+    sources: tuple[Path, ...]
+    generate_seconds: float
+
+    @property
+    def build_seconds(self) -> float:
+        return self.handle.seconds
+
+
+def prepare_engine(config, *, waves: bool = False, build_dir: str | os.PathLike | None = None) -> Engine:
+    """Generate and build (or reuse) the Verilator model of ``config``. Builds are cached by content under
+    ``build_dir`` (default :func:`default_build_dir`), so this is cheap after the first call."""
+    root = Path(build_dir).resolve() if build_dir is not None else default_build_dir()
+    t0 = time.perf_counter()
+    verilog = engine_verilog_text(config, cache_dir=root / "verilog")
+    params = _harness.HarnessParams.from_engine_config(config)
+    harness_text = _harness.harness_verilog(params, waves=bool(waves))
+    generate_seconds = time.perf_counter() - t0
+    src = root / "src"
+    engine_path = _harness._write_if_changed(
+        src / f"snn_engine-{_harness.content_hash(verilog)[:16]}.v", verilog)
+    harness_path = _harness._write_if_changed(
+        src / f"tb_top-{_harness.content_hash(harness_text)[:16]}.sv", harness_text)
+    handle = _runner.build([engine_path, harness_path], _harness.TOPLEVEL, root, timing=True, waves=waves)
+    return Engine(config, params, handle, (engine_path, harness_path), generate_seconds)
+
+
+def config_for_networks(networks, lanes: int = 8, **overrides):
+    """The smallest :class:`hw.config.EngineConfig` that runs every network of ``networks`` (one shape, e.g. the
+    IF-zero, IF-subtract and LIF conversions of one ANN): widths are the maxima of each network's own config,
+    so all of them share one Verilator build."""
+    from hw.config import EngineConfig
+
+    networks = list(networks)
+    if not networks:
+        raise SnnCosimError("config_for_networks needs at least one network")
+    configs = [EngineConfig.for_network(net, lanes=lanes) for net in networks]
+    widths = {name: max(getattr(c, name) for c in configs) for name in ("acc_bits", "bias_bits", "threshold_bits")}
+    widths.update(overrides)
+    config = EngineConfig.for_network(networks[0], lanes=lanes, **widths)
+    for net in networks[1:]:
+        config.check_fits(net)
+    return config
+
+
+def golden_reference(network: IntegerNetwork, input_spikes, lanes: int = 8) -> Trace:
+    """The golden integer model's trace for the same image-major input spikes ``bool [N, T, n_in]`` that
+    :func:`cosimulate` takes (membranes recorded, counters for ``lanes``)."""
+    import torch
+
+    from golden.simulate import IntegerSimulator
+
+    spikes = _as_input_spikes(input_spikes, network.n_inputs)
+    time_major = torch.from_numpy(np.ascontiguousarray(spikes.transpose(1, 0, 2)))
+    return IntegerSimulator(network).run(time_major, lanes=lanes, record_membranes=True)
+
+
+# ----------------------------------------------------------------------------------------------- inputs
+def _as_input_spikes(input_spikes, n_inputs: int) -> np.ndarray:
+    try:
+        import torch
+
+        if isinstance(input_spikes, torch.Tensor):
+            input_spikes = input_spikes.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    spikes = np.asarray(input_spikes)
+    if spikes.ndim != 3 or spikes.shape[2] != n_inputs:
+        raise SnnCosimError(f"input spikes must have shape [N, T, {n_inputs}] (image-major), got {spikes.shape}")
+    if spikes.shape[0] < 1 or spikes.shape[1] < 1:
+        raise SnnCosimError(f"input spikes need at least one image and one step, got {spikes.shape}")
+    if spikes.shape[1] > 65535:
+        raise SnnCosimError(f"the engine runs at most 65535 steps per image, got T={spikes.shape[1]}")
+    if spikes.dtype != bool:
+        if not np.issubdtype(spikes.dtype, np.integer) or (spikes.size and (spikes.min() < 0 or spikes.max() > 1)):
+            raise SnnCosimError("input spikes must be bool (or 0/1 integers); encode codes with golden.encoding")
+        spikes = spikes != 0
+    return np.ascontiguousarray(spikes)
+
+
+def _watchdog_cycles(config, steps: int) -> int:
+    """Generous bound on one image's cycles: every input of every layer spiking at every step, doubled."""
+    per_step = sum(config.words(l) + config.layer_sizes[l - 1] * config.groups(l) + config.groups(l)
+                   + config.c_layer for l in range(1, config.n_layers + 1))
+    return 2 * (steps * per_step + config.c_image) + 1000
+
+
+# ----------------------------------------------------------------------------------------------- results
+@dataclass
+class RtlRun:
+    """One RTL co-simulation: the trace (golden format) and what it cost.
+
+    ``simulated_cycles`` counts every clock cycle of the simulation (reset and configuration included);
+    ``cycles_per_second`` and ``images_per_second`` are measured over the simulation proper (``sim_seconds``,
+    from the first cocotb wake-up to the last image), ``wall_seconds`` is the whole simulator process (start-up
+    included), ``build_seconds`` the Verilator build (0 when cached)."""
+
+    trace: Trace
+    wall_seconds: float
+    sim_seconds: float
+    simulated_cycles: int
+    cycles_per_second: float
+    images_per_second: float
+    build_seconds: float
+    build_cached: bool
+    generate_seconds: float
+    parse_seconds: float
+    config: object
+    work_dir: Path | None  # None when the run used a temporary directory (removed)
+    trace_text: Path | None
+    hardware_totals: np.ndarray
+    harness_cycles: np.ndarray
+    waves_file: Path | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        n = self.trace.n_images
+        return (f"RTL: {n} images x {self.trace.n_steps} steps, {self.simulated_cycles:,} cycles in "
+                f"{self.sim_seconds:.2f} s ({self.cycles_per_second / 1e6:.2f} M cycles/s, "
+                f"{self.images_per_second:.1f} images/s); build {self.build_seconds:.1f} s"
+                f"{' (cached)' if self.build_cached else ''}")
+
+
+class _Progress:
+    """Counts ``D`` lines appearing in the harness's trace file (a thread; the simulator never waits for it)."""
+
+    def __init__(self, path: Path, total: int) -> None:
+        self.path, self.total = path, total
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        from tqdm.auto import tqdm
+
+        done, offset, tail = 0, 0, b""
+        with tqdm(total=self.total, unit="img", desc="rtl", leave=False) as bar:
+            while not self._stop.wait(0.25):
+                try:
+                    with open(self.path, "rb") as handle:
+                        handle.seek(offset)
+                        chunk = handle.read()
+                except OSError:
+                    continue
+                offset += len(chunk)
+                lines = (tail + chunk).split(b"\n")
+                tail = lines.pop()
+                new = sum(1 for line in lines if line.startswith(b"D "))
+                if new:
+                    done += new
+                    bar.update(new)
+
+
+def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_dir: str | os.PathLike | None = None,
+               waves: bool = False, progress: bool = False, config=None, engine: Engine | None = None,
+               build_dir: str | os.PathLike | None = None, strict: bool = True) -> RtlRun:
+    """Run ``network`` on the RTL engine for ``input_spikes`` (``bool [N, T, n_in]``, numpy or torch) and return
+    an :class:`RtlRun` whose ``trace`` has the golden model's form (membranes always recorded).
+
+    ``config`` (an :class:`hw.config.EngineConfig`) or ``engine`` (from :func:`prepare_engine`) lets several
+    networks of one shape share a build; by default ``EngineConfig.for_network(network, lanes)``. ``work_dir``
+    keeps the job files, the trace text, the simulator log and (``waves``) ``dump.fst`` / ``dump.vcd``;
+    default: a temporary directory, removed afterwards unless the run failed or made a waveform. With
+    ``strict`` (default) an inconsistent RTL output (missing or duplicate beats, totals that are not the sum of
+    the per-step counters) raises :class:`TraceMismatch`."""
+    from hw.config import EngineConfig
+    from hw.config_image import config_words, write_config_hex
+
+    network.validate()
+    if engine is not None:
+        config = engine.config
+        if waves and not engine.handle.waves:
+            raise SnnCosimError("waves requested but the prepared engine was built without tracing")
+    elif config is None:
+        config = EngineConfig.for_network(network, lanes=lanes)
+    config.check_fits(network)
+    spikes = _as_input_spikes(input_spikes, network.n_inputs)
+    n_images, n_steps = spikes.shape[0], spikes.shape[1]
+    if engine is None:
+        engine = prepare_engine(config, waves=waves, build_dir=build_dir)
+
+    temporary = work_dir is None and not waves
+    if work_dir is None:  # removed after a successful run; kept when it failed (the error names the log) or
+        # holds a waveform
+        work = Path(tempfile.mkdtemp(prefix="snncosim-rtl-"))
+    else:
+        work = Path(work_dir).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+    try:
+        cfg_path, stim_path = work / "config.hex", work / "stimulus.txt"
+        trace_path, job_path, summary_path = work / "trace.txt", work / "job.json", work / "summary.json"
+        for stale in (trace_path, summary_path):
+            stale.unlink(missing_ok=True)
+        write_config_hex(config_words(network, config), cfg_path, config.cfg_data_bits)
+        _harness.write_stimulus_file(spikes, config.lanes, stim_path)
+        job_path.write_text(json.dumps({"n_images": n_images, "n_counters": len(COUNTER_NAMES),
+                                        "counter_bits": config.counter_bits, "summary": str(summary_path)}))
+        plusargs = [f"+snn_job={job_path}", f"+snn_cfg={cfg_path}", f"+snn_stim={stim_path}",
+                    f"+snn_trace={trace_path}", f"+snn_max_cycles={_watchdog_cycles(config, n_steps)}"]
+        t0 = time.perf_counter()
+        failure = None
+        with (_Progress(trace_path, n_images) if progress else _null()):
+            try:
+                result = _runner.run(engine.handle, "cosim.tb_engine", plusargs=plusargs, waves=waves,
+                                     test_dir=work)
+            except _runner.SimulationError as exc:
+                failure, result = exc, None
+        wall = time.perf_counter() - t0
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        t1 = time.perf_counter()
+        parsed = _harness.parse_trace_file(trace_path, engine.params, config.layer_sizes, n_images, n_steps) \
+            if trace_path.is_file() else None
+        parse_seconds = time.perf_counter() - t1
+        if failure is not None:
+            detail = f"; harness: {parsed.error}" if parsed is not None and parsed.error else ""
+            raise _runner.SimulationError(f"{failure}{detail}") from None
+        assert parsed is not None and result is not None
+        problems = list(parsed.problems)
+        problems += _cross_check(summary, parsed)
+        trace = Trace(
+            spikes=parsed.spikes, counters=parsed.counters, image_cycles=parsed.image_cycles,
+            predictions=parsed.predictions, membranes=parsed.membranes, input_spikes=spikes,
+            meta={"source": "rtl", "lanes": int(config.lanes), "c_layer": int(config.c_layer),
+                  "c_image": int(config.c_image), "input_coding": network.input_coding,
+                  "engine": config.digest(), "verilator": engine.handle.verilator.version_string})
+        sim_seconds = float(summary.get("sim_seconds") or wall)
+        cycles = int(summary.get("cycles", 0))
+        run = RtlRun(
+            trace=trace, wall_seconds=wall, sim_seconds=sim_seconds, simulated_cycles=cycles,
+            cycles_per_second=cycles / sim_seconds if sim_seconds > 0 else 0.0,
+            images_per_second=n_images / sim_seconds if sim_seconds > 0 else 0.0,
+            build_seconds=engine.handle.seconds, build_cached=engine.handle.cached,
+            generate_seconds=engine.generate_seconds, parse_seconds=parse_seconds, config=config, work_dir=work,
+            trace_text=trace_path, hardware_totals=parsed.total_counters, harness_cycles=parsed.harness_cycles,
+            waves_file=result.waves_file, problems=problems)
+        if problems and strict:
+            saved = trace.save(work / "rtl_trace.npz")
+            raise TraceMismatch(f"the RTL's own output is inconsistent: {problems[0]}"
+                                f"{f' (+{len(problems) - 1} more)' if len(problems) > 1 else ''}; "
+                                f"partial trace saved to {saved}")
+    except BaseException:
+        temporary = False  # keep the evidence
+        raise
+    finally:
+        if temporary:
+            shutil.rmtree(work, ignore_errors=True)
+    if temporary:
+        run.work_dir = run.trace_text = None
+    return run
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _cross_check(summary: dict, parsed: _harness.HarnessTrace) -> list[str]:
+    """The totals cocotb read through the handles must be what the harness logged."""
+    problems = []
+    images = summary.get("images", [])
+    for entry in images:
+        i = int(entry["image"])
+        if not 0 <= i < len(parsed.image_cycles):
+            problems.append(f"cocotb saw done for image {i}, beyond the run")
+            continue
+        for name, logged in (("image_cycles", int(parsed.image_cycles[i])), ("prediction",
+                                                                             int(parsed.predictions[i]))):
+            if int(entry[name]) != logged:
+                problems.append(f"image {i}: {name} read through cocotb is {entry[name]} but the harness "
+                                f"logged {logged}")
+        if list(entry["total_counters"]) != [int(v) for v in parsed.total_counters[i]]:
+            problems.append(f"image {i}: total counters read through cocotb differ from the harness's log")
+    if summary and len(images) != len(parsed.image_cycles):
+        problems.append(f"cocotb saw {len(images)} done pulses for {len(parsed.image_cycles)} images")
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------- equivalence
+def _context(golden: Trace, rtl: Trace, comparison: Comparison) -> list[str]:
+    d = comparison.first_difference
+    if d is None or d.step is None or d.layer is None:
+        return []
+    i, s, l = d.image, d.step - 1, d.layer - 1
+    lines = [f"context at image {i}, step {d.step}, layer {d.layer}:"]
+    g_spk, r_spk = golden.spikes[l][i, s], rtl.spikes[l][i, s]
+    lines.append(f"  spiking neurons  golden {np.flatnonzero(g_spk).tolist()[:40]}")
+    lines.append(f"                   rtl    {np.flatnonzero(r_spk).tolist()[:40]}")
+    if d.neuron is not None and golden.membranes is not None and rtl.membranes is not None:
+        j = d.neuron
+        lo, hi = max(0, s - 3), min(golden.n_steps, s + 2)
+        lines.append(f"  membrane of neuron {j}, steps {lo + 1}..{hi}: golden "
+                     f"{golden.membranes[l][i, lo:hi, j].tolist()} rtl {rtl.membranes[l][i, lo:hi, j].tolist()}")
+    g_c, r_c = golden.counters[i, s, l], rtl.counters[i, s, l]
+    lines.append("  counters " + ", ".join(f"{n} {int(a)}/{int(b)}" for n, a, b in zip(COUNTER_NAMES, g_c, r_c))
+                 + "  (golden/rtl)")
+    return lines
+
+
+def check_equivalence(golden: Trace, rtl: Trace, save_dir: str | os.PathLike | None = None, *,
+                      strict: bool = False) -> Comparison:
+    """SPEC §6 comparison. On a mismatch, and when ``save_dir`` is given, saves ``golden_trace.npz``,
+    ``rtl_trace.npz`` and ``mismatch.txt`` (the first difference with its context) there; with ``strict``
+    raises :class:`TraceMismatch` (one line: the first difference), else returns the :class:`Comparison`."""
+    comparison = compare(golden, rtl)
+    if comparison.equivalent:
+        return comparison
+    where = ""
+    if save_dir is not None:
+        save = Path(save_dir)
+        save.mkdir(parents=True, exist_ok=True)
+        golden.save(save / "golden_trace.npz")
+        rtl.save(save / "rtl_trace.npz")
+        report = [comparison.summary(), *_context(golden, rtl, comparison),
+                  f"re-check: snncosim compare {save / 'golden_trace.npz'} {save / 'rtl_trace.npz'}", ""]
+        (save / "mismatch.txt").write_text("\n".join(report))
+        where = f" (traces and report in {save})"
+    if strict:
+        raise TraceMismatch(f"{comparison.summary()}{where}")
+    return comparison
+
+
+def compare_files(golden_path: str | os.PathLike, rtl_path: str | os.PathLike) -> Comparison:
+    """Compare two saved traces (``snncosim compare GOLDEN RTL``)."""
+    return compare(Trace.load(golden_path), Trace.load(rtl_path))

@@ -1,0 +1,91 @@
+"""Fixtures of the co-simulation tests (``pytest cosim``).
+
+Verilator builds are the expensive part (tens of seconds each on two cores), so
+
+* every engine configuration is built at most once per test session: :func:`engines` hands out one prepared
+  engine per :class:`hw.config.EngineConfig`, and the tests of one network shape share one configuration
+  (neuron kind, reset, leak, floor, weights and thresholds are loaded at run time);
+* builds are cached across sessions under ``$SNNCOSIM_BUILD_DIR`` (default ``<repo>/.snncosim/build``), keyed
+  by the generated Verilog, the harness and the flags, so an unchanged engine is never rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from golden.ir import DenseLayer, IntegerNetwork, NeuronParams
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def build_dir() -> Path:
+    path = Path(os.environ.get("SNNCOSIM_BUILD_DIR") or REPO / ".snncosim" / "build")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def toolchain():
+    from cosim.toolchain import ensure_verilator
+
+    return ensure_verilator()
+
+
+@pytest.fixture(scope="session")
+def engines(build_dir, toolchain):
+    """``engines(config) -> cosim.session.Engine``: built once per configuration per session."""
+    from cosim.session import prepare_engine
+
+    cache: dict = {}
+
+    def get(config, waves=False):
+        key = (config, waves)
+        if key not in cache:
+            cache[key] = prepare_engine(config, waves=waves, build_dir=build_dir)
+        return cache[key]
+
+    return get
+
+
+def random_network(rng: np.random.Generator, sizes, neurons, *, membrane_bits: int = 16, weight_bits: int = 8,
+                   weight_range=(-60, 100), bias_range=(-20, 20), threshold_range=(40, 300)) -> IntegerNetwork:
+    """A dense integer network with random weights (negative ones included), biases and thresholds."""
+    w_lo, w_hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
+    layers = []
+    for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        weight = np.clip(rng.integers(weight_range[0], weight_range[1] + 1, (n_out, n_in)), w_lo, w_hi)
+        layers.append(DenseLayer(
+            weight=weight.astype(np.int64),
+            bias=rng.integers(bias_range[0], bias_range[1] + 1, n_out).astype(np.int64),
+            threshold=rng.integers(threshold_range[0], threshold_range[1] + 1, n_out).astype(np.int64),
+            neuron=neurons[index % len(neurons)], name=f"fc{index + 1}"))
+    return IntegerNetwork(input_shape=(sizes[0],), layers=layers, weight_bits=weight_bits,
+                          membrane_bits=membrane_bits).validate()
+
+
+def with_neurons(net: IntegerNetwork, neuron: NeuronParams) -> IntegerNetwork:
+    """The same weights with another neuron model in every layer."""
+    from dataclasses import replace
+
+    return IntegerNetwork(input_shape=net.input_shape, layers=[replace(layer, neuron=neuron) for layer in net.layers],
+                          weight_bits=net.weight_bits, membrane_bits=net.membrane_bits,
+                          input_coding=net.input_coding, input_bits=net.input_bits).validate()
+
+
+def random_spikes(rng: np.random.Generator, n_images: int, steps: int, n_inputs: int, rate=(0.05, 0.6)) -> np.ndarray:
+    """``bool [N, T, n]`` with a different firing rate per input (some silent, some busy)."""
+    p = rng.uniform(rate[0], rate[1], size=(n_images, 1, n_inputs))
+    return rng.random((n_images, steps, n_inputs)) < p
+
+
+NEURON_VARIANTS = {
+    "if-zero": NeuronParams("if", "zero"),
+    "if-subtract": NeuronParams("if", "subtract"),
+    "lif-floor": NeuronParams("lif", "subtract", leak_shift=3, floor=-100),
+    "lif-zero": NeuronParams("lif", "zero", leak_shift=2),
+}
