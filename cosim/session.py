@@ -155,7 +155,8 @@ def config_for_networks(networks, lanes: int = 8, **overrides):
     if not networks:
         raise SnnCosimError("config_for_networks needs at least one network")
     configs = [EngineConfig.for_network(net, lanes=lanes) for net in networks]
-    widths = {name: max(getattr(c, name) for c in configs) for name in ("acc_bits", "bias_bits", "threshold_bits")}
+    widths = {name: max(getattr(c, name) for c in configs)
+              for name in ("acc_bits", "bias_bits", "threshold_bits", "phase_bits")}
     widths.update(overrides)
     config = EngineConfig.for_network(networks[0], lanes=lanes, **widths)
     for net in networks[1:]:
