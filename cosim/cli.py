@@ -2,7 +2,7 @@
 
 Subcommands: ``run`` (the main job on the embedded MNIST default), ``convert`` (save the default network as an
 integer-network file), ``verilog`` (synthesizable Verilog + memory-initialisation files), ``compare`` (re-compare
-two saved traces). User mistakes print one ``snncosim: error: …`` line and exit with status 2; an equivalence
+two saved traces), ``report`` (HTML report of a run directory), ``chips`` (the chip energy models). User mistakes print one ``snncosim: error: …`` line and exit with status 2; an equivalence
 failure exits with status 1.
 """
 
