@@ -47,6 +47,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 1 if result.equivalent is False else 0
 
 
+def _load_user_model(spec: str, weights: Path | None):
+    """``FILE.py:FUNCTION`` → the ``torch.nn.Module`` that FUNCTION() returns, with ``weights`` (a state_dict saved
+    by ``torch.save(model.state_dict(), PATH)``, read with ``weights_only=True``: no pickled code) loaded."""
+    import importlib.util
+
+    import torch
+
+    file_name, _, function = spec.partition(":")
+    path = Path(file_name)
+    if not function or path.suffix != ".py":
+        raise SnnCosimError(f"--model {spec!r}: expected FILE.py:FUNCTION, e.g. mymodel.py:build")
+    if not path.is_file():
+        raise SnnCosimError(f"--model: {path}: no such file")
+    module_spec = importlib.util.spec_from_file_location(f"snncosim_user_model_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    factory = getattr(module, function, None)
+    if not callable(factory):
+        raise SnnCosimError(f"--model: {path} defines no function {function!r}")
+    model = factory()
+    if not isinstance(model, torch.nn.Module):
+        raise SnnCosimError(f"--model: {function}() returned {type(model).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        if not weights.is_file():
+            raise SnnCosimError(f"--weights: {weights}: no such file")
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as exc:  # wrong keys/shapes, not a state_dict, damaged file
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+            raise SnnCosimError(f"--weights {weights}: cannot be loaded into {function}(): {first_line}") from None
+    return model.eval()
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     from golden import convert as golden_convert
     from golden import data as golden_data
@@ -56,9 +90,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     options = JobOptions(neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift)
     options.validate()
-    split = golden_data.default_split()
-    model = golden_train.default_mlp(args.cache_dir, progress=not args.quiet)
-    result = golden_convert.convert(model, split.train_images[:2000], method=args.norm, percentile=args.percentile,
+    if args.calibration is not None:
+        calibration = golden_data.load_mnist_dir(args.calibration, part="train")[0][:2000]
+    else:
+        calibration = golden_data.default_split().train_images[:2000]
+    if args.model is not None:
+        model = _load_user_model(args.model, args.weights)
+    else:
+        model = golden_train.default_mlp(args.cache_dir, progress=not args.quiet)
+    result = golden_convert.convert(model, calibration, method=args.norm, percentile=args.percentile,
                                     weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
                                     neuron=options.neuron_params(), input_coding="rate")
     path = result.integer.save(args.output)
@@ -131,8 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conversion_options(run)
     run.set_defaults(func=_cmd_run)
 
-    conv = sub.add_parser("convert", help="convert the default MNIST MLP and save the integer network")
+    conv = sub.add_parser("convert", help="convert a torch network (default: the MNIST MLP) to an integer network")
     conv.add_argument("-o", "--output", type=Path, required=True, help="output directory, e.g. mnist.snn")
+    conv.add_argument("--model", default=None,
+                      help="your network as FILE.py:FUNCTION (FUNCTION() returns the nn.Module; MNIST-shaped input)")
+    conv.add_argument("--weights", type=Path, default=None, help="state_dict for --model (torch.save(model.state_dict()))")
+    conv.add_argument("--calibration", type=Path, default=None,
+                      help="directory with full MNIST IDX files for data-based normalisation (default: embedded)")
     conv.add_argument("--quiet", "-q", action="store_true")
     _add_conversion_options(conv)
     conv.set_defaults(func=_cmd_convert)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from golden import convert as golden_convert
 from golden import data as golden_data
@@ -196,6 +197,8 @@ def run_job(options: JobOptions) -> JobResult:
         curve_correct = np.zeros(options.steps)
         curve_spikes = np.zeros(options.steps)
         curve_acs = np.zeros(options.steps)
+        bar = tqdm(total=n_test, desc=f"golden {options.coding} SNN, T={options.steps}", unit="img",
+                   disable=not options.progress, leave=False)
         for start in range(0, n_test, chunk):
             stop = min(n_test, start + chunk)
             spikes_in = encode(codes[start:stop], start)
@@ -210,6 +213,8 @@ def run_job(options: JobOptions) -> JobResult:
             spikes_per_layer += np.array([s.sum() for s in trace.spikes], dtype=float)
             if start == 0:
                 cosim_spikes = spikes_in[:, :options.rtl_images]
+            bar.update(stop - start)
+        bar.close()
         snn_accuracy = correct / n_test
         curves = {
             options.coding: {

@@ -109,3 +109,51 @@ def test_console_script_entry_point_prints_one_line(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "no such trace file" in result.stderr
+
+
+MODEL_FILE = '''
+import torch.nn as nn
+
+def good():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 32, bias=False), nn.ReLU(), nn.Dropout(0.2),
+                         nn.Linear(32, 10, bias=False))
+
+def maxpool():
+    return nn.Sequential(nn.Conv2d(1, 4, 5, bias=False), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(4 * 12 * 12, 10, bias=False))
+'''
+
+
+def test_convert_user_model_from_file(tmp_path, capsys):
+    import torch
+
+    (tmp_path / "mymodel.py").write_text(MODEL_FILE)
+    torch.manual_seed(0)
+    namespace: dict = {}
+    exec(MODEL_FILE, namespace)
+    torch.save(namespace["good"]().state_dict(), tmp_path / "w.pt")
+    out = tmp_path / "net.snn"
+    assert main(["convert", "--model", f"{tmp_path / 'mymodel.py'}:good", "--weights", str(tmp_path / "w.pt"),
+                 "-o", str(out), "-q"]) == 0
+    net = IntegerNetwork.load(out)
+    assert net.layer_sizes == [784, 32, 10]
+    assert "784 -> 32 -> 10" in capsys.readouterr().out
+
+
+def test_convert_user_model_with_maxpool_names_the_layer(tmp_path, capsys):
+    (tmp_path / "mymodel.py").write_text(MODEL_FILE)
+    out = tmp_path / "net.snn"
+    assert main(["convert", "--model", f"{tmp_path / 'mymodel.py'}:maxpool", "-o", str(out), "-q"]) == 2
+    line = _error_line(capsys)
+    assert "MaxPool2d" in line and "AvgPool2d" in line
+    assert not out.exists()
+
+
+def test_convert_user_model_with_mismatched_weights(tmp_path, capsys):
+    import torch
+
+    (tmp_path / "mymodel.py").write_text(MODEL_FILE)
+    torch.save({"1.weight": torch.zeros(3, 3)}, tmp_path / "w.pt")
+    assert main(["convert", "--model", f"{tmp_path / 'mymodel.py'}:good", "--weights", str(tmp_path / "w.pt"),
+                 "-o", str(tmp_path / "net.snn"), "-q"]) == 2
+    assert "cannot be loaded into good()" in _error_line(capsys)
