@@ -22,6 +22,13 @@ are part of each AC and of the UPDATE datapath (no extra ACs or cycles); a 'ws' 
 other; the non-spiking output accumulator 'acc' emits 0 spikes, and in its gated steps (t ≤ S·K) the crossbar still
 adds its input spikes (``acs``, ``weight_reads`` and ``cycles`` as usual), every neuron counts as updated and no
 membrane write can saturate.
+
+FS networks (Stöckl & Maass 2021, docs/spec.md §3b): only the (image, local step, layer) entries in a layer's
+collect or fire window count; every counter of an idle entry, ``cycles`` included, is 0. In a collect step the
+source's spikes carry the weight ``d_src[t]``: when it is a signed power of two (±2^k, a shift) each (spike,
+synapse) pair is one AC, otherwise one MAC (``macs`` = the same fan-out sum, ``acs`` = 0). Fire steps have no
+input spikes (``S_in = 0``). ``neuron_updates``, ``state_reads``/``state_writes`` count as above for active
+entries.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from .trace import COUNTER_NAMES, Trace
 __all__ = [
     "COUNTER_NAMES", "LayerGeometry", "layer_geometry", "fan_out", "ann_macs", "ann_macs_per_layer",
     "assemble_counters", "counters_from_spikes", "spikes_per_neuron", "totals_per_layer", "spike_counts",
+    "fs_source_weights", "fs_multiplies", "assemble_fs_counters", "fs_spikes_per_neuron",
 ]
 
 _K = {name: k for k, name in enumerate(COUNTER_NAMES)}
@@ -165,10 +173,15 @@ def counters_from_spikes(network: IntegerNetwork, inputs, spikes, saturations, l
     for a direct network), ``spikes`` a list of ``bool [N, T, n_l]``, ``saturations`` ``[N, T, L]``."""
     geo = layer_geometry(network)
     sources = [_to_torch(inputs)] + [_to_torch(s) for s in spikes[:-1]]
+    if network.is_fs:  # layer l collects layer l−1's spikes of the same local step; fire steps have none
+        collect, _ = cycle_model.fs_windows(len(geo), int(network.phases))
+        masks = torch.as_tensor(collect.T.copy())  # [L, L·K]
     device = sources[0].device
     s_in, acs = [], []
-    for g, src in zip(geo, sources):
+    for index, (g, src) in enumerate(zip(geo, sources)):
         src = src.to(device)
+        if network.is_fs:
+            src = src & masks[index].to(device)[None, :, None]
         if g.direct:
             s_in.append(torch.full(src.shape[:2], g.n_in, dtype=torch.int64, device=device))
             acs.append(torch.zeros(src.shape[:2], dtype=torch.int64, device=device))
@@ -177,6 +190,9 @@ def counters_from_spikes(network: IntegerNetwork, inputs, spikes, saturations, l
             fo = torch.as_tensor(g.fan_out, dtype=torch.float64, device=device)
             acs.append((src.to(torch.float64) @ fo).to(torch.int64))
     out_spikes = torch.stack([_to_torch(s).to(device).sum(-1, dtype=torch.int64) for s in spikes], -1)
+    if network.is_fs:
+        return assemble_fs_counters(torch.stack(s_in, -1), torch.stack(acs, -1), out_spikes,
+                                    _to_torch(saturations).to(device, torch.int64), network, lanes)
     return assemble_counters(torch.stack(s_in, -1), torch.stack(acs, -1), out_spikes,
                              _to_torch(saturations).to(device, torch.int64), network, lanes)
 
@@ -194,3 +210,56 @@ def spikes_per_neuron(trace: Trace) -> list[np.ndarray]:
 def totals_per_layer(trace: Trace) -> dict[str, np.ndarray]:
     """Every counter summed over images and steps: name → ``int64 [L]``."""
     return {name: trace.counters[..., k].sum(axis=(0, 1)) for k, name in enumerate(COUNTER_NAMES)}
+
+
+# ----------------------------------------------------------------------------------------------- FS networks
+def fs_source_weights(network: IntegerNetwork) -> list[tuple]:
+    """Per layer l = 1..L, the weights d_src[1..K] that the spikes it collects carry: the input's ``2^(K−t)`` for
+    layer 1, layer l−1's ``fs_weight`` otherwise (docs/spec.md §3b)."""
+    phases = int(network.phases)
+    inputs = tuple(1 << (phases - t) for t in range(1, phases + 1))
+    return [inputs] + [tuple(layer.neuron.fs_weight) for layer in network.layers[:-1]]
+
+
+def _is_shift(value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        return False
+    a = abs(int(value))
+    return a != 0 and a & (a - 1) == 0
+
+
+def fs_multiplies(network: IntegerNetwork) -> np.ndarray:
+    """``bool [L, K]``: True where layer l's source weight d_src[t] is not a signed power of two, so that its
+    (spike, synapse) pairs count as MACs instead of ACs."""
+    return np.array([[not _is_shift(d) for d in weights] for weights in fs_source_weights(network)], dtype=bool)
+
+
+def _fs_step_masks(network: IntegerNetwork) -> tuple[np.ndarray, np.ndarray]:
+    """``active [L·K, L]`` and ``multiply [L·K, L]`` (collect steps whose source weight is a multiply)."""
+    n_layers, phases = len(network.layers), int(network.phases)
+    collect, fire = cycle_model.fs_windows(n_layers, phases)
+    mult = fs_multiplies(network)  # [L, K]
+    phase = np.arange(n_layers * phases) % phases
+    multiply = collect & mult.T[phase]  # [L·K, L]
+    return collect | fire, multiply
+
+
+def assemble_fs_counters(s_in, synaptic, spikes, saturations, network: IntegerNetwork, lanes: int):
+    """The ``int64 [N, L·K, L, 9]`` counters of an FS network from per-(image, step, layer) statistics: input
+    spikes ``s_in``, the fan-out sum of the input spikes ``synaptic`` (ACs or MACs, split here by
+    :func:`fs_multiplies`), output ``spikes`` and ``saturations``; idle entries are zeroed. Torch or numpy."""
+    counters = assemble_counters(s_in, synaptic, spikes, saturations, network, lanes)
+    active, multiply = _fs_step_masks(network)
+    if counters.shape[-3] != active.shape[0]:
+        raise SnnCosimError(f"FS statistics have {counters.shape[-3]} steps, the network needs L·K = "
+                            f"{active.shape[0]}")
+    active = _like(counters, active.astype(np.int64))
+    multiply = _like(counters, multiply.astype(np.int64))
+    counters[..., _K["macs"]] = counters[..., _K["acs"]] * multiply
+    counters[..., _K["acs"]] = counters[..., _K["acs"]] * (1 - multiply)
+    return counters * active[..., None]
+
+
+def fs_spikes_per_neuron(trace: Trace) -> list[float]:
+    """Mean spikes per neuron and image of every layer of an FS trace (the paper's "spikes per neuron")."""
+    return [float(np.asarray(s, dtype=bool).sum() / max(trace.n_images * s.shape[-1], 1)) for s in trace.spikes]

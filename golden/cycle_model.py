@@ -12,11 +12,19 @@ costs one cycle per lane group (``G_l = ceil(n_l / P)``), the UPDATE pass costs 
 
 The two constants below are the only numbers the hardware may tune; ``hw/engine.py`` must meet them exactly.
 Every function accepts Python ints, numpy arrays or torch tensors for the per-step quantities (vectorised).
+
+FS networks (docs/spec.md §3b): an image takes L·K local steps; layer l is active only in its collect window
+(l) and fire window (l+1) (:func:`fs_windows`, :func:`fs_active`). Active (step, layer) entries cost the formula
+above (``S_in`` = 0 in fire steps); idle ones cost 0 cycles. :func:`fs_stream_cycles` streams images every 2K steps
+(latency L·K) and gives the sequential total and the layer-parallel pipeline bound.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
+
+import numpy as np
 
 from .errors import SnnCosimError
 
@@ -90,3 +98,112 @@ def ac_bound_ratio(total_cycles: int, total_acs: int, lanes: int, fixed: int) ->
     if total_acs == 0:
         return 0.0 if variable <= 0 else float("inf")
     return float(variable) * lanes / float(total_acs)
+
+
+# ----------------------------------------------------------------------------------------------- FS networks
+def _check_fs(n_layers: int, phases: int) -> tuple[int, int]:
+    for name, value in (("n_layers", n_layers), ("phases", phases)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise SnnCosimError(f"{name} must be a positive integer, got {value!r}")
+    return int(n_layers), int(phases)
+
+
+def fs_windows(n_layers: int, phases: int) -> tuple[np.ndarray, np.ndarray]:
+    """The per-image schedule of an FS network (docs/spec.md §3b): ``(collect, fire)``, ``bool [L·K, L]`` over the
+    local steps s = 1..L·K (row s−1) and layers l = 1..L (column l−1). Window ``w = ceil(s/K)``: layer l collects
+    in window l and, unless it is the output layer, fires in window l+1."""
+    n_layers, phases = _check_fs(n_layers, phases)
+    window = np.arange(n_layers * phases) // phases + 1  # 1-based window of every local step
+    layer = np.arange(1, n_layers + 1)
+    collect = window[:, None] == layer[None, :]
+    fire = (window[:, None] == layer[None, :] + 1) & (layer[None, :] < n_layers)
+    return collect, fire
+
+
+def fs_active(n_layers: int, phases: int) -> np.ndarray:
+    """``bool [L·K, L]``: the (local step, layer) entries an FS image uses; all others cost 0 cycles and count
+    nothing (the engine skips idle layers)."""
+    collect, fire = fs_windows(n_layers, phases)
+    return collect | fire
+
+
+@dataclass(frozen=True)
+class FsStream:
+    """An FS stream of N images, image n (0-based) entering at global step ``2K·n + 1`` (docs/spec.md §3b).
+
+    ``step_cycles[g, l]``: cycles layer l+1 spends at global step g+1 (from the image it works on then, 0 when
+    idle); ``occupant[g, l]``: that image's index (−1 when idle). ``total_cycles`` = Σ step_cycles + C_IMAGE, the
+    cycles of one engine that evaluates the active layers of every global step one after the other (= Σ of the
+    per-image trace cycles without their C_IMAGE, plus one C_IMAGE); ``pipelined_cycles`` = Σ_g max_l
+    step_cycles[g, l] + C_IMAGE, the bound for an engine that runs the layers of a global step in parallel (one
+    unit per layer). ``latency_steps`` = L·K, ``period_steps`` = 2K, ``global_steps`` = 2K·(N−1) + L·K (vs N·L·K
+    without streaming)."""
+
+    n_images: int
+    n_layers: int
+    phases: int
+    step_cycles: np.ndarray
+    occupant: np.ndarray
+    total_cycles: int
+    pipelined_cycles: int
+
+    @property
+    def latency_steps(self) -> int:
+        return self.n_layers * self.phases
+
+    @property
+    def period_steps(self) -> int:
+        return 2 * self.phases
+
+    @property
+    def global_steps(self) -> int:
+        return int(self.step_cycles.shape[0])
+
+    @property
+    def unstreamed_steps(self) -> int:
+        """Steps when each image starts after the previous one ends: N·L·K."""
+        return self.n_images * self.latency_steps
+
+
+def fs_stream_schedule(n_layers: int, phases: int, n_images: int) -> np.ndarray:
+    """``int64 [G, L]``: which image (0-based) layer l+1 works on at global step g+1 when image n enters at global
+    step ``2K·n + 1``; −1 when the layer is idle. Raises :class:`SnnCosimError` if two images ever needed the same
+    layer at the same step (they do not: a layer works for 2K consecutive steps per image, collect then fire,
+    so one membrane register per neuron suffices)."""
+    n_layers, phases = _check_fs(n_layers, phases)
+    if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 1:
+        raise SnnCosimError(f"n_images must be a positive integer, got {n_images!r}")
+    active = fs_active(n_layers, phases)
+    local = n_layers * phases
+    steps = 2 * phases * (int(n_images) - 1) + local
+    occupant = np.full((steps, n_layers), -1, dtype=np.int64)
+    for n in range(int(n_images)):
+        start = 2 * phases * n
+        block = occupant[start:start + local]
+        if np.any((block >= 0) & active):
+            raise SnnCosimError("FS streaming conflict: two images need one layer at one step")
+        block[active] = n
+    return occupant
+
+
+def fs_stream_cycles(cycles, phases: int) -> FsStream:
+    """Stream the per-image FS cycles ``cycles`` (``[N, L·K, L]``: a golden trace's ``counter("cycles")``, idle
+    entries 0) with one image every 2K steps; see :class:`FsStream`."""
+    cycles = np.asarray(cycles, dtype=np.int64)
+    if cycles.ndim != 3:
+        raise SnnCosimError(f"cycles must be [N, L·K, L], got shape {cycles.shape}")
+    n_images, local, n_layers = cycles.shape
+    phases = _check_fs(n_layers, phases)[1]
+    if local != n_layers * phases:
+        raise SnnCosimError(f"cycles have {local} steps per image but L·K = {n_layers * phases}")
+    occupant = fs_stream_schedule(n_layers, phases, n_images)
+    active = fs_active(n_layers, phases)
+    if np.any(cycles[:, ~active]):
+        raise SnnCosimError("cycles of idle FS (step, layer) entries must be 0")
+    step_cycles = np.zeros(occupant.shape, dtype=np.int64)
+    for n in range(n_images):
+        start = 2 * phases * n
+        step_cycles[start:start + local] += cycles[n]
+    total = int(step_cycles.sum()) + C_IMAGE
+    pipelined = int(step_cycles.max(axis=1).sum()) + C_IMAGE
+    return FsStream(int(n_images), int(n_layers), int(phases), step_cycles, occupant, total, pipelined)

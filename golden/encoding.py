@@ -8,6 +8,8 @@
   or batches, and the first ``T'`` steps of a ``T``-step encoding are the ``T'``-step encoding.
 * :func:`direct_encode` — the "direct" analog first layer (Rueckauer et al.): the integer code itself enters the
   first layer at every step (its products count as MACs).
+* :func:`fs_encode` — FS networks (Stöckl & Maass 2021): each code sent once, MSB first, during the first K
+  steps (window 1), silent afterwards; :func:`fs_pixel_codes` makes K-bit codes of 8-bit pixels.
 * :func:`weighted_encode` — Kim 2018's weighted spikes: a K-bit code is sent bit-serially, MSB first, one bit per
   step, and the pattern repeats every period of K steps (no randomness). :func:`pixel_codes_to_phases` keeps the
   upper K bits of 8-bit pixels (Kim: "only the upper 4 bits of input pixel values are used" for K = 4).
@@ -195,3 +197,49 @@ def pixel_codes_to_phases(codes, phases: int, *, pixel_bits: int = 8):
             f"pixel codes span [{int(tensor.min())}, {int(tensor.max())}] but {pixel_bits}-bit pixels lie in [0, {hi}]")
     out = torch.bitwise_right_shift(tensor, pixel_bits - phases)
     return out.cpu().numpy() if as_numpy else out
+
+
+def fs_encode(codes, phases: int, *, steps: int | None = None, device=None) -> torch.Tensor:
+    """FS-network input (Stöckl & Maass 2021; docs/spec.md §3b): integer codes ``[B, ...]`` in ``[0, 2^K − 1]``
+    → ``torch.bool [steps, B, n_inputs]`` on ``device`` (default CPU).
+
+    During window 1 (steps t = 1..K) input ``i`` spikes iff bit ``K − t`` of its code is set (MSB first); the
+    input layer's spike weight is ``d_in[t] = 2^(K−t)``, so layer 1 collects ``Σ_i W[j,i]·code_i`` exactly. All
+    later steps are silent. ``steps`` defaults to K; pass ``steps = L·K`` (the network's ``fs_latency``) for the
+    whole image. Deterministic. 8-bit pixels become K-bit codes with :func:`fs_pixel_codes`."""
+    phases = _check_phases(phases)
+    steps = phases if steps is None else _check_steps(steps)
+    if steps < phases:
+        raise SnnCosimError(f"an FS input needs at least K = {phases} steps (window 1), got steps={steps}")
+    if isinstance(codes, np.ndarray):
+        codes = torch.from_numpy(np.ascontiguousarray(codes))
+    elif not isinstance(codes, torch.Tensor):
+        codes = torch.as_tensor(codes)
+    if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
+        raise SnnCosimError(f"FS input codes must be integers in [0, {2 ** phases - 1}] (K = {phases} bits), got "
+                            f"dtype {codes.dtype}; use fs_pixel_codes() for 8-bit pixels")
+    if codes.dim() < 1:
+        raise SnnCosimError("input codes must have a batch dimension: shape [B, ...]")
+    codes = codes.detach().to("cpu", torch.int64).reshape(codes.shape[0], -1)
+    hi = 2 ** phases - 1
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) > hi):
+        raise SnnCosimError(f"FS input codes span [{int(codes.min())}, {int(codes.max())}] but K = {phases} bits "
+                            f"allow [0, {hi}]; use fs_pixel_codes(pixels, {phases})")
+    if device is not None:
+        codes = codes.to(device)
+    out = torch.zeros((steps, *codes.shape), dtype=torch.bool, device=codes.device)
+    shifts = torch.arange(phases - 1, -1, -1, dtype=torch.int64, device=codes.device)  # K − t for t = 1..K
+    out[:phases] = torch.bitwise_and(torch.bitwise_right_shift(codes.unsqueeze(0), shifts.view(phases, 1, 1)),
+                                     1).to(torch.bool)
+    return out
+
+
+def fs_pixel_codes(pixels, phases: int, *, pixel_bits: int = 8):
+    """K-bit FS input codes of ``pixel_bits``-bit pixels: ``pixel << (K − 8)`` for K ≥ 8 (exact: the code's
+    value ``code/(255·2^(K−8))`` is the pixel/255), ``pixel >> (8 − K)`` for K < 8 (the upper K bits, as for
+    weighted spikes). Returns int64, numpy for numpy input and torch otherwise."""
+    phases = _check_phases(phases)
+    if phases <= pixel_bits:
+        return pixel_codes_to_phases(pixels, phases, pixel_bits=pixel_bits)
+    codes = pixel_codes_to_phases(pixels, pixel_bits, pixel_bits=pixel_bits)
+    return codes << (phases - pixel_bits)

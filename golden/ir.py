@@ -9,7 +9,6 @@ loaded with ``allow_pickle=False``), with a SHA-256 of the arrays in the manifes
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import os
@@ -27,9 +26,13 @@ from .errors import NetworkFileError, WidthError
 FORMAT_NAME = "snncosim-integer-network"
 FORMAT_VERSION = 1
 
-NeuronKind = Literal["if", "lif", "ws", "acc"]
+NeuronKind = Literal["if", "lif", "ws", "acc", "fs"]
 ResetMode = Literal["zero", "subtract"]
-InputCoding = Literal["rate", "direct", "weighted"]
+InputCoding = Literal["rate", "direct", "weighted", "fs"]
+NEURON_KINDS = ("if", "lif", "ws", "acc", "fs")
+INPUT_CODINGS = ("rate", "direct", "weighted", "fs")
+FS_TABLE_FIELDS = ("fs_threshold", "fs_reset", "fs_weight")
+MAX_PHASES = 16  # K: input codes of K bits (input_bits <= 16), a 4-bit phase counter
 
 
 def signed_range(bits: int) -> tuple[int, int]:
@@ -45,25 +48,58 @@ def signed_bits_for(lo: int, hi: int) -> int:
     return bits
 
 
+def _table_entry(value):
+    """A table entry as a plain Python number (numpy scalars unwrapped; floats kept for float networks)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
+
+
+def _as_table(value) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1).tolist()
+    try:
+        return tuple(_table_entry(v) for v in value)
+    except TypeError:
+        raise NetworkFileError(f"an FS table must be a sequence of numbers, got {value!r}") from None
+
+
 @dataclass(frozen=True)
 class NeuronParams:
     """Per-layer neuron model (SPEC §3). ``leak_shift`` is used by LIF only; ``floor`` is optional (LIF, Lee 2016).
 
     ``ws`` is Kim 2018's weighted-spike neuron in the bit-shift scaled form (reset by subtracting the phase
-    threshold ``θ << (K−k)``); ``acc`` is the non-spiking output accumulator of a weighted-spike network
-    (``v += I << (K−k)`` for ``t > S·K``, class = argmax v). Both need ``IntegerNetwork.phases`` = K ≥ 1."""
+    threshold ``θ << (K−k)``); ``acc`` is the non-spiking output accumulator of a weighted-spike or FS network
+    (weighted: ``v += I << (K−k)`` for ``t > S·K``; FS: it collects in the last window; class = argmax v). Both
+    need ``IntegerNetwork.phases`` = K ≥ 1.
+
+    ``fs`` is Stöckl & Maass 2021's few-spikes neuron (docs/spec.md §3b): ``fs_threshold`` = (T_1..T_K),
+    ``fs_reset`` = (h_1..h_K) and ``fs_weight`` = (d_1..d_K), integer tuples of length K (lists, e.g. from YAML,
+    become tuples). ``T``/``h`` are the activation's table times the layer's integer scale; ``d`` is the weight
+    the layer's output spikes carry into the next layer's COLLECT. The ``reset`` field is ignored by ``fs``
+    (it always subtracts h[t]). The tables are empty for every other kind."""
 
     kind: NeuronKind = "if"
     reset: ResetMode = "zero"
     leak_shift: int = 0
     floor: int | None = None
+    fs_threshold: tuple = ()
+    fs_reset: tuple = ()
+    fs_weight: tuple = ()
+
+    def __post_init__(self) -> None:
+        for name in FS_TABLE_FIELDS:
+            object.__setattr__(self, name, _as_table(getattr(self, name)))
 
     def validate(self, membrane_bits: int, where: str) -> None:
-        if self.kind not in ("if", "lif", "ws", "acc"):
-            raise NetworkFileError(f"{where}: neuron kind {self.kind!r} is not one of 'if', 'lif', 'ws', 'acc'")
+        if self.kind not in NEURON_KINDS:
+            raise NetworkFileError(f"{where}: neuron kind {self.kind!r} is not one of "
+                                   f"{', '.join(repr(k) for k in NEURON_KINDS)}")
         if self.kind == "ws" and self.reset != "subtract":
             raise NetworkFileError(f"{where}: a weighted-spike neuron resets by subtraction (Kim 2018 Eq. 10)")
-        if self.kind in ("ws", "acc") and (self.leak_shift != 0 or self.floor is not None):
+        if self.kind in ("ws", "acc", "fs") and (self.leak_shift != 0 or self.floor is not None):
             raise NetworkFileError(f"{where}: {self.kind} neurons have no leak and no floor")
         if self.reset not in ("zero", "subtract"):
             raise NetworkFileError(f"{where}: reset {self.reset!r} is not one of 'zero', 'subtract'")
@@ -77,11 +113,46 @@ class NeuronParams:
             lo, hi = signed_range(membrane_bits)
             if not lo <= self.floor <= 0:
                 raise WidthError(f"{where}: membrane floor {self.floor} must lie in [{lo}, 0]")
+        self._validate_fs_tables(membrane_bits, where)
+
+    def _validate_fs_tables(self, membrane_bits: int, where: str) -> None:
+        tables = {name: getattr(self, name) for name in FS_TABLE_FIELDS}
+        if self.kind != "fs":
+            given = [name for name, table in tables.items() if table]
+            if given:
+                raise NetworkFileError(f"{where}: {', '.join(given)} belong to FS neurons (kind 'fs'), not "
+                                       f"{self.kind!r}")
+            return
+        lengths = {len(table) for table in tables.values()}
+        if len(lengths) != 1 or 0 in lengths:
+            raise NetworkFileError(
+                f"{where}: an FS neuron needs fs_threshold, fs_reset and fs_weight of the same length K >= 1, got "
+                f"lengths {', '.join(str(len(t)) for t in tables.values())}")
+        lo, hi = signed_range(membrane_bits)
+        for name, table in tables.items():
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in table):
+                raise NetworkFileError(f"{where}: {name} must hold integers, got {list(table)}")
+            if min(table) < lo or max(table) > hi:
+                need = signed_bits_for(min(table), max(table))
+                raise WidthError(f"{where}: {name} spans [{min(table)}, {max(table)}] but membrane_bits="
+                                 f"{membrane_bits} holds [{lo}, {hi}]; use membrane_bits={need}")
 
     @property
     def spiking(self) -> bool:
         """False for the non-spiking output accumulator."""
         return self.kind != "acc"
+
+    @property
+    def fs_phases(self) -> int:
+        """K of an FS neuron (the table length), 0 for other kinds."""
+        return len(self.fs_threshold) if self.kind == "fs" else 0
+
+    def to_dict(self) -> dict:
+        """Plain-Python form for the file format: the FS tables (as lists) only for FS neurons."""
+        out = {"kind": self.kind, "reset": self.reset, "leak_shift": self.leak_shift, "floor": self.floor}
+        if self.kind == "fs" or any(getattr(self, name) for name in FS_TABLE_FIELDS):
+            out.update({name: list(getattr(self, name)) for name in FS_TABLE_FIELDS})
+        return out
 
 
 @dataclass(frozen=True)
@@ -198,6 +269,10 @@ class IntegerNetwork:
     the code emits bit ``K−k`` at phase ``k = 1 + (t−1) mod K`` (MSB first). Layer ``l`` consumes the spikes of
     layer ``l-1`` (layer 0 is the input). Dense layers flatten their input. ``phases`` (K) and ``skip_periods``
     (S, output integration starts at t > S·K) are 0 for networks without weighted-spike layers.
+
+    FS networks (Stöckl & Maass 2021, docs/spec.md §3b): ``input_coding == "fs"``, ``phases`` = K = ``input_bits``
+    (codes sent MSB first during window 1), hidden layers ``kind="fs"`` with tables of length K, the output layer
+    ``kind="acc"`` (it collects in window L and never fires); one image takes L·K steps.
     """
 
     input_shape: tuple[int, ...]
@@ -237,8 +312,9 @@ class IntegerNetwork:
             raise WidthError(f"weight_bits must be in 2..32, got {self.weight_bits}")
         if not 4 <= self.membrane_bits <= 62:
             raise WidthError(f"membrane_bits must be in 4..62, got {self.membrane_bits}")
-        if self.input_coding not in ("rate", "direct", "weighted"):
-            raise NetworkFileError(f"input_coding {self.input_coding!r} is not one of 'rate', 'direct', 'weighted'")
+        if self.input_coding not in INPUT_CODINGS:
+            raise NetworkFileError(f"input_coding {self.input_coding!r} is not one of "
+                                   f"{', '.join(repr(c) for c in INPUT_CODINGS)}")
         self._validate_phases()
         if not 1 <= self.input_bits <= 16:
             raise WidthError(f"input_bits must be in 1..16, got {self.input_bits}")
@@ -281,13 +357,54 @@ class IntegerNetwork:
             layer.neuron.validate(self.membrane_bits, where)
             if layer.neuron.kind == "acc" and index != len(self.layers):
                 raise NetworkFileError(f"{where}: the non-spiking accumulator ('acc') can only be the output layer")
-            if layer.neuron.kind in ("ws", "acc"):
+            if self.is_fs:
+                self._check_fs_layer(layer, index, where)
+            elif layer.neuron.kind in ("ws", "acc"):
                 self._check_phase_headroom(layer, where)
             n_prev = layer.n_out
             shape_prev = layer.out_shape
         return self
 
+    @property
+    def is_fs(self) -> bool:
+        """True for an FS network (input coding "fs" or any 'fs' layer; docs/spec.md §3b)."""
+        return self.input_coding == "fs" or any(layer.neuron.kind == "fs" for layer in self.layers)
+
+    @property
+    def fs_latency(self) -> int:
+        """Steps of one image of an FS network, L·K (0 for other networks)."""
+        return len(self.layers) * self.phases if self.is_fs else 0
+
+    def _validate_fs(self) -> None:
+        if not isinstance(self.phases, int) or not 1 <= self.phases <= MAX_PHASES:
+            raise WidthError(f"FS neurons need phases K in 1..{MAX_PHASES} (input codes of K bits), got "
+                             f"{self.phases}")
+        if self.skip_periods:
+            raise NetworkFileError(f"skip_periods belongs to weighted spikes; an FS network needs 0, got "
+                                   f"{self.skip_periods}")
+        if self.input_coding != "fs":
+            raise NetworkFileError(f"an FS network needs input_coding 'fs' (codes sent MSB first in window 1), "
+                                   f"got {self.input_coding!r}")
+        if self.input_bits != self.phases:
+            raise WidthError(f"FS input codes have K = {self.phases} bits, but input_bits = {self.input_bits}")
+        last = len(self.layers)
+        for index, layer in enumerate(self.layers, start=1):
+            kind = layer.neuron.kind
+            want = "acc" if index == last else "fs"
+            if kind != want:
+                raise NetworkFileError(
+                    f"layer {index}: an FS network has 'fs' hidden layers and an 'acc' output layer, got {kind!r}")
+
+    def _check_fs_layer(self, layer: Layer, index: int, where: str) -> None:
+        """FS tables of length K (docs/spec.md §3b); their entries were checked against membrane_bits."""
+        if layer.neuron.kind == "fs" and layer.neuron.fs_phases != self.phases:
+            raise NetworkFileError(f"{where}: FS tables have {layer.neuron.fs_phases} entries but phases K = "
+                                   f"{self.phases}")
+
     def _validate_phases(self) -> None:
+        if self.is_fs:
+            self._validate_fs()
+            return
         kinds = {layer.neuron.kind for layer in self.layers}
         weighted = self.input_coding == "weighted" or bool(kinds & {"ws", "acc"})
         if not weighted:
@@ -319,7 +436,7 @@ class IntegerNetwork:
         arrays: dict[str, np.ndarray] = {}
         layer_entries = []
         for index, layer in enumerate(self.layers):
-            entry: dict = {"kind": layer.kind, "name": layer.name, "neuron": dataclasses.asdict(layer.neuron)}
+            entry: dict = {"kind": layer.kind, "name": layer.name, "neuron": layer.neuron.to_dict()}
             if layer.kind == "avgpool2d":
                 entry.update(weight=int(layer.weight), kernel=list(layer.kernel), stride=list(layer.stride),
                              in_shape=list(layer.in_shape))

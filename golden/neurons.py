@@ -24,6 +24,11 @@ Weighted spikes (Kim 2018; docs/architecture.md "Weighted spikes"; docs/spec.md 
 The float model of the same kinds is Kim's Eq. 8–10 in float64 with ω = 2^-k and the bias field holding Kim's β
 (``z = ω·(I + β)``, ``s = V + z ≥ ω·θ``, ``V = V + z − ω·θ·s``; ``acc``: ``V += z`` for t > S·K), so a float
 run of an integer network without saturation has ``V = v · 2^-K`` exactly.
+
+FS neurons (Stöckl & Maass 2021; docs/spec.md §3b) have their own classes (:class:`FsNeuron`,
+:class:`IntegerFsNeuron`, :class:`FloatFsNeuron`): the simulator's window schedule calls ``collect`` (``v =
+sat((bias at the window's first step, else v) + d_src[t]·I)``) or ``fire`` (``z = v ≥ T[t]``, ``v = sat(v −
+h[t]·z)``) per step; the FS network's 'acc' output layer only collects.
 """
 
 from __future__ import annotations
@@ -238,3 +243,142 @@ class FloatNeuron(Neuron):
         spikes = v >= theta_k  # Eq. 9
         self.v = torch.where(spikes, v - theta_k, v)  # Eq. 10
         return spikes
+
+
+# ----------------------------------------------------------------------------------------------- FS neurons
+class FsNeuron(nn.Module):
+    """A layer of FS neurons (Stöckl & Maass 2021; docs/spec.md §3b), or the 'acc' output layer of an FS network.
+
+    Unlike IF/LIF/WS neurons, an FS layer does one of two things per step, chosen by the simulator's window
+    schedule: :meth:`collect` (``v = sat(base + scale·I)`` with ``base`` = the bias at the window's first step,
+    else v; ``scale`` = the source layer's spike weight d_src[t]) or :meth:`fire` (``z = v ≥ T[t]``,
+    ``v = sat(v − h[t]·z)``). 'acc' layers only collect. ``threshold`` holds the layer's per-neuron θ of the IR,
+    which the dynamics do not use."""
+
+    v: torch.Tensor | None
+
+    def __init__(self, params: NeuronParams, threshold, bias, dtype: torch.dtype):
+        super().__init__()
+        if params.kind not in ("fs", "acc"):
+            raise SnnCosimError(f"an FS network has 'fs' and 'acc' layers, not {params.kind!r}")
+        if params.leak_shift or params.floor is not None:
+            raise SnnCosimError(f"{params.kind!r} neurons have no leak and no floor")
+        threshold = torch.as_tensor(threshold).reshape(-1)
+        bias = torch.as_tensor(bias).reshape(-1)
+        if threshold.shape != bias.shape:
+            raise SnnCosimError(f"threshold shape {tuple(threshold.shape)} != bias shape {tuple(bias.shape)}")
+        if params.kind == "fs":
+            lengths = {len(params.fs_threshold), len(params.fs_reset), len(params.fs_weight)}
+            if len(lengths) != 1 or 0 in lengths:
+                raise SnnCosimError("an FS neuron needs fs_threshold, fs_reset and fs_weight of one length K >= 1")
+        self.params = params
+        self.register_buffer("threshold", threshold.to(dtype), persistent=False)
+        self.register_buffer("bias", bias.to(dtype), persistent=False)
+        table = lambda values: torch.as_tensor(list(values), dtype=dtype)  # noqa: E731
+        self.register_buffer("table_threshold", table(params.fs_threshold), persistent=False)
+        self.register_buffer("table_reset", table(params.fs_reset), persistent=False)
+        self.v = None
+        self.saturated: torch.Tensor | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.threshold.shape[0])
+
+    @property
+    def spiking(self) -> bool:
+        return self.params.kind == "fs"
+
+    @property
+    def phases(self) -> int:
+        return len(self.params.fs_threshold)
+
+    @property
+    def out_weights(self) -> tuple:
+        """d[1..K]: the weight this layer's spikes carry into the next layer (empty for 'acc')."""
+        return tuple(self.params.fs_weight)
+
+    def reset_state(self, batch: int, n: int | None = None, device=None) -> None:
+        if n is not None and n != self.n:
+            raise SnnCosimError(f"this neuron layer has {self.n} neurons, not {n}")
+        device = self.threshold.device if device is None else torch.device(device)
+        if device != self.threshold.device:
+            self.to(device)
+        self.v = torch.zeros((batch, self.n), dtype=self.threshold.dtype, device=device)
+        self.saturated = torch.zeros_like(self.v, dtype=torch.bool)
+
+    def _check(self, current: torch.Tensor | None = None) -> None:
+        if self.v is None:
+            raise SnnCosimError("call reset_state(batch, n, device) before the first step")
+        if current is not None and current.shape != self.v.shape:
+            raise SnnCosimError(f"synaptic input shape {tuple(current.shape)} != state shape {tuple(self.v.shape)}")
+
+    def _write(self, exact: torch.Tensor) -> torch.Tensor:
+        self.saturated = torch.zeros_like(exact, dtype=torch.bool)
+        return exact
+
+    def collect(self, current: torch.Tensor, scale, first: bool) -> torch.Tensor:
+        """One COLLECT step: ``v = sat((bias if first else v) + scale·current)``; ``current`` = ``Σ_i W[j,i]·z_i``
+        of this step (exact). Returns no spikes (all False)."""
+        self._check(current)
+        base = self.bias.expand_as(self.v) if first else self.v
+        self.v = self._write(base + current.to(self.v.dtype) * scale)
+        return torch.zeros_like(self.v, dtype=torch.bool)
+
+    def fire(self, phase: int) -> torch.Tensor:
+        """One FIRE step at the 1-based phase t: ``z = v ≥ T[t]``, ``v = sat(v − h[t]·z)``; returns z."""
+        self._check()
+        if self.params.kind != "fs":
+            raise SnnCosimError("the 'acc' output layer never fires")
+        if isinstance(phase, bool) or not isinstance(phase, numbers.Integral) or not 1 <= phase <= self.phases:
+            raise SnnCosimError(f"FS phase must be in 1..{self.phases}, got {phase!r}")
+        spikes = self.v >= self.table_threshold[phase - 1]
+        self.v = self._write(self.v - self.table_reset[phase - 1] * spikes.to(self.v.dtype))
+        return spikes
+
+    def idle(self) -> torch.Tensor:
+        """A step outside both windows: nothing changes, nothing saturates, no spikes."""
+        self._check()
+        self.saturated = torch.zeros_like(self.v, dtype=torch.bool)
+        return torch.zeros_like(self.v, dtype=torch.bool)
+
+
+class IntegerFsNeuron(FsNeuron):
+    """Bit-accurate FS/acc layer: int64 membrane saturating at ``membrane_bits``; ``saturated`` flags the
+    neurons whose write clipped in the last step."""
+
+    def __init__(self, params: NeuronParams, threshold, bias, membrane_bits: int):
+        if not 4 <= membrane_bits <= 62:
+            raise SnnCosimError(f"membrane_bits must be in 4..62, got {membrane_bits}")
+        for name in ("fs_threshold", "fs_reset", "fs_weight"):
+            values = getattr(params, name)
+            if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+                raise SnnCosimError(f"{name} of an integer FS neuron must hold integers")
+        super().__init__(params, torch.as_tensor(threshold), torch.as_tensor(bias), torch.int64)
+        self.membrane_bits = int(membrane_bits)
+        self.lo, self.hi = signed_range(self.membrane_bits)
+        tables = list(params.fs_threshold) + list(params.fs_reset) + list(params.fs_weight)
+        if tables and (min(tables) < self.lo or max(tables) > self.hi):
+            raise SnnCosimError(f"FS table entries must fit membrane_bits={membrane_bits}")
+
+    def _write(self, exact: torch.Tensor) -> torch.Tensor:
+        new = exact.clamp(self.lo, self.hi)
+        self.saturated = new != exact
+        return new
+
+    def collect(self, current: torch.Tensor, scale, first: bool) -> torch.Tensor:
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Integral):
+            raise SnnCosimError(f"an integer FS layer needs an integer spike weight d, got {scale!r}")
+        if current.dtype != torch.int64:
+            current = current.to(torch.int64)
+        return super().collect(current, int(scale), first)
+
+
+class FloatFsNeuron(FsNeuron):
+    """The same schedule in float64 without saturation (accuracy studies); tables may be floats (activation
+    units)."""
+
+    def __init__(self, params: NeuronParams, threshold, bias):
+        super().__init__(params, torch.as_tensor(threshold), torch.as_tensor(bias), torch.float64)
+
+    def collect(self, current: torch.Tensor, scale, first: bool) -> torch.Tensor:
+        return super().collect(current, float(scale), first)

@@ -16,6 +16,11 @@ Weighted spikes (Kim 2018, docs/spec.md §3a). The global step counter t starts 
 accumulator 'acc' predicts the argmax of that layer's membrane after the last step (ties to the lowest index);
 its accuracy at T steps (:func:`accuracy_curve`) is the argmax of the accumulator at step T, i.e. of the
 accumulator's trajectory, not of spike counts.
+
+FS networks (Stöckl & Maass 2021, docs/spec.md §3b): one image takes L·K local steps in windows of K steps; in
+window w layer w−1 fires (the input in window 1) and layer w collects its spikes, weighted by the source's
+d_src[t]; all other layers are idle (nothing changes, every counter is 0, recorded membranes are 0). The 'acc'
+output layer collects in window L; the prediction is the argmax of its membrane after step L·K.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from tqdm.auto import tqdm
 from . import counting, cycle_model
 from .errors import SnnCosimError, WidthError
 from .ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
-from .neurons import FloatNeuron, IntegerNeuron, Neuron
+from .neurons import FloatFsNeuron, FloatNeuron, FsNeuron, IntegerFsNeuron, IntegerNeuron, Neuron
 from .trace import COUNTER_NAMES, Trace
 
 __all__ = ["IntegerSimulator", "FloatSimulator", "FloatRun", "CurvePoint", "accuracy_curve",
@@ -154,6 +159,10 @@ class _Simulator:
         self.device = default_device() if device is None else torch.device(device)
         self.dtype = dtype
         self.direct = network.input_coding == "direct"
+        self.fs = network.input_coding == "fs" or any(
+            _kind(layer) == "fs" for layer in network.layers)
+        if self.fs:
+            self.fs_sources = counting.fs_source_weights(network)
         self.synapses = nn.ModuleList([Synapses(layer, dtype) for layer in network.layers]).to(self.device)
         self.neurons = nn.ModuleList([make_neuron(layer) for layer in network.layers]).to(self.device)
         self.fan_out = [torch.as_tensor(counting.fan_out(layer), dtype=torch.float64, device=self.device)
@@ -182,6 +191,9 @@ class _Simulator:
         membranes = {l: torch.empty((batch, steps, self.neurons[l].n), dtype=self.neurons[l].threshold.dtype,
                                     device=self.device) for l in membrane_layers}
         record = {k: torch.zeros((batch, steps, n_layers), dtype=torch.int64, device=self.device) for k in stats}
+        if self.fs:
+            self._fs_steps(x_all, spikes, membranes, record)
+            return spikes, membranes, record
         count = lambda flags: flags.sum(dim=-1, dtype=torch.int64)  # noqa: E731  (5x faster than count_nonzero on CPU)
         for t in range(steps):
             x = x_all[t]
@@ -209,8 +221,52 @@ class _Simulator:
                         record["saturations"][:, t, l] = count(saturated)
         return spikes, membranes, record
 
+    def _fs_steps(self, x_all: torch.Tensor, spikes: dict, membranes: dict, record: dict) -> None:
+        """The FS schedule of docs/spec.md §3b on one batch (fills the dicts of :meth:`_steps` in place; entries of
+        idle layers stay 0)."""
+        steps = x_all.shape[0]
+        n_layers, phases = len(self.neurons), int(self.network.phases)
+        count = lambda flags: torch.count_nonzero(flags, dim=-1)  # noqa: E731
+        for spk in spikes.values():
+            spk.zero_()
+        for mem in membranes.values():
+            mem.zero_()
+
+        def note(l: int, t: int, neuron: FsNeuron, out: torch.Tensor) -> None:
+            if l in spikes:
+                spikes[l][:, t] = out
+            if l in membranes:
+                membranes[l][:, t] = neuron.v
+            if "spikes" in record:
+                record["spikes"][:, t, l] = count(out)
+            if "saturations" in record and neuron.saturated is not None:
+                record["saturations"][:, t, l] = count(neuron.saturated)
+
+        for s in range(steps):
+            window, phase = divmod(s, phases)  # 0-based window w−1 and phase t−1
+            source = x_all[s] if window == 0 else None
+            firing = window - 1  # 0-based layer that fires in this window
+            if 0 <= firing < n_layers - 1:
+                neuron = self.neurons[firing]
+                source = neuron.fire(phase + 1)
+                note(firing, s, neuron, source)
+            if window < n_layers:
+                l = window
+                if "s_in" in record:
+                    record["s_in"][:, s, l] = count(source)
+                if "acs" in record:
+                    if self.uniform_fan_out[l] is not None:
+                        record["acs"][:, s, l] = count(source) * self.uniform_fan_out[l]
+                    else:
+                        record["acs"][:, s, l] = (source.to(torch.float64) @ self.fan_out[l]).to(torch.int64)
+                neuron = self.neurons[l]
+                current = self.synapses[l](source.to(self.dtype))
+                neuron.collect(current, self.fs_sources[l][phase], phase == 0)
+                note(l, s, neuron, torch.zeros_like(neuron.v, dtype=torch.bool))
+
     def _inputs(self, inputs) -> torch.Tensor:
-        return _as_time_major(inputs, self.network.n_inputs, self.direct, self.network.input_bits)
+        x = _as_time_major(inputs, self.network.n_inputs, self.direct, self.network.input_bits)
+        return _fs_inputs(x, self.network) if self.fs else x
 
     def _batches(self, inputs, batch_size, progress: bool, desc: str):
         """Yield ``(start, stop, x_all on the device)`` over the images of time-major ``inputs``."""
@@ -257,6 +313,26 @@ class _Simulator:
         return out
 
 
+def _kind(layer) -> str:
+    return layer.neuron.kind if isinstance(layer.neuron, NeuronParams) else layer.neuron.get("kind")
+
+
+def _fs_inputs(x: torch.Tensor, network) -> torch.Tensor:
+    """FS input spikes ``[T, B, n_0]`` with K ≤ T ≤ L·K, silent after window 1, padded to L·K steps."""
+    phases = int(network.phases)
+    latency = len(network.layers) * phases
+    if not phases <= x.shape[0] <= latency:
+        raise SnnCosimError(f"an FS network takes inputs of K = {phases} to L·K = {latency} steps (one image), "
+                            f"got {x.shape[0]}; use fs_encode(codes, {phases}, steps={latency})")
+    if x.shape[0] > phases and bool(x[phases:].any()):
+        raise SnnCosimError(f"FS input spikes after window 1 (step > K = {phases}); the input is sent once, MSB "
+                            f"first (fs_encode)")
+    if x.shape[0] < latency:
+        pad = torch.zeros((latency - x.shape[0], *x.shape[1:]), dtype=x.dtype, device=x.device)
+        x = torch.cat([x, pad])
+    return x
+
+
 def _weighted_args(network) -> dict:
     return {"phases": int(getattr(network, "phases", 0) or 0),
             "skip_periods": int(getattr(network, "skip_periods", 0) or 0)}
@@ -274,7 +350,10 @@ class IntegerSimulator(_Simulator):
         dtype = self._compute_dtype(network, device)
         weighted = _weighted_args(network)
 
-        def make(layer) -> Neuron:
+        def make(layer) -> Neuron | FsNeuron:
+            if network.is_fs:
+                return IntegerFsNeuron(layer.neuron, _per_neuron(layer, layer.threshold),
+                                       _per_neuron(layer, layer.bias), network.membrane_bits)
             return IntegerNeuron(layer.neuron, _per_neuron(layer, layer.threshold), _per_neuron(layer, layer.bias),
                                  network.membrane_bits, **weighted)
 
@@ -293,6 +372,11 @@ class IntegerSimulator(_Simulator):
                     f"layer {index}: synaptic input can reach {bound} >= 2^53, which the simulator cannot sum "
                     f"exactly; reduce weight_bits or the fan-in")
             worst = max(worst, bound)
+            if network.is_fs:  # v + d·I in int64
+                d_max = max(abs(int(d)) for d in counting.fs_source_weights(network)[index - 1])
+                if d_max * bound + 2 ** (network.membrane_bits - 1) >= 2 ** 63:
+                    raise WidthError(f"layer {index}: d·I can reach {d_max * bound}, beyond int64; reduce the FS "
+                                     f"weights d or the fan-in")
         if device.type == "cpu" and worst < _EXACT_LIMIT[torch.float32]:
             return torch.float32
         return torch.float64
@@ -328,7 +412,8 @@ class IntegerSimulator(_Simulator):
                 if record_membranes:
                     membranes[l][start:stop] = mem[l].cpu().numpy()
             final_output[start:stop] = self.neurons[-1].v.cpu().numpy()
-            counters[start:stop] = counting.assemble_counters(
+            assemble = counting.assemble_fs_counters if self.fs else counting.assemble_counters
+            counters[start:stop] = assemble(
                 stats["s_in"], stats["acs"], stats["spikes"], stats["saturations"], self.network,
                 lanes).cpu().numpy()
         image_cycles = counters[..., COUNTER_NAMES.index("cycles")].sum(axis=(1, 2)) + cycle_model.C_IMAGE
@@ -343,6 +428,8 @@ class IntegerSimulator(_Simulator):
                 "c_image": cycle_model.C_IMAGE, "input_coding": self.network.input_coding}
         if self.network.phases:
             meta.update(phases=int(self.network.phases), skip_periods=int(self.network.skip_periods))
+        if self.fs:
+            meta.update(fs=True, latency_steps=int(self.network.fs_latency))
         return Trace(spikes=spikes, counters=counters, image_cycles=image_cycles.astype(np.int64),
                      predictions=predictions, membranes=membranes, input_spikes=input_record, meta=meta)
 
@@ -375,8 +462,13 @@ class FloatSimulator(_Simulator):
     def __init__(self, network: IntegerNetwork, device=None):
         weighted = _weighted_args(network)
 
-        def make(layer) -> Neuron:
+        fs = network.input_coding == "fs" or any(_kind(layer) == "fs" for layer in network.layers)
+
+        def make(layer) -> Neuron | FsNeuron:
             params = layer.neuron if isinstance(layer.neuron, NeuronParams) else NeuronParams(**layer.neuron)
+            if fs:
+                return FloatFsNeuron(params, _per_neuron(layer, np.asarray(layer.threshold, dtype=np.float64)),
+                                     _per_neuron(layer, np.asarray(layer.bias, dtype=np.float64)))
             return FloatNeuron(params, _per_neuron(layer, np.asarray(layer.threshold, dtype=np.float64)),
                                _per_neuron(layer, np.asarray(layer.bias, dtype=np.float64)), **weighted)
 
