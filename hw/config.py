@@ -22,7 +22,9 @@ __all__ = [
     "EngineConfig", "check_supported", "MIN_C_LAYER", "MIN_C_IMAGE",
     "CFG_ADDR_BITS", "REGION_SHIFT", "STEP_BITS", "LAYER_BITS", "GROUP_BITS", "PREDICTION_BITS",
     "SPIKE_COUNT_BITS", "LEAK_SHIFT_BITS", "PARAM_BITS", "N_COUNTERS", "MAX_LAYERS", "MAX_PHASE_BITS",
-    "GLOBAL_REGION", "GLOBAL_PHASES", "GLOBAL_SKIP_LAST", "phase_bits_for",
+    "GLOBAL_REGION", "GLOBAL_PHASES", "GLOBAL_SKIP_LAST", "GLOBAL_FS_MODE", "phase_bits_for",
+    "FS_THRESHOLD_BASE", "FS_RESET_BASE", "FS_WEIGHT_BASE", "FS_SHIFT_FIELD_BITS", "FS_NEGATIVE_BIT",
+    "MAX_FS_SHIFT_BITS", "IMAGE_BITS", "fs_weight_code", "fs_input_weights", "fs_shift_bits_for",
 ]
 
 # Fixed port and field widths of docs/architecture.md.
@@ -40,6 +42,15 @@ N_COUNTERS = 9  # len(golden.trace.COUNTER_NAMES)
 GLOBAL_REGION = (1 << (CFG_ADDR_BITS - REGION_SHIFT)) - 1
 GLOBAL_PHASES = 0  # index 0: K, the number of phases (0 = no weighted spikes)
 GLOBAL_SKIP_LAST = 1  # index 1: S·K, the last step in which an 'acc' output layer does not integrate
+GLOBAL_FS_MODE = 2  # index 2 (FS builds only): 1 = the pipelined FS schedule (Stöckl & Maass 2021), 0 = per step
+# FS tables of layer l live in its params region 4(l−1)+3 at these index bases (+ t−1 for t = 1..K):
+FS_THRESHOLD_BASE = 0x100  # T_l[t], membrane_bits two's complement
+FS_RESET_BASE = 0x200  # h_l[t], membrane_bits two's complement
+FS_WEIGHT_BASE = 0x300  # d_in[t] of the spikes layer l receives: bits 0..5 shift k, bit 6 negative (d = ±2^k)
+FS_SHIFT_FIELD_BITS = 6
+FS_NEGATIVE_BIT = 6
+MAX_FS_SHIFT_BITS = 5  # shifts 0..31
+IMAGE_BITS = 16  # n_images, pred_image
 MAX_LAYERS = GLOBAL_REGION // 4  # 63: regions 0..251
 MAX_PHASE_BITS = 4  # the IR allows K ≤ 16: shifts 0..15
 
@@ -52,17 +63,17 @@ MIN_C_IMAGE = 1
 def check_supported(net: IntegerNetwork) -> None:
     """Raise if the network uses something the engine cannot run yet (conv/pool layers, direct input coding).
 
-    Rate and weighted (Kim 2018) input codings both reach the engine as spike bits on ``spike_in``: the golden
-    encoder makes them once and the RTL receives the same spikes."""
+    Rate, weighted (Kim 2018) and FS (Stöckl & Maass 2021) input codings all reach the engine as spike bits on
+    ``spike_in``: the golden encoder makes them once and the RTL receives the same spikes."""
     for index, layer in enumerate(net.layers, start=1):
         if layer.kind != "dense":
             raise UnsupportedLayerError(
                 f"{layer.kind} layer {index}: not yet in hardware (golden model only until the convolution "
                 f"engine lands)")
-    if net.input_coding not in ("rate", "weighted"):
+    if net.input_coding not in ("rate", "weighted", "fs"):
         raise UnsupportedLayerError(
             f"input_coding {net.input_coding!r}: not yet in hardware (golden model only; the engine takes "
-            f"spike input, use input_coding 'rate' or 'weighted')")
+            f"spike input, use input_coding 'rate', 'weighted' or 'fs')")
 
 
 def phase_bits_for(phases: int) -> int:
@@ -74,6 +85,48 @@ def _weighted_layers(net: IntegerNetwork) -> list[tuple[int, str]]:
     """``(1-based layer, kind)`` of every weighted-spike ('ws') or output-accumulator ('acc') layer."""
     return [(index, layer.neuron.kind) for index, layer in enumerate(net.layers, start=1)
             if layer.neuron.kind in ("ws", "acc")]
+
+
+def _fs_layers(net: IntegerNetwork) -> bool:
+    return net.input_coding == "fs" or any(layer.neuron.kind == "fs" for layer in net.layers)
+
+
+def fs_input_weights(net: IntegerNetwork) -> list[tuple[int, ...]]:
+    """``d_in`` of every layer l = 1..L of an FS network: the spike weights of its source (the input's
+    ``2^(K−t)`` for layer 1, layer l−1's ``fs_weight`` otherwise)."""
+    K = int(net.phases)
+    tables = [tuple(1 << (K - t) for t in range(1, K + 1))]
+    tables += [tuple(int(d) for d in layer.neuron.fs_weight) for layer in net.layers[:-1]]
+    return tables
+
+
+def _power_of_two_shift(value: int) -> int | None:
+    a = abs(int(value))
+    return a.bit_length() - 1 if a and a & (a - 1) == 0 else None
+
+
+def fs_shift_bits_for(net: IntegerNetwork) -> int:
+    """Width of the FS weight shift k (d = ±2^k) that ``net`` needs (at least 1); general integers raise."""
+    largest = 0
+    for l, table in enumerate(fs_input_weights(net), start=1):
+        for t, d in enumerate(table, start=1):
+            shift = _power_of_two_shift(d)
+            if shift is None:
+                source = "the input" if l == 1 else f"layer {l - 1}"
+                raise UnsupportedLayerError(
+                    f"FS weight d[{t}] = {d} of {source} is not a signed power of two; "
+                    f"the engine shifts instead of multiplying (quantise the table with shift_only=True)")
+            largest = max(largest, shift)
+    return max(1, largest.bit_length())
+
+
+def fs_weight_code(d: int) -> int:
+    """The configuration word of an FS spike weight ``d = ±2^k``: bits 0..5 k, bit 6 set for negative d."""
+    shift = _power_of_two_shift(d)
+    if shift is None or shift >= 1 << FS_SHIFT_FIELD_BITS:
+        raise UnsupportedLayerError(f"FS weight d = {d} is not a signed power of two 2^k with k < "
+                                    f"{1 << FS_SHIFT_FIELD_BITS}")
+    return shift | int(d < 0) << FS_NEGATIVE_BIT
 
 
 def _cycle_constants() -> tuple[int, int]:
@@ -111,8 +164,10 @@ class EngineConfig:
     unsigned (defaults: ``bias_bits = M``, ``threshold_bits = M − 1``); ``membrane_bits`` = M, the saturation
     width (must equal the network's); ``counter_bits`` = W, the width of every hardware counter. ``phase_bits``
     (0 = none) adds the weighted-spike hardware (Kim 2018): the global phase counter, the ``ws``/``acc`` neuron
-    modes and their shifters; it runs networks of up to ``K = 2^phase_bits`` phases. ``c_layer`` and ``c_image``
-    default to ``golden.cycle_model``'s constants.
+    modes and their shifters; it runs networks of up to ``K = 2^phase_bits`` phases. ``fs_shift_bits`` (0 = none;
+    needs ``phase_bits > 0``) adds the FS hardware (Stöckl & Maass 2021): per-layer K-entry tables (T, h, d), the
+    FS neuron lanes, the pipelined image stream and its ports; spike weights ``d = ±2^k`` with
+    ``k < 2^fs_shift_bits``. ``c_layer`` and ``c_image`` default to ``golden.cycle_model``'s constants.
     """
 
     layer_sizes: tuple[int, ...]
@@ -124,6 +179,7 @@ class EngineConfig:
     threshold_bits: int | None = None  # default: membrane_bits − 1
     counter_bits: int = 32
     phase_bits: int = 0  # 0: no weighted-spike hardware; else the phase shift sh = K − k has phase_bits bits
+    fs_shift_bits: int = 0  # 0: no FS hardware; else the FS spike-weight shift k (d = ±2^k) has fs_shift_bits bits
     c_layer: int | None = None
     c_image: int | None = None
 
@@ -143,7 +199,7 @@ class EngineConfig:
     # ------------------------------------------------------------------------------------------- validation
     def _validate(self) -> None:
         for name in ("lanes", "weight_bits", "membrane_bits", "acc_bits", "bias_bits", "threshold_bits",
-                     "counter_bits", "phase_bits", "c_layer", "c_image"):
+                     "counter_bits", "phase_bits", "fs_shift_bits", "c_layer", "c_image"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise SnnCosimError(f"EngineConfig.{name} must be an integer, got {value!r}")
@@ -170,6 +226,11 @@ class EngineConfig:
         if not 0 <= self.phase_bits <= MAX_PHASE_BITS:
             raise WidthError(f"phase_bits must lie in 0..{MAX_PHASE_BITS} (K ≤ {1 << MAX_PHASE_BITS} phases), "
                              f"got {self.phase_bits}")
+        if not 0 <= self.fs_shift_bits <= MAX_FS_SHIFT_BITS:
+            raise WidthError(f"fs_shift_bits must lie in 0..{MAX_FS_SHIFT_BITS} (FS weights up to "
+                             f"±2^{(1 << MAX_FS_SHIFT_BITS) - 1}), got {self.fs_shift_bits}")
+        if self.fs_shift_bits and not self.phase_bits:
+            raise SnnCosimError("the FS hardware (fs_shift_bits > 0) needs the phase counter: set phase_bits > 0")
         for l in range(1, self.n_layers + 1):
             if self.weight_words(l) > (1 << REGION_SHIFT):
                 raise SnnCosimError(f"layer {l} needs {self.weight_words(l)} weight words; a configuration region "
@@ -212,6 +273,11 @@ class EngineConfig:
                    PARAM_BITS, STEP_BITS if self.phase_bits else 0)
 
     @property
+    def fs(self) -> bool:
+        """True for a build with the FS hardware (tables, FS lanes, image stream)."""
+        return self.fs_shift_bits > 0
+
+    @property
     def max_phases(self) -> int:
         """The largest K this build runs (0 without weighted-spike hardware)."""
         return 1 << self.phase_bits if self.phase_bits else 0
@@ -227,6 +293,11 @@ class EngineConfig:
                     (f"membrane_{l}", G, P * M)]
             if l < self.n_layers:
                 out.append((f"spikes_{l}", G, P))
+            if self.fs:
+                K = self.max_phases
+                if l < self.n_layers:
+                    out += [(f"fs_threshold_{l}", K, M), (f"fs_reset_{l}", K, M)]
+                out.append((f"fs_weight_{l}", K, self.fs_shift_bits + 1))
         out += [("out_counts", self.groups(self.n_layers), P * SPIKE_COUNT_BITS),
                 ("acc", self.max_groups, P * self.acc_bits)]
         return out
@@ -235,13 +306,26 @@ class EngineConfig:
     def memory_bits(self) -> int:
         return sum(depth * width for _, depth, width in self.memories())
 
+    def fs_max_images(self, phases: int) -> int:
+        """The most images one FS start may stream with K = ``phases``: its global steps ``2K·(N−1) + L·K`` must
+        fit the 16-bit step counter (``rec_step``/``sum_step``); longer runs take several starts."""
+        phases = int(phases)
+        if not 1 <= phases <= max(self.max_phases, 1):
+            raise SnnCosimError(f"K = {phases} is not in 1..{self.max_phases}")
+        spare = (1 << STEP_BITS) - 1 - self.n_layers * phases
+        return max(0, min(spare // (2 * phases) + 1, (1 << IMAGE_BITS) - 1))
+
     def layer_cycles(self, l: int, s_in: int) -> int:
         """``W_l + S_in·G_l + G_l + C_LAYER`` (docs/architecture.md)."""
         return self.words(l) + s_in * self.groups(l) + self.groups(l) + self.c_layer
 
     # ------------------------------------------------------------------------------------------- keys
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self) | {"layer_sizes": list(self.layer_sizes)}
+        """Every field; ``fs_shift_bits`` only when set, so builds without FS hardware keep their digests."""
+        out = dataclasses.asdict(self) | {"layer_sizes": list(self.layer_sizes)}
+        if not self.fs_shift_bits:
+            del out["fs_shift_bits"]
+        return out
 
     def digest(self) -> str:
         """A stable SHA-256 (hex, 16 characters) of every field: the Verilator build-cache key."""
@@ -262,6 +346,7 @@ class EngineConfig:
         bound = _synaptic_bound(net)
         b_lo, b_hi = _bias_span(net)
         weighted = bool(_weighted_layers(net))
+        fs = _fs_layers(net)
         fields = dict(
             layer_sizes=tuple(net.layer_sizes),
             lanes=lanes,
@@ -270,7 +355,8 @@ class EngineConfig:
             acc_bits=signed_bits_for(-bound, bound),
             bias_bits=signed_bits_for(b_lo, b_hi),
             threshold_bits=max(_threshold_max(net).bit_length(), 1),
-            phase_bits=phase_bits_for(net.phases) if weighted else 0,
+            phase_bits=phase_bits_for(net.phases) if weighted or fs else 0,
+            fs_shift_bits=fs_shift_bits_for(net) if fs else 0,
         )
         fields.update(overrides)
         config = cls(**fields)
@@ -305,6 +391,7 @@ class EngineConfig:
             if layer.neuron.leak_shift >= 1 << LEAK_SHIFT_BITS:
                 raise WidthError(f"layer {index}: leak_shift {layer.neuron.leak_shift} exceeds "
                                  f"{(1 << LEAK_SHIFT_BITS) - 1}")
+        self._check_fs(net)
         self._check_phases(net)
         bound = _synaptic_bound(net)
         a_lo, a_hi = signed_range(self.acc_bits)
@@ -312,6 +399,22 @@ class EngineConfig:
             raise WidthError(f"a neuron's synaptic input plus bias can reach ±{bound} but the engine's "
                              f"acc_bits={self.acc_bits} holds [{a_lo}, {a_hi}]; use acc_bits="
                              f"{signed_bits_for(-bound, bound)}")
+
+    def _check_fs(self, net: IntegerNetwork) -> None:
+        """FS networks need the FS hardware, ``K ≤ 2^phase_bits`` and every spike weight a shift that fits."""
+        if not _fs_layers(net):
+            return
+        if not self.fs:
+            raise UnsupportedLayerError(
+                f"the network uses FS neurons but the engine was built without FS hardware (fs_shift_bits=0); "
+                f"build it with fs_shift_bits={fs_shift_bits_for(net)}")
+        if net.phases > self.max_phases:
+            raise WidthError(f"FS networks of K = {net.phases} steps need phase_bits={phase_bits_for(net.phases)} "
+                             f"but the engine's phase_bits={self.phase_bits} runs at most K = {self.max_phases}")
+        need = fs_shift_bits_for(net)  # raises for weights that are not signed powers of two
+        if need > self.fs_shift_bits:
+            raise WidthError(f"the network's FS spike weights need shifts of fs_shift_bits={need} but the engine "
+                             f"has fs_shift_bits={self.fs_shift_bits}")
 
     def _check_phases(self, net: IntegerNetwork) -> None:
         """Weighted-spike layers need the phase hardware, ``K ≤ 2^phase_bits`` and ``S·K`` in a step number."""

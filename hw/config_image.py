@@ -12,12 +12,19 @@ region                    index                    data (lane ``p`` of a P-lane 
                                                    bits 2..7 leak_shift, bit 8 floor enable, bit 9 ``ws``
                                                    (weighted spike), bit 10 ``acc`` (output accumulator)
 ``4(l−1) + 3`` params     ``1``                    floor, ``membrane_bits`` two's complement
+``4(l−1) + 3`` FS table   ``0x100 + t − 1``        ``T_l[t]``, ``membrane_bits`` two's complement (FS, l < L)
+``4(l−1) + 3`` FS table   ``0x200 + t − 1``        ``h_l[t]``, ``membrane_bits`` two's complement (FS, l < L)
+``4(l−1) + 3`` FS table   ``0x300 + t − 1``        ``d_in[t] = ±2^k`` of the spikes layer l *receives* (layer
+                                                   l−1's ``fs_weight``; the input's ``2^(K−t)`` for l = 1):
+                                                   bits 0..5 k, bit 6 set for negative d (FS builds)
 ``0xFF`` global           ``0``                    K, the number of phases (0 = no weighted spikes)
 ``0xFF`` global           ``1``                    ``S·K``: an ``acc`` layer integrates only for steps t > S·K
+``0xFF`` global           ``2``                    1 = FS stream schedule, 0 = per-step schedule (FS builds)
 ========================  =======================  =====================================================
 
-Padding lanes (``g·P + p ≥ n_l``) hold 0 everywhere; the engine also masks their spikes and counts. The two
-global words are written only for engines with weighted-spike hardware (``config.phase_bits > 0``).
+Padding lanes (``g·P + p ≥ n_l``) hold 0 everywhere; the engine also masks their spikes and counts. The global
+words 0 and 1 are written only for engines with weighted-spike hardware (``config.phase_bits > 0``); the FS table
+words and global word 2 only for engines with FS hardware (``config.fs``), for t = 1..K.
 
 Hex file format (:func:`write_config_hex`, read by the cosim harness with ``$fscanf`` and by the FPGA top
 ``snn_top.v`` with ``$readmemh``): one write per line, ``AAAAAAAA DDDD…`` — the address as 8 upper-case hex
@@ -36,7 +43,9 @@ import numpy as np
 from golden.errors import SnnCosimError
 from golden.ir import IntegerNetwork
 
-from .config import GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, PARAM_BITS, REGION_SHIFT, EngineConfig
+from .config import (FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, GLOBAL_FS_MODE, GLOBAL_PHASES,
+                     GLOBAL_REGION, GLOBAL_SKIP_LAST, PARAM_BITS, REGION_SHIFT, EngineConfig, fs_input_weights,
+                     fs_weight_code)
 
 __all__ = ["config_words", "write_config_hex", "read_config_hex", "region_address", "global_address"]
 
@@ -69,11 +78,16 @@ def _lane_padded(values: np.ndarray, groups: int, lanes: int) -> np.ndarray:
 
 def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, int]]:
     """Every ``(cfg_addr, cfg_data)`` write that loads ``net`` into an engine built for ``config``, layer by
-    layer: weights, biases, thresholds, neuron parameters; then, for engines with weighted-spike hardware, the
-    global K and S·K. Raises unless ``net`` fits ``config``."""
+    layer: weights, biases, thresholds, neuron parameters (and, for engines with FS hardware, the layer's FS table
+    entries T, h and d_in for t = 1..K of an FS network); then, for engines with weighted-spike hardware, the
+    global K and S·K, and for FS engines the schedule word (1 for FS networks). Raises unless ``net`` fits
+    ``config``."""
     config.check_fits(net)
     P = config.lanes
     words: list[tuple[int, int]] = []
+    fs = config.fs and net.is_fs
+    d_in = fs_input_weights(net) if fs else None
+    M_mask = (1 << config.membrane_bits) - 1
     for l, layer in enumerate(net.layers, start=1):
         G = config.groups(l)
         weight = _lane_padded(np.asarray(layer.weight, dtype=np.int64), G, P)  # [G·P, n_in]
@@ -90,10 +104,18 @@ def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, i
         assert control < 1 << PARAM_BITS
         floor = 0 if neuron.floor is None else int(neuron.floor) & ((1 << config.membrane_bits) - 1)
         words += [(region_address(l, 3, 0), control), (region_address(l, 3, 1), floor)]
+        if fs:
+            for t in range(net.phases):
+                if l < len(net.layers):  # the output layer ('acc') never fires
+                    words += [(region_address(l, 3, FS_THRESHOLD_BASE + t), int(neuron.fs_threshold[t]) & M_mask),
+                              (region_address(l, 3, FS_RESET_BASE + t), int(neuron.fs_reset[t]) & M_mask)]
+                words.append((region_address(l, 3, FS_WEIGHT_BASE + t), fs_weight_code(d_in[l - 1][t])))
     if config.phase_bits:
         phases = int(net.phases)
         words += [(global_address(GLOBAL_PHASES), phases),
                   (global_address(GLOBAL_SKIP_LAST), int(net.skip_periods) * phases)]
+    if config.fs:
+        words.append((global_address(GLOBAL_FS_MODE), int(net.is_fs)))
     return words
 
 

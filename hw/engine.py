@@ -23,6 +23,14 @@ layer the same phase shift ``sh = K − k`` in step t, advanced in the SUMMARY t
 registers in configuration region 0xFF. An ``acc`` output layer makes ``prediction`` the argmax of the output
 membranes instead of the spike counts; both are running maxima over the UPDATE of the output layer, so the
 schedule and the cycle formula are the same for every coding.
+
+With ``config.fs`` (FS neurons, Stöckl & Maass 2021; ``hw.fs``) and configuration word 0xFF/2 = 1, one ``start``
+streams ``n_images`` images through the layer pipeline: image n enters at global step ``2K·n + 1``, layer l
+collects it in window ``2n + l`` and fires it in window ``2n + l + 1``. Each global step visits only the layers
+that work in its window (:class:`~hw.fs.FsWindow`), with the same per-(step, layer) states and cycle formula (a
+firing layer's FETCH sees no spikes); idle layers cost nothing. The :class:`~hw.fs.FsNeuronLanes` replace the
+IF/WS lanes, the layer's T/h/d_in table entries are read at the phase, and ``pred_valid``/``pred_image`` report
+each image's prediction at the end of the output layer's collect window (docs/hardware.md, "FS neurons").
 """
 
 from __future__ import annotations
@@ -34,10 +42,12 @@ from amaranth.lib.wiring import In, Out
 
 from golden.trace import COUNTER_NAMES
 
-from .config import (CFG_ADDR_BITS, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, GROUP_BITS, LAYER_BITS,
-                     MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PARAM_BITS, PREDICTION_BITS, REGION_SHIFT,
+from .config import (CFG_ADDR_BITS, FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE,
+                     GLOBAL_FS_MODE, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, GROUP_BITS, IMAGE_BITS,
+                     LAYER_BITS, MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PARAM_BITS, PREDICTION_BITS, REGION_SHIFT,
                      SPIKE_COUNT_BITS, STEP_BITS, EngineConfig)
 from .crossbar import Crossbar
+from .fs import FsNeuronLanes, FsWindow
 from .neuron import NeuronControl, NeuronLanes, PhaseCounter
 
 __all__ = ["NetworkEngine", "port_widths"]
@@ -54,7 +64,7 @@ def port_widths(config: EngineConfig) -> dict[str, tuple[str, int]]:
     """``name -> (direction, width)`` of every port of ``snn_engine`` besides ``clk`` and ``rst``, in the order of
     docs/architecture.md."""
     P, M, W = config.lanes, config.membrane_bits, config.counter_bits
-    return {
+    ports = {
         "cfg_valid": ("in", 1), "cfg_addr": ("in", CFG_ADDR_BITS), "cfg_data": ("in", config.cfg_data_bits),
         "start": ("in", 1), "n_steps": ("in", STEP_BITS),
         "busy": ("out", 1), "done": ("out", 1),
@@ -66,6 +76,9 @@ def port_widths(config: EngineConfig) -> dict[str, tuple[str, int]]:
         "total_counters": ("out", N_COUNTERS * W), "image_cycles": ("out", W),
         "prediction": ("out", PREDICTION_BITS),
     }
+    if config.fs:  # FS builds only: the image stream (docs/architecture.md, "FS-neurons")
+        ports |= {"n_images": ("in", IMAGE_BITS), "pred_valid": ("out", 1), "pred_image": ("out", IMAGE_BITS)}
+    return ports
 
 
 class NetworkEngine(wiring.Component):
@@ -76,6 +89,23 @@ class NetworkEngine(wiring.Component):
             raise TypeError(f"NetworkEngine needs an EngineConfig, got {type(config).__name__}")
         self.config = config
         super().__init__({name: (In if d == "in" else Out)(w) for name, (d, w) in port_widths(config).items()})
+
+    @staticmethod
+    def _next_step(m, layer, step, n_steps, c, phase, enter_layer):
+        """SUMMARY of the per-step schedule: the next layer, else the next step, else the end of the image."""
+        with m.If(layer == c.n_layers):
+            with m.If(step == n_steps):
+                m.next = "IPAD" if c.c_image > MIN_C_IMAGE else "DONE"
+            with m.Else():
+                m.d.sync += [step.eq(step + 1), layer.eq(1)]
+                if phase is not None:
+                    m.d.comb += phase.advance.eq(1)
+                enter_layer()
+                m.next = "FETCH"
+        with m.Else():
+            m.d.sync += layer.eq(layer + 1)
+            enter_layer()
+            m.next = "FETCH"
 
     def elaborate(self, platform):
         c = self.config
@@ -91,6 +121,10 @@ class NetworkEngine(wiring.Component):
         m.submodules.neurons = nl = NeuronLanes(P, M, c.acc_bits, c.bias_bits, c.threshold_bits, c.phase_bits)
         if c.phase_bits:
             m.submodules.phase = phase = PhaseCounter(c.phase_bits)
+        if c.fs:
+            m.submodules.fs_neurons = fsl = FsNeuronLanes(P, M, c.acc_bits, c.bias_bits, c.fs_shift_bits)
+            m.submodules.fs_window = cur = FsWindow(L)  # the current window and layer
+            m.submodules.fs_next_window = nxt = FsWindow(L)  # the window after it
 
         # ------------------------------------------------------------------------------------ control registers
         n_steps = Signal(STEP_BITS)
@@ -103,6 +137,14 @@ class NetworkEngine(wiring.Component):
         group = Signal(_index_bits(c.max_groups))
         group_base = Signal(PREDICTION_BITS)  # group · P: neuron index of lane 0
         pad = Signal(_index_bits(max(c.c_layer, c.c_image)))
+        fs_run = Signal()  # the FS stream schedule (FS builds with global register GLOBAL_FS_MODE = 1)
+        fire = Signal()  # FS: the current layer fires (else it collects, or the schedule is not FS)
+        if c.fs:
+            window = Signal(STEP_BITS)  # FS: 1-based window of the current global step, ceil(step / K)
+            n_images = Signal(IMAGE_BITS)  # FS: images of the stream, sampled at start
+            m.d.comb += [cur.window.eq(window), cur.n_images.eq(n_images), cur.layer.eq(layer),
+                         nxt.window.eq(window + 1), nxt.n_images.eq(n_images), nxt.layer.eq(0),
+                         fire.eq(fs_run & ~cur.collect)]
 
         # Per-layer constants (and per-layer memory outputs) selected by `layer`: adders and muxes, no multiplier.
         def per_layer(name, shape, values):
@@ -190,6 +232,31 @@ class NetworkEngine(wiring.Component):
         sel_floor = per_layer("sel_floor", signed(M), floors)
         sel_source = per_layer("sel_source", unsigned(P), {l: spk_read[l - 1].data for l in range(2, L + 1)})
 
+        # FS tables (region 4(l−1)+3 at index bases 0x100 / 0x200 / 0x300): K entries each, read at the phase
+        if c.fs:
+            def table_memory(name, shape, region_no, base_index, data):
+                mem = Memory(shape=shape, depth=c.max_phases, init=[])
+                m.submodules[name] = mem
+                wp, rp = mem.write_port(), mem.read_port()
+                m.d.comb += [wp.addr.eq(index[:c.phase_bits]), wp.data.eq(data), rp.addr.eq(phase.index),
+                             wp.en.eq(cfg_we & (region == region_no) & (index >= base_index)
+                                      & (index < base_index + c.max_phases))]
+                return rp.data
+
+            fs_thr, fs_rst, fs_wgt = {}, {}, {}
+            weight_code = Cat(self.cfg_data[:c.fs_shift_bits], self.cfg_data[FS_NEGATIVE_BIT])
+            for l in range(1, L + 1):
+                base = 4 * (l - 1) + 3
+                if l < L:  # the output layer never fires
+                    fs_thr[l] = table_memory(f"fs_threshold_{l}", signed(M), base, FS_THRESHOLD_BASE,
+                                             self.cfg_data[:M])
+                    fs_rst[l] = table_memory(f"fs_reset_{l}", signed(M), base, FS_RESET_BASE, self.cfg_data[:M])
+                fs_wgt[l] = table_memory(f"fs_weight_{l}", unsigned(c.fs_shift_bits + 1), base, FS_WEIGHT_BASE,
+                                         weight_code)
+            sel_fs_threshold = per_layer("sel_fs_threshold", signed(M), fs_thr)
+            sel_fs_reset = per_layer("sel_fs_reset", signed(M), fs_rst)
+            sel_fs_weight = per_layer("sel_fs_weight", unsigned(c.fs_shift_bits + 1), fs_wgt)
+
         # global registers of weighted spikes (region 0xFF): K and S·K, the last step an 'acc' layer skips
         if c.phase_bits:
             phases = Signal(c.phase_bits + 1)
@@ -199,6 +266,9 @@ class NetworkEngine(wiring.Component):
                     m.d.sync += phases.eq(self.cfg_data[:len(phases)])
                 with m.If(index == GLOBAL_SKIP_LAST):
                     m.d.sync += skip_last.eq(self.cfg_data[:STEP_BITS])
+                if c.fs:
+                    with m.If(index == GLOBAL_FS_MODE):
+                        m.d.sync += fs_run.eq(self.cfg_data[0])
             m.d.comb += [phase.phases.eq(phases), nl.shift.eq(phase.shift), nl.integrate.eq(step > skip_last)]
 
         # ------------------------------------------------------------------------------------ counters
@@ -235,7 +305,11 @@ class NetworkEngine(wiring.Component):
                     m.d.comb += phase.restart.eq(1)
                 m.d.sync += [total.eq(0) for total in totals.values()]
                 enter_layer()
-                with m.If(self.n_steps == 0):
+                empty = self.n_steps == 0
+                if c.fs:  # FS: a stream of n_images images, image 0 entering in window 1 (n_steps is ignored)
+                    m.d.sync += [window.eq(1), n_images.eq(self.n_images)]
+                    empty = Mux(fs_run, self.n_images == 0, empty)
+                with m.If(empty):
                     m.next = "IPAD" if c.c_image > MIN_C_IMAGE else "DONE"
                 with m.Else():
                     m.next = "FETCH"
@@ -272,11 +346,13 @@ class NetworkEngine(wiring.Component):
                 begin_image_on_start()
 
             with m.State("FETCH"):
-                m.d.comb += [self.busy.eq(1), self.spike_in_ready.eq(layer == 1)]
+                takes_input = Signal()  # layer 1 reads spike_in (not while an FS layer 1 fires)
+                m.d.comb += [takes_input.eq((layer == 1) & ~fire), self.busy.eq(1),
+                             self.spike_in_ready.eq(takes_input)]
                 source = Signal(P)
                 m.d.comb += source.eq(Mux(layer == 1, self.spike_in_data, sel_source)
-                                      & Mux(word == w_last, last_word_mask, all_lanes))
-                with m.If((layer != 1) | self.spike_in_valid):
+                                      & Mux(word == w_last, last_word_mask, all_lanes) & Mux(fire, 0, all_lanes))
+                with m.If(~takes_input | self.spike_in_valid):
                     count_cycle()
                     m.d.sync += mask.eq(source)
                     with m.If(source.any()):
@@ -324,19 +400,37 @@ class NetworkEngine(wiring.Component):
                 m.d.sync += image_cycles.eq(image_cycles + 1)
                 m.d.sync += [totals[name].eq(totals[name] + summary[name]) for name in COUNTER_NAMES]
                 m.d.sync += pad.eq(0)
-                with m.If(layer == L):
-                    with m.If(step == n_steps):
-                        m.next = "IPAD" if c.c_image > MIN_C_IMAGE else "DONE"
-                    with m.Else():
-                        m.d.sync += [step.eq(step + 1), layer.eq(1)]
-                        if c.phase_bits:
+                if c.fs:
+                    # FS stream: the next working layer of this window, else the next step (idle layers cost
+                    # nothing), else the end of the stream
+                    with m.If(fs_run):
+                        m.d.comb += self.pred_valid.eq((layer == L) & phase.last)
+                        with m.If(layer < cur.last):
+                            m.d.sync += layer.eq(layer + 1)
+                            enter_layer()
+                            m.next = "FETCH"
+                        with m.Elif(~phase.last):
+                            m.d.sync += [step.eq(step + 1), layer.eq(cur.first)]
                             m.d.comb += phase.advance.eq(1)
-                        enter_layer()
-                        m.next = "FETCH"
-                with m.Else():
-                    m.d.sync += layer.eq(layer + 1)
-                    enter_layer()
-                    m.next = "FETCH"
+                            enter_layer()
+                            m.next = "FETCH"
+                        with m.Elif(cur.final):
+                            m.next = "IPAD" if c.c_image > MIN_C_IMAGE else "DONE"
+                        with m.Else():
+                            m.d.comb += phase.advance.eq(1)
+                            enter_layer()
+                            m.next = "FETCH"
+                            if L == 1:  # every even window is empty: skip its K steps (window + 2 is in the stream)
+                                with m.If(nxt.empty):
+                                    m.d.sync += [step.eq(step + 1 + phases), window.eq(window + 2), layer.eq(1)]
+                                with m.Else():
+                                    m.d.sync += [step.eq(step + 1), window.eq(window + 1), layer.eq(nxt.first)]
+                            else:
+                                m.d.sync += [step.eq(step + 1), window.eq(window + 1), layer.eq(nxt.first)]
+                    with m.Else():
+                        self._next_step(m, layer, step, n_steps, c, phase, enter_layer)
+                else:
+                    self._next_step(m, layer, step, n_steps, c, phase if c.phase_bits else None, enter_layer)
 
             if c.c_image > MIN_C_IMAGE:
                 with m.State("IPAD"):
@@ -361,6 +455,19 @@ class NetworkEngine(wiring.Component):
             nl.floor.eq(sel_floor),
             xb.weights.eq(sel_weights),
         ]
+        v_out, lane_spikes, lane_saturated = nl.v_out, nl.spikes, nl.saturated
+        if c.fs:  # FS schedule: the FS lanes (COLLECT / FIRE with the layer's table entry of this phase)
+            m.d.comb += [
+                fsl.v.eq(sel_membrane), fsl.acc.eq(xb.acc), fsl.bias.eq(sel_bias),
+                fsl.threshold.eq(sel_fs_threshold), fsl.reset.eq(sel_fs_reset),
+                fsl.shift.eq(sel_fs_weight[:c.fs_shift_bits]), fsl.negative.eq(sel_fs_weight[c.fs_shift_bits]),
+                fsl.collect.eq(~fire), fsl.first.eq(phase.index == 0),
+            ]
+            v_out = Signal(lanes_of(signed(M)))
+            lane_spikes, lane_saturated = Signal(P), Signal(P)
+            m.d.comb += [v_out.eq(Mux(fs_run, fsl.v_out.as_value(), nl.v_out.as_value())),
+                         lane_spikes.eq(Mux(fs_run, fsl.spikes, nl.spikes)),
+                         lane_saturated.eq(Mux(fs_run, fsl.saturated, nl.saturated))]
         lane_valid = Signal(P)
         spikes = Signal(P)
         saturated = Signal(P)
@@ -368,11 +475,11 @@ class NetworkEngine(wiring.Component):
         m.d.comb += [
             s1_last.eq(s1_group == g_last),
             lane_valid.eq(Mux(s1_last, last_group_mask, all_lanes)),
-            spikes.eq(nl.spikes & lane_valid),
-            saturated.eq(nl.saturated & lane_valid),
+            spikes.eq(lane_spikes & lane_valid),
+            saturated.eq(lane_saturated & lane_valid),
         ]
         for l in range(1, L + 1):
-            writes = [(mem_write[l], nl.v_out)] + ([(spk_write[l], spikes)] if l < L else [])
+            writes = [(mem_write[l], v_out)] + ([(spk_write[l], spikes)] if l < L else [])
             for wp, value in writes:
                 m.d.comb += [wp.addr.eq(s1_group), wp.data.eq(value), wp.en.eq(s1_update & (layer == l))]
         new_count = Signal(lanes_of(unsigned(SPIKE_COUNT_BITS)))
@@ -385,7 +492,7 @@ class NetworkEngine(wiring.Component):
         # after the last step's UPDATE of layer L it holds the argmax of the final counts / membranes
         ranks = [new_count[p] for p in range(P)]
         if c.phase_bits:
-            ranks = [Mux(controls[L].acc, nl.v_out[p], new_count[p]) for p in range(P)]
+            ranks = [Mux(controls[L].acc, v_out[p], new_count[p]) for p in range(P)]
         cand_rank, cand_index = best_rank, best_index
         for p in range(P):
             # each stage is a named signal: reusing the previous stage's expression twice would double the
@@ -414,7 +521,7 @@ class NetworkEngine(wiring.Component):
             self.rec_layer.eq(layer),
             self.rec_group.eq(s1_group),
             self.rec_spikes.eq(spikes),
-            self.rec_membranes.eq(nl.v_out),
+            self.rec_membranes.eq(v_out),
             self.sum_step.eq(step),
             self.sum_layer.eq(layer),
             self.sum_counters.eq(Cat(*(summary[n] for n in COUNTER_NAMES))),
@@ -422,4 +529,6 @@ class NetworkEngine(wiring.Component):
             self.image_cycles.eq(image_cycles),
             self.prediction.eq(best_index),
         ]
+        if c.fs:
+            m.d.comb += self.pred_image.eq(cur.image)
         return m

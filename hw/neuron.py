@@ -109,7 +109,8 @@ class PhaseCounter(wiring.Component):
     step, and its shift ``sh = K − k`` (0 while ``phases`` = K = 0).
 
     ``restart`` (the cycle that starts an image) makes the next step t = 1; ``advance`` moves to the next step.
-    The counter holds ``k − 1`` and reads K combinationally, so a K written in the start cycle already counts."""
+    The counter holds ``k − 1`` (output ``index``; ``last`` is 1 in the period's last phase k = K) and reads K
+    combinationally, so a K written in the start cycle already counts."""
 
     def __init__(self, phase_bits: int):
         if phase_bits < 1:
@@ -120,14 +121,19 @@ class PhaseCounter(wiring.Component):
             "restart": In(1),
             "advance": In(1),
             "shift": Out(phase_bits),
+            "index": Out(phase_bits),  # k − 1
+            "last": Out(1),  # k = K (or K = 0)
         })
 
     def elaborate(self, platform):
         m = Module()
         index = Signal(self.phase_bits)  # k − 1
+        wraps = Signal()
+        m.d.comb += wraps.eq(index + 1 >= self.phases)
         with m.If(self.restart):
             m.d.sync += index.eq(0)
         with m.Elif(self.advance):
-            m.d.sync += index.eq(Mux(index + 1 >= self.phases, 0, index + 1))
-        m.d.comb += self.shift.eq(Mux(self.phases == 0, 0, self.phases - 1 - index))
+            m.d.sync += index.eq(Mux(wraps, 0, index + 1))
+        m.d.comb += [self.shift.eq(Mux(self.phases == 0, 0, self.phases - 1 - index)), self.index.eq(index),
+                     self.last.eq(wraps)]
         return m

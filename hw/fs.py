@@ -1,0 +1,128 @@
+"""FS-neuron hardware (Stöckl & Maass 2021; docs/architecture.md "FS-neurons", docs/hardware.md "FS neurons"):
+the FS neuron lanes and the window schedule of the pipelined image stream.
+
+Per lane, in the step of phase ``t`` of a layer's COLLECT or FIRE window (``sat()`` saturates to M bits)::
+
+    COLLECT   base    = bias if t = 1 (the window's first step) else v
+              drive   = ±(acc << k)                    # d_in[t] = ±2^k: a shift and a negation, no multiplier
+              v       = sat(base + drive)              # saturated = clipped; no spike
+    FIRE      z       = v ≥ T[t]                       # one signed compare
+              v       = sat(v − h[t])   if z           # one subtract; saturated = z and clipped
+
+``acc`` is the exact unshifted crossbar sum ``Σ_i W[j,i]·z_i(t)`` of the step: every source spike of one step has
+the same phase t, so ``Σ_i W[j,i]·d[t]·z_i(t) = d[t]·Σ_i W[j,i]·z_i(t)`` and the shift is applied once per
+neuron after the accumulation (exact: Amaranth widens the shift), which keeps the ACC memory at its IF width.
+
+Window schedule (:class:`FsWindow`): global step g lies in window ``w = ceil(g/K)``; image n enters at window
+``2n + 1``; layer l collects image n in window ``2n + l`` and fires it in ``2n + l + 1`` (the output layer L only
+collects). So in window w layer l works on image ``(w − l) >> 1``, collecting when ``w − l`` is even and firing
+when it is odd, and the layers that work at all form the contiguous range ``first..last``::
+
+    first = max(1, w − 2N + 1)
+    last  = min(L, w), minus 1 when w ≥ L and w − L is odd (layer L would fire: it only collects)
+
+Layers outside the range are idle and cost no cycle. The stream ends with window ``2N − 2 + L``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import IMAGE_BITS, LAYER_BITS, STEP_BITS
+
+__all__ = ["FsNeuronLanes", "FsWindow"]
+
+
+def _clamp(value, lo: int, hi: int, width: int):
+    """(clamped M-bit value, saturated flag) of a wide signed value."""
+    high, low = value > hi, value < lo
+    return Mux(high, hi, Mux(low, lo, value[:width].as_signed())), high | low
+
+
+class FsNeuronLanes(wiring.Component):
+    """Combinational COLLECT / FIRE update of ``lanes`` FS neurons sharing one layer's table entry
+    (``threshold`` T[t], ``reset`` h[t]) and the weight ``±2^shift`` of the spikes they receive."""
+
+    def __init__(self, lanes: int, membrane_bits: int, acc_bits: int, bias_bits: int, shift_bits: int):
+        self.lanes, self.membrane_bits, self.acc_bits, self.bias_bits = lanes, membrane_bits, acc_bits, bias_bits
+        self.shift_bits = shift_bits
+        lane = lambda shape: data.ArrayLayout(shape, lanes)  # noqa: E731
+        super().__init__({
+            "v": In(lane(signed(membrane_bits))),  # membrane before the step
+            "acc": In(lane(signed(acc_bits))),  # exact Σ_i W[j,i]·z_i(t) of the step (unshifted)
+            "bias": In(lane(signed(bias_bits))),
+            "threshold": In(signed(membrane_bits)),  # T[t]
+            "reset": In(signed(membrane_bits)),  # h[t]
+            "shift": In(shift_bits),  # k of d_in[t] = ±2^k
+            "negative": In(1),  # d_in[t] < 0
+            "collect": In(1),  # 1: COLLECT, 0: FIRE
+            "first": In(1),  # first step of a COLLECT window: v starts from the bias
+            "v_out": Out(lane(signed(membrane_bits))),
+            "spikes": Out(lanes),
+            "saturated": Out(lanes),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        M = self.membrane_bits
+        lo, hi = -(1 << (M - 1)), (1 << (M - 1)) - 1
+        for p in range(self.lanes):
+            v = self.v[p]
+            shifted = Signal(signed(self.acc_bits + (1 << self.shift_bits) - 1), name=f"shifted_{p}")
+            m.d.comb += shifted.eq(self.acc[p] << self.shift)
+            base = Mux(self.first, self.bias[p], v)
+            collected, sat_collect = _clamp(base + Mux(self.negative, -shifted, shifted), lo, hi, M)
+            fire = v >= self.threshold
+            after, sat_fire = _clamp(v - self.reset, lo, hi, M)
+            m.d.comb += [
+                self.v_out[p].eq(Mux(self.collect, collected, Mux(fire, after, v))),
+                self.spikes[p].eq(~self.collect & fire),
+                self.saturated[p].eq(Mux(self.collect, sat_collect, fire & sat_fire)),
+            ]
+        return m
+
+
+class FsWindow(wiring.Component):
+    """Which layers work in window ``window`` of a stream of ``n_images`` images through ``n_layers`` layers, and
+    what layer ``layer`` does there (module docstring). Combinational; ``window`` ≥ 1, ``n_images`` ≥ 1.
+
+    ``first``/``last``: the range of working layers (``empty`` when ``first > last``, which happens only for
+    L = 1 in every even window); ``collect``/``image``: the mode and image of ``layer`` (meaningful for working
+    layers); ``final``: the stream's last window ``2N − 2 + L``."""
+
+    def __init__(self, n_layers: int):
+        self.n_layers = n_layers
+        super().__init__({
+            "window": In(STEP_BITS),
+            "n_images": In(IMAGE_BITS),
+            "layer": In(LAYER_BITS),
+            "first": Out(LAYER_BITS),
+            "last": Out(LAYER_BITS),
+            "empty": Out(1),
+            "collect": Out(1),
+            "image": Out(IMAGE_BITS),
+            "final": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L = self.n_layers
+        w, n = self.window, self.n_images
+        low = Signal(signed(STEP_BITS + 2))  # w − 2N + 1
+        m.d.comb += low.eq(w - (n << 1) + 1)
+        m.d.comb += self.first.eq(Mux(low < 1, 1, low[:LAYER_BITS]))
+        beyond = Signal(signed(STEP_BITS + 1))  # w − L
+        m.d.comb += beyond.eq(w - L)
+        with m.If(beyond < 0):
+            m.d.comb += self.last.eq(w[:LAYER_BITS])
+        with m.Elif(beyond[0]):
+            m.d.comb += self.last.eq(L - 1)  # layer L would fire: it only collects
+        with m.Else():
+            m.d.comb += self.last.eq(L)
+        m.d.comb += self.empty.eq(self.first > self.last)
+        offset = Signal(signed(STEP_BITS + 1))  # w − layer
+        m.d.comb += [offset.eq(w - self.layer), self.collect.eq(~offset[0]), self.image.eq(offset[1:])]
+        m.d.comb += self.final.eq(w == (n << 1) + (L - 2))
+        return m
