@@ -13,6 +13,13 @@ File formats (all hex words are fixed-width, most significant digit first):
   image-major, then step, then word; bit ``p`` of word ``w`` is input neuron ``w·P + p``;
 * trace: ``R image step layer group spikes membranes`` / ``S image step layer counters`` /
   ``D image image_cycles prediction harness_cycles total_counters`` / ``E code ...`` (see the template header).
+
+FS builds (``EngineConfig.fs_shift_bits > 0``) get a harness with the engine's ``n_images`` / ``pred_valid`` /
+``pred_image`` ports (the template's ``// @if FS`` sections; other builds render exactly as before): one ``start``
+streams up to ``+snn_fs_chunk=C`` images, the stimulus holds each image's K window-1 steps (header ``N K W_1``),
+``image`` in the R/S/D lines is the index of the stream's first image, steps are global, and every prediction beat
+adds ``P image pred_image prediction cycles``. :func:`parse_fs_trace_file` maps the beats back to per-image
+arrays of the golden form ``[N, L·K, ...]`` (docs/hardware.md, "FS neurons and the image stream").
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from golden import cycle_model
 from golden.errors import SnnCosimError, WidthError
 from golden.trace import COUNTER_NAMES
 
@@ -50,19 +58,23 @@ class HarnessParams:
     membrane_bits: int
     counter_bits: int
     cfg_data_bits: int
+    fs: bool = False  # FS build: the n_images / pred_valid / pred_image ports and the image stream
 
     def __post_init__(self) -> None:
         for name in ("lanes", "membrane_bits", "counter_bits", "cfg_data_bits"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise WidthError(f"harness {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.fs, bool):
+            raise WidthError(f"harness fs must be True or False, got {self.fs!r}")
         if self.membrane_bits > 62 or self.counter_bits > 63:
             raise WidthError("harness: membrane_bits must be <= 62 and counter_bits <= 63 (int64 traces)")
 
     @classmethod
     def from_engine_config(cls, config) -> "HarnessParams":
         return cls(lanes=int(config.lanes), membrane_bits=int(config.membrane_bits),
-                   counter_bits=int(config.counter_bits), cfg_data_bits=int(config.cfg_data_bits))
+                   counter_bits=int(config.counter_bits), cfg_data_bits=int(config.cfg_data_bits),
+                   fs=bool(getattr(config, "fs", False)))
 
 
 CLOCKS = {
@@ -73,9 +85,37 @@ CLOCKS = {
 }
 
 
+def _select_sections(text: str, flags: dict[str, bool]) -> str:
+    """Keep the lines of the template's ``// @if NAME`` / ``// @else`` / ``// @endif`` sections (whole lines, not
+    nested) that ``flags[NAME]`` selects; the marker lines themselves go."""
+    out, mode = [], None  # mode: None outside a section, else True/False = keep the current branch
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        marker = line.strip()
+        if marker.startswith("// @if "):
+            name = marker[len("// @if "):].strip()
+            if mode is not None or name not in flags:
+                raise SnnCosimError(f"harness template line {number}: bad section {marker!r}")
+            mode = bool(flags[name])
+        elif marker == "// @else":
+            if mode is None:
+                raise SnnCosimError(f"harness template line {number}: @else outside a section")
+            mode = not mode
+        elif marker == "// @endif":
+            if mode is None:
+                raise SnnCosimError(f"harness template line {number}: @endif outside a section")
+            mode = None
+        elif mode is None or mode:
+            out.append(line)
+    if mode is not None:
+        raise SnnCosimError("harness template: a section is not closed")
+    return "".join(out)
+
+
 def harness_verilog(params: HarnessParams, *, waves: bool = False) -> str:
-    """The SystemVerilog text of ``tb_top`` for ``params``; ``waves`` selects the 50 % duty-cycle clock."""
+    """The SystemVerilog text of ``tb_top`` for ``params``; ``waves`` selects the 50 % duty-cycle clock. FS builds
+    (``params.fs``) get the template's ``// @if FS`` sections; other builds render as if they did not exist."""
     text = resources.files("cosim.hdl").joinpath("harness.sv.tmpl").read_text()
+    text = _select_sections(text, {"FS": params.fs})
     style = "waves" if waves else "fast"
     for key, value in {"P": params.lanes, "M": params.membrane_bits, "W": params.counter_bits,
                        "CFGW": params.cfg_data_bits, "CLOCK": CLOCKS[style], "CLOCK_STYLE": style}.items():
@@ -215,6 +255,63 @@ class HarnessTrace:
     images_done: int
     error: str | None = None
     problems: list[str] = field(default_factory=list)
+    fs: "FsStreams | None" = None  # FS runs: the streams (one per start) and the prediction beats
+
+
+@dataclass
+class FsStreams:
+    """What an FS run's starts reported. Stream k covers images ``bases[k] .. bases[k] + counts[k] − 1``;
+    ``totals [S, 9]``, ``cycles [S]`` (the engine's ``image_cycles`` at ``done``: the whole stream, one C_IMAGE),
+    ``predictions [S]`` (the last image's) and ``harness_cycles [S]`` come from its ``done``; ``expected_cycles
+    [S]`` is ``golden.cycle_model.fs_stream_cycles`` of the per-image cycles the beats gave and
+    ``pipelined_cycles [S]`` the layer-parallel bound of the same stream; ``pred_cycles [N]`` is the cycle of each
+    image's prediction beat counted from its stream's start (−1 when missing)."""
+
+    phases: int
+    bases: np.ndarray
+    counts: np.ndarray
+    totals: np.ndarray
+    cycles: np.ndarray
+    predictions: np.ndarray
+    harness_cycles: np.ndarray
+    expected_cycles: np.ndarray
+    pipelined_cycles: np.ndarray
+    pred_cycles: np.ndarray
+
+
+def _read_trace_lines(path: Path, with_predictions: bool = False):
+    """``(lines by kind, error, problems)`` of a trace file; kinds R, S, D (and P for FS runs)."""
+    lines: dict[str, list[list[str]]] = {"R": [], "S": [], "D": [], "P": []}
+    accepted = "RSDP" if with_predictions else "RSD"
+    problems: list[str] = []
+    error = None
+    with open(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            kind = line[:1]
+            if kind and kind in accepted:
+                lines[kind].append(line.split())
+            elif kind == "E":
+                parts = line.split()
+                code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+                error = f"{ERROR_MESSAGES.get(code, f'harness error {code}')} ({' '.join(parts[2:])})"
+            elif line.strip():
+                problems.append(f"{path.name}:{number}: unreadable line {line.strip()[:60]!r}")
+    return lines, error, problems
+
+
+def _int_columns(path: Path, rows: list[list[str]], count: int, what: str) -> np.ndarray:
+    try:
+        return np.array([[int(x) for x in row[1:1 + count]] for row in rows], dtype=np.int64).reshape(-1, count)
+    except (ValueError, IndexError):
+        raise SnnCosimError(f"{path}: malformed {what} line in the RTL trace") from None
+
+
+def _hex_column(path: Path, rows: list[list[str]], col: int, bits: int, fields: int, signed: bool,
+                what: str) -> np.ndarray:
+    try:
+        return unpack_hex_fields([row[col] for row in rows], bits, fields, signed)
+    except (ValueError, IndexError):
+        raise SnnCosimError(f"{path}: {what} of the RTL trace is not a hex word (X or Z bits?)") from None
 
 
 def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes: Sequence[int], n_images: int,
@@ -227,26 +324,8 @@ def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes
     sizes = list(layer_sizes)
     n_layers = len(sizes) - 1
     groups = [(sizes[l] + lanes - 1) // lanes for l in range(1, n_layers + 1)]
-    rec: list[list[str]] = []
-    summ: list[list[str]] = []
-    done: list[list[str]] = []
-    problems: list[str] = []
-    error = None
-    with open(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            kind = line[:1]
-            if kind == "R":
-                rec.append(line.split())
-            elif kind == "S":
-                summ.append(line.split())
-            elif kind == "D":
-                done.append(line.split())
-            elif kind == "E":
-                parts = line.split()
-                code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-                error = f"{ERROR_MESSAGES.get(code, f'harness error {code}')} ({' '.join(parts[2:])})"
-            elif line.strip():
-                problems.append(f"{path.name}:{number}: unreadable line {line.strip()[:60]!r}")
+    lines, error, problems = _read_trace_lines(path)
+    rec, summ, done = lines["R"], lines["S"], lines["D"]
 
     spikes = [np.zeros((n_images, n_steps, g * lanes), dtype=bool) for g in groups]
     membranes = [np.zeros((n_images, n_steps, g * lanes), dtype=np.int64) for g in groups]
@@ -257,16 +336,10 @@ def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes
     total_counters = np.zeros((n_images, N_COUNTERS), dtype=np.int64)
 
     def columns(rows: list[list[str]], count: int, what: str) -> np.ndarray:
-        try:
-            return np.array([[int(x) for x in row[1:1 + count]] for row in rows], dtype=np.int64).reshape(-1, count)
-        except (ValueError, IndexError):
-            raise SnnCosimError(f"{path}: malformed {what} line in the RTL trace") from None
+        return _int_columns(path, rows, count, what)
 
     def hexcol(rows: list[list[str]], col: int, bits: int, fields: int, signed: bool, what: str) -> np.ndarray:
-        try:
-            return unpack_hex_fields([row[col] for row in rows], bits, fields, signed)
-        except (ValueError, IndexError):
-            raise SnnCosimError(f"{path}: {what} of the RTL trace is not a hex word (X or Z bits?)") from None
+        return _hex_column(path, rows, col, bits, fields, signed, what)
 
     # record beats: one per (image, step, layer, group)
     if rec:
@@ -362,3 +435,210 @@ def _check_counts(seen: list[np.ndarray], what: str, problems: list[str], where:
         n = int(count[tuple(bad)])
         problems.append(f"{'missing' if n == 0 else f'{n} copies of the'} {what} at {where.format(*index)}")
         return
+
+
+# ----------------------------------------------------------------------------------------------- FS streams
+def fs_stream_layout(n_images: int, images_per_start: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(bases, counts)`` of the starts that stream ``n_images`` FS images, ``images_per_start`` at most per start
+    (the harness's ``+snn_fs_chunk``): start k covers images ``bases[k] .. bases[k] + counts[k] − 1``."""
+    if n_images < 1 or images_per_start < 1:
+        raise SnnCosimError(f"an FS stream needs at least one image per start, got {n_images} images, "
+                            f"{images_per_start} per start")
+    bases = np.arange(0, n_images, images_per_start, dtype=np.int64)
+    counts = np.minimum(images_per_start, n_images - bases)
+    return bases, counts
+
+
+def _fs_locate(base: np.ndarray, step: np.ndarray, layer: np.ndarray, bases: np.ndarray, counts: np.ndarray,
+               phases: int, active: np.ndarray):
+    """Map beats ``(stream base, global step g, layer l)`` to ``(image, local step s, ok)``: window
+    ``w = (g − 1)//K + 1``, image ``n = (w − l) >> 1`` of the stream, ``s = g − 2K·n`` (docs/hardware.md); ``ok``
+    only for a known stream, an image of it and an active (s, l) entry of the golden schedule."""
+    n_layers = active.shape[1]
+    sid = np.clip(np.searchsorted(bases, base), 0, len(bases) - 1)
+    known = bases[sid] == base
+    window = (step - 1) // phases + 1
+    n = np.right_shift(window - layer, 1)
+    local = step - 2 * phases * n
+    ok = known & (step >= 1) & (layer >= 1) & (layer <= n_layers) & (n >= 0) & (n < counts[sid])
+    ok &= (local >= 1) & (local <= active.shape[0])
+    ok[ok] &= active[local[ok] - 1, layer[ok] - 1]
+    return bases[sid] + n, local, ok
+
+
+def _first_bad_count(seen: np.ndarray, expected: np.ndarray):
+    """Index of the first entry whose beat count differs from ``expected`` (broadcast), else None."""
+    bad = seen != expected
+    if not bad.any():
+        return None
+    return tuple(int(v) for v in np.argwhere(bad)[0])
+
+
+def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes: Sequence[int], phases: int,
+                        bases: np.ndarray, counts: np.ndarray, c_image: int | None = None) -> HarnessTrace:
+    """Parse the trace file of an FS run (starts ``bases``/``counts``, :func:`fs_stream_layout`) into per-image
+    arrays of the golden FS form: ``[N, L·K, ...]`` local steps, idle (step, layer) entries all zero (they have
+    no beats), ``image_cycles`` = Σ of the image's beat cycles + C_IMAGE, predictions from the prediction beats.
+    ``total_counters`` and ``harness_cycles`` of the result are per *stream* (``[S, 9]``, ``[S]``); the streams'
+    own reports are in ``fs`` (:class:`FsStreams`). ``problems`` lists every inconsistency: missing, duplicate
+    or misplaced beats, stream totals that are not the sum of their images' counters, stream cycles that are not
+    ``golden.cycle_model.fs_stream_cycles`` of the per-image cycles, prediction beats out of order."""
+    path = Path(path)
+    if not path.is_file():
+        raise SnnCosimError(f"{path}: the RTL run wrote no trace file")
+    lanes, m_bits, w_bits = params.lanes, params.membrane_bits, params.counter_bits
+    c_image = cycle_model.C_IMAGE if c_image is None else int(c_image)
+    sizes = list(layer_sizes)
+    n_layers = len(sizes) - 1
+    phases = int(phases)
+    steps = n_layers * phases
+    bases, counts = np.asarray(bases, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+    n_streams, n_images = len(bases), int(counts.sum())
+    active = cycle_model.fs_active(n_layers, phases)  # [L·K, L]
+    groups = [(sizes[l] + lanes - 1) // lanes for l in range(1, n_layers + 1)]
+    lines, error, problems = _read_trace_lines(path, with_predictions=True)
+    rec, summ, done, preds = lines["R"], lines["S"], lines["D"], lines["P"]
+
+    spikes = [np.zeros((n_images, steps, g * lanes), dtype=bool) for g in groups]
+    membranes = [np.zeros((n_images, steps, g * lanes), dtype=np.int64) for g in groups]
+    counters = np.zeros((n_images, steps, n_layers, N_COUNTERS), dtype=np.int64)
+    predictions = np.full(n_images, -1, dtype=np.int64)
+    pred_cycles = np.full(n_images, -1, dtype=np.int64)
+
+    # record beats: one per active (image, local step, layer, group)
+    seen = [np.zeros((n_images, steps, g), dtype=np.int64) for g in groups]
+    if rec:
+        idx = _int_columns(path, rec, 4, "record")
+        base, step, layer, group = idx.T
+        img, local, ok = _fs_locate(base, step, layer, bases, counts, phases, active)
+        ok &= group >= 0
+        ok[ok] &= group[ok] < np.array(groups)[layer[ok] - 1]
+        if not ok.all():
+            j = int(np.argmin(ok))
+            problems.append(f"record beat of no active entry: stream of image {base[j]}, global step {step[j]}, "
+                            f"layer {layer[j]}, group {group[j]}")
+        spk = _hex_column(path, rec, 5, 1, lanes, False, "rec_spikes")
+        mem = _hex_column(path, rec, 6, m_bits, lanes, True, "rec_membranes")
+        for l in range(n_layers):
+            sel = ok & (layer == l + 1)
+            i, s, g = img[sel], local[sel] - 1, group[sel]
+            np.add.at(seen[l], (i, s, g), 1)
+            cols = g[:, None] * lanes + np.arange(lanes)[None, :]
+            spikes[l][i[:, None], s[:, None], cols] = spk[sel].astype(bool)
+            membranes[l][i[:, None], s[:, None], cols] = mem[sel]
+    for l in range(n_layers):
+        bad = _first_bad_count(seen[l], active[None, :, l, None].astype(np.int64))
+        if bad is not None:
+            i, s, g = bad
+            n = int(seen[l][bad])
+            problems.append(f"{'missing' if n == 0 else f'{n} copies of the'} record beat at image {i} step "
+                            f"{s + 1} layer {l + 1} group {g}")
+            break
+
+    # summary beats: one per active (image, local step, layer)
+    seen_s = np.zeros((n_images, steps, n_layers), dtype=np.int64)
+    if summ:
+        idx = _int_columns(path, summ, 3, "summary")
+        base, step, layer = idx.T
+        img, local, ok = _fs_locate(base, step, layer, bases, counts, phases, active)
+        if not ok.all():
+            j = int(np.argmin(ok))
+            problems.append(f"summary beat of no active entry: stream of image {base[j]}, global step {step[j]}, "
+                            f"layer {layer[j]}")
+        cnt = _hex_column(path, summ, 4, w_bits, N_COUNTERS, False, "sum_counters")
+        np.add.at(seen_s, (img[ok], local[ok] - 1, layer[ok] - 1), 1)
+        counters[img[ok], local[ok] - 1, layer[ok] - 1] = cnt[ok]
+    bad = _first_bad_count(seen_s, active[None].astype(np.int64))
+    if bad is not None:
+        i, s, l = bad
+        n = int(seen_s[bad])
+        problems.append(f"{'missing' if n == 0 else f'{n} copies of the'} summary beat at image {i} step {s + 1} "
+                        f"layer {l + 1}")
+    image_cycles = counters[..., COUNTER_NAMES.index("cycles")].sum(axis=(1, 2)) + c_image
+
+    # prediction beats: one per image, in order within each stream
+    seen_p = np.zeros(n_images, dtype=np.int64)
+    if preds:
+        idx = _int_columns(path, preds, 4, "prediction")
+        base, index, value, cyc = idx.T
+        sid = np.clip(np.searchsorted(bases, base), 0, n_streams - 1)
+        ok = (bases[sid] == base) & (index >= 0) & (index < counts[sid])
+        if not ok.all():
+            j = int(np.argmin(ok))
+            problems.append(f"prediction beat for image {index[j]} of the stream of image {base[j]}, beyond it")
+        img = bases[sid] + index
+        np.add.at(seen_p, img[ok], 1)
+        predictions[img[ok]] = value[ok]
+        pred_cycles[img[ok]] = cyc[ok]
+        for k in range(n_streams):
+            order = index[ok & (sid == k)]
+            if (np.diff(order) <= 0).any():
+                problems.append(f"prediction beats of the stream of image {int(bases[k])} are out of order: "
+                                f"{order[:8].tolist()}")
+                break
+
+    # per-stream results
+    totals = np.zeros((n_streams, N_COUNTERS), dtype=np.int64)
+    stream_cycles = np.zeros(n_streams, dtype=np.int64)
+    stream_predictions = np.full(n_streams, -1, dtype=np.int64)
+    harness_cycles = np.zeros(n_streams, dtype=np.int64)
+    seen_d = np.zeros(n_streams, dtype=np.int64)
+    if done:
+        idx = _int_columns(path, done, 4, "done")
+        base = idx[:, 0]
+        sid = np.clip(np.searchsorted(bases, base), 0, n_streams - 1)
+        ok = bases[sid] == base
+        if not ok.all():
+            problems.append(f"done beat for a stream starting at image {int(base[np.argmin(ok)])}, which was "
+                            f"never started")
+        tot = _hex_column(path, done, 5, w_bits, N_COUNTERS, False, "total_counters")
+        np.add.at(seen_d, sid[ok], 1)
+        stream_cycles[sid[ok]] = idx[ok, 1]
+        stream_predictions[sid[ok]] = idx[ok, 2]
+        harness_cycles[sid[ok]] = idx[ok, 3]
+        totals[sid[ok]] = tot[ok]
+    expected = np.zeros(n_streams, dtype=np.int64)
+    pipelined = np.zeros(n_streams, dtype=np.int64)
+    cycles_k = COUNTER_NAMES.index("cycles")
+    for k in range(n_streams):
+        b, c = int(bases[k]), int(counts[k])
+        stream = cycle_model.fs_stream_cycles(counters[b:b + c, :, :, cycles_k], phases)
+        expected[k] = stream.total_cycles - cycle_model.C_IMAGE + c_image
+        pipelined[k] = stream.pipelined_cycles - cycle_model.C_IMAGE + c_image
+    images_done = int(counts[seen_d > 0].sum())
+    if error is None:
+        missing = np.flatnonzero(seen_p == 0)
+        if missing.size:
+            problems.append(f"image {int(missing[0])} has no prediction beat")
+        dup = np.flatnonzero(seen_p > 1)
+        if dup.size:
+            problems.append(f"image {int(dup[0])} has {int(seen_p[dup[0]])} prediction beats")
+        mask = (1 << w_bits) - 1
+        for k in range(n_streams):
+            b, c = int(bases[k]), int(counts[k])
+            where = f"stream of images {b}..{b + c - 1}"
+            if seen_d[k] != 1:
+                problems.append(f"{where}: {'no' if seen_d[k] == 0 else int(seen_d[k])} done beat"
+                                f"{'s' if seen_d[k] > 1 else ''}")
+                continue
+            sums = counters[b:b + c].sum(axis=(0, 1, 2)) & mask
+            if (sums != totals[k]).any():
+                j = int(np.argmax(sums != totals[k]))
+                problems.append(f"{where}: total counter {COUNTER_NAMES[j]}={int(totals[k, j])} but its images' "
+                                f"per-step sum is {int(sums[j])}")
+            per_image = int(image_cycles[b:b + c].sum()) - (c - 1) * c_image
+            if stream_cycles[k] != per_image or stream_cycles[k] != expected[k]:
+                problems.append(f"{where}: the engine's stream cycles {int(stream_cycles[k])} differ from the sum "
+                                f"of its images' cycles minus (N-1)*C_IMAGE ({per_image}) or fs_stream_cycles "
+                                f"({int(expected[k])})")
+            if stream_predictions[k] != predictions[b + c - 1]:
+                problems.append(f"{where}: prediction at done is {int(stream_predictions[k])} but the last image's "
+                                f"prediction beat said {int(predictions[b + c - 1])}")
+    streams = FsStreams(phases=phases, bases=bases, counts=counts, totals=totals, cycles=stream_cycles,
+                        predictions=stream_predictions, harness_cycles=harness_cycles, expected_cycles=expected,
+                        pipelined_cycles=pipelined, pred_cycles=pred_cycles)
+    return HarnessTrace(
+        spikes=[s[..., :n] for s, n in zip(spikes, sizes[1:])],
+        membranes=[m[..., :n] for m, n in zip(membranes, sizes[1:])],
+        counters=counters, image_cycles=image_cycles, predictions=predictions, harness_cycles=harness_cycles,
+        total_counters=totals, images_done=images_done, error=error, problems=problems, fs=streams)

@@ -18,6 +18,12 @@ What happens (docs/cosim.md):
    :class:`golden.trace.Trace`. The engine's own per-image totals (read through cocotb handles and logged by the
    harness) are cross-checked against the per-step counters; any disagreement is an RTL bug and raises
    :class:`golden.errors.TraceMismatch` (after the partial trace has been saved).
+
+FS networks (``input_coding = "fs"``, Stöckl & Maass 2021) stream all N images through the layer pipeline with one
+``start`` (``n_images`` = N; several starts only beyond ``EngineConfig.fs_max_images(K)`` or ``images_per_start``):
+the harness feeds each image's K window-1 input words, the beats (global steps) are mapped back to per-image
+traces ``[N, L·K, ...]`` of the golden form, predictions come from the ``pred_valid`` beats, and the stream's
+hardware totals and cycles are checked against the per-image counters and ``golden.cycle_model.fs_stream_cycles``.
 """
 
 from __future__ import annotations
@@ -79,6 +85,8 @@ def _check_ports(config) -> None:
         "total_counters": len(COUNTER_NAMES) * config.counter_bits, "image_cycles": config.counter_bits,
         "prediction": 16,
     }
+    if getattr(config, "fs", False):  # FS builds: the image stream (docs/architecture.md, "FS-neurons")
+        expected |= {"n_images": 16, "pred_valid": 1, "pred_image": 16}
     actual = {name: width for name, (_, width) in port_widths(config).items()}
     if actual != expected:
         diff = sorted(set(actual.items()) ^ set(expected.items()))
@@ -148,7 +156,8 @@ def prepare_engine(config, *, waves: bool = False, build_dir: str | os.PathLike 
 def config_for_networks(networks, lanes: int = 8, **overrides):
     """The smallest :class:`hw.config.EngineConfig` that runs every network of ``networks`` (one shape, e.g. the
     IF-zero, IF-subtract and LIF conversions of one ANN): widths are the maxima of each network's own config,
-    so all of them share one Verilator build."""
+    so all of them share one Verilator build. FS networks (K = 8 and K = 10 conversions of one ANN, with one
+    ``membrane_bits``) share a build the same way: the widest ``phase_bits`` and ``fs_shift_bits`` win."""
     from hw.config import EngineConfig
 
     networks = list(networks)
@@ -156,7 +165,7 @@ def config_for_networks(networks, lanes: int = 8, **overrides):
         raise SnnCosimError("config_for_networks needs at least one network")
     configs = [EngineConfig.for_network(net, lanes=lanes) for net in networks]
     widths = {name: max(getattr(c, name) for c in configs)
-              for name in ("acc_bits", "bias_bits", "threshold_bits", "phase_bits")}
+              for name in ("acc_bits", "bias_bits", "threshold_bits", "phase_bits", "fs_shift_bits")}
     widths.update(overrides)
     config = EngineConfig.for_network(networks[0], lanes=lanes, **widths)
     for net in networks[1:]:
@@ -199,6 +208,40 @@ def _as_input_spikes(input_spikes, n_inputs: int) -> np.ndarray:
     return np.ascontiguousarray(spikes)
 
 
+def _is_fs(network: IntegerNetwork) -> bool:
+    return bool(getattr(network, "is_fs", False))
+
+
+def _fs_input_spikes(spikes: np.ndarray, network: IntegerNetwork) -> tuple[np.ndarray, np.ndarray]:
+    """``(stimulus, record)`` of FS input spikes ``[N, T, n_0]`` (K ≤ T ≤ L·K, silent after window 1, as the
+    golden model takes them): the K window-1 steps the engine reads, and the spikes padded to L·K steps (what the
+    golden trace records)."""
+    phases, latency = int(network.phases), int(network.fs_latency)
+    steps = spikes.shape[1]
+    if not phases <= steps <= latency:
+        raise SnnCosimError(f"an FS network takes input spikes of K = {phases} to L·K = {latency} steps per image, "
+                            f"got T={steps}; use golden.encoding.fs_encode(codes, {phases}, steps={latency})")
+    if steps > phases and spikes[:, phases:].any():
+        raise SnnCosimError(f"FS input spikes after window 1 (step > K = {phases}); the input is sent once, MSB "
+                            f"first (golden.encoding.fs_encode)")
+    record = np.zeros((spikes.shape[0], latency, spikes.shape[2]), dtype=bool)
+    record[:, :steps] = spikes
+    return np.ascontiguousarray(spikes[:, :phases]), record
+
+
+def _images_per_start(config, network: IntegerNetwork, images_per_start, n_images: int) -> int:
+    limit = config.fs_max_images(int(network.phases))
+    if limit < 1:
+        raise SnnCosimError(f"one FS image of L·K = {network.fs_latency} steps does not fit the 16-bit step counter")
+    if images_per_start is None:
+        return min(limit, n_images)
+    if isinstance(images_per_start, bool) or not isinstance(images_per_start, (int, np.integer)) \
+            or not 1 <= images_per_start <= limit:
+        raise SnnCosimError(f"images_per_start must be an integer in 1..{limit} (EngineConfig.fs_max_images("
+                            f"{network.phases})), got {images_per_start!r}")
+    return int(images_per_start)
+
+
 def _watchdog_cycles(config, steps: int) -> int:
     """Generous bound on one image's cycles: every input of every layer spiking at every step, doubled."""
     per_step = sum(config.words(l) + config.layer_sizes[l - 1] * config.groups(l) + config.groups(l)
@@ -214,7 +257,11 @@ class RtlRun:
     ``simulated_cycles`` counts every clock cycle of the simulation (reset and configuration included);
     ``cycles_per_second`` and ``images_per_second`` are measured over the simulation proper (``sim_seconds``,
     from the first cocotb wake-up to the last image), ``wall_seconds`` is the whole simulator process (start-up
-    included), ``build_seconds`` the Verilator build (0 when cached)."""
+    included), ``build_seconds`` the Verilator build (0 when cached).
+
+    FS runs: ``hardware_totals`` ``[S, 9]`` and ``harness_cycles`` ``[S]`` are per start (stream), and ``fs``
+    holds the streams' reports (:class:`cosim.harness.FsStreams`); :meth:`fs_figures` gives the throughput in
+    steady state."""
 
     trace: Trace
     wall_seconds: float
@@ -233,20 +280,60 @@ class RtlRun:
     harness_cycles: np.ndarray
     waves_file: Path | None = None
     problems: list[str] = field(default_factory=list)
+    fs: _harness.FsStreams | None = None
 
     def summary(self) -> str:
         n = self.trace.n_images
+        stream = ""
+        if self.fs is not None:
+            f = self.fs_figures()
+            stream = (f"; FS stream K={f['phases']}: {f['starts']} start(s), {f['stream_cycles']:,} engine cycles, "
+                      f"{f['steady_cycles_per_image']:,.0f} cycles/image in steady state (layer-parallel bound "
+                      f"{f['pipelined_cycles_per_image']:,.0f})")
         return (f"RTL: {n} images x {self.trace.n_steps} steps, {self.simulated_cycles:,} cycles in "
                 f"{self.sim_seconds:.2f} s ({self.cycles_per_second / 1e6:.2f} M cycles/s, "
-                f"{self.images_per_second:.1f} images/s); build {self.build_seconds:.1f} s"
+                f"{self.images_per_second:.1f} images/s){stream}; build {self.build_seconds:.1f} s"
                 f"{' (cached)' if self.build_cached else ''}")
+
+    def fs_figures(self) -> dict:
+        """Throughput of an FS stream: ``stream_cycles`` (the engine's cycles, all starts), ``steady_cycles_per_image``
+        (mean interval between consecutive prediction beats of a start: one period of 2K global steps, every
+        active layer's work; NaN with one image per start), ``sequential_cycles_per_image`` (mean per-image cycles
+        without C_IMAGE: what a layer-sequential engine spends per image), ``pipelined_cycles_per_image``
+        (mean over the steady-state periods of Σ_g max_l cycles[g, l]: the bound of an engine with one unit
+        per layer), ``period_steps`` = 2K, ``latency_steps`` = L·K."""
+        if self.fs is None:
+            raise SnnCosimError("fs_figures() is for FS runs")
+        from golden import cycle_model
+
+        f, trace = self.fs, self.trace
+        phases, n_layers = f.phases, trace.n_layers
+        intervals, periods = [], []
+        for base, count in zip(f.bases.tolist(), f.counts.tolist()):
+            intervals += np.diff(f.pred_cycles[base:base + count]).tolist()
+            stream = cycle_model.fs_stream_cycles(trace.counter("cycles")[base:base + count], phases)
+            per_step = stream.step_cycles.max(axis=1)
+            busy = (stream.occupant >= 0).sum(axis=1)
+            for p in range(count):
+                rows = slice(2 * phases * p, 2 * phases * (p + 1))
+                periods.append((int(busy[rows].sum()), int(per_step[rows].sum())))
+        full = max(b for b, _ in periods)
+        steady = [c for b, c in periods if b == full]
+        return {
+            "phases": phases, "starts": int(len(f.bases)), "period_steps": 2 * phases,
+            "latency_steps": n_layers * phases, "stream_cycles": int(f.cycles.sum()),
+            "steady_cycles_per_image": float(np.mean(intervals)) if intervals else float("nan"),
+            "sequential_cycles_per_image": float((trace.image_cycles - int(trace.meta.get("c_image", 0))).mean()),
+            "pipelined_cycles_per_image": float(np.mean(steady)),
+        }
 
 
 class _Progress:
-    """Counts ``D`` lines appearing in the harness's trace file (a thread; the simulator never waits for it)."""
+    """Counts ``D`` lines (FS runs: ``P`` lines) appearing in the harness's trace file (a thread; the simulator
+    never waits for it)."""
 
-    def __init__(self, path: Path, total: int) -> None:
-        self.path, self.total = path, total
+    def __init__(self, path: Path, total: int, prefix: bytes = b"D ") -> None:
+        self.path, self.total, self.prefix = path, total, prefix
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -273,7 +360,7 @@ class _Progress:
                 offset += len(chunk)
                 lines = (tail + chunk).split(b"\n")
                 tail = lines.pop()
-                new = sum(1 for line in lines if line.startswith(b"D "))
+                new = sum(1 for line in lines if line.startswith(self.prefix))
                 if new:
                     done += new
                     bar.update(new)
@@ -281,7 +368,8 @@ class _Progress:
 
 def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_dir: str | os.PathLike | None = None,
                waves: bool = False, progress: bool = False, config=None, engine: Engine | None = None,
-               build_dir: str | os.PathLike | None = None, strict: bool = True) -> RtlRun:
+               build_dir: str | os.PathLike | None = None, strict: bool = True,
+               images_per_start: int | None = None) -> RtlRun:
     """Run ``network`` on the RTL engine for ``input_spikes`` (``bool [N, T, n_in]``, numpy or torch) and return
     an :class:`RtlRun` whose ``trace`` has the golden model's form (membranes always recorded).
 
@@ -290,7 +378,12 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
     keeps the job files, the trace text, the simulator log and (``waves``) ``dump.fst`` / ``dump.vcd``;
     default: a temporary directory, removed afterwards unless the run failed or made a waveform. With
     ``strict`` (default) an inconsistent RTL output (missing or duplicate beats, totals that are not the sum of
-    the per-step counters) raises :class:`TraceMismatch`."""
+    the per-step counters) raises :class:`TraceMismatch`.
+
+    FS networks (``input_coding = "fs"``): ``input_spikes`` are what the golden model takes, ``[N, T, n_in]`` with
+    K ≤ T ≤ L·K and no spikes after step K (``golden.encoding.fs_encode(codes, K, steps=L·K)``, permuted); all N
+    images stream back to back through the pipeline, ``images_per_start`` (default: as many as the 16-bit step
+    counter allows, ``EngineConfig.fs_max_images(K)``) per ``start``. The trace has L·K local steps per image."""
     from hw.config import EngineConfig
     from hw.config_image import config_words, write_config_hex
 
@@ -304,6 +397,21 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
     config.check_fits(network)
     spikes = _as_input_spikes(input_spikes, network.n_inputs)
     n_images, n_steps = spikes.shape[0], spikes.shape[1]
+    fs = _is_fs(network)
+    stimulus, recorded = spikes, spikes
+    chunk = 1  # images per start; an FS build runs other networks one image per start
+    if fs:
+        stimulus, recorded = _fs_input_spikes(spikes, network)
+        phases = int(network.phases)
+        chunk = _images_per_start(config, network, images_per_start, n_images)
+        bases, counts = _harness.fs_stream_layout(n_images, chunk)
+        n_steps = int(network.fs_latency)
+        watchdog = _watchdog_cycles(config, 2 * phases * (int(counts.max()) - 1) + n_steps)
+    else:
+        if images_per_start is not None:
+            raise SnnCosimError("images_per_start applies to FS networks only (input_coding 'fs')")
+        bases = counts = None
+        watchdog = _watchdog_cycles(config, n_steps)
     if engine is None:
         engine = prepare_engine(config, waves=waves, build_dir=build_dir)
 
@@ -320,14 +428,19 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
         for stale in (trace_path, summary_path):
             stale.unlink(missing_ok=True)
         write_config_hex(config_words(network, config), cfg_path, config.cfg_data_bits)
-        _harness.write_stimulus_file(spikes, config.lanes, stim_path)
-        job_path.write_text(json.dumps({"n_images": n_images, "n_counters": len(COUNTER_NAMES),
-                                        "counter_bits": config.counter_bits, "summary": str(summary_path)}))
+        _harness.write_stimulus_file(stimulus, config.lanes, stim_path)
+        job = {"n_images": n_images, "n_counters": len(COUNTER_NAMES), "counter_bits": config.counter_bits,
+               "summary": str(summary_path)}
+        if engine.params.fs:
+            job |= {"fs": fs, "n_starts": len(bases) if fs else n_images}
+        job_path.write_text(json.dumps(job))
         plusargs = [f"+snn_job={job_path}", f"+snn_cfg={cfg_path}", f"+snn_stim={stim_path}",
-                    f"+snn_trace={trace_path}", f"+snn_max_cycles={_watchdog_cycles(config, n_steps)}"]
+                    f"+snn_trace={trace_path}", f"+snn_max_cycles={watchdog}"]
+        if engine.params.fs:
+            plusargs.append(f"+snn_fs_chunk={chunk}")
         t0 = time.perf_counter()
         failure = None
-        with (_Progress(trace_path, n_images) if progress else _null()):
+        with (_Progress(trace_path, n_images, b"P " if fs else b"D ") if progress else _null()):
             try:
                 result = _runner.run(engine.handle, "cosim.tb_engine", plusargs=plusargs, waves=waves,
                                      test_dir=work)
@@ -336,21 +449,28 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
         wall = time.perf_counter() - t0
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
         t1 = time.perf_counter()
-        parsed = _harness.parse_trace_file(trace_path, engine.params, config.layer_sizes, n_images, n_steps) \
-            if trace_path.is_file() else None
+        parsed = None
+        if trace_path.is_file() and fs:
+            parsed = _harness.parse_fs_trace_file(trace_path, engine.params, config.layer_sizes, phases, bases,
+                                                  counts, config.c_image)
+        elif trace_path.is_file():
+            parsed = _harness.parse_trace_file(trace_path, engine.params, config.layer_sizes, n_images, n_steps)
         parse_seconds = time.perf_counter() - t1
         if failure is not None:
             detail = f"; harness: {parsed.error}" if parsed is not None and parsed.error else ""
             raise _runner.SimulationError(f"{failure}{detail}") from None
         assert parsed is not None and result is not None
         problems = list(parsed.problems)
-        problems += _cross_check(summary, parsed)
+        problems += _cross_check_fs(summary, parsed) if fs else _cross_check(summary, parsed)
+        meta = {"source": "rtl", "lanes": int(config.lanes), "c_layer": int(config.c_layer),
+                "c_image": int(config.c_image), "input_coding": network.input_coding,
+                "engine": config.digest(), "verilator": engine.handle.verilator.version_string}
+        if fs:
+            meta |= {"phases": phases, "skip_periods": int(network.skip_periods), "fs": True,
+                     "latency_steps": n_steps, "images_per_start": chunk}
         trace = Trace(
             spikes=parsed.spikes, counters=parsed.counters, image_cycles=parsed.image_cycles,
-            predictions=parsed.predictions, membranes=parsed.membranes, input_spikes=spikes,
-            meta={"source": "rtl", "lanes": int(config.lanes), "c_layer": int(config.c_layer),
-                  "c_image": int(config.c_image), "input_coding": network.input_coding,
-                  "engine": config.digest(), "verilator": engine.handle.verilator.version_string})
+            predictions=parsed.predictions, membranes=parsed.membranes, input_spikes=recorded, meta=meta)
         sim_seconds = float(summary.get("sim_seconds") or wall)
         cycles = int(summary.get("cycles", 0))
         run = RtlRun(
@@ -360,7 +480,7 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
             build_seconds=engine.handle.seconds, build_cached=engine.handle.cached,
             generate_seconds=engine.generate_seconds, parse_seconds=parse_seconds, config=config, work_dir=work,
             trace_text=trace_path, hardware_totals=parsed.total_counters, harness_cycles=parsed.harness_cycles,
-            waves_file=result.waves_file, problems=problems)
+            waves_file=result.waves_file, problems=problems, fs=parsed.fs)
         if problems and strict:
             saved = trace.save(work / "rtl_trace.npz")
             raise TraceMismatch(f"the RTL's own output is inconsistent: {problems[0]}"
@@ -383,6 +503,39 @@ class _null:
 
     def __exit__(self, *exc):
         return False
+
+
+def _cross_check_fs(summary: dict, parsed: _harness.HarnessTrace) -> list[str]:
+    """FS runs: the stream totals and the prediction beats cocotb read must be what the harness logged."""
+    problems = []
+    streams = parsed.fs
+    bases = streams.bases.tolist()
+    images = summary.get("images", [])
+    for entry in images:
+        base = int(entry["image"])
+        if base not in bases:
+            problems.append(f"cocotb saw done for a stream starting at image {base}, which was never started")
+            continue
+        k = bases.index(base)
+        for name, logged in (("image_cycles", int(streams.cycles[k])), ("prediction", int(streams.predictions[k]))):
+            if int(entry[name]) != logged:
+                problems.append(f"stream of image {base}: {name} read through cocotb is {entry[name]} but the "
+                                f"harness logged {logged}")
+        if list(entry["total_counters"]) != [int(v) for v in streams.totals[k]]:
+            problems.append(f"stream of image {base}: total counters read through cocotb differ from the harness's "
+                            f"log")
+    if summary and len(images) != len(bases):
+        problems.append(f"cocotb saw {len(images)} done pulses for {len(bases)} starts")
+    beats = summary.get("predictions", [])
+    for entry in beats:
+        i = int(entry["image"]) + int(entry["pred_image"])
+        if not 0 <= i < len(parsed.predictions) or int(entry["prediction"]) != int(parsed.predictions[i]):
+            problems.append(f"image {i}: prediction beat read through cocotb ({entry['prediction']}) differs from "
+                            f"the harness's log")
+            break
+    if summary and len(beats) != len(parsed.predictions):
+        problems.append(f"cocotb saw {len(beats)} prediction beats for {len(parsed.predictions)} images")
+    return problems
 
 
 def _cross_check(summary: dict, parsed: _harness.HarnessTrace) -> list[str]:

@@ -7,8 +7,13 @@ engine's hardware counters (``total_counters``, ``image_cycles``, ``prediction``
 session cross-checks them with the trace file.
 
 The job comes in as the plusarg ``+snn_job=PATH`` (a JSON file written by :mod:`cosim.session`):
-``{"n_images": N, "n_counters": 9, "counter_bits": W, "summary": PATH}``. The test writes the summary JSON
-(per-image totals as read through the handles, simulated cycles, wall time) to ``summary``.
+``{"n_images": N, "n_counters": 9, "counter_bits": W, "summary": PATH}``, on FS builds also ``"fs"`` (an FS
+image stream) and ``"n_starts"`` (how many ``done`` pulses to expect). The test writes the summary JSON (per-start
+totals as read through the handles, simulated cycles, wall time) to ``summary``.
+
+FS streams (docs/architecture.md, "FS-neurons"): one ``start`` streams many images and ``done`` comes once per
+start, with the stream's totals; a :class:`PredictionMonitor` wakes at every ``pred_valid`` beat (once per image)
+and records ``pred_image`` and ``prediction``.
 """
 
 from __future__ import annotations
@@ -63,6 +68,22 @@ class DoneMonitor:
             })
 
 
+class PredictionMonitor:
+    """FS streams: wakes at every rising edge of ``pred_valid`` and records that image's prediction beat."""
+
+    def __init__(self, dut) -> None:
+        self.dut = dut
+        self.beats: list[dict] = []
+
+    async def run(self) -> None:
+        dut = self.dut
+        while True:
+            await RisingEdge(dut.pred_valid)
+            await ReadOnly()
+            self.beats.append({"image": _uint(dut.images_done), "pred_image": _uint(dut.pred_image),
+                               "prediction": _uint(dut.prediction)})
+
+
 class Job:
     """The job description written by the session."""
 
@@ -75,6 +96,8 @@ class Job:
         self.n_counters = int(data["n_counters"])
         self.counter_bits = int(data["counter_bits"])
         self.summary = Path(data["summary"])
+        self.fs = bool(data.get("fs", False))
+        self.n_starts = int(data.get("n_starts", self.n_images))
 
 
 @cocotb.test()
@@ -83,12 +106,16 @@ async def run_images(dut) -> None:
     job = Job()
     monitor = DoneMonitor(dut, job.n_counters, job.counter_bits)
     task = cocotb.start_soon(monitor.run())
+    predictions = PredictionMonitor(dut) if job.fs else None
+    pred_task = cocotb.start_soon(predictions.run()) if predictions is not None else None
     t0 = time.perf_counter()
     if not _uint(dut.all_done):
         await RisingEdge(dut.all_done)
     await ReadOnly()
     seconds = time.perf_counter() - t0
     task.cancel()
+    if pred_task is not None:
+        pred_task.cancel()
     error_code = _uint(dut.error_code)
     summary = {
         "n_images": job.n_images,
@@ -99,9 +126,11 @@ async def run_images(dut) -> None:
         "sim_seconds": seconds,
         "error_code": error_code,
     }
+    if predictions is not None:
+        summary["predictions"] = predictions.beats
     job.summary.parent.mkdir(parents=True, exist_ok=True)
     job.summary.write_text(json.dumps(summary))
     assert error_code == 0, (f"harness error {error_code}: {HARNESS_ERRORS.get(error_code, 'unknown')} "
                              f"(after {summary['images_done']} of {job.n_images} images)")
-    assert len(monitor.images) == job.n_images, (
-        f"the engine signalled done {len(monitor.images)} times for {job.n_images} images")
+    assert len(monitor.images) == job.n_starts, (
+        f"the engine signalled done {len(monitor.images)} times for {job.n_starts} starts ({job.n_images} images)")
