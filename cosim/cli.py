@@ -149,13 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="main job: train/convert the default MNIST MLP, golden vs RTL co-simulation")
-    run.add_argument("--coding", choices=("rate", "weighted"), default="rate",
-                     help="input/neuron coding: rate (Diehl 2015) or weighted spikes (Kim 2018) (default: rate)")
-    run.add_argument("--phases", "-K", type=int, default=4, help="weighted spikes: phases K (default: 4)")
+    run.add_argument("--coding", choices=("rate", "weighted", "fs"), default="rate",
+                     help="rate (Diehl 2015), weighted spikes (Kim 2018) or FS-neurons (Stoeckl & Maass 2021) "
+                          "(default: rate)")
+    run.add_argument("--phases", "-K", type=int, default=None,
+                     help="phases K of weighted spikes (default 4) or FS-neurons (default 8)")
     run.add_argument("--skip-periods", "-S", type=int, default=0,
                      help="weighted spikes: output periods skipped (default: 0)")
     run.add_argument("--steps", "-T", type=int, default=None,
-                     help="time steps per image (default: 64 for rate, 32 for weighted)")
+                     help="time steps per image (default: 64 for rate, 32 for weighted; FS: always L·K)")
     run.add_argument("--rtl-images", type=int, default=20, help="images co-simulated on the RTL (default: 20)")
     run.add_argument("--test-images", type=int, default=None,
                      help="test-part images for the accuracy figure (default: all 2000)")

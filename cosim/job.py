@@ -25,15 +25,16 @@ from golden.simulate import IntegerSimulator
 from golden.trace import compare
 
 
-CODINGS = ("rate", "weighted")
-DEFAULT_STEPS = {"rate": 64, "weighted": 32}
+CODINGS = ("rate", "weighted", "fs")
+DEFAULT_STEPS = {"rate": 64, "weighted": 32, "fs": None}  # fs: one image takes exactly L·K steps
+DEFAULT_PHASES = {"rate": 0, "weighted": 4, "fs": 8}
 
 
 @dataclass
 class JobOptions:
     coding: str = "rate"
     steps: int | None = None  # None: DEFAULT_STEPS[coding]
-    phases: int = 4
+    phases: int | None = None  # None: DEFAULT_PHASES[coding]
     skip_periods: int = 0
     rtl_images: int = 20
     test_images: int | None = None  # None: the whole test part
@@ -57,10 +58,20 @@ class JobOptions:
     def validate(self) -> None:
         if self.coding not in CODINGS:
             raise SnnCosimError(f"--coding must be one of {', '.join(CODINGS)}, got {self.coding!r}")
+        if self.phases is None:
+            self.phases = DEFAULT_PHASES[self.coding]
+        if self.coding == "fs":
+            if self.steps is not None:
+                raise SnnCosimError("--steps does not apply to --coding fs: an FS network takes exactly L·K steps "
+                                    "per image (set K with --phases)")
+            return self._validate_common()
         if self.steps is None:
             self.steps = DEFAULT_STEPS[self.coding]
         if not 1 <= self.steps <= 65535:
             raise SnnCosimError(f"--steps must be in 1..65535, got {self.steps}")
+        self._validate_common()
+
+    def _validate_common(self) -> None:
         if self.rtl_images < 0:
             raise SnnCosimError(f"--rtl-images must be >= 0, got {self.rtl_images}")
         if self.lanes < 1 or self.lanes > 64:
@@ -75,6 +86,8 @@ class JobOptions:
             raise SnnCosimError(f"--norm must be 'data', 'model' or 'percentile', got {self.norm!r}")
 
     def describe(self) -> str:
+        if self.coding == "fs":
+            return f"FS-neurons K={self.phases}"
         if self.coding == "weighted":
             return f"weighted spikes K={self.phases} S={self.skip_periods}"
         return f"rate, {self.neuron.upper()} reset={self.reset}"
@@ -136,7 +149,16 @@ class _Phases:
 def convert_for_coding(model, calibration_images, options: JobOptions):
     """Convert ``model`` for the chosen coding; return the integer network and an encoder
     ``encode(pixel_codes [B, n] uint8, first_image_index) -> bool spikes [T, B, n]`` for its input layer."""
-    if options.coding == "weighted":
+    if options.coding == "fs":
+        from golden.fs_convert import fs_convert
+
+        result = fs_convert(model, calibration_images, phases=options.phases, weight_bits=options.weight_bits,
+                            membrane_bits=options.membrane_bits)
+        options.steps = result.latency
+
+        def encode(pixels, first_index):
+            return result.input_spikes(pixels)
+    elif options.coding == "weighted":
         result = golden_convert.convert(
             model, calibration_images, input_coding="weighted", phases=options.phases,
             skip_periods=options.skip_periods, method=options.norm, percentile=options.percentile,
