@@ -38,7 +38,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift, norm=args.norm,
         percentile=args.percentile, max_rate=args.max_rate, weight_bits=args.weight_bits,
         membrane_bits=args.membrane_bits, seed=args.seed, out_dir=args.out, cache_dir=args.cache_dir,
-        rtl=not args.no_rtl, waves=args.waves, report=not args.no_report, progress=not args.quiet)
+        rtl=not args.no_rtl, waves=args.waves, report=not args.no_report, other_codings=args.other_codings,
+        progress=not args.quiet)
     result = run_job(options)
     print_run_table(result)
     if args.json:
@@ -169,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-rtl", action="store_true", help="golden model only (no Verilator)")
     run.add_argument("--waves", action="store_true", help="dump an FST waveform of the RTL run")
     run.add_argument("--no-report", action="store_true", help="skip the HTML report (RUN_DIR/report.html)")
+    run.add_argument("--other-codings", type=int, default=500, metavar="N",
+                     help="also run the other codings (golden) on N test images for the side-by-side report "
+                          "(default: 500; 0: off)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     _add_conversion_options(run)
     run.set_defaults(func=_cmd_run)

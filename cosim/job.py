@@ -53,6 +53,7 @@ class JobOptions:
     rtl: bool = True
     waves: bool = False
     report: bool = True
+    other_codings: int = 500  # images of the test part on which the other codings run (0: none)
     progress: bool = True
 
     def validate(self) -> None:
@@ -72,6 +73,8 @@ class JobOptions:
         self._validate_common()
 
     def _validate_common(self) -> None:
+        if self.other_codings < 0:
+            raise SnnCosimError(f"--other-codings must be >= 0, got {self.other_codings}")
         if self.rtl_images < 0:
             raise SnnCosimError(f"--rtl-images must be >= 0, got {self.rtl_images}")
         if self.lanes < 1 or self.lanes > 64:
@@ -188,6 +191,18 @@ def output_predictions_per_step(trace, network: IntegerNetwork) -> np.ndarray:
     return np.argmax(np.cumsum(trace.spikes[-1], axis=1, dtype=np.int64), axis=-1)
 
 
+def coding_curve(trace, network: IntegerNetwork, labels: np.ndarray) -> dict:
+    """Accuracy, cumulative spikes and ACs per image after each step of a golden trace (curves.json format)."""
+    predictions = output_predictions_per_step(trace, network)
+    return {
+        "steps": list(range(1, trace.n_steps + 1)),
+        "accuracy": (predictions == labels[:, None]).mean(axis=0).tolist(),
+        "spikes_per_image": (np.cumsum(trace.counter("spikes").sum(axis=(0, 2))) / trace.n_images).tolist(),
+        "acs_per_image": (np.cumsum(trace.counter("acs").sum(axis=(0, 2))) / trace.n_images).tolist(),
+        "images": trace.n_images,
+    }
+
+
 def run_job(options: JobOptions) -> JobResult:
     options.validate()
     phases = _Phases()
@@ -207,7 +222,7 @@ def run_job(options: JobOptions) -> JobResult:
         network, encode = convert_for_coding(model, split.train_images[:2000], options)
         network.save(out_dir / "network.snn")
 
-    with phases("golden"):
+    with phases("golden" if options.other_codings == 0 else "golden (all codings)"):
         simulator = IntegerSimulator(network)
         n_test = len(test_images)
         codes = torch.as_tensor(np.asarray(test_images)).reshape(n_test, -1)
@@ -247,6 +262,21 @@ def run_job(options: JobOptions) -> JobResult:
             },
             "ann_accuracy": float(ann_accuracy),
         }
+        if options.other_codings > 0:
+            from dataclasses import replace
+
+            for coding in CODINGS:
+                if coding == options.coding:
+                    continue
+                other = replace(options, coding=coding, steps=None, phases=None, rtl=False)
+                other.validate()
+                other_net, other_encode = convert_for_coding(model, split.train_images[:2000], other)
+                n_other = min(options.other_codings, n_test)
+                other_trace = IntegerSimulator(other_net).run(other_encode(codes[:n_other], 0), lanes=options.lanes)
+                curves[coding] = coding_curve(other_trace, other_net, np.asarray(test_labels[:n_other]))
+                (out_dir / "traces").mkdir(exist_ok=True)
+                other_trace.meta["coding"] = other.describe()
+                other_trace.save(out_dir / "traces" / f"{coding}_golden.npz")
         (out_dir / "curves.json").write_text(json.dumps(curves))
     from golden.counting import ann_macs  # local: keeps start-up light
     from golden.cycle_model import fixed_overhead
