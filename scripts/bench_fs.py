@@ -29,6 +29,9 @@ def main() -> None:
     parser.add_argument("--percentile", type=float, default=99.99)
     parser.add_argument("--max", action="store_true", help="alpha = max activation instead of the percentile")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rtl-images", type=int, default=20, help="images streamed through the RTL (0: skip)")
+    parser.add_argument("--clock-mhz", type=float, default=100.0, help="clock for images per second of "
+                        "simulated time (default: 100 MHz)")
     args = parser.parse_args()
     split = default_split()
     model = default_mlp()
@@ -61,6 +64,52 @@ def main() -> None:
               f"{trace.image_cycles.mean():.0f} (P={args.lanes}); stream of {n_images}: "
               f"{stream.global_steps} steps (vs {stream.unstreamed_steps}), {stream.total_cycles} cycles, "
               f"layer-parallel bound {stream.pipelined_cycles}; {time.time() - start:.1f} s")
+        if args.rtl_images > 0:
+            rtl_stream(result, split, args, phases)
+    side_by_side(model, split, labels, ann, args)
+
+
+def rtl_stream(result, split, args, phases: int) -> None:
+    """Stream ``--rtl-images`` test images through the RTL: equivalence, steady state vs the pipeline bound."""
+    from cosim.session import cosimulate, golden_reference
+    from golden.trace import compare
+
+    n = args.rtl_images
+    spikes = result.input_spikes(split.test_images[:n]).permute(1, 0, 2).numpy()
+    run = cosimulate(result.integer, spikes, lanes=args.lanes)
+    verdict = compare(golden_reference(result.integer, spikes, lanes=args.lanes), run.trace)
+    f = run.fs_figures()
+    period_cycles = f["steady_cycles_per_image"]
+    print(f"        RTL stream of {n} images: {verdict.summary()}")
+    print(f"        simulated {f['stream_cycles']:,} cycles at {run.cycles_per_second / 1e6:.2f} M cycles/s "
+          f"({run.images_per_second:.1f} images/s of wall time)")
+    print(f"        steady state: {period_cycles:,.0f} cycles per image (one image per 2K = {f['period_steps']} "
+          f"steps) = {args.clock_mhz * 1e6 / period_cycles:,.0f} images/s at {args.clock_mhz:g} MHz; "
+          f"pipeline bound with one unit per layer {f['pipelined_cycles_per_image']:,.0f} cycles "
+          f"(ratio {period_cycles / f['pipelined_cycles_per_image']:.3f}); latency {f['latency_steps']} steps")
+
+
+def side_by_side(model, split, labels, ann: float, args) -> None:
+    """Rate coding, weighted spikes and FS for the same network, each at its default length (cosim/job.py)."""
+    import torch
+
+    from cosim.job import JobOptions, convert_for_coding
+
+    print(f"\nsame network, every coding (test part, {len(labels)} images; ANN {100 * ann:.2f}%):")
+    print(f"  {'coding':<34}{'steps':>6}{'accuracy':>10}{'vs ANN':>9}{'spikes/neuron':>15}{'ACs/image':>12}")
+    pixels = torch.as_tensor(np.asarray(split.test_images)).reshape(len(labels), -1)
+    for coding in ("rate", "weighted", "fs"):
+        options = JobOptions(coding=coding, phases=args.phases[0] if coding == "fs" else None, rtl=False,
+                             progress=False)
+        options.validate()
+        net, encode = convert_for_coding(model, split.train_images[:2000], options)
+        trace = IntegerSimulator(net, device=args.device).run(encode(pixels, 0), lanes=args.lanes)
+        accuracy = float(np.mean(trace.predictions == labels))
+        hidden = [l for l, layer in enumerate(net.layers) if layer.neuron.spiking]
+        per_neuron = sum(float(trace.spikes[l].sum()) for l in hidden) / (len(labels) * sum(
+            net.layers[l].n_out for l in hidden))
+        print(f"  {options.describe():<34}{trace.n_steps:>6}{100 * accuracy:>9.2f}%{100 * (accuracy - ann):>+8.2f}"
+              f"{per_neuron:>15.2f}{trace.totals()['acs'] / len(labels):>12,.0f}")
 
 
 if __name__ == "__main__":
