@@ -103,7 +103,7 @@ def _first_weighted_module(model: nn.Module) -> nn.Module | None:
     return None
 
 
-def _guess_input_shape(model: nn.Module, images: torch.Tensor) -> tuple[int, ...] | None:
+def guess_input_shape(model: nn.Module, images: torch.Tensor) -> tuple[int, ...] | None:
     """A conv-first network takes (c, h, w): taken from the images, a channel axis added to [N, h, w] batches."""
     first = _first_weighted_module(model)
     if not isinstance(first, nn.Conv2d):
@@ -190,7 +190,7 @@ def convert(model: nn.Module, calibration_images=None, *, method: Method = "data
     if images is not None and images.ndim < 2:
         raise DataError(f"calibration images must be a batch [N, ...], got shape {tuple(images.shape)}")
     if input_shape is None and images is not None:
-        input_shape = _guess_input_shape(model, images)
+        input_shape = guess_input_shape(model, images)
     ops = import_network(model, input_shape)
     if weighted and images is not None:
         images = _quantise_calibration(images, phases)

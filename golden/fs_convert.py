@@ -42,11 +42,12 @@ import torch
 import torch.nn as nn
 
 from .ann import AffineOp, forward_ops, import_network, network_input_shape
+from .convert import guess_input_shape
 from .encoding import fs_encode, fs_pixel_codes
+from .quantize import build_layer
 from .errors import DataError, SnnCosimError, UnsupportedLayerError, WidthError
 from .fs import relu_integer_table, relu_table
-from .ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, Layer, MAX_PHASES, NeuronParams,
-                 signed_bits_for, signed_range)
+from .ir import IntegerNetwork, Layer, MAX_PHASES, NeuronParams, signed_bits_for, signed_range
 
 __all__ = ["FsConversionResult", "fs_convert", "fs_input_unit", "DEFAULT_FS_PERCENTILE"]
 
@@ -106,16 +107,7 @@ def _unit_images(images) -> torch.Tensor:
 def _input_shape(model: nn.Module, images: torch.Tensor | None, input_shape) -> tuple[int, ...] | None:
     if input_shape is not None:
         return tuple(int(s) for s in input_shape)
-    first = next((m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))), None)
-    if not isinstance(first, nn.Conv2d) or images is None:
-        return None
-    sample = tuple(images.shape[1:])
-    if len(sample) == 2 and first.in_channels == 1:
-        return (1, *sample)
-    if len(sample) == 3:
-        return sample
-    raise DataError(f"cannot tell the input shape of the conv network from images of shape {tuple(images.shape)}; "
-                    f"pass input_shape=(channels, height, width)")
+    return None if images is None else guess_input_shape(model, images)
 
 
 def _check_activations(ops: Sequence[AffineOp]) -> None:
@@ -179,15 +171,6 @@ def _alphas(ops, images, phases, alpha, percentile, batch_size) -> list[float]:
     return out
 
 
-def _make_layer(op: AffineOp, weight, bias, threshold, neuron: NeuronParams) -> Layer:
-    if op.kind == "linear":
-        return DenseLayer(weight, bias, threshold, neuron, op.name)
-    if op.kind == "conv2d":
-        return Conv2dLayer(weight, bias, threshold, tuple(op.in_shape), tuple(op.stride), tuple(op.padding), neuron,
-                           op.name)
-    return AvgPool2dLayer(weight, threshold, tuple(op.in_shape), tuple(op.kernel), tuple(op.stride), neuron, op.name)
-
-
 def fs_convert(model: nn.Module, calibration_images=None, *, phases: int = 10, weight_bits: int = 8,
                membrane_bits: int | None = None, alpha: float | Sequence[float] | None = None,
                percentile: float | None = DEFAULT_FS_PERCENTILE, round_to_nearest: bool = True,
@@ -244,12 +227,12 @@ def fs_convert(model: nn.Module, calibration_images=None, *, phases: int = 10, w
         scales.append(scale)
         if op.kind == "avgpool2d":
             w_int = int(np.rint(float(weight_eff) * scale))
-            layer = _make_layer(op, w_int, None, threshold, neuron)
+            layer = build_layer(op, w_int, None, threshold, neuron)
             b_int = np.zeros(n_ch, dtype=np.int64)
         else:
             w_int = np.rint(weight_eff * scale).astype(np.int64)
             b_int = (np.rint(np.asarray(op.bias, dtype=np.float64) * scale) + offset).astype(np.int64)
-            layer = _make_layer(op, w_int, b_int, threshold, neuron)
+            layer = build_layer(op, w_int, b_int, threshold, neuron)
         layers.append(layer)
         bound = max(bound, layer.fan_in_abs_max() * top + int(np.max(np.abs(b_int), initial=0)),
                     theta << max(phases - 1, 0))
@@ -266,9 +249,9 @@ def fs_convert(model: nn.Module, calibration_images=None, *, phases: int = 10, w
             fneuron = NeuronParams("acc")
         ones = np.ones(n_ch, dtype=np.float64)
         if op.kind == "avgpool2d":
-            float_layers.append(_make_layer(op, float(float_weight), None, ones, fneuron))
+            float_layers.append(build_layer(op, float(float_weight), None, ones, fneuron))
         else:
-            float_layers.append(_make_layer(op, float_weight, float_bias, ones, fneuron))
+            float_layers.append(build_layer(op, float_weight, float_bias, ones, fneuron))
     if membrane_bits is None:
         membrane_bits = signed_bits_for(-bound, bound)
         if membrane_bits > 62:
