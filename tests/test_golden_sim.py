@@ -12,44 +12,12 @@ from golden.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, N
 from golden.neurons import FloatNeuron, IntegerNeuron
 from golden.simulate import FloatSimulator, IntegerSimulator, accuracy_curve, predict
 from golden.trace import COUNTER_NAMES, Trace, compare
+from literal_reference import connections, per_neuron_value
 
 
 # ----------------------------------------------------------------------------------------------- reference
 def _ceil(a: int, b: int) -> int:
     return -(-a // b)
-
-
-def _connections(layer, j: int):
-    """Literal connectivity of output neuron j: list of (input index or None for a padded tap, weight)."""
-    if layer.kind == "dense":
-        return [(i, int(layer.weight[j][i])) for i in range(layer.n_in)]
-    c_in, h, w = layer.in_shape
-    c_out, ho, wo = layer.out_shape
-    co, rest = divmod(j, ho * wo)
-    oy, ox = divmod(rest, wo)
-    taps = []
-    if layer.kind == "conv2d":
-        _, _, kh, kw = layer.weight.shape
-        for ci in range(c_in):
-            for ky in range(kh):
-                for kx in range(kw):
-                    iy = oy * layer.stride[0] - layer.padding[0] + ky
-                    ix = ox * layer.stride[1] - layer.padding[1] + kx
-                    inside = 0 <= iy < h and 0 <= ix < w
-                    taps.append(((ci * h + iy) * w + ix if inside else None, int(layer.weight[co][ci][ky][kx])))
-    else:  # average pool: same channel, weight layer.weight
-        for ky in range(layer.kernel[0]):
-            for kx in range(layer.kernel[1]):
-                iy, ix = oy * layer.stride[0] + ky, ox * layer.stride[1] + kx
-                taps.append(((co * h + iy) * w + ix, int(layer.weight)))
-    return taps
-
-
-def _per_neuron_value(layer, array, j):
-    if layer.kind == "dense":
-        return int(array[j])
-    _, ho, wo = layer.out_shape
-    return int(array[j // (ho * wo)])
 
 
 def reference(network: IntegerNetwork, inputs, lanes: int):
@@ -58,7 +26,7 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
     steps, n_images = len(inputs), len(inputs[0])
     lo, hi = signed_range(network.membrane_bits)
     sat = lambda x: min(max(x, lo), hi)  # noqa: E731
-    conns = [[_connections(layer, j) for j in range(layer.n_out)] for layer in network.layers]
+    conns = [[connections(layer, j) for j in range(layer.n_out)] for layer in network.layers]
     n_layers = len(network.layers)
     spikes = [np.zeros((n_images, steps, layer.n_out), dtype=bool) for layer in network.layers]
     membranes = [np.zeros((n_images, steps, layer.n_out), dtype=np.int64) for layer in network.layers]
@@ -82,8 +50,8 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
                         current += wgt * x[i]
                         if not direct and x[i]:
                             acs += 1
-                    bias = 0 if layer.kind == "avgpool2d" else _per_neuron_value(layer, layer.bias, j)
-                    theta = _per_neuron_value(layer, layer.threshold, j)
+                    bias = 0 if layer.kind == "avgpool2d" else per_neuron_value(layer, layer.bias, j)
+                    theta = per_neuron_value(layer, layer.threshold, j)
                     prev = v[l][j]
                     exact = prev + current + bias
                     if p.kind == "lif":

@@ -16,39 +16,13 @@ from golden.neurons import FloatNeuron, IntegerNeuron
 from golden.simulate import (FloatSimulator, IntegerSimulator, accuracy_and_spikes_curve, accuracy_curve,
                              predict)
 from golden.trace import COUNTER_NAMES, compare
+from literal_reference import connections, per_neuron_value
 
 WS = NeuronParams("ws", "subtract")
 ACC = NeuronParams("acc")
 
 
 # ----------------------------------------------------------------------------------------------- reference
-def _taps(layer, j):
-    """Literal connectivity of output neuron j: [(input index or None for padding, weight)]."""
-    if layer.kind == "dense":
-        return [(i, int(layer.weight[j][i])) for i in range(layer.n_in)]
-    c_in, h, w = layer.in_shape
-    _, ho, wo = layer.out_shape
-    co, rest = divmod(j, ho * wo)
-    oy, ox = divmod(rest, wo)
-    _, _, kh, kw = layer.weight.shape
-    taps = []
-    for ci in range(c_in):
-        for ky in range(kh):
-            for kx in range(kw):
-                iy = oy * layer.stride[0] - layer.padding[0] + ky
-                ix = ox * layer.stride[1] - layer.padding[1] + kx
-                inside = 0 <= iy < h and 0 <= ix < w
-                taps.append(((ci * h + iy) * w + ix if inside else None, int(layer.weight[co][ci][ky][kx])))
-    return taps
-
-
-def _channel_value(layer, array, j):
-    if layer.kind == "dense":
-        return int(array[j])
-    _, ho, wo = layer.out_shape
-    return int(array[j // (ho * wo)])
-
-
 def reference(network: IntegerNetwork, inputs, lanes: int):
     """Per image, step, layer and neuron, in plain Python ints, from docs/architecture.md "Weighted spikes"."""
     inputs = np.asarray(inputs).astype(np.int64).tolist()
@@ -56,7 +30,7 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
     big_k, skip = network.phases, network.skip_periods * network.phases
     lo, hi = signed_range(network.membrane_bits)
     sat = lambda x: min(max(x, lo), hi)  # noqa: E731
-    taps = [[_taps(layer, j) for j in range(layer.n_out)] for layer in network.layers]
+    taps = [[connections(layer, j) for j in range(layer.n_out)] for layer in network.layers]
     n_layers = len(network.layers)
     spikes = [np.zeros((n_images, steps, layer.n_out), dtype=bool) for layer in network.layers]
     membranes = [np.zeros((n_images, steps, layer.n_out), dtype=np.int64) for layer in network.layers]
@@ -77,8 +51,8 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
                         if i is not None and x[i]:
                             current += wgt
                             acs += 1
-                    bias = _channel_value(layer, layer.bias, j)
-                    theta = _channel_value(layer, layer.threshold, j)
+                    bias = per_neuron_value(layer, layer.bias, j)
+                    theta = per_neuron_value(layer, layer.threshold, j)
                     fire = False
                     if kind == "acc" and t <= skip:
                         new = v[l][j]  # gated: unchanged, nothing written
