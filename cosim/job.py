@@ -122,6 +122,7 @@ class JobResult:
     cycle_bound_ratio: float | None = None
     rtl_cycles_per_second: float | None = None
     rtl_images_per_second: float | None = None
+    waves_file: str = ""
     energy_lines: list = field(default_factory=list)
     energy_source: str = ""
     report: str = ""
@@ -315,6 +316,7 @@ def run_job(options: JobOptions) -> JobResult:
         result.rtl_accuracy = float((rtl_run.trace.predictions == labels).mean())
         result.rtl_cycles_per_second = float(rtl_run.cycles_per_second)
         result.rtl_images_per_second = float(rtl_run.images_per_second)
+        result.waves_file = str(rtl_run.waves_file) if rtl_run.waves_file else ""
     with phases("energy"):
         from golden import energy
 

@@ -51,6 +51,8 @@ def format_run_table(result: JobResult) -> str:
         lines += ["", f"  energy per image ({result.energy_source}):"] + result.energy_lines
     if result.report:
         lines += ["", f"  report: {result.report}"]
+    if result.waves_file:
+        lines += [f"  waveform: {result.waves_file}"]
     lines += ["", "  time per phase: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.phase_seconds.items()),
               f"  run directory: {result.out_dir}", ""]
     return "\n".join(lines)
