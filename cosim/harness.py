@@ -217,15 +217,23 @@ def write_config_file(words: Iterable[tuple[int, int]], path: str | os.PathLike,
     return len(lines)
 
 
-def write_stimulus_file(input_spikes: np.ndarray, lanes: int, path: str | os.PathLike) -> int:
-    """Write ``bool [N, T, n_0]`` input spikes as ``W_1 = ceil(n_0 / P)`` words per step; returns W_1."""
+def write_stimulus_file(input_spikes: np.ndarray, lanes: int, path: str | os.PathLike,
+                        order: np.ndarray | None = None) -> int:
+    """Write ``bool [N, T, n_0]`` input spikes as ``W_1 = ceil(n_0 / P)`` words per step; returns W_1. ``order``
+    (``EngineConfig.hardware_order(0)``, for a conv/pool layer 1) gives the input neuron of every bit instead
+    (−1: padding lane, 0)."""
     spikes = np.asarray(input_spikes, dtype=bool)
     if spikes.ndim != 3:
         raise SnnCosimError(f"input spikes must have shape [N, T, n_inputs], got {spikes.shape}")
     n, t, n_in = spikes.shape
-    words_per_step = (n_in + lanes - 1) // lanes
-    padded = np.zeros((n, t, words_per_step * lanes), dtype=bool)
-    padded[..., :n_in] = spikes
+    if order is not None:
+        order = np.asarray(order, dtype=np.int64)
+        words_per_step = len(order) // lanes
+        padded = np.ascontiguousarray(np.where(order >= 0, spikes[..., np.maximum(order, 0)], False))
+    else:
+        words_per_step = (n_in + lanes - 1) // lanes
+        padded = np.zeros((n, t, words_per_step * lanes), dtype=bool)
+        padded[..., :n_in] = spikes
     rows = padded.reshape(n * t * words_per_step, lanes)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -315,8 +323,10 @@ def _hex_column(path: Path, rows: list[list[str]], col: int, bits: int, fields: 
 
 
 def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes: Sequence[int], n_images: int,
-                     n_steps: int) -> HarnessTrace:
-    """Parse the harness's trace text file for a network of ``layer_sizes`` (``[n_0, ..., n_L]``)."""
+                     n_steps: int, orders: Sequence[np.ndarray] | None = None) -> HarnessTrace:
+    """Parse the harness's trace text file for a network of ``layer_sizes`` (``[n_0, ..., n_L]``). ``orders``
+    (``[EngineConfig.hardware_order(l) for l = 1..L]``, for networks with conv/pool layers) maps the bit
+    ``group·P + p`` of each layer's record beats to its neuron (torch order; −1 padding)."""
     path = Path(path)
     if not path.is_file():
         raise SnnCosimError(f"{path}: the RTL run wrote no trace file")
@@ -324,6 +334,8 @@ def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes
     sizes = list(layer_sizes)
     n_layers = len(sizes) - 1
     groups = [(sizes[l] + lanes - 1) // lanes for l in range(1, n_layers + 1)]
+    if orders is not None:
+        groups = [len(order) // lanes for order in orders]
     lines, error, problems = _read_trace_lines(path)
     rec, summ, done = lines["R"], lines["S"], lines["D"]
 
@@ -414,6 +426,14 @@ def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes
             i = int(np.argmax(short))
             problems.append(f"image {i}: image_cycles {int(image_cycles[i])} is less than the sum of its "
                             f"per-step cycles")
+    if orders is not None:  # hardware order (position-major, channel groups) → torch neuron order
+        for l, order in enumerate(orders):
+            order = np.asarray(order, dtype=np.int64)
+            valid = np.flatnonzero(order >= 0)
+            for arrays in (spikes, membranes):
+                out = np.zeros(arrays[l].shape[:2] + (sizes[l + 1],), dtype=arrays[l].dtype)
+                out[..., order[valid]] = arrays[l][..., valid]
+                arrays[l] = out
     return HarnessTrace(
         spikes=[s[..., :n] for s, n in zip(spikes, sizes[1:])],
         membranes=[m[..., :n] for m, n in zip(membranes, sizes[1:])],

@@ -244,7 +244,11 @@ def _images_per_start(config, network: IntegerNetwork, images_per_start, n_image
 
 def _watchdog_cycles(config, steps: int) -> int:
     """Generous bound on one image's cycles: every input of every layer spiking at every step, doubled."""
-    per_step = sum(config.words(l) + config.layer_sizes[l - 1] * config.groups(l) + config.groups(l)
+    def events(l):  # most EVENT cycles one input spike of layer l can cost (conv: every tap; pool: one group)
+        geo = config.geometry(l)
+        return geo[7] * geo[8] * (1 if geo[0] else config.groups(l)) if geo else config.groups(l)
+
+    per_step = sum(config.words(l) + config.layer_sizes[l - 1] * events(l) + config.state_words(l)
                    + config.c_layer for l in range(1, config.n_layers + 1))
     return 2 * (steps * per_step + config.c_image) + 1000
 
@@ -428,7 +432,8 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
         for stale in (trace_path, summary_path):
             stale.unlink(missing_ok=True)
         write_config_hex(config_words(network, config), cfg_path, config.cfg_data_bits)
-        _harness.write_stimulus_file(stimulus, config.lanes, stim_path)
+        _harness.write_stimulus_file(stimulus, config.lanes, stim_path,
+                                     config.hardware_order(0) if config.spatial else None)
         job = {"n_images": n_images, "n_counters": len(COUNTER_NAMES), "counter_bits": config.counter_bits,
                "summary": str(summary_path)}
         if engine.params.fs:
@@ -454,7 +459,10 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
             parsed = _harness.parse_fs_trace_file(trace_path, engine.params, config.layer_sizes, phases, bases,
                                                   counts, config.c_image)
         elif trace_path.is_file():
-            parsed = _harness.parse_trace_file(trace_path, engine.params, config.layer_sizes, n_images, n_steps)
+            orders = ([config.hardware_order(l) for l in range(1, config.n_layers + 1)] if config.spatial
+                      else None)
+            parsed = _harness.parse_trace_file(trace_path, engine.params, config.layer_sizes, n_images, n_steps,
+                                               orders)
         parse_seconds = time.perf_counter() - t1
         if failure is not None:
             detail = f"; harness: {parsed.error}" if parsed is not None and parsed.error else ""

@@ -14,8 +14,13 @@ emitted at step ``t``, layer 0 = the input; ``P`` lanes; ``G_l = ceil(n_l/P)``):
 * ``saturations``    — neurons of layer ``l`` whose membrane write saturated at step ``t``
 
 For a "direct" first layer every input is visited every step: ``S_in(t, 1) := n_0`` in cycles and weight reads,
-and ``acs = 0``. Conv and pool layers use the dense formulas for cycles, weight and state words (the conv
-hardware schedule is not defined yet; see docs/spec.md §6).
+and ``acs = 0``. Conv and pool layers follow the engine's convolution schedule (docs/architecture.md,
+"Convolution"; :func:`golden.cycle_model.layer_plans`): with ``R`` = Σ over input spikes of the output positions
+each reaches (``acs / c_out`` for conv, ``acs`` for pool), ``Q = h_out·w_out`` positions and ``G_l =
+ceil(c_out/P)`` channel groups, ``cycles = W_l + R·e + Q·G_l + C_LAYER`` and ``weight_reads = R·e`` with ``e =
+G_l`` (conv) or 1 (pool: only the spike's own channel group), ``state_reads = state_writes = Q·G_l``. ``W_l`` is
+the number of source mask words in the engine's order (``h·w·ceil(c/P)`` for a spatial source, also for a dense
+layer reading a conv/pool layer).
 
 Weighted-spike networks (Kim 2018, docs/spec.md §3a) use exactly these definitions: the phase shifts ``<< (K−k)``
 are part of each AC and of the UPDATE datapath (no extra ACs or cycles); a 'ws' layer's spikes are counted like any
@@ -148,18 +153,32 @@ def assemble_counters(s_in, acs, spikes, saturations, network: IntegerNetwork, l
     else:
         out = np.zeros((*s_in.shape, len(COUNTER_NAMES)), dtype=np.int64)
     s_in = s_in.to(torch.int64) if is_torch else np.asarray(s_in, dtype=np.int64)
-    groups = _like(s_in, [cycle_model.lane_groups(g.n_out, lanes) for g in geo])
+    plans = cycle_model.network_plans(network, lanes)
+    acs = acs.to(torch.int64) if is_torch else np.asarray(acs, dtype=np.int64)
+    # events: dense — input spikes (each costs G_l cycles and weight words); conv/pool — (input spike, reached
+    # output position) pairs R = ACs / c_out (conv) or ACs (pool); a direct layer visits every input every step
+    events = s_in * 0
+    for index, (g, plan) in enumerate(zip(geo, plans)):
+        if plan.reach_div:
+            if g.direct:
+                events[..., index] = int(g.fan_out.sum()) // plan.reach_div
+            else:
+                events[..., index] = acs[..., index] // plan.reach_div
+        else:
+            events[..., index] = s_in[..., index]
+    per_event = _like(s_in, [plan.per_event for plan in plans])
+    words = _like(s_in, [plan.words for plan in plans])
+    state = _like(s_in, [plan.state_words for plan in plans])
     n_out = _like(s_in, [g.n_out for g in geo])
     macs = _like(s_in, [g.macs_per_step for g in geo])
-    sizes = [network.n_inputs] + [g.n_out for g in geo]
-    out[..., _K["cycles"]] = cycle_model.step_cycles(s_in, sizes, lanes)
+    out[..., _K["cycles"]] = words + events * per_event + state + cycle_model.C_LAYER
     out[..., _K["acs"]] = acs
     out[..., _K["macs"]] = macs
     out[..., _K["spikes"]] = spikes
     out[..., _K["neuron_updates"]] = n_out
-    out[..., _K["weight_reads"]] = s_in * groups
-    out[..., _K["state_reads"]] = groups
-    out[..., _K["state_writes"]] = groups
+    out[..., _K["weight_reads"]] = events * per_event
+    out[..., _K["state_reads"]] = state
+    out[..., _K["state_writes"]] = state
     out[..., _K["saturations"]] = saturations
     return out
 

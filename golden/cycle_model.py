@@ -10,6 +10,10 @@ costs one cycle per lane group (``G_l = ceil(n_l / P)``), the UPDATE pass costs 
 
     cycles(image) = Σ_t Σ_l cycles(t, l) + C_IMAGE.
 
+Conv2d / avgpool2d layers (:func:`layer_plans`, :func:`spatial_cycles`): ``W_l + R·G_l + Q_l·G_l + C_LAYER``
+(conv) and ``W_l + R + Q_l·G_l + C_LAYER`` (pool), ``R`` = Σ over input spikes of the output positions each
+reaches, ``Q_l = h_out·w_out``, ``G_l = ceil(c_out/P)``; a spatial source is read as ``h·w·ceil(c/P)`` words.
+
 The two constants below are the only numbers the hardware may tune; ``hw/engine.py`` must meet them exactly.
 Every function accepts Python ints, numpy arrays or torch tensors for the per-step quantities (vectorised).
 
@@ -207,3 +211,111 @@ def fs_stream_cycles(cycles, phases: int) -> FsStream:
     total = int(step_cycles.sum()) + C_IMAGE
     pipelined = int(step_cycles.max(axis=1).sum()) + C_IMAGE
     return FsStream(int(n_images), int(n_layers), int(phases), step_cycles, occupant, total, pipelined)
+
+
+# ----------------------------------------------------------------------------------------------- conv / pool layers
+# Geometry of a conv2d / avgpool2d layer as plain integers (hashable; EngineConfig.spatial holds one per layer, ()
+# for dense): (pool, c_in, h, w, c_out, ho, wo, kh, kw, stride_y, stride_x, pad_y, pad_x), pool = 1 for avgpool2d.
+SPATIAL_FIELDS = ("pool", "c_in", "h", "w", "c_out", "ho", "wo", "kh", "kw", "sy", "sx", "py", "px")
+
+
+def spatial_of(layer) -> tuple[int, ...]:
+    """The geometry tuple (:data:`SPATIAL_FIELDS`) of a conv2d / avgpool2d layer, ``()`` for a dense layer."""
+    kind = getattr(layer, "kind", None)
+    if kind == "dense":
+        return ()
+    c_in, h, w = (int(v) for v in layer.in_shape)
+    c_out, ho, wo = (int(v) for v in layer.out_shape)
+    if kind == "conv2d":
+        kh, kw = (int(v) for v in layer.weight.shape[2:])
+        return (0, c_in, h, w, c_out, ho, wo, kh, kw, int(layer.stride[0]), int(layer.stride[1]),
+                int(layer.padding[0]), int(layer.padding[1]))
+    if kind == "avgpool2d":
+        return (1, c_in, h, w, c_out, ho, wo, int(layer.kernel[0]), int(layer.kernel[1]), int(layer.stride[0]),
+                int(layer.stride[1]), 0, 0)
+    raise SnnCosimError(f"layer kind {kind!r} has no cycle model")
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """What one (step, layer) costs in the engine's schedule (docs/architecture.md, "Convolution").
+
+    ``words`` W_l: mask words of the spike source; ``groups`` G_l: lane groups of the layer's output channels
+    (dense: of its neurons); ``state_words`` = positions · G_l (dense: G_l), the UPDATE pass and the membrane /
+    spike-mask depth; ``per_event``: cycles (and weight words) of one (input spike, reached position) pair — G_l
+    for conv, 1 for pool, and for dense the G_l of each input spike; ``reach_div``: ACs per reached position
+    (c_out for conv, 1 for pool, 0 for dense)."""
+
+    kind: str
+    words: int
+    groups: int
+    state_words: int
+    per_event: int
+    reach_div: int
+
+
+def _spatial_source(layer_sizes, spatial, l: int, lanes: int, input_shape=None) -> int | None:
+    """Words of layer l's source when it is read in hardware order (position-major, channel groups), else None."""
+    if spatial[l - 1]:
+        _, c_in, h, w = spatial[l - 1][:4]
+        return h * w * lane_groups(c_in, lanes)
+    if l >= 2 and spatial[l - 2]:
+        c, ho, wo = spatial[l - 2][4:7]
+        return ho * wo * lane_groups(c, lanes)
+    return None
+
+
+def layer_plans(layer_sizes: Sequence[int], spatial: Sequence[tuple], lanes: int) -> list[LayerPlan]:
+    """The :class:`LayerPlan` of every layer l = 1..L. A layer reads its source in *hardware order* when the
+    source is spatial (the input of a conv/pool layer 1, or a conv/pool layer's spike masks): ``h·w·ceil(c/P)``
+    words, word ``q·ceil(c/P) + g`` holding channels ``g·P..g·P+P−1`` of position ``q = y·w + x``; otherwise
+    ``ceil(n_{l-1}/P)`` words in neuron order."""
+    _check_lanes(lanes)
+    sizes = [int(n) for n in layer_sizes]
+    spatial = list(spatial) if spatial else [()] * (len(sizes) - 1)
+    plans = []
+    for l in range(1, len(sizes)):
+        words = _spatial_source(sizes, spatial, l, lanes)
+        if words is None:
+            words = lane_groups(sizes[l - 1], lanes)
+        geo = spatial[l - 1]
+        if geo:
+            pool, c_out, ho, wo = geo[0], geo[4], geo[5], geo[6]
+            groups = lane_groups(c_out, lanes)
+            plans.append(LayerPlan("avgpool2d" if pool else "conv2d", words, groups, ho * wo * groups,
+                                   1 if pool else groups, 1 if pool else c_out))
+        else:
+            groups = lane_groups(sizes[l], lanes)
+            plans.append(LayerPlan("dense", words, groups, groups, groups, 0))
+    return plans
+
+
+def network_plans(network, lanes: int) -> list[LayerPlan]:
+    return layer_plans(network.layer_sizes, [spatial_of(layer) for layer in network.layers], lanes)
+
+
+def spatial_cycles(plan: LayerPlan, reach):
+    """Cycles of one conv/pool (step, layer): ``W_l + R·e + positions·G_l + C_LAYER`` with ``R`` = Σ over input
+    spikes of the output positions each reaches and ``e`` = G_l (conv) or 1 (pool)."""
+    return plan.words + reach * plan.per_event + plan.state_words + C_LAYER
+
+
+def reach_table(geo: tuple) -> list[list[tuple[int, int]]]:
+    """For every input position ``q = iy·w + ix`` of a conv/pool layer, the ``(output position oq = oy·wo + ox,
+    kernel tap ky·kw + kx)`` pairs whose receptive field contains it (stride and zero padding aware), ascending oq:
+    the order in which the engine visits them."""
+    _, _, h, w, _, ho, wo, kh, kw, sy, sx, py, px = geo
+    table = []
+    for iy in range(h):
+        for ix in range(w):
+            row = []
+            for oy in range(ho):
+                ky = iy + py - oy * sy
+                if not 0 <= ky < kh:
+                    continue
+                for ox in range(wo):
+                    kx = ix + px - ox * sx
+                    if 0 <= kx < kw:
+                        row.append((oy * wo + ox, ky * kw + kx))
+            table.append(row)
+    return table

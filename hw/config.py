@@ -61,15 +61,20 @@ MIN_C_IMAGE = 1
 
 
 def check_supported(net: IntegerNetwork) -> None:
-    """Raise if the network uses something the engine cannot run yet (conv/pool layers, direct input coding).
+    """Raise if the network uses something the engine cannot run (direct input coding; conv/pool layers in FS
+    networks or as the output layer).
 
     Rate, weighted (Kim 2018) and FS (Stöckl & Maass 2021) input codings all reach the engine as spike bits on
-    ``spike_in``: the golden encoder makes them once and the RTL receives the same spikes."""
+    ``spike_in``: the golden encoder makes them once and the RTL receives the same spikes. Conv2d and avgpool2d
+    layers run on the convolution schedule (docs/architecture.md, "Convolution")."""
     for index, layer in enumerate(net.layers, start=1):
         if layer.kind != "dense":
-            raise UnsupportedLayerError(
-                f"{layer.kind} layer {index}: not yet in hardware (golden model only until the convolution "
-                f"engine lands)")
+            if index == len(net.layers):
+                raise UnsupportedLayerError(
+                    f"{layer.kind} layer {index}: the output layer must be dense in hardware (the prediction "
+                    f"indexes neurons in lane order)")
+            if _fs_layers(net):
+                raise UnsupportedLayerError(f"{layer.kind} layer {index}: not yet in hardware for FS networks")
     if net.input_coding not in ("rate", "weighted", "fs"):
         raise UnsupportedLayerError(
             f"input_coding {net.input_coding!r}: not yet in hardware (golden model only; the engine takes "
@@ -139,10 +144,21 @@ def _synaptic_bound(net: IntegerNetwork) -> int:
     """max over neurons of Σ_i |W[j,i]| + |bias_j|: bounds |synaptic input + bias| of one step."""
     bound = 0
     for layer in net.layers:
-        w = np.abs(np.asarray(layer.weight, dtype=np.int64)).sum(axis=1)
+        if layer.kind == "avgpool2d":
+            bound = max(bound, layer.fan_in_abs_max())
+            continue
+        weight = np.asarray(layer.weight, dtype=np.int64)
+        w = np.abs(weight.reshape(weight.shape[0], -1)).sum(axis=1)
         b = np.abs(np.asarray(layer.bias, dtype=np.int64))
         bound = max(bound, int((w + b).max(initial=0)))
     return bound
+
+
+def _spatial_of(net: IntegerNetwork) -> tuple:
+    from golden import cycle_model
+
+    geo = tuple(cycle_model.spatial_of(layer) for layer in net.layers)
+    return geo if any(geo) else ()
 
 
 def _bias_span(net: IntegerNetwork) -> tuple[int, int]:
@@ -182,9 +198,14 @@ class EngineConfig:
     fs_shift_bits: int = 0  # 0: no FS hardware; else the FS spike-weight shift k (d = ±2^k) has fs_shift_bits bits
     c_layer: int | None = None
     c_image: int | None = None
+    # per layer: () for dense, else the conv/pool geometry tuple of golden.cycle_model.spatial_of; () = all dense
+    spatial: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "layer_sizes", tuple(int(n) for n in self.layer_sizes))
+        object.__setattr__(self, "spatial", tuple(tuple(int(v) for v in g) for g in self.spatial))
+        if self.spatial and not any(self.spatial):
+            object.__setattr__(self, "spatial", ())
         c_layer, c_image = _cycle_constants()
         if self.bias_bits is None:
             object.__setattr__(self, "bias_bits", self.membrane_bits)
@@ -231,6 +252,17 @@ class EngineConfig:
                              f"±2^{(1 << MAX_FS_SHIFT_BITS) - 1}), got {self.fs_shift_bits}")
         if self.fs_shift_bits and not self.phase_bits:
             raise SnnCosimError("the FS hardware (fs_shift_bits > 0) needs the phase counter: set phase_bits > 0")
+        if self.spatial:
+            if len(self.spatial) != self.n_layers:
+                raise SnnCosimError(f"spatial has {len(self.spatial)} entries for {self.n_layers} layers")
+            if self.spatial[-1]:
+                raise SnnCosimError("the output layer must be dense")
+            if self.fs:
+                raise SnnCosimError("conv/pool layers are not supported in FS builds")
+            for l, geo in enumerate(self.spatial, start=1):
+                if geo and (len(geo) != 13 or geo[1] * geo[2] * geo[3] != self.layer_sizes[l - 1]
+                            or geo[4] * geo[5] * geo[6] != self.layer_sizes[l]):
+                    raise SnnCosimError(f"layer {l}: spatial geometry {geo} does not match layer_sizes")
         for l in range(1, self.n_layers + 1):
             if self.weight_words(l) > (1 << REGION_SHIFT):
                 raise SnnCosimError(f"layer {l} needs {self.weight_words(l)} weight words; a configuration region "
@@ -246,23 +278,83 @@ class EngineConfig:
         return len(self.layer_sizes) - 1
 
     def groups(self, l: int) -> int:
-        """``G_l = ceil(n_l / P)`` lane groups of layer ``l`` (``l = 0`` gives the input's word count ``W_1``)."""
+        """``G_l = ceil(n_l / P)`` lane groups of layer ``l`` (``l = 0`` gives the input's word count ``W_1`` of a
+        dense first layer); for a conv/pool layer ``ceil(c_out / P)`` channel groups."""
         if not 0 <= l <= self.n_layers:
             raise SnnCosimError(f"layer {l} is not in 0..{self.n_layers}")
+        if l and self.geometry(l):
+            return -(-self.geometry(l)[4] // self.lanes)
         return -(-self.layer_sizes[l] // self.lanes)
 
+    def geometry(self, l: int) -> tuple:
+        """The conv/pool geometry tuple of layer ``l`` (golden.cycle_model.SPATIAL_FIELDS), ``()`` for dense."""
+        return self.spatial[l - 1] if self.spatial else ()
+
+    def plans(self):
+        from golden import cycle_model
+
+        return cycle_model.layer_plans(self.layer_sizes, self.spatial, self.lanes)
+
     def words(self, l: int) -> int:
-        """``W_l = ceil(n_{l-1} / P)``: spike-mask words layer ``l`` reads per step (= ``groups(l - 1)``)."""
-        return self.groups(l - 1)
+        """``W_l``: spike-mask words layer ``l`` reads per step: ``ceil(n_{l-1} / P)`` (= ``groups(l - 1)``), or
+        ``h·w·ceil(c/P)`` for a spatial source in hardware order."""
+        if not self.spatial:
+            return self.groups(l - 1)
+        return self.plans()[l - 1].words
+
+    def state_words(self, l: int) -> int:
+        """Membrane / spike-mask words of layer ``l``: ``G_l``, or ``h_out·w_out·G_l`` for conv/pool."""
+        if not self.spatial:
+            return self.groups(l)
+        return self.plans()[l - 1].state_words
+
+    def spatial_source(self, l: int) -> bool:
+        """True when layer ``l`` reads its source in hardware order (position-major, channel groups)."""
+        return bool(self.spatial) and bool(self.geometry(l) or (l >= 2 and self.geometry(l - 1)))
 
     def weight_words(self, l: int) -> int:
-        """Depth of layer ``l``'s weight memory: ``n_{l-1} · G_l``."""
+        """Depth of layer ``l``'s weight memory: ``n_{l-1} · G_l`` (dense), ``W_l·P·G_l`` (dense reading a spatial
+        source), ``c_in·kh·kw·G_l`` (conv), ``P`` (pool: word p holds the pool weight in lane p)."""
+        geo = self.geometry(l)
+        if geo:
+            return self.lanes if geo[0] else geo[1] * geo[7] * geo[8] * self.groups(l)
+        if self.spatial_source(l):
+            return self.words(l) * self.lanes * self.groups(l)
         return self.layer_sizes[l - 1] * self.groups(l)
 
     @property
     def max_groups(self) -> int:
-        """Depth of the shared accumulator memory."""
-        return max(self.groups(l) for l in range(1, self.n_layers + 1))
+        """Depth of the shared accumulator memory (the largest state depth)."""
+        return max(self.state_words(l) for l in range(1, self.n_layers + 1))
+
+    def hardware_order(self, l: int) -> np.ndarray:
+        """``int64 [words · P]``: the neuron (torch flatten order (c, y, x)) at bit ``word·P + p`` of layer
+        ``l``'s spike-mask / record words (``l = 0``: the input words on ``spike_in``), −1 for padding lanes.
+        Spatial layers (and the input of a conv/pool layer 1) are position-major with channel groups: word
+        ``q·G + g``, lane p is channel ``g·P + p`` at position ``q = y·w + x``."""
+        P = self.lanes
+        if l == 0 and self.geometry(1):
+            c, h, w = self.geometry(1)[1:4]
+        elif l >= 1 and self.geometry(l):
+            c, h, w = self.geometry(l)[4:7]
+        else:
+            n = self.layer_sizes[l]
+            order = np.arange(self.groups(l) * P, dtype=np.int64)
+            order[n:] = -1
+            return order
+        G = -(-c // P)
+        q, g, p = np.meshgrid(np.arange(h * w), np.arange(G), np.arange(P), indexing="ij")
+        channel = g * P + p
+        return np.where(channel < c, channel * (h * w) + q, -1).reshape(-1).astype(np.int64)
+
+    def input_words(self, spikes) -> np.ndarray:
+        """``bool [..., n_0]`` input spikes → ``object [..., W_1]`` spike_in words in the engine's input order
+        (padding lanes 0)."""
+        spikes = np.asarray(spikes, dtype=bool)
+        order = self.hardware_order(0)
+        bits = np.where(order >= 0, spikes[..., np.maximum(order, 0)], False)
+        bits = bits.reshape(*spikes.shape[:-1], -1, self.lanes).astype(object)
+        return sum(bits[..., p] << p for p in range(self.lanes))
 
     @property
     def cfg_data_bits(self) -> int:
@@ -288,16 +380,28 @@ class EngineConfig:
         out = []
         for l in range(1, self.n_layers + 1):
             G = self.groups(l)
+            S = self.state_words(l)
             out += [(f"weights_{l}", self.weight_words(l), P * self.weight_bits),
                     (f"bias_{l}", G, P * self.bias_bits), (f"threshold_{l}", G, P * self.threshold_bits),
-                    (f"membrane_{l}", G, P * M)]
+                    (f"membrane_{l}", S, P * M)]
             if l < self.n_layers:
-                out.append((f"spikes_{l}", G, P))
+                out.append((f"spikes_{l}", S, P))
             if self.fs:
                 K = self.max_phases
                 if l < self.n_layers:
                     out += [(f"fs_threshold_{l}", K, M), (f"fs_reset_{l}", K, M)]
                 out.append((f"fs_weight_{l}", K, self.fs_shift_bits + 1))
+        for l in range(1, self.n_layers + 1):  # conv/pool geometry ROMs (constants of the build)
+            geo = self.geometry(l)
+            if geo:
+                from golden import cycle_model
+
+                entries = max(1, sum(len(row) for row in cycle_model.reach_table(geo)))
+                index_bits = max(1, entries.bit_length())
+                out += [(f"reach_start_{l}", geo[2] * geo[3] + 1, index_bits),
+                        (f"reach_end_{l}", geo[2] * geo[3], index_bits),
+                        (f"reach_oq_{l}", entries, max(1, (geo[5] * geo[6] * self.groups(l)).bit_length())),
+                        (f"reach_tap_{l}", entries, max(1, (geo[7] * geo[8] * self.groups(l)).bit_length()))]
         out += [("out_counts", self.groups(self.n_layers), P * SPIKE_COUNT_BITS),
                 ("acc", self.max_groups, P * self.acc_bits)]
         return out
@@ -325,6 +429,10 @@ class EngineConfig:
         out = dataclasses.asdict(self) | {"layer_sizes": list(self.layer_sizes)}
         if not self.fs_shift_bits:
             del out["fs_shift_bits"]
+        if not self.spatial:
+            del out["spatial"]
+        else:
+            out["spatial"] = [list(g) for g in self.spatial]
         return out
 
     def digest(self) -> str:
@@ -357,6 +465,7 @@ class EngineConfig:
             threshold_bits=max(_threshold_max(net).bit_length(), 1),
             phase_bits=phase_bits_for(net.phases) if weighted or fs else 0,
             fs_shift_bits=fs_shift_bits_for(net) if fs else 0,
+            spatial=_spatial_of(net),
         )
         fields.update(overrides)
         config = cls(**fields)
@@ -370,6 +479,9 @@ class EngineConfig:
         if tuple(net.layer_sizes) != self.layer_sizes:
             raise WidthError(f"network layer sizes {list(net.layer_sizes)} differ from the engine's "
                              f"{list(self.layer_sizes)}")
+        if _spatial_of(net) != self.spatial:
+            raise WidthError(f"network conv/pool geometry {_spatial_of(net)} differs from the engine's "
+                             f"{self.spatial}")
         if net.membrane_bits != self.membrane_bits:
             raise WidthError(f"network membrane_bits={net.membrane_bits} differs from the engine's "
                              f"{self.membrane_bits} (saturation happens at that width, so they must be equal)")

@@ -90,8 +90,19 @@ def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, i
     M_mask = (1 << config.membrane_bits) - 1
     for l, layer in enumerate(net.layers, start=1):
         G = config.groups(l)
-        weight = _lane_padded(np.asarray(layer.weight, dtype=np.int64), G, P)  # [G·P, n_in]
-        by_input = weight.T.reshape(layer.n_in, G, P)  # address i·G + g, lane p
+        if layer.kind == "conv2d":  # address (ci·kh·kw + ky·kw + kx)·G + g, lane p: W[g·P + p, ci, ky, kx]
+            kernel = np.asarray(layer.weight, dtype=np.int64)
+            c_out = kernel.shape[0]
+            weight = _lane_padded(kernel.reshape(c_out, -1), G, P)  # [G·P, c_in·kh·kw]
+            by_input = weight.T.reshape(-1, G, P)
+        elif layer.kind == "avgpool2d":  # word p: the pool weight in lane p (the spike's own channel lane)
+            by_input = np.eye(P, dtype=np.int64) * int(layer.weight)
+        else:
+            weight = _lane_padded(np.asarray(layer.weight, dtype=np.int64), G, P)  # [G·P, n_in]
+            if config.spatial_source(l):  # rows in the source's hardware order (padding lanes: zero rows)
+                order = config.hardware_order(l - 1)
+                weight = np.where(order[None, :] >= 0, weight[:, np.maximum(order, 0)], 0)
+            by_input = weight.T.reshape(-1, G, P)  # address i·G + g, lane p
         for index, value in enumerate(_pack(by_input, config.weight_bits)):
             words.append((region_address(l, 0, index), value))
         for field, array, bits in ((1, layer.bias, config.bias_bits), (2, layer.threshold, config.threshold_bits)):

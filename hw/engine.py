@@ -12,6 +12,13 @@ Schedule of one image of ``T = n_steps`` steps; for t = 1..T, l = 1..L (one stat
 
     cycles(t, l) = W_l + S_in·G_l + G_l + C_LAYER;  cycles(image) = Σ cycles(t, l) + C_IMAGE
 
+Conv2d / avgpool2d layers (``config.spatial``; docs/architecture.md, "Convolution"): lanes run over output
+channels; EVENT walks, per set source bit, the output positions its input position reaches (a constant reach-table
+ROM per layer) and per position the G_l channel groups (conv) or the spike's own group (pool); UPDATE walks the
+layer's ``h_out·w_out·G_l`` state words::
+
+    cycles(t, l) = W_l + R·G_l (conv) or R (pool) + h_out·w_out·G_l + C_LAYER
+
 ``C_IMAGE`` counts the cycle that sees ``start`` plus ``C_IMAGE − 1`` idle IPAD cycles after the last summary;
 ``done`` pulses in the following cycle (state DONE, not busy, already accepting the next ``start``). Cycles in
 FETCH of layer 1 without ``spike_in_valid`` are not counted. After ``rst`` the engine spends ``max G_l`` cycles
@@ -41,6 +48,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.trace import COUNTER_NAMES
+
+from golden import cycle_model
 
 from .config import (CFG_ADDR_BITS, FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE,
                      GLOBAL_FS_MODE, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, GROUP_BITS, IMAGE_BITS,
@@ -131,7 +140,7 @@ class NetworkEngine(wiring.Component):
         step = Signal(STEP_BITS)  # 1-based
         layer = Signal(LAYER_BITS)  # 1-based
         word = Signal(_index_bits(max(Wd.values())))  # mask word being fetched / scanned
-        addr_bits = _index_bits(max(Wd[l] * P * G[l] for l in G))
+        addr_bits = _index_bits(max(max(Wd[l] * P * G[l], c.weight_words(l)) for l in G))
         word_base = Signal(addr_bits)  # word · P · G_l: weight address of (i = word·P, g = 0)
         mask = Signal(P)  # set bits of the current word not yet visited
         group = Signal(_index_bits(c.max_groups))
@@ -162,9 +171,11 @@ class NetworkEngine(wiring.Component):
         g_last = const_table("g_last", {l: G[l] - 1 for l in G})
         w_last = const_table("w_last", {l: Wd[l] - 1 for l in G})
         row_step = const_table("row_step", {l: P * G[l] for l in G})
-        last_lanes = const_table("last_lanes", {l: sizes[l] - (G[l] - 1) * P for l in G})
-        last_group_mask = const_table("last_group_mask", {l: (1 << (sizes[l] - (G[l] - 1) * P)) - 1 for l in G})
-        last_word_mask = const_table("last_word_mask", {l: (1 << (sizes[l - 1] - (Wd[l] - 1) * P)) - 1 for l in G})
+        width = {l: c.geometry(l)[4] if c.geometry(l) else sizes[l] for l in G}  # neurons / output channels
+        last_lanes = const_table("last_lanes", {l: width[l] - (G[l] - 1) * P for l in G})
+        last_group_mask = const_table("last_group_mask", {l: (1 << (width[l] - (G[l] - 1) * P)) - 1 for l in G})
+        last_word_mask = const_table("last_word_mask", {  # spatial sources: padding lanes are already 0
+            l: all_lanes if c.spatial_source(l) else (1 << (sizes[l - 1] - (Wd[l] - 1) * P)) - 1 for l in G})
 
         # lowest set bit of the current mask word: the next input spike event (ascending i)
         bit = Signal(_index_bits(P))
@@ -176,9 +187,70 @@ class NetworkEngine(wiring.Component):
         bit_offset = per_layer("bit_offset", unsigned(addr_bits),
                                {l: Array(p * G[l] for p in range(P))[bit] for l in G})  # bit · G_l
         weight_addr = Signal(addr_bits)
-        m.d.comb += weight_addr.eq(word_base + bit_offset + group)  # (word·P + bit)·G_l + g
+        dense_addr = Signal(addr_bits)
+        m.d.comb += dense_addr.eq(word_base + bit_offset + group)  # (word·P + bit)·G_l + g
+        m.d.comb += weight_addr.eq(dense_addr)
         group_lanes = Signal(range(P + 1))
         m.d.comb += group_lanes.eq(Mux(group == g_last, last_lanes, P))
+
+        # UPDATE walks the layer's state words (conv/pool: position-major, G_l channel groups each); ugroup is the
+        # channel group of the word being issued (dense: = group)
+        ugroup = group
+        u_last = g_last
+        if c.spatial:
+            S = {l: c.state_words(l) for l in G}
+            u_last = const_table("u_last", {l: S[l] - 1 for l in G})
+            ugroup = Signal(_index_bits(max(G.values())), name="ugroup")
+            spatial = {l: c.geometry(l) for l in G if c.geometry(l)}
+            is_spatial = const_table("is_spatial", {l: int(l in spatial) for l in G})
+            is_pool = const_table("is_pool", {l: int(l in spatial and spatial[l][0] == 1) for l in G})
+            # source counters: the current mask word is position `pos`, channel group `pos_g` of the source
+            src_groups = {l: -(-spatial[l][1] // P) for l in spatial}
+            pos = Signal(_index_bits(max([g[2] * g[3] for g in spatial.values()]) + 1), name="src_pos")
+            pos_g = Signal(_index_bits(max(src_groups.values())), name="src_group")
+            gin_last = const_table("gin_last", {l: src_groups.get(l, 1) - 1 for l in G})
+            ci_step = const_table("ci_step", {l: (P * spatial[l][7] * spatial[l][8] * G[l]
+                                                  if l in spatial and not spatial[l][0] else 0) for l in G})
+            ci_base = Signal(addr_bits, name="ci_base")  # pos_g·P·kh·kw·G_l: weight address of channel pos_g·P
+            entry_bits = 1
+            starts, oqs, taps = {}, {}, {}
+            for l, geo in spatial.items():
+                table = cycle_model.reach_table(geo)
+                start = [0]
+                for row in table:
+                    start.append(start[-1] + len(row))
+                T = geo[7] * geo[8]
+                starts[l] = start
+                oqs[l] = [oq * G[l] for row in table for oq, _ in row] or [0]
+                taps[l] = [tap * G[l] for row in table for _, tap in row] or [0]
+                entry_bits = max(entry_bits, _index_bits(start[-1] + 1))
+            entry = Signal(entry_bits, name="entry")  # reach-table entry of the current (spike, position)
+
+            def rom(name, values, addr):
+                mem = Memory(shape=unsigned(max(1, max(values).bit_length())), depth=len(values), init=values)
+                m.submodules[name] = mem
+                rp = mem.read_port(domain="comb")
+                m.d.comb += rp.addr.eq(addr)
+                return rp.data
+
+            reach_start = per_layer("reach_start", unsigned(entry_bits),
+                                    {l: rom(f"reach_start_{l}", starts[l], pos) for l in spatial})
+            reach_end = per_layer("reach_end", unsigned(entry_bits),
+                                  {l: rom(f"reach_end_{l}", starts[l][1:], pos) for l in spatial})
+            acc_bits_ = _index_bits(c.max_groups)
+            entry_oq = per_layer("entry_oq", unsigned(acc_bits_),
+                                 {l: rom(f"reach_oq_{l}", oqs[l], entry) for l in spatial})
+            entry_tap = per_layer("entry_tap", unsigned(addr_bits),
+                                  {l: rom(f"reach_tap_{l}", taps[l], entry) for l in spatial})
+            bit_channel = per_layer("bit_channel", unsigned(addr_bits), {  # bit · kh·kw·G_l
+                l: Array(p * spatial[l][7] * spatial[l][8] * G[l] for p in range(P))[bit]
+                for l in spatial if not spatial[l][0]})
+            conv_addr = Signal(addr_bits)
+            m.d.comb += conv_addr.eq(Mux(is_pool, bit, ci_base + bit_channel + entry_tap + group))
+            spatial_acc = Signal(acc_bits_)
+            m.d.comb += spatial_acc.eq(entry_oq + Mux(is_pool, pos_g, group))
+            with m.If(is_spatial):
+                m.d.comb += weight_addr.eq(conv_addr)
 
         # ------------------------------------------------------------------------------------ configuration port
         cfg_open = Signal()  # configuration writes accepted (not running an image)
@@ -206,9 +278,9 @@ class NetworkEngine(wiring.Component):
             base = 4 * (l - 1)
             weights[l] = cfg_memory(f"weights_{l}", lanes_of(signed(c.weight_bits)), c.weight_words(l), base,
                                     weight_addr)
-            biases[l] = cfg_memory(f"bias_{l}", lanes_of(signed(c.bias_bits)), G[l], base + 1, group)
+            biases[l] = cfg_memory(f"bias_{l}", lanes_of(signed(c.bias_bits)), G[l], base + 1, ugroup)
             thresholds[l] = cfg_memory(f"threshold_{l}", lanes_of(unsigned(c.threshold_bits)), G[l], base + 2,
-                                       group)
+                                       ugroup)
             controls[l] = Signal(NeuronControl, name=f"control_{l}")
             floors[l] = Signal(signed(M), name=f"floor_{l}")
             with m.If(cfg_we & (region == base + 3)):
@@ -216,10 +288,11 @@ class NetworkEngine(wiring.Component):
                     m.d.sync += controls[l].eq(self.cfg_data[:PARAM_BITS])
                 with m.If(index == 1):
                     m.d.sync += floors[l].eq(self.cfg_data[:M])
-            mem_write[l], mem_read[l] = state_memory(f"membrane_{l}", lanes_of(signed(M)), G[l])
+            mem_write[l], mem_read[l] = state_memory(f"membrane_{l}", lanes_of(signed(M)), c.state_words(l))
             m.d.comb += mem_read[l].addr.eq(group)
             if l < L:  # layer L's spikes go to the output counters instead
-                spk_write[l], spk_read[l] = state_memory(f"spikes_{l}", unsigned(P), G[l], read_domain="comb")
+                spk_write[l], spk_read[l] = state_memory(f"spikes_{l}", unsigned(P), c.state_words(l),
+                                                         read_domain="comb")
                 m.d.comb += spk_read[l].addr.eq(word)
         count_write, count_read = state_memory("out_counts", lanes_of(unsigned(SPIKE_COUNT_BITS)), G[L])
         m.d.comb += count_read.addr.eq(group)
@@ -296,6 +369,8 @@ class NetworkEngine(wiring.Component):
         def enter_layer():
             m.d.sync += [word.eq(0), word_base.eq(0), group.eq(0), group_base.eq(0),
                          best_rank.eq(rank_floor), best_index.eq(0)]
+            if c.spatial:
+                m.d.sync += [pos.eq(0), pos_g.eq(0), ci_base.eq(0), ugroup.eq(0)]
             m.d.sync += [counter.eq(0) for counter in ctr.values()]
 
         def begin_image_on_start(otherwise=None):
@@ -320,14 +395,22 @@ class NetworkEngine(wiring.Component):
         def next_word():
             with m.If(word == w_last):
                 m.d.sync += [group.eq(0), group_base.eq(0)]
+                if c.spatial:
+                    m.d.sync += ugroup.eq(0)
                 m.next = "UPDATE"
             with m.Else():
                 m.d.sync += [word.eq(word + 1), word_base.eq(word_base + row_step)]
+                if c.spatial:  # source word q·G_src + g: advance (pos, pos_g) without a division
+                    with m.If(pos_g == gin_last):
+                        m.d.sync += [pos_g.eq(0), pos.eq(pos + 1), ci_base.eq(0)]
+                    with m.Else():
+                        m.d.sync += [pos_g.eq(pos_g + 1), ci_base.eq(ci_base + ci_step)]
                 m.next = "FETCH"
 
         # ------------------------------------------------------------------------------------ schedule
         s1_update = Signal()  # stage 1 of an UPDATE issue: neuron lanes see this group's operands
         s1_group = Signal.like(group)
+        s1_ugroup = Signal.like(ugroup, name="s1_ugroup") if c.spatial else s1_group
         s1_base = Signal(PREDICTION_BITS)
         m.d.sync += s1_update.eq(0)
         m.d.comb += xb.op_group.eq(group)
@@ -355,7 +438,12 @@ class NetworkEngine(wiring.Component):
                 with m.If(~takes_input | self.spike_in_valid):
                     count_cycle()
                     m.d.sync += mask.eq(source)
-                    with m.If(source.any()):
+                    events = source.any()
+                    if c.spatial:  # a conv/pool input position that reaches no output costs no EVENT cycle
+                        events = Signal()
+                        m.d.comb += events.eq(source.any() & (~is_spatial | (reach_start != reach_end)))
+                        m.d.sync += entry.eq(reach_start)
+                    with m.If(events):
                         m.next = "EVENT"
                     with m.Else():
                         next_word()
@@ -363,20 +451,40 @@ class NetworkEngine(wiring.Component):
             with m.State("EVENT"):
                 m.d.comb += [self.busy.eq(1), xb.op_valid.eq(1)]
                 count_cycle()
-                m.d.sync += [ctr["acs"].eq(ctr["acs"] + group_lanes), ctr["weight_reads"].eq(ctr["weight_reads"] + 1)]
-                with m.If(group == g_last):
-                    m.d.sync += [group.eq(0), mask.eq(mask_rest)]
-                    with m.If(mask_rest == 0):
-                        next_word()
-                with m.Else():
-                    m.d.sync += group.eq(group + 1)
+                m.d.sync += ctr["weight_reads"].eq(ctr["weight_reads"] + 1)
+                if not c.spatial:
+                    m.d.sync += ctr["acs"].eq(ctr["acs"] + group_lanes)
+                    with m.If(group == g_last):
+                        m.d.sync += [group.eq(0), mask.eq(mask_rest)]
+                        with m.If(mask_rest == 0):
+                            next_word()
+                    with m.Else():
+                        m.d.sync += group.eq(group + 1)
+                else:
+                    # dense: (spike, group); conv: (spike, reached position, group); pool: (spike, position) in
+                    # the spike's own channel group, one lane
+                    m.d.sync += ctr["acs"].eq(ctr["acs"] + Mux(is_pool, 1, group_lanes))
+                    with m.If(is_spatial):
+                        m.d.comb += xb.op_group.eq(spatial_acc)
+                    with m.If(is_pool | (group == g_last)):
+                        m.d.sync += group.eq(0)
+                        with m.If(~is_spatial | (entry == reach_end - 1)):
+                            m.d.sync += [mask.eq(mask_rest), entry.eq(reach_start)]
+                            with m.If(mask_rest == 0):
+                                next_word()
+                        with m.Else():
+                            m.d.sync += entry.eq(entry + 1)
+                    with m.Else():
+                        m.d.sync += group.eq(group + 1)
 
             with m.State("UPDATE"):
                 m.d.comb += [self.busy.eq(1), xb.op_valid.eq(1), xb.op_clear.eq(1)]
                 count_cycle()
                 m.d.sync += [ctr["state_reads"].eq(ctr["state_reads"] + 1),
                              s1_update.eq(1), s1_group.eq(group), s1_base.eq(group_base)]
-                with m.If(group == g_last):
+                if c.spatial:
+                    m.d.sync += [s1_ugroup.eq(ugroup), ugroup.eq(Mux(ugroup == g_last, 0, ugroup + 1))]
+                with m.If(group == u_last):
                     m.d.sync += pad.eq(0)
                     m.next = "DRAIN"
                 with m.Else():
@@ -473,7 +581,7 @@ class NetworkEngine(wiring.Component):
         saturated = Signal(P)
         s1_last = Signal()
         m.d.comb += [
-            s1_last.eq(s1_group == g_last),
+            s1_last.eq(s1_ugroup == g_last),
             lane_valid.eq(Mux(s1_last, last_group_mask, all_lanes)),
             spikes.eq(lane_spikes & lane_valid),
             saturated.eq(lane_saturated & lane_valid),

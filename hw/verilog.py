@@ -86,7 +86,7 @@ def fpga_top_verilog(config: EngineConfig, n_words: int) -> str:
 // {config.membrane_bits} b, acc {config.acc_bits} b, counters {W} b.
 // After rst, the {n_words} configuration writes held in CONFIG_FILE ($readmemh: address, data, address, ...)
 // are streamed into the engine's cfg port, one per cycle; then `ready` rises and stays high until the next rst.
-// `start` is ignored until `ready`. Input spikes: W_1 = {config.groups(0)} words of {P} bits per step, in order.
+// `start` is ignored until `ready`. Input spikes: W_1 = {config.words(1)} words of {P} bits per step, in order.
 `default_nettype none
 module {TOP_NAME} #(
     parameter CONFIG_FILE = "config.hex"
@@ -202,6 +202,10 @@ def manifest_text(config: EngineConfig, n_words: int, network_name: str = "") ->
               "Cycles: cycles(t, l) = W_l + S_in*G_l + G_l + C_LAYER;  cycles(image) = sum + C_IMAGE",
               "  " + ", ".join(f"layer {l}: W={config.words(l)} G={config.groups(l)}"
                                for l in range(1, config.n_layers + 1)), ""]
+    if config.spatial:
+        lines += ["Conv/pool layers (docs/architecture.md, \"Convolution\"): cycles(t, l) = W_l + R*G_l (conv) or R",
+                  "(pool) + h_out*w_out*G_l + C_LAYER, R = sum over input spikes of the output positions reached;",
+                  "spatial inputs and record beats are position-major with channel groups of P lanes.", ""]
     if config.phase_bits:
         lines += [f"Weighted spikes (Kim 2018): K <= {config.max_phases} phases; global registers in cfg region "
                   "0xFF (index 0: K, index 1: S*K); params word bit 9 ws, bit 10 acc", ""]

@@ -53,14 +53,18 @@ def test_verilog_rejects_wrong_version(tmp_path, capsys):
     assert "version 99 is not supported" in _error_line(capsys)
 
 
-def test_verilog_rejects_conv_network_not_yet_in_hardware(tmp_path, capsys):
+def test_verilog_conv_network_and_rejects_conv_output_layer(tmp_path, capsys):
     rng = np.random.default_rng(1)
     conv = Conv2dLayer(rng.integers(-5, 5, (2, 1, 3, 3)), np.zeros(2, np.int64), np.full(2, 9), (1, 6, 6))
     dense = DenseLayer(rng.integers(-5, 5, (3, 32)), np.zeros(3, np.int64), np.full(3, 9))
     path = IntegerNetwork((1, 6, 6), [conv, dense]).save(tmp_path / "conv.snn")
-    assert main(["verilog", str(path), "-o", str(tmp_path / "out")]) == 2
-    assert "not yet in hardware" in _error_line(capsys)
-    assert not (tmp_path / "out").exists()
+    assert main(["verilog", str(path), "-o", str(tmp_path / "out"), "-P", "4"]) == 0  # hardware convolution
+    assert "module snn_engine" in (tmp_path / "out" / "snn_engine.v").read_text()
+    capsys.readouterr()
+    path = IntegerNetwork((1, 6, 6), [conv]).save(tmp_path / "conv_only.snn")
+    assert main(["verilog", str(path), "-o", str(tmp_path / "out2")]) == 2
+    assert "output layer must be dense" in _error_line(capsys)
+    assert not (tmp_path / "out2").exists()
 
 
 def test_verilog_writes_files_for_a_valid_network(tmp_path, capsys):

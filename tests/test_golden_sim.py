@@ -39,7 +39,8 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
                 direct = l == 0 and network.input_coding == "direct"
                 p = layer.neuron
                 out = []
-                acs = macs = sats = 0
+                acs = macs = sats = reach = 0
+                positions = layer.n_out // layer.out_shape[0] if layer.kind != "dense" else 0
                 for j in range(layer.n_out):
                     current = 0
                     for i, wgt in conns[l][j]:
@@ -50,6 +51,8 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
                         current += wgt * x[i]
                         if not direct and x[i]:
                             acs += 1
+                            if j < positions:  # output channel 0: one (spike, reached position) pair
+                                reach += 1
                     bias = 0 if layer.kind == "avgpool2d" else per_neuron_value(layer, layer.bias, j)
                     theta = per_neuron_value(layer, layer.threshold, j)
                     prev = v[l][j]
@@ -70,10 +73,28 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
                     membranes[l][b, t, j] = new
                 n_prev = len(x)
                 s_in = n_prev if direct else sum(x)
-                groups = _ceil(layer.n_out, lanes)
+                # source words: hardware order (position-major, channel groups) for a spatial source
+                words = _ceil(n_prev, lanes)
+                src = layer if layer.kind != "dense" else (network.layers[l - 1] if l else None)
+                if layer.kind != "dense":
+                    words = layer.in_shape[1] * layer.in_shape[2] * _ceil(layer.in_shape[0], lanes)
+                elif src is not None and src.kind != "dense":
+                    words = src.out_shape[1] * src.out_shape[2] * _ceil(src.out_shape[0], lanes)
+                if layer.kind == "dense":
+                    groups = state = per_event = _ceil(layer.n_out, lanes)
+                    events = s_in
+                else:
+                    groups = _ceil(layer.out_shape[0], lanes)
+                    state = positions * groups
+                    per_event = 1 if layer.kind == "avgpool2d" else groups
+                    events = (acs if layer.kind == "avgpool2d" else reach) if not direct else None
+                    if direct:  # every input visited: all (input, reached position) pairs
+                        events = sum(1 for j in range(positions) for i, _ in conns[l][j] if i is not None)
+                        if layer.kind == "avgpool2d":
+                            events = sum(1 for j in range(layer.n_out) for i, _ in conns[l][j] if i is not None)
                 counters[b, t, l] = [
-                    _ceil(n_prev, lanes) + s_in * groups + groups + cycle_model.C_LAYER,
-                    acs, macs, sum(out), layer.n_out, s_in * groups, groups, groups, sats]
+                    words + events * per_event + state + cycle_model.C_LAYER,
+                    acs, macs, sum(out), layer.n_out, events * per_event, state, state, sats]
                 x = out
     image_cycles = counters[..., 0].sum(axis=(1, 2)) + cycle_model.C_IMAGE
     totals = spikes[-1].sum(axis=1)

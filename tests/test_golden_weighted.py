@@ -73,9 +73,21 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
                     spikes[l][b, t - 1, j] = fire
                     membranes[l][b, t - 1, j] = new
                 s_in, n_prev = sum(x), len(x)
-                groups = -(-layer.n_out // lanes)
-                counters[b, t - 1, l] = [-(-n_prev // lanes) + s_in * groups + groups + cycle_model.C_LAYER,
-                                         acs, 0, sum(out), layer.n_out, s_in * groups, groups, groups, sats]
+                words, groups = -(-n_prev // lanes), -(-layer.n_out // lanes)
+                state, events, per_event = groups, s_in, groups
+                if layer.kind != "dense":  # conv schedule: (spike, reached position) events, spatial source
+                    c_in, h, w = layer.in_shape
+                    c_out, ho, wo = layer.out_shape
+                    words, groups = h * w * -(-c_in // lanes), -(-c_out // lanes)
+                    state, events = ho * wo * groups, acs // c_out
+                    per_event = 1 if layer.kind == "avgpool2d" else groups
+                    if layer.kind == "avgpool2d":
+                        events = acs
+                elif l and network.layers[l - 1].kind != "dense":
+                    c, ho, wo = network.layers[l - 1].out_shape
+                    words = ho * wo * -(-c // lanes)
+                counters[b, t - 1, l] = [words + events * per_event + state + cycle_model.C_LAYER,
+                                         acs, 0, sum(out), layer.n_out, events * per_event, state, state, sats]
                 x = out
         final.append(list(v[-1]))
     image_cycles = counters[..., 0].sum(axis=(1, 2)) + cycle_model.C_IMAGE

@@ -48,6 +48,7 @@ def run_engine(net, config, images, stall_rng=None, configure=True):
     predictions = np.zeros(n_img, dtype=np.int64)
     totals = np.zeros((n_img, len(COUNTER_NAMES)), dtype=np.int64)
     words = config_words(net, config)
+    orders = [None] + [config.hardware_order(l) for l in range(1, L + 1)]  # rec lane → torch neuron index
 
     async def testbench(ctx):
         while ctx.get(dut.busy):  # CLEAR after reset
@@ -64,6 +65,8 @@ def run_engine(net, config, images, stall_rng=None, configure=True):
             padded[:, :sizes[0]] = image
             queue = [int(sum(int(b) << p for p, b in enumerate(padded[t, w * P:(w + 1) * P])))
                      for t in range(T) for w in range(config.groups(0))]
+            if config.spatial:  # conv/pool layer 1: input words in hardware order (position-major)
+                queue = [int(v) for row in config.input_words(image) for v in row]
             ctx.set(dut.start, 1)
             ctx.set(dut.n_steps, T)
             await ctx.tick()
@@ -76,8 +79,8 @@ def run_engine(net, config, images, stall_rng=None, configure=True):
                     t, l, g = ctx.get(dut.rec_step), ctx.get(dut.rec_layer), ctx.get(dut.rec_group)
                     spk, mem = ctx.get(dut.rec_spikes), ctx.get(dut.rec_membranes)
                     for p in range(P):
-                        j = g * P + p
-                        if j < sizes[l]:
+                        j = int(orders[l][g * P + p])
+                        if j >= 0:
                             spikes[l - 1][k, t - 1, j] = (spk >> p) & 1
                             membranes[l - 1][k, t - 1, j] = _signed(mem >> (p * M), M)
                 if ctx.get(dut.sum_valid):
@@ -234,7 +237,7 @@ def test_config_rejects_what_the_engine_cannot_run(rng):
     conv = IntegerNetwork(input_shape=(1, 4, 4), layers=[Conv2dLayer(
         weight=np.ones((2, 1, 3, 3), dtype=np.int64), bias=np.zeros(2, dtype=np.int64),
         threshold=np.ones(2, dtype=np.int64), in_shape=(1, 4, 4))])
-    with pytest.raises(UnsupportedLayerError, match="conv2d layer 1: not yet in hardware"):
+    with pytest.raises(UnsupportedLayerError, match="conv2d layer 1: the output layer must be dense"):
         EngineConfig.for_network(conv)
     direct = IntegerNetwork(input_shape=(6,), layers=net.layers, membrane_bits=8, input_coding="direct")
     with pytest.raises(UnsupportedLayerError, match="not yet in hardware"):

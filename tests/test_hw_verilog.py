@@ -94,7 +94,7 @@ def test_write_verilog_leaves_nothing_on_error(tmp_path):
     conv = IntegerNetwork(input_shape=(1, 4, 4), layers=[Conv2dLayer(
         weight=np.ones((2, 1, 3, 3), dtype=np.int64), bias=np.zeros(2, dtype=np.int64),
         threshold=np.ones(2, dtype=np.int64), in_shape=(1, 4, 4))])
-    with pytest.raises(UnsupportedLayerError, match="not yet in hardware"):
+    with pytest.raises(UnsupportedLayerError, match="output layer must be dense"):
         write_verilog(conv, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
