@@ -367,13 +367,7 @@ def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes
         spk = hexcol(rec, 5, 1, lanes, False, "rec_spikes")
         mem = hexcol(rec, 6, m_bits, lanes, True, "rec_membranes")
         seen = [np.zeros((n_images, n_steps, g), dtype=np.int64) for g in groups]
-        for l in range(n_layers):
-            sel = ok & (layer == l + 1)
-            i, s, g = img[sel], step[sel] - 1, group[sel]
-            np.add.at(seen[l], (i, s, g), 1)
-            cols = g[:, None] * lanes + np.arange(lanes)[None, :]
-            spikes[l][i[:, None], s[:, None], cols] = spk[sel].astype(bool)
-            membranes[l][i[:, None], s[:, None], cols] = mem[sel]
+        _scatter_records(spikes, membranes, seen, ok, layer, img, step, group, spk, mem, lanes)
         _check_counts(seen, "record beat", problems, "image {} step {} layer {} group {}", n_images)
     else:
         seen = [np.zeros((n_images, n_steps, g), dtype=np.int64) for g in groups]
@@ -439,6 +433,18 @@ def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes
         membranes=[m[..., :n] for m, n in zip(membranes, sizes[1:])],
         counters=counters, image_cycles=image_cycles, predictions=predictions, harness_cycles=harness_cycles,
         total_counters=total_counters, images_done=images_done, error=error, problems=problems)
+
+
+def _scatter_records(spikes, membranes, seen, ok, layer, img, step, group, spk, mem, lanes: int) -> None:
+    """Write the valid (``ok``) record beats into the per-layer ``[N, T, n]`` arrays (lane p of group g is column
+    ``g·P + p``; ``step`` is 1-based) and count every (image, step, group) seen, for the missing/duplicate check."""
+    for l in range(len(spikes)):
+        sel = ok & (layer == l + 1)
+        i, s, g = img[sel], step[sel] - 1, group[sel]
+        np.add.at(seen[l], (i, s, g), 1)
+        cols = g[:, None] * lanes + np.arange(lanes)[None, :]
+        spikes[l][i[:, None], s[:, None], cols] = spk[sel].astype(bool)
+        membranes[l][i[:, None], s[:, None], cols] = mem[sel]
 
 
 def _check_counts(seen: list[np.ndarray], what: str, problems: list[str], where: str, n_images: int,
@@ -539,13 +545,7 @@ def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_si
                             f"layer {layer[j]}, group {group[j]}")
         spk = _hex_column(path, rec, 5, 1, lanes, False, "rec_spikes")
         mem = _hex_column(path, rec, 6, m_bits, lanes, True, "rec_membranes")
-        for l in range(n_layers):
-            sel = ok & (layer == l + 1)
-            i, s, g = img[sel], local[sel] - 1, group[sel]
-            np.add.at(seen[l], (i, s, g), 1)
-            cols = g[:, None] * lanes + np.arange(lanes)[None, :]
-            spikes[l][i[:, None], s[:, None], cols] = spk[sel].astype(bool)
-            membranes[l][i[:, None], s[:, None], cols] = mem[sel]
+        _scatter_records(spikes, membranes, seen, ok, layer, img, local, group, spk, mem, lanes)
     for l in range(n_layers):
         bad = _first_bad_count(seen[l], active[None, :, l, None].astype(np.int64))
         if bad is not None:
