@@ -43,6 +43,16 @@ from .errors import SnnCosimError
 from .ir import NeuronParams, signed_range
 
 
+def _zero_membranes(layer: nn.Module, batch: int, n: int | None, device) -> torch.Tensor:
+    """Zero membranes ``[batch, layer.n]`` on ``device`` (the layer's buffers are moved there first)."""
+    if n is not None and n != layer.n:
+        raise SnnCosimError(f"this neuron layer has {layer.n} neurons, not {n}")
+    device = layer.threshold.device if device is None else torch.device(device)
+    if device != layer.threshold.device:
+        layer.to(device)
+    return torch.zeros((batch, layer.n), dtype=layer.threshold.dtype, device=device)
+
+
 class Neuron(nn.Module):
     """The common interface. Subclasses hold per-neuron ``threshold`` and ``bias`` buffers (``[n]``)."""
 
@@ -81,12 +91,7 @@ class Neuron(nn.Module):
 
     def reset_state(self, batch: int, n: int | None = None, device=None) -> None:
         """Membranes of ``batch`` images start at zero (also what the hardware does at ``start``)."""
-        if n is not None and n != self.n:
-            raise SnnCosimError(f"this neuron layer has {self.n} neurons, not {n}")
-        device = self.threshold.device if device is None else torch.device(device)
-        if device != self.threshold.device:
-            self.to(device)
-        self.v = torch.zeros((batch, self.n), dtype=self.threshold.dtype, device=device)
+        self.v = _zero_membranes(self, batch, n, device)
         self._reset_flags()
 
     def _reset_flags(self) -> None:
@@ -298,12 +303,7 @@ class FsNeuron(nn.Module):
         return tuple(self.params.fs_weight)
 
     def reset_state(self, batch: int, n: int | None = None, device=None) -> None:
-        if n is not None and n != self.n:
-            raise SnnCosimError(f"this neuron layer has {self.n} neurons, not {n}")
-        device = self.threshold.device if device is None else torch.device(device)
-        if device != self.threshold.device:
-            self.to(device)
-        self.v = torch.zeros((batch, self.n), dtype=self.threshold.dtype, device=device)
+        self.v = _zero_membranes(self, batch, n, device)
         self.saturated = torch.zeros_like(self.v, dtype=torch.bool)
 
     def _check(self, current: torch.Tensor | None = None) -> None:
