@@ -13,6 +13,11 @@ emitted at step ``t``, layer 0 = the input; ``P`` lanes; ``G_l = ceil(n_l/P)``):
 * ``state_reads``, ``state_writes`` — ``G_l`` each
 * ``saturations``    — neurons of layer ``l`` whose membrane write saturated at step ``t``
 
+Lateral inhibition (docs/spec.md §3c; dense IF/LIF layers with WTA strengths ``u``): the INHIBIT pass adds
+``G_l + C_INHIBIT`` cycles, ``G_l`` state reads and ``G_l`` state writes, and one MAC (``u_i·m_i``) per neuron with
+``m_i = n − s_i > 0`` (``n_l`` when the layer emitted n ≥ 2 spikes, ``n_l − 1`` when n = 1, 0 when n = 0);
+a neuron that saturates in the integrate or in the inhibition counts once.
+
 For a "direct" first layer every input is visited every step: ``S_in(t, 1) := n_0`` in cycles and weight reads,
 and ``acs = 0``. Conv and pool layers follow the engine's convolution schedule (docs/architecture.md,
 "Convolution"; :func:`golden.cycle_model.layer_plans`): with ``R`` = Σ over input spikes of the output positions
@@ -171,14 +176,20 @@ def assemble_counters(s_in, acs, spikes, saturations, network: IntegerNetwork, l
     state = _like(s_in, [plan.state_words for plan in plans])
     n_out = _like(s_in, [g.n_out for g in geo])
     macs = _like(s_in, [g.macs_per_step for g in geo])
-    out[..., _K["cycles"]] = words + events * per_event + state + cycle_model.C_LAYER
+    # lateral inhibition (docs/spec.md §3c): the INHIBIT pass reads and writes the G_l membrane words once more and
+    # multiplies u_i·m_i for every neuron with m_i = n − s_i > 0: n_l neurons when n ≥ 2, n_l − 1 when n = 1
+    inhibit = _like(s_in, [int(plan.inhibit) for plan in plans])
+    inhibit_cycles = _like(s_in, [plan.inhibit_cycles for plan in plans])
+    layer_spikes = spikes.to(torch.int64) if is_torch else np.asarray(spikes, dtype=np.int64)
+    inhibited = inhibit * (n_out * (layer_spikes > 0) - 1 * (layer_spikes == 1))
+    out[..., _K["cycles"]] = words + events * per_event + state + cycle_model.C_LAYER + inhibit_cycles
     out[..., _K["acs"]] = acs
-    out[..., _K["macs"]] = macs
+    out[..., _K["macs"]] = macs + inhibited
     out[..., _K["spikes"]] = spikes
     out[..., _K["neuron_updates"]] = n_out
     out[..., _K["weight_reads"]] = events * per_event
-    out[..., _K["state_reads"]] = state
-    out[..., _K["state_writes"]] = state
+    out[..., _K["state_reads"]] = state + inhibit * state
+    out[..., _K["state_writes"]] = state + inhibit * state
     out[..., _K["saturations"]] = saturations
     return out
 

@@ -17,6 +17,10 @@ reaches, ``Q_l = h_out·w_out``, ``G_l = ceil(c_out/P)``; a spatial source is re
 The two constants below are the only numbers the hardware may tune; ``hw/engine.py`` must meet them exactly.
 Every function accepts Python ints, numpy arrays or torch tensors for the per-step quantities (vectorised).
 
+Lateral inhibition (docs/spec.md §3c): a dense layer with WTA strengths adds an INHIBIT pass after UPDATE,
+``G_l + C_INHIBIT`` cycles per step (:attr:`LayerPlan.inhibit_cycles`), so ``cycles(t, l) = W_l + S_in·G_l + 2·G_l
++ C_LAYER + C_INHIBIT`` for such a layer.
+
 FS networks (docs/spec.md §3b): an image takes L·K local steps; layer l is active only in its collect window
 (l) and fire window (l+1) (:func:`fs_windows`, :func:`fs_active`). Active (step, layer) entries cost the formula
 above (``S_in`` = 0 in fire steps); idle ones cost 0 cycles. :func:`fs_stream_cycles` streams images every 2K steps
@@ -25,7 +29,7 @@ above (``S_in`` = 0 in fire steps); idle ones cost 0 cycles. :func:`fs_stream_cy
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -34,6 +38,7 @@ from .errors import SnnCosimError
 
 C_LAYER = 2
 C_IMAGE = 1
+C_INHIBIT = 1  # the INHIBIT pass of a layer with lateral inhibition: G_l issue cycles + C_INHIBIT (its drain)
 
 
 def _check_lanes(lanes: int) -> int:
@@ -252,6 +257,12 @@ class LayerPlan:
     state_words: int
     per_event: int
     reach_div: int
+    inhibit: bool = False  # lateral inhibition (docs/spec.md §3c): an INHIBIT pass of G_l + C_INHIBIT cycles
+
+    @property
+    def inhibit_cycles(self) -> int:
+        """Cycles of the INHIBIT pass of one (step, layer): ``G_l + C_INHIBIT`` when the layer inhibits, else 0."""
+        return self.groups + C_INHIBIT if self.inhibit else 0
 
 
 def _spatial_source(layer_sizes, spatial, l: int, lanes: int, input_shape=None) -> int | None:
@@ -291,7 +302,10 @@ def layer_plans(layer_sizes: Sequence[int], spatial: Sequence[tuple], lanes: int
 
 
 def network_plans(network, lanes: int) -> list[LayerPlan]:
-    return layer_plans(network.layer_sizes, [spatial_of(layer) for layer in network.layers], lanes)
+    """The :class:`LayerPlan` of every layer of ``network``, ``inhibit`` set for layers with lateral inhibition."""
+    plans = layer_plans(network.layer_sizes, [spatial_of(layer) for layer in network.layers], lanes)
+    return [replace(plan, inhibit=getattr(layer, "inhibition", None) is not None)
+            for plan, layer in zip(plans, network.layers)]
 
 
 def spatial_cycles(plan: LayerPlan, reach):

@@ -24,7 +24,8 @@ import yaml
 from .errors import NetworkFileError, WidthError
 
 FORMAT_NAME = "snncosim-integer-network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 files have no inhibition arrays and no floor_threshold
 
 NeuronKind = Literal["if", "lif", "ws", "acc", "fs"]
 ResetMode = Literal["zero", "subtract"]
@@ -88,6 +89,7 @@ class NeuronParams:
     fs_threshold: tuple = ()
     fs_reset: tuple = ()
     fs_weight: tuple = ()
+    floor_threshold: bool = False  # IF/LIF: after saturation v = max(v, −θ_j), the neuron's own threshold (Lee 2016)
 
     def __post_init__(self) -> None:
         for name in FS_TABLE_FIELDS:
@@ -109,6 +111,12 @@ class NeuronParams:
                 f"got {self.leak_shift}")
         if self.kind == "if" and self.leak_shift != 0:
             raise NetworkFileError(f"{where}: an IF neuron has no leak; leak_shift must be 0")
+        if not isinstance(self.floor_threshold, (bool, np.bool_)):
+            raise NetworkFileError(f"{where}: floor_threshold must be true or false, got {self.floor_threshold!r}")
+        if self.floor_threshold and self.kind not in ("if", "lif"):
+            raise NetworkFileError(f"{where}: floor_threshold (v >= −θ) belongs to IF/LIF neurons, not {self.kind!r}")
+        if self.floor_threshold and self.floor is not None:
+            raise NetworkFileError(f"{where}: floor and floor_threshold exclude each other (one membrane floor)")
         if self.floor is not None:
             lo, hi = signed_range(membrane_bits)
             if not lo <= self.floor <= 0:
@@ -150,6 +158,8 @@ class NeuronParams:
     def to_dict(self) -> dict:
         """Plain-Python form for the file format: the FS tables (as lists) only for FS neurons."""
         out = {"kind": self.kind, "reset": self.reset, "leak_shift": self.leak_shift, "floor": self.floor}
+        if self.floor_threshold:
+            out["floor_threshold"] = True
         if self.kind == "fs" or any(getattr(self, name) for name in FS_TABLE_FIELDS):
             out.update({name: list(getattr(self, name)) for name in FS_TABLE_FIELDS})
         return out
@@ -157,13 +167,18 @@ class NeuronParams:
 
 @dataclass(frozen=True)
 class DenseLayer:
-    """Fully connected spiking layer: ``I_j = Σ_i W[j, i]·x_i + bias_j`` then the neuron model."""
+    """Fully connected spiking layer: ``I_j = Σ_i W[j, i]·x_i + bias_j`` then the neuron model.
+
+    ``inhibition`` (optional, IF/LIF only): per-neuron WTA strengths ``u_j`` (int64 ``[n_out]``, ``0 ≤ u_j ≤
+    2^(M−1)−1``); after the neuron update of a step every neuron i loses ``u_i·m_i``, ``m_i`` = spikes of the
+    other neurons of the layer at that step (docs/spec.md §3c; Lee 2016 exports ``u_j = round(|κ|·θ_j)``)."""
 
     weight: np.ndarray  # int64 (n_out, n_in)
     bias: np.ndarray  # int64 (n_out,)
     threshold: np.ndarray  # int64 (n_out,), every entry >= 1
     neuron: NeuronParams = NeuronParams()
     name: str = ""
+    inhibition: np.ndarray | None = None  # int64 (n_out,): WTA strengths u_j, or None
 
     kind = "dense"
 
@@ -355,6 +370,7 @@ class IntegerNetwork:
             if bias.size and (bias.min() < v_lo or bias.max() > v_hi):
                 raise WidthError(f"{where}: biases do not fit membrane_bits={self.membrane_bits}")
             layer.neuron.validate(self.membrane_bits, where)
+            self._check_inhibition(layer, where)
             if layer.neuron.kind == "acc" and index != len(self.layers):
                 raise NetworkFileError(f"{where}: the non-spiking accumulator ('acc') can only be the output layer")
             if self.is_fs:
@@ -364,6 +380,26 @@ class IntegerNetwork:
             n_prev = layer.n_out
             shape_prev = layer.out_shape
         return self
+
+    def _check_inhibition(self, layer: Layer, where: str) -> None:
+        """WTA strengths u_j of a dense IF/LIF layer (docs/spec.md §3c): integers in [0, 2^(M−1)−1], shape [n_out]."""
+        inhibition = getattr(layer, "inhibition", None)
+        if inhibition is None:
+            return
+        if layer.kind != "dense":
+            raise NetworkFileError(f"{where}: lateral inhibition is supported for dense layers only")
+        if layer.neuron.kind not in ("if", "lif"):
+            raise NetworkFileError(f"{where}: lateral inhibition needs IF/LIF neurons, not {layer.neuron.kind!r}")
+        arr = np.asarray(inhibition)
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise NetworkFileError(f"{where}: inhibition must be integers, got {arr.dtype}")
+        if arr.shape != (layer.n_out,):
+            raise NetworkFileError(f"{where}: inhibition shape {arr.shape} != {(layer.n_out,)}")
+        v_hi = signed_range(self.membrane_bits)[1]
+        if arr.size and (arr.min() < 0 or arr.max() > v_hi):
+            raise WidthError(
+                f"{where}: inhibition strengths span [{arr.min()}, {arr.max()}] but must lie in [0, {v_hi}] "
+                f"(membrane_bits={self.membrane_bits}); use membrane_bits={signed_bits_for(0, max(int(arr.max()), 1))}")
 
     @property
     def is_fs(self) -> bool:
@@ -444,6 +480,8 @@ class IntegerNetwork:
             else:
                 for array_name in ("weight", "bias", "threshold"):
                     arrays[f"layer{index}.{array_name}"] = np.asarray(getattr(layer, array_name), dtype=np.int64)
+                if getattr(layer, "inhibition", None) is not None:
+                    arrays[f"layer{index}.inhibition"] = np.asarray(layer.inhibition, dtype=np.int64)
                 if layer.kind == "conv2d":
                     entry.update(in_shape=list(layer.in_shape), stride=list(layer.stride),
                                  padding=list(layer.padding))
@@ -453,7 +491,7 @@ class IntegerNetwork:
         blob = buffer.getvalue()
         manifest = {
             "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
+            "version": self._format_version(),
             "input_shape": list(self.input_shape),
             "input_coding": self.input_coding,
             "input_bits": self.input_bits,
@@ -478,6 +516,13 @@ class IntegerNetwork:
             raise
         return path
 
+    def _format_version(self) -> int:
+        """The lowest version that holds this network: 2 when a layer uses lateral inhibition or floor_threshold
+        (docs/file-format.md), else 1, so that files without these features stay readable by older readers."""
+        lee = any(getattr(layer, "inhibition", None) is not None or layer.neuron.floor_threshold
+                  for layer in self.layers)
+        return FORMAT_VERSION if lee else 1
+
     @classmethod
     def load(cls, path: str | os.PathLike) -> "IntegerNetwork":
         """Read a network directory written by :meth:`save`; every defect is a :class:`NetworkFileError`."""
@@ -492,10 +537,10 @@ class IntegerNetwork:
             raise NetworkFileError(f"{manifest_path}: not valid YAML ({exc.__class__.__name__})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             raise NetworkFileError(f"{manifest_path}: not a {FORMAT_NAME} manifest")
-        if manifest.get("version") != FORMAT_VERSION:
+        if manifest.get("version") not in READABLE_VERSIONS:
             raise NetworkFileError(
                 f"{manifest_path}: format version {manifest.get('version')!r} is not supported "
-                f"(this snncosim reads version {FORMAT_VERSION})")
+                f"(this snncosim reads versions {', '.join(str(v) for v in READABLE_VERSIONS)})")
         blob = arrays_path.read_bytes()
         if hashlib.sha256(blob).hexdigest() != manifest.get("arrays_sha256"):
             raise NetworkFileError(f"{arrays_path}: checksum mismatch, the file is corrupted or was edited")
@@ -510,7 +555,9 @@ class IntegerNetwork:
                     raise NetworkFileError(f"{manifest_path}: layer {index + 1} has unknown kind {kind!r}")
                 get = lambda name: arrays[f"layer{index}.{name}"]  # noqa: E731
                 if kind == "dense":
-                    layer = DenseLayer(get("weight"), get("bias"), get("threshold"), neuron, entry.get("name", ""))
+                    inhibition = arrays.get(f"layer{index}.inhibition")
+                    layer = DenseLayer(get("weight"), get("bias"), get("threshold"), neuron, entry.get("name", ""),
+                                       inhibition)
                 elif kind == "conv2d":
                     layer = Conv2dLayer(get("weight"), get("bias"), get("threshold"), tuple(entry["in_shape"]),
                                         tuple(entry["stride"]), tuple(entry["padding"]), neuron,

@@ -8,9 +8,11 @@ Integer model, per neuron and step, in int64 (``lo, hi`` = range of a ``membrane
 
     v_exact = v − (v >> leak_shift) + I + bias        # LIF (arithmetic shift of the previous v); IF: v + I + bias
     v       = clamp(v_exact, lo, hi)                  # saturation; the neuron's saturation flag = (v != v_exact)
-    v       = max(v, floor)                           # only when a floor is set
+    v       = max(v, floor)                           # only when a floor is set (floor_threshold: max(v, −θ))
     s       = v ≥ θ
     v       = 0 (reset "zero")  or  sat(v − θ) (reset "subtract")   where s
+    # lateral inhibition (optional WTA strengths u; docs/spec.md §3c), with n = Σ_j s_j of the layer:
+    v       = max(sat(v − u·(n − s)), floor)          where n − s > 0
 
 The float model runs the same equations in float64 with ``v · 2^-leak_shift`` for the leak and no saturation.
 
@@ -72,8 +74,10 @@ class Neuron(nn.Module):
                 raise SnnCosimError(f"{params.kind!r} neurons need phases K in 1..16, got {phases!r}")
             if isinstance(skip_periods, bool) or not isinstance(skip_periods, numbers.Integral) or skip_periods < 0:
                 raise SnnCosimError(f"skip_periods must be a non-negative integer, got {skip_periods!r}")
-            if params.leak_shift or params.floor is not None:
+            if params.leak_shift or params.floor is not None or params.floor_threshold:
                 raise SnnCosimError(f"{params.kind!r} neurons have no leak and no floor")
+        if params.floor_threshold and params.floor is not None:
+            raise SnnCosimError("floor and floor_threshold exclude each other")
         self.phases = int(phases) if params.kind in ("ws", "acc") else 0
         self.skip_steps = int(skip_periods) * self.phases  # acc integrates only for t > S·K
         threshold = torch.as_tensor(threshold).reshape(-1)
@@ -83,7 +87,28 @@ class Neuron(nn.Module):
         self.params = params
         self.register_buffer("threshold", threshold.to(dtype), persistent=False)
         self.register_buffer("bias", bias.to(dtype), persistent=False)
+        self.register_buffer("inhibition", None, persistent=False)  # WTA strengths u [n] or None (§3c)
         self.v = None
+
+    def _set_inhibition(self, inhibition, dtype: torch.dtype) -> None:
+        """Per-neuron WTA strengths u (``[n]``) or None (docs/spec.md §3c); IF/LIF only."""
+        if inhibition is None:
+            return
+        if self.params.kind not in ("if", "lif"):
+            raise SnnCosimError(f"lateral inhibition needs IF/LIF neurons, not {self.params.kind!r}")
+        inhibition = torch.as_tensor(inhibition).reshape(-1)
+        if inhibition.shape != self.threshold.shape:
+            raise SnnCosimError(f"inhibition shape {tuple(inhibition.shape)} != threshold shape "
+                                f"{tuple(self.threshold.shape)}")
+        self.register_buffer("inhibition", inhibition.to(dtype), persistent=False)
+
+    def _floor(self, v: torch.Tensor) -> torch.Tensor:
+        """Step 3: ``max(v, floor)``, or ``max(v, −θ_j)`` with floor_threshold; identity without a floor."""
+        if self.params.floor is not None:
+            return v.clamp_min(self.params.floor)
+        if self.params.floor_threshold:
+            return torch.maximum(v, -self.threshold)
+        return v
 
     @property
     def n(self) -> int:
@@ -132,8 +157,9 @@ class IntegerNeuron(Neuron):
     membrane write saturated in that step (the ``saturations`` counter is its sum)."""
 
     def __init__(self, params: NeuronParams, threshold, bias, membrane_bits: int, *, phases: int = 0,
-                 skip_periods: int = 0):
+                 skip_periods: int = 0, inhibition=None):
         super().__init__(params, torch.as_tensor(threshold), torch.as_tensor(bias), torch.int64, phases, skip_periods)
+        self._set_inhibition(inhibition, torch.int64)
         if not 4 <= membrane_bits <= 62:
             raise SnnCosimError(f"membrane_bits must be in 4..62, got {membrane_bits}")
         self.membrane_bits = int(membrane_bits)
@@ -144,6 +170,9 @@ class IntegerNeuron(Neuron):
             raise SnnCosimError(f"thresholds must lie in [1, {self.hi}] for membrane_bits={membrane_bits}")
         if params.floor is not None and not self.lo <= params.floor <= 0:
             raise SnnCosimError(f"membrane floor {params.floor} must lie in [{self.lo}, 0]")
+        if self.inhibition is not None and self.n and (int(self.inhibition.min()) < 0
+                                                       or int(self.inhibition.max()) > self.hi):
+            raise SnnCosimError(f"inhibition strengths must lie in [0, {self.hi}] for membrane_bits={membrane_bits}")
         if self.weighted and self.n:
             top = int(self.threshold.max()) if params.kind == "ws" else 0
             if top << (self.phases - 1) > self.hi or int(self.bias.abs().max()) << (self.phases - 1) > self.hi:
@@ -170,8 +199,7 @@ class IntegerNeuron(Neuron):
             v_exact = v_exact - torch.bitwise_right_shift(v, p.leak_shift)  # arithmetic shift (floor)
         v_new = v_exact.clamp(self.lo, self.hi)
         saturated = v_new != v_exact
-        if p.floor is not None:
-            v_new = v_new.clamp_min(p.floor)
+        v_new = self._floor(v_new)
         spikes = v_new >= self.threshold
         if p.reset == "zero":
             v_new = torch.where(spikes, torch.zeros_like(v_new), v_new)
@@ -180,9 +208,24 @@ class IntegerNeuron(Neuron):
             clamped = after.clamp(self.lo, self.hi)  # cannot saturate (v ≥ θ ≥ 1), kept for the contract
             saturated |= spikes & (clamped != after)
             v_new = torch.where(spikes, clamped, v_new)
+        if self.inhibition is not None:
+            v_new = self._inhibit(v_new, spikes, saturated)
         self.v = v_new
         self.saturated = saturated
         return spikes
+
+    def _inhibit(self, v: torch.Tensor, spikes: torch.Tensor, saturated: torch.Tensor) -> torch.Tensor:
+        """Lateral inhibition after the reset (docs/spec.md §3c): ``m = n − s`` with n the layer's spikes of this
+        step; where m > 0, ``v = max(sat(v − u·m), floor)``. Only the lower bound can clip (u, m ≥ 0); it is
+        detected as ``m > (v − lo) // u`` so that ``u·m`` never has to be formed where it could leave int64.
+        Updates ``saturated`` in place (a neuron counts at most once per step)."""
+        m = spikes.sum(dim=-1, keepdim=True, dtype=torch.int64) - spikes.to(torch.int64)
+        inhibited = m > 0
+        u = self.inhibition
+        clip = inhibited & (u > 0) & (m > torch.div(v - self.lo, u.clamp_min(1), rounding_mode="floor"))
+        lowered = torch.where(clip, torch.full_like(v, self.lo), v - u * m)
+        saturated |= clip
+        return torch.where(inhibited, self._floor(lowered), v)
 
     def _forward_weighted(self, current: torch.Tensor, step) -> torch.Tensor:
         shift = self._phase_shift(step)
@@ -211,9 +254,11 @@ class FloatNeuron(Neuron):
     """The same equations in float64 without saturation (accuracy studies; SPEC §1). Weighted kinds follow Kim
     2018 Eq. 8–10 (``ω = 2^-k``; the bias buffer holds Kim's β)."""
 
-    def __init__(self, params: NeuronParams, threshold, bias, *, phases: int = 0, skip_periods: int = 0):
+    def __init__(self, params: NeuronParams, threshold, bias, *, phases: int = 0, skip_periods: int = 0,
+                 inhibition=None):
         super().__init__(params, torch.as_tensor(threshold), torch.as_tensor(bias), torch.float64, phases,
                          skip_periods)
+        self._set_inhibition(inhibition, torch.float64)
         self.leak = 0.0 if params.kind != "lif" else math.ldexp(1.0, -int(params.leak_shift))
 
     def forward(self, current: torch.Tensor, step: int | None = None) -> torch.Tensor:
@@ -224,13 +269,15 @@ class FloatNeuron(Neuron):
         v = self.v + current.to(torch.float64) + self.bias
         if p.kind == "lif":
             v = v - self.v * self.leak
-        if p.floor is not None:
-            v = v.clamp_min(float(p.floor))
+        v = self._floor(v)
         spikes = v >= self.threshold
         if p.reset == "zero":
             v = torch.where(spikes, torch.zeros_like(v), v)
         else:
             v = torch.where(spikes, v - self.threshold, v)
+        if self.inhibition is not None:  # docs/spec.md §3c without saturation
+            m = spikes.sum(dim=-1, keepdim=True, dtype=torch.int64) - spikes.to(torch.int64)
+            v = torch.where(m > 0, self._floor(v - self.inhibition * m.to(v.dtype)), v)
         self.v = v
         return spikes
 

@@ -355,7 +355,7 @@ class IntegerSimulator(_Simulator):
                 return IntegerFsNeuron(layer.neuron, _per_neuron(layer, layer.threshold),
                                        _per_neuron(layer, layer.bias), network.membrane_bits)
             return IntegerNeuron(layer.neuron, _per_neuron(layer, layer.threshold), _per_neuron(layer, layer.bias),
-                                 network.membrane_bits, **weighted)
+                                 network.membrane_bits, inhibition=getattr(layer, "inhibition", None), **weighted)
 
         self._build(network, make, dtype, device)
 
@@ -469,8 +469,12 @@ class FloatSimulator(_Simulator):
             if fs:
                 return FloatFsNeuron(params, _per_neuron(layer, np.asarray(layer.threshold, dtype=np.float64)),
                                      _per_neuron(layer, np.asarray(layer.bias, dtype=np.float64)))
+            inhibition = getattr(layer, "inhibition", None)
+            if inhibition is not None:
+                inhibition = np.asarray(inhibition, dtype=np.float64)
             return FloatNeuron(params, _per_neuron(layer, np.asarray(layer.threshold, dtype=np.float64)),
-                               _per_neuron(layer, np.asarray(layer.bias, dtype=np.float64)), **weighted)
+                               _per_neuron(layer, np.asarray(layer.bias, dtype=np.float64)), inhibition=inhibition,
+                               **weighted)
 
         if not network.layers:
             raise SnnCosimError("the network has no layers")
