@@ -25,6 +25,7 @@ __all__ = [
     "GLOBAL_REGION", "GLOBAL_PHASES", "GLOBAL_SKIP_LAST", "GLOBAL_FS_MODE", "phase_bits_for",
     "FS_THRESHOLD_BASE", "FS_RESET_BASE", "FS_WEIGHT_BASE", "FS_SHIFT_FIELD_BITS", "FS_NEGATIVE_BIT",
     "MAX_FS_SHIFT_BITS", "IMAGE_BITS", "fs_weight_code", "fs_input_weights", "fs_shift_bits_for",
+    "INHIBIT_BASE",
 ]
 
 # Fixed port and field widths of docs/architecture.md.
@@ -36,7 +37,7 @@ GROUP_BITS = 16  # rec_group
 PREDICTION_BITS = 16
 SPIKE_COUNT_BITS = STEP_BITS  # output spike counters: at most one spike per step
 LEAK_SHIFT_BITS = 6  # neuron params word bits 2..7
-PARAM_BITS = 11  # neuron params word: kind, reset, leak_shift[6], floor enable, ws, acc
+PARAM_BITS = 13  # neuron params word: kind, reset, leak_shift[6], floor enable, ws, acc, floor −θ, inhibit
 N_COUNTERS = 9  # len(golden.trace.COUNTER_NAMES)
 # Region 0xFF holds the global (whole-network) registers of weighted spikes; layers use four regions each below it.
 GLOBAL_REGION = (1 << (CFG_ADDR_BITS - REGION_SHIFT)) - 1
@@ -50,6 +51,9 @@ FS_WEIGHT_BASE = 0x300  # d_in[t] of the spikes layer l receives: bits 0..5 shif
 FS_SHIFT_FIELD_BITS = 6
 FS_NEGATIVE_BIT = 6
 MAX_FS_SHIFT_BITS = 5  # shifts 0..31
+# Lateral inhibition (Lee 2016, docs/spec.md §3c): word 0x400 + g of layer l's params region holds the WTA
+# strengths u of group g (P lanes × threshold_bits, unsigned), for layers built with inhibition hardware.
+INHIBIT_BASE = 0x400
 IMAGE_BITS = 16  # n_images, pred_image
 MAX_LAYERS = GLOBAL_REGION // 4  # 63: regions 0..251
 MAX_PHASE_BITS = 4  # the IR allows K ≤ 16: shifts 0..15
@@ -168,7 +172,21 @@ def _bias_span(net: IntegerNetwork) -> tuple[int, int]:
 
 
 def _threshold_max(net: IntegerNetwork) -> int:
-    return max(int(np.max(layer.threshold, initial=1)) for layer in net.layers)
+    """The largest threshold or WTA strength u (both are stored as threshold_bits-wide unsigned lanes)."""
+    return max(max(int(np.max(layer.threshold, initial=1)), int(np.max(_inhibition(layer), initial=0)))
+               for layer in net.layers)
+
+
+def _inhibition(layer) -> np.ndarray:
+    """The layer's WTA strengths u (docs/spec.md §3c), empty when it has no lateral inhibition."""
+    u = getattr(layer, "inhibition", None)
+    return np.zeros(0, dtype=np.int64) if u is None else np.asarray(u, dtype=np.int64)
+
+
+def _inhibition_of(net: IntegerNetwork) -> tuple:
+    """``EngineConfig.inhibition`` for ``net``: 1 per layer with lateral inhibition, () when none has it."""
+    flags = tuple(int(getattr(layer, "inhibition", None) is not None) for layer in net.layers)
+    return flags if any(flags) else ()
 
 
 @dataclass(frozen=True)
@@ -184,6 +202,9 @@ class EngineConfig:
     needs ``phase_bits > 0``) adds the FS hardware (Stöckl & Maass 2021): per-layer K-entry tables (T, h, d), the
     FS neuron lanes, the pipelined image stream and its ports; spike weights ``d = ±2^k`` with
     ``k < 2^fs_shift_bits``. ``c_layer`` and ``c_image`` default to ``golden.cycle_model``'s constants.
+    ``inhibition`` (per layer 0/1, () = none) adds the lateral-inhibition hardware of Lee 2016 to the flagged
+    dense layers (docs/spec.md §3c, docs/architecture.md "Lateral inhibition"): the u memory, an own-spike and
+    saturation-flag memory, the INHIBIT pass; the pass runs when the layer's params bit 12 is set.
     """
 
     layer_sizes: tuple[int, ...]
@@ -200,9 +221,14 @@ class EngineConfig:
     c_image: int | None = None
     # per layer: () for dense, else the conv/pool geometry tuple of golden.cycle_model.spatial_of; () = all dense
     spatial: tuple = ()
+    # per layer: 1 = lateral-inhibition hardware (Lee 2016) for that dense layer; () = none
+    inhibition: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "layer_sizes", tuple(int(n) for n in self.layer_sizes))
+        object.__setattr__(self, "inhibition", tuple(int(bool(v)) for v in self.inhibition))
+        if self.inhibition and not any(self.inhibition):
+            object.__setattr__(self, "inhibition", ())
         object.__setattr__(self, "spatial", tuple(tuple(int(v) for v in g) for g in self.spatial))
         if self.spatial and not any(self.spatial):
             object.__setattr__(self, "spatial", ())
@@ -267,6 +293,18 @@ class EngineConfig:
             if self.weight_words(l) > (1 << REGION_SHIFT):
                 raise SnnCosimError(f"layer {l} needs {self.weight_words(l)} weight words; a configuration region "
                                     f"addresses {1 << REGION_SHIFT}")
+        if self.inhibition:
+            from golden import cycle_model
+
+            if len(self.inhibition) != self.n_layers:
+                raise SnnCosimError(f"inhibition has {len(self.inhibition)} entries for {self.n_layers} layers")
+            if any(flag and self.geometry(l) for l, flag in enumerate(self.inhibition, start=1)):
+                raise SnnCosimError("lateral inhibition is supported for dense layers only")
+            if self.fs:
+                raise SnnCosimError("lateral inhibition is not supported in FS builds")
+            if cycle_model.C_INHIBIT != 1:
+                raise SnnCosimError(f"the INHIBIT pass drains in 1 cycle; golden.cycle_model.C_INHIBIT = "
+                                    f"{cycle_model.C_INHIBIT} is not met by the engine")
         if self.c_layer < MIN_C_LAYER or self.c_image < MIN_C_IMAGE:
             raise SnnCosimError(
                 f"C_LAYER={self.c_layer}, C_IMAGE={self.c_image} are below the engine's pipeline minimum "
@@ -294,6 +332,16 @@ class EngineConfig:
         from golden import cycle_model
 
         return cycle_model.layer_plans(self.layer_sizes, self.spatial, self.lanes)
+
+    def inhibits(self, l: int) -> bool:
+        """True when layer ``l`` has the lateral-inhibition hardware."""
+        return bool(self.inhibition) and bool(self.inhibition[l - 1])
+
+    @property
+    def spike_count_bits(self) -> int:
+        """Width of the layer spike count n (and of m = n − s) in the INHIBIT pass: the largest inhibited layer."""
+        return max(1, max((self.layer_sizes[l] for l in range(1, self.n_layers + 1) if self.inhibits(l)),
+                          default=1).bit_length())
 
     def words(self, l: int) -> int:
         """``W_l``: spike-mask words layer ``l`` reads per step: ``ceil(n_{l-1} / P)`` (= ``groups(l - 1)``), or
@@ -386,6 +434,8 @@ class EngineConfig:
                     (f"membrane_{l}", S, P * M)]
             if l < self.n_layers:
                 out.append((f"spikes_{l}", S, P))
+            if self.inhibits(l):
+                out += [(f"inhibit_{l}", G, P * self.threshold_bits), (f"own_{l}", G, 2 * P)]
             if self.fs:
                 K = self.max_phases
                 if l < self.n_layers:
@@ -420,8 +470,10 @@ class EngineConfig:
         return max(0, min(spare // (2 * phases) + 1, (1 << IMAGE_BITS) - 1))
 
     def layer_cycles(self, l: int, s_in: int) -> int:
-        """``W_l + S_in·G_l + G_l + C_LAYER`` (docs/architecture.md)."""
-        return self.words(l) + s_in * self.groups(l) + self.groups(l) + self.c_layer
+        """``W_l + S_in·G_l + G_l + C_LAYER`` (docs/architecture.md), plus the INHIBIT pass ``G_l + C_INHIBIT``
+        for a layer with inhibition hardware (assuming its params enable it)."""
+        extra = self.groups(l) + 1 if self.inhibits(l) else 0
+        return self.words(l) + s_in * self.groups(l) + self.groups(l) + self.c_layer + extra
 
     # ------------------------------------------------------------------------------------------- keys
     def as_dict(self) -> dict:
@@ -429,6 +481,8 @@ class EngineConfig:
         out = dataclasses.asdict(self) | {"layer_sizes": list(self.layer_sizes)}
         if not self.fs_shift_bits:
             del out["fs_shift_bits"]
+        if not self.inhibition:
+            del out["inhibition"]
         if not self.spatial:
             del out["spatial"]
         else:
@@ -466,6 +520,7 @@ class EngineConfig:
             phase_bits=phase_bits_for(net.phases) if weighted or fs else 0,
             fs_shift_bits=fs_shift_bits_for(net) if fs else 0,
             spatial=_spatial_of(net),
+            inhibition=_inhibition_of(net),
         )
         fields.update(overrides)
         config = cls(**fields)
@@ -500,6 +555,14 @@ class EngineConfig:
             if theta >= 1 << self.threshold_bits:
                 raise WidthError(f"layer {index}: threshold {theta} does not fit the engine's unsigned "
                                  f"threshold_bits={self.threshold_bits}")
+            u = _inhibition(layer)
+            if getattr(layer, "inhibition", None) is not None and not self.inhibits(index):
+                raise UnsupportedLayerError(
+                    f"layer {index} has lateral inhibition but the engine was built without inhibition hardware "
+                    f"for it; build it with EngineConfig.for_network (inhibition={_inhibition_of(net)})")
+            if u.size and int(u.max()) >= 1 << self.threshold_bits:
+                raise WidthError(f"layer {index}: inhibition strength {int(u.max())} does not fit the engine's "
+                                 f"unsigned threshold_bits={self.threshold_bits}")
             if layer.neuron.leak_shift >= 1 << LEAK_SHIFT_BITS:
                 raise WidthError(f"layer {index}: leak_shift {layer.neuron.leak_shift} exceeds "
                                  f"{(1 << LEAK_SHIFT_BITS) - 1}")

@@ -10,13 +10,16 @@ region                    index                    data (lane ``p`` of a P-lane 
 ``4(l−1) + 2`` threshold  ``g``                    ``θ[g·P + p]``, ``threshold_bits`` unsigned
 ``4(l−1) + 3`` params     ``0``                    bit 0 kind (0 IF, 1 LIF), bit 1 reset (0 zero, 1 subtract),
                                                    bits 2..7 leak_shift, bit 8 floor enable, bit 9 ``ws``
-                                                   (weighted spike), bit 10 ``acc`` (output accumulator)
+                                                   (weighted spike), bit 10 ``acc`` (output accumulator),
+                                                   bit 11 floor at −θ_j, bit 12 lateral inhibition (Lee 2016)
 ``4(l−1) + 3`` params     ``1``                    floor, ``membrane_bits`` two's complement
 ``4(l−1) + 3`` FS table   ``0x100 + t − 1``        ``T_l[t]``, ``membrane_bits`` two's complement (FS, l < L)
 ``4(l−1) + 3`` FS table   ``0x200 + t − 1``        ``h_l[t]``, ``membrane_bits`` two's complement (FS, l < L)
 ``4(l−1) + 3`` FS table   ``0x300 + t − 1``        ``d_in[t] = ±2^k`` of the spikes layer l *receives* (layer
                                                    l−1's ``fs_weight``; the input's ``2^(K−t)`` for l = 1):
                                                    bits 0..5 k, bit 6 set for negative d (FS builds)
+``4(l−1) + 3`` inhibition ``0x400 + g``            ``u[g·P + p]``, ``threshold_bits`` unsigned: WTA strengths
+                                                   (layers built with inhibition hardware, docs/spec.md §3c)
 ``0xFF`` global           ``0``                    K, the number of phases (0 = no weighted spikes)
 ``0xFF`` global           ``1``                    ``S·K``: an ``acc`` layer integrates only for steps t > S·K
 ``0xFF`` global           ``2``                    1 = FS stream schedule, 0 = per-step schedule (FS builds)
@@ -44,7 +47,7 @@ from golden.errors import SnnCosimError
 from golden.ir import IntegerNetwork
 
 from .config import (FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, GLOBAL_FS_MODE, GLOBAL_PHASES,
-                     GLOBAL_REGION, GLOBAL_SKIP_LAST, PARAM_BITS, REGION_SHIFT, EngineConfig, fs_input_weights,
+                     GLOBAL_REGION, GLOBAL_SKIP_LAST, INHIBIT_BASE, PARAM_BITS, REGION_SHIFT, EngineConfig, fs_input_weights,
                      fs_weight_code)
 
 __all__ = ["config_words", "write_config_hex", "read_config_hex", "region_address", "global_address"]
@@ -109,12 +112,18 @@ def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, i
             packed = _pack(_lane_padded(np.asarray(array, dtype=np.int64), G, P).reshape(G, P), bits)
             words += [(region_address(l, field, g), value) for g, value in enumerate(packed)]
         neuron = layer.neuron
+        inhibition = getattr(layer, "inhibition", None)
         control = (int(neuron.kind == "lif") | int(neuron.reset == "subtract") << 1
                    | int(neuron.leak_shift) << 2 | int(neuron.floor is not None) << 8
-                   | int(neuron.kind == "ws") << 9 | int(neuron.kind == "acc") << 10)
+                   | int(neuron.kind == "ws") << 9 | int(neuron.kind == "acc") << 10
+                   | int(bool(neuron.floor_threshold)) << 11 | int(inhibition is not None) << 12)
         assert control < 1 << PARAM_BITS
         floor = 0 if neuron.floor is None else int(neuron.floor) & ((1 << config.membrane_bits) - 1)
         words += [(region_address(l, 3, 0), control), (region_address(l, 3, 1), floor)]
+        if config.inhibits(l):  # every word of the u memory, zeros for a layer without inhibition
+            u = np.zeros(G * P, dtype=np.int64) if inhibition is None else np.asarray(inhibition, dtype=np.int64)
+            packed = _pack(_lane_padded(u, G, P).reshape(G, P), config.threshold_bits)
+            words += [(region_address(l, 3, INHIBIT_BASE + g), value) for g, value in enumerate(packed)]
         if fs:
             for t in range(net.phases):
                 if l < len(net.layers):  # the output layer ('acc') never fires

@@ -7,6 +7,9 @@ Schedule of one image of ``T = n_steps`` steps; for t = 1..T, l = 1..L (one stat
     EVENT   × S_in·G_l   one (set bit i, group g) per cycle: ACC[g] += W[i, g]
     UPDATE  × G_l        read ACC[g] (and clear it), membrane, bias, θ; neuron lanes; write back (stage 1)
     DRAIN   × 1          stage 1 of the last group
+    INHIBIT × G_l        only layers with lateral inhibition enabled (Lee 2016, params bit 12): read membrane,
+                         own spikes and u of group g, v −= u·(n − s) (stage 1), write back, emit the rec beat
+    IDRAIN  × 1          stage 1 of the last INHIBIT group (C_INHIBIT = 1)
     LPAD    × C_LAYER−2  idle cycles, only when golden.cycle_model.C_LAYER asks for more than the minimum 2
     SUMMARY × 1          sum beat with the 9 counters of (t, l); totals accumulate
 
@@ -54,10 +57,10 @@ from golden import cycle_model
 from .config import (CFG_ADDR_BITS, FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE,
                      GLOBAL_FS_MODE, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, GROUP_BITS, IMAGE_BITS,
                      LAYER_BITS, MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PARAM_BITS, PREDICTION_BITS, REGION_SHIFT,
-                     SPIKE_COUNT_BITS, STEP_BITS, EngineConfig)
+                     SPIKE_COUNT_BITS, STEP_BITS, INHIBIT_BASE, EngineConfig)
 from .crossbar import Crossbar
 from .fs import FsNeuronLanes, FsWindow
-from .neuron import NeuronControl, NeuronLanes, PhaseCounter
+from .neuron import InhibitLanes, NeuronControl, NeuronLanes, PhaseCounter
 
 __all__ = ["NetworkEngine", "port_widths"]
 
@@ -130,6 +133,9 @@ class NetworkEngine(wiring.Component):
         m.submodules.neurons = nl = NeuronLanes(P, M, c.acc_bits, c.bias_bits, c.threshold_bits, c.phase_bits)
         if c.phase_bits:
             m.submodules.phase = phase = PhaseCounter(c.phase_bits)
+        inh = None
+        if c.inhibition:  # lateral inhibition (Lee 2016): the INHIBIT pass's lanes
+            m.submodules.inhibit = inh = InhibitLanes(P, M, c.threshold_bits, c.spike_count_bits)
         if c.fs:
             m.submodules.fs_neurons = fsl = FsNeuronLanes(P, M, c.acc_bits, c.bias_bits, c.fs_shift_bits)
             m.submodules.fs_window = cur = FsWindow(L)  # the current window and layer
@@ -305,6 +311,29 @@ class NetworkEngine(wiring.Component):
         sel_floor = per_layer("sel_floor", signed(M), floors)
         sel_source = per_layer("sel_source", unsigned(P), {l: spk_read[l - 1].data for l in range(2, L + 1)})
 
+        # lateral inhibition (Lee 2016; region 4(l−1)+3, index INHIBIT_BASE + g): u of group g, read at the
+        # issuing group like θ; own_l keeps the lanes' spikes and UPDATE saturation flags for the INHIBIT pass
+        s1_group = Signal.like(group)
+        if inh is not None:
+            inhibit_u, own_write, own_read = {}, {}, {}
+            for l in range(1, L + 1):
+                if not c.inhibits(l):
+                    continue
+                mem = Memory(shape=lanes_of(unsigned(c.threshold_bits)), depth=G[l], init=[])
+                m.submodules[f"inhibit_{l}"] = mem
+                wp, rp = mem.write_port(), mem.read_port()
+                m.d.comb += [wp.addr.eq(index - INHIBIT_BASE), wp.data.eq(self.cfg_data), rp.addr.eq(group),
+                             wp.en.eq(cfg_we & (region == 4 * (l - 1) + 3) & (index >= INHIBIT_BASE)
+                                      & (index < INHIBIT_BASE + G[l]))]
+                inhibit_u[l] = rp.data
+                own_write[l], own_read[l] = state_memory(f"own_{l}", unsigned(2 * P), G[l], read_domain="comb")
+                m.d.comb += own_read[l].addr.eq(s1_group)
+            sel_u = per_layer("sel_inhibit_u", lanes_of(unsigned(c.threshold_bits)), inhibit_u)
+            sel_own = per_layer("sel_own", unsigned(2 * P), {l: r.data for l, r in own_read.items()})
+            inhibit_on = Signal()  # the current layer runs the INHIBIT pass
+            m.d.comb += inhibit_on.eq(per_layer("has_inhibit", unsigned(1), {l: 1 for l in own_read})
+                                      & sel_control.inhibit)
+
         # FS tables (region 4(l−1)+3 at index bases 0x100 / 0x200 / 0x300): K entries each, read at the phase
         if c.fs:
             def table_memory(name, shape, region_no, base_index, data):
@@ -346,7 +375,7 @@ class NetworkEngine(wiring.Component):
 
         # ------------------------------------------------------------------------------------ counters
         W = c.counter_bits
-        ctr = {name: Signal(W, name=f"ctr_{name}") for name in COUNTER_NAMES if name != "macs"}
+        ctr = {name: Signal(W, name=f"ctr_{name}") for name in COUNTER_NAMES if name != "macs" or inh is not None}
         totals = {name: Signal(W, name=f"total_{name}") for name in COUNTER_NAMES}
         image_cycles = Signal(W)
         # running argmax of the output layer: spike counts, or (phase hardware) the membranes of an 'acc' layer;
@@ -361,7 +390,7 @@ class NetworkEngine(wiring.Component):
         # value of (t, l)'s counters in SUMMARY: the cycle counter has not counted SUMMARY itself yet
         summary = {name: Signal(W, name=f"sum_{name}") for name in COUNTER_NAMES}
         m.d.comb += [summary[name].eq(ctr["cycles"] + 1 if name == "cycles" else ctr.get(name, 0))
-                     for name in COUNTER_NAMES]  # macs: always 0 (spike input, no multiplier)
+                     for name in COUNTER_NAMES]  # macs: 0 (spike input) unless the INHIBIT pass multiplies
 
         def count_cycle():
             m.d.sync += [ctr["cycles"].eq(ctr["cycles"] + 1), image_cycles.eq(image_cycles + 1)]
@@ -409,10 +438,10 @@ class NetworkEngine(wiring.Component):
 
         # ------------------------------------------------------------------------------------ schedule
         s1_update = Signal()  # stage 1 of an UPDATE issue: neuron lanes see this group's operands
-        s1_group = Signal.like(group)
+        s1_inhibit = Signal()  # stage 1 of an INHIBIT issue: the inhibit lanes see this group's operands
         s1_ugroup = Signal.like(ugroup, name="s1_ugroup") if c.spatial else s1_group
         s1_base = Signal(PREDICTION_BITS)
-        m.d.sync += s1_update.eq(0)
+        m.d.sync += [s1_update.eq(0), s1_inhibit.eq(0)]
         m.d.comb += xb.op_group.eq(group)
 
         with m.FSM(init="CLEAR"):
@@ -494,6 +523,28 @@ class NetworkEngine(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 count_cycle()
                 m.next = "LPAD" if c.c_layer > MIN_C_LAYER else "SUMMARY"
+                if inh is not None:
+                    with m.If(inhibit_on):
+                        m.d.sync += [group.eq(0), group_base.eq(0)]
+                        m.next = "INHIBIT"
+
+            if inh is not None:
+                with m.State("INHIBIT"):  # issue group g: membrane, θ and u read here, own bits in stage 1
+                    m.d.comb += self.busy.eq(1)
+                    count_cycle()
+                    m.d.sync += [ctr["state_reads"].eq(ctr["state_reads"] + 1),
+                                 s1_inhibit.eq(1), s1_group.eq(group), s1_base.eq(group_base)]
+                    if c.spatial:
+                        m.d.sync += [s1_ugroup.eq(ugroup), ugroup.eq(Mux(ugroup == g_last, 0, ugroup + 1))]
+                    with m.If(group == g_last):
+                        m.next = "IDRAIN"
+                    with m.Else():
+                        m.d.sync += [group.eq(group + 1), group_base.eq(group_base + P)]
+
+                with m.State("IDRAIN"):
+                    m.d.comb += self.busy.eq(1)
+                    count_cycle()
+                    m.next = "LPAD" if c.c_layer > MIN_C_LAYER else "SUMMARY"
 
             if c.c_layer > MIN_C_LAYER:
                 with m.State("LPAD"):
@@ -586,10 +637,35 @@ class NetworkEngine(wiring.Component):
             spikes.eq(lane_spikes & lane_valid),
             saturated.eq(lane_saturated & lane_valid),
         ]
+        rec_spikes, rec_membranes, rec_valid = spikes, v_out, s1_update
+        if inh is not None:
+            own_spikes, own_saturated = sel_own[:P], sel_own[P:]
+            m.d.comb += [inh.v.eq(sel_membrane), inh.own.eq(own_spikes), inh.n.eq(ctr["spikes"]),
+                         inh.u.eq(sel_u), inh.threshold.eq(sel_threshold), inh.control.eq(sel_control),
+                         inh.floor.eq(sel_floor)]
+            inh_v = Signal(lanes_of(signed(M)))
+            m.d.comb += inh_v.eq(Mux(s1_inhibit, inh.v_out.as_value(), v_out.as_value()))
+            for l in own_write:
+                m.d.comb += [own_write[l].addr.eq(s1_group), own_write[l].data.eq(Cat(spikes, saturated)),
+                             own_write[l].en.eq(s1_update & (layer == l))]
+            rec_spikes, rec_membranes = Signal(P), inh_v
+            rec_valid = Signal()
+            m.d.comb += [rec_spikes.eq(Mux(s1_inhibit, own_spikes, spikes)),
+                         rec_valid.eq((s1_update & ~inhibit_on) | s1_inhibit)]
+            inh_active, inh_new_sat = Signal(P), Signal(P)
+            m.d.comb += [inh_active.eq(inh.active & lane_valid),
+                         inh_new_sat.eq(inh.saturated & lane_valid & ~own_saturated)]
+            with m.If(s1_inhibit):  # one MAC per lane with m > 0; a neuron saturates at most once per step
+                m.d.sync += [
+                    ctr["macs"].eq(ctr["macs"] + sum(inh_active[p] for p in range(P))),
+                    ctr["saturations"].eq(ctr["saturations"] + sum(inh_new_sat[p] for p in range(P))),
+                    ctr["state_writes"].eq(ctr["state_writes"] + 1),
+                ]
         for l in range(1, L + 1):
-            writes = [(mem_write[l], v_out)] + ([(spk_write[l], spikes)] if l < L else [])
-            for wp, value in writes:
-                m.d.comb += [wp.addr.eq(s1_group), wp.data.eq(value), wp.en.eq(s1_update & (layer == l))]
+            writes = [(mem_write[l], rec_membranes, s1_update | s1_inhibit)]
+            writes += [(spk_write[l], spikes, s1_update)] if l < L else []
+            for wp, value, enable in writes:
+                m.d.comb += [wp.addr.eq(s1_group), wp.data.eq(value), wp.en.eq(enable & (layer == l))]
         new_count = Signal(lanes_of(unsigned(SPIKE_COUNT_BITS)))
         for p in range(P):
             m.d.comb += new_count[p].eq(Mux(first, 0, count_read.data[p]) + spikes[p])
@@ -624,12 +700,12 @@ class NetworkEngine(wiring.Component):
 
         # ------------------------------------------------------------------------------------ outputs
         m.d.comb += [
-            self.rec_valid.eq(s1_update),
+            self.rec_valid.eq(rec_valid),
             self.rec_step.eq(step),
             self.rec_layer.eq(layer),
             self.rec_group.eq(s1_group),
-            self.rec_spikes.eq(spikes),
-            self.rec_membranes.eq(v_out),
+            self.rec_spikes.eq(rec_spikes),
+            self.rec_membranes.eq(rec_membranes),
             self.sum_step.eq(step),
             self.sum_layer.eq(layer),
             self.sum_counters.eq(Cat(*(summary[n] for n in COUNTER_NAMES))),

@@ -9,6 +9,7 @@ layer is ``ws`` or ``acc``)::
             = v                          for 'acc' while t ≤ S·K (the output accumulator is gated off)
     v       = clamp(v_exact, lo, hi)                             # saturated flag = (v != v_exact)
     v       = max(v, floor)              if floor enabled
+    v       = max(v, −θ)                 if floor −θ enabled (Lee 2016; IF/LIF, sh = 0)
     θ_k     = θ << sh
     s       = v ≥ θ_k                    (never for 'acc')
     v       = 0 (reset zero) or clamp(v − θ_k, lo, hi) (reset subtract)   if s
@@ -16,6 +17,10 @@ layer is ``ws`` or ``acc``)::
 Amaranth widens every add and every shift by a signal (``x << sh`` is ``len(x) + 2^len(sh) − 1`` bits), so the
 sum is exact before the one saturation. ``v − θ_k`` cannot leave the range (``v ≥ θ_k ≥ 1``); it is clamped and
 flagged anyway, exactly as the golden integer neuron does, so the contract holds even for hand-made thresholds.
+
+:class:`InhibitLanes` is the INHIBIT pass of lateral inhibition (Lee 2016, docs/spec.md §3c): with n the layer's
+spikes of the step and s the lane's own spike, ``m = n − s``; where m > 0, ``v = floor(clamp(v − u·m))`` (one
+multiplier per lane).
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
@@ -24,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import LEAK_SHIFT_BITS
 
-__all__ = ["NeuronControl", "NeuronLanes", "PhaseCounter"]
+__all__ = ["NeuronControl", "NeuronLanes", "InhibitLanes", "PhaseCounter"]
 
 
 class NeuronControl(data.Struct):
@@ -36,6 +41,8 @@ class NeuronControl(data.Struct):
     floor_en: unsigned(1)  # bit 8
     ws: unsigned(1)  # bit 9: weighted spike, input and threshold shifted by the phase
     acc: unsigned(1)  # bit 10: non-spiking output accumulator, phase-shifted input, gated by t > S·K
+    floor_theta: unsigned(1)  # bit 11: floor at −θ_j (Lee 2016; excludes floor_en)
+    inhibit: unsigned(1)  # bit 12: lateral inhibition, the layer's INHIBIT pass runs after UPDATE
 
 
 def _clamp(value, lo: int, hi: int, width: int):
@@ -90,7 +97,11 @@ class NeuronLanes(wiring.Component):
                 theta = theta << sh
             v_exact = v - leak + drive  # Amaranth widens every add and shift: exact
             v_sat, sat_in = _clamp(v_exact, lo, hi, M)
-            v_floor = Mux(ctl.floor_en & (v_sat < self.floor), self.floor, v_sat)
+            v_fixed = Signal(signed(M), name=f"v_fixed_{p}")
+            m.d.comb += v_fixed.eq(Mux(ctl.floor_en & (v_sat < self.floor), self.floor, v_sat))
+            v_floor = Signal(signed(M), name=f"v_floor_{p}")
+            m.d.comb += v_floor.eq(Mux(ctl.floor_theta & (v_fixed < -self.threshold[p]), -self.threshold[p],
+                                       v_fixed))
             spike = v_floor >= theta
             if self.phase_bits:
                 spike = spike & ~ctl.acc
@@ -100,6 +111,57 @@ class NeuronLanes(wiring.Component):
                 self.v_out[p].eq(Mux(spike, v_reset, v_floor)),
                 self.spikes[p].eq(spike),
                 self.saturated[p].eq(sat_in | (spike & ctl.subtract & sat_reset)),
+            ]
+        return m
+
+
+class InhibitLanes(wiring.Component):
+    """Combinational INHIBIT update of ``lanes`` neurons (docs/spec.md §3c): ``n`` = spikes of the whole layer in
+    this step, ``own`` = the lanes' own spikes; per lane ``m = n − s``, and where ``m > 0`` (``active``)
+    ``v_out = floor(clamp(v − u·m, lo, hi))`` with the layer's floor (fixed, or −θ), else ``v_out = v``.
+    ``saturated`` flags lanes whose clamp clipped (only the lower bound can)."""
+
+    def __init__(self, lanes: int, membrane_bits: int, threshold_bits: int, count_bits: int):
+        self.lanes, self.membrane_bits = lanes, membrane_bits
+        self.threshold_bits, self.count_bits = threshold_bits, count_bits
+        lane = lambda shape: data.ArrayLayout(shape, lanes)  # noqa: E731
+        super().__init__({
+            "v": In(lane(signed(membrane_bits))),  # membrane after UPDATE (after reset)
+            "own": In(lanes),
+            "n": In(count_bits),
+            "u": In(lane(unsigned(threshold_bits))),
+            "threshold": In(lane(unsigned(threshold_bits))),
+            "control": In(NeuronControl),
+            "floor": In(signed(membrane_bits)),
+            "v_out": Out(lane(signed(membrane_bits))),
+            "active": Out(lanes),  # m > 0: one multiply (MAC) counted
+            "saturated": Out(lanes),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        M = self.membrane_bits
+        lo, hi = -(1 << (M - 1)), (1 << (M - 1)) - 1
+        ctl = self.control
+        for p in range(self.lanes):
+            count = Signal(self.count_bits, name=f"m_{p}")
+            m.d.comb += count.eq(self.n - self.own[p])  # n counts the lane's own spike: never negative
+            v_exact = Signal(signed(M + self.threshold_bits + self.count_bits + 1), name=f"inh_exact_{p}")
+            m.d.comb += v_exact.eq(self.v[p] - self.u[p] * count)
+            v_sat, clip = _clamp(v_exact, lo, hi, M)
+            v_clamped = Signal(signed(M), name=f"inh_sat_{p}")
+            m.d.comb += v_clamped.eq(v_sat)
+            v_fixed = Signal(signed(M), name=f"inh_fixed_{p}")
+            m.d.comb += v_fixed.eq(Mux(ctl.floor_en & (v_clamped < self.floor), self.floor, v_clamped))
+            v_floor = Signal(signed(M), name=f"inh_floor_{p}")
+            m.d.comb += v_floor.eq(Mux(ctl.floor_theta & (v_fixed < -self.threshold[p]), -self.threshold[p],
+                                       v_fixed))
+            active = Signal(name=f"inh_active_{p}")
+            m.d.comb += [
+                active.eq(count != 0),
+                self.v_out[p].eq(Mux(active, v_floor, self.v[p])),
+                self.active[p].eq(active),
+                self.saturated[p].eq(active & clip),
             ]
         return m
 
