@@ -206,6 +206,11 @@ def manifest_text(config: EngineConfig, n_words: int, network_name: str = "") ->
         lines += ["Conv/pool layers (docs/architecture.md, \"Convolution\"): cycles(t, l) = W_l + R*G_l (conv) or R",
                   "(pool) + h_out*w_out*G_l + C_LAYER, R = sum over input spikes of the output positions reached;",
                   "spatial inputs and record beats are position-major with channel groups of P lanes.", ""]
+    if config.inhibition:
+        lines += ["Lateral inhibition (Lee 2016; docs/spec.md 3c): layers "
+                  + ", ".join(str(l) for l in range(1, config.n_layers + 1) if config.inhibits(l))
+                  + " add an INHIBIT pass, cycles(t, l) += G_l + C_INHIBIT (1);",
+                  "params word bit 11 floor at -theta, bit 12 inhibit; u of group g at params index 0x400 + g", ""]
     if config.phase_bits:
         lines += [f"Weighted spikes (Kim 2018): K <= {config.max_phases} phases; global registers in cfg region "
                   "0xFF (index 0: K, index 1: S*K); params word bit 9 ws, bit 10 acc", ""]
