@@ -1,7 +1,7 @@
 """``snncosim``: the command line.
 
 Subcommands: ``run`` (the main job on the embedded MNIST default), ``convert`` (save the default network as an
-integer-network file), ``verilog`` (synthesizable Verilog + memory-initialisation files), ``compare`` (re-compare
+integer-network file), ``train`` (train a spiking network directly, Lee 2016, and save it), ``verilog`` (synthesizable Verilog + memory-initialisation files), ``compare`` (re-compare
 two saved traces), ``report`` (HTML report of a run directory), ``chips`` (the chip energy models). User mistakes print one ``snncosim: error: …`` line and exit with status 2; an equivalence
 failure exits with status 1.
 """
@@ -143,6 +143,64 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def direct_train_default(name: str):
+    """A default of :class:`golden.direct_train.LeeConfig` (one source for the CLI's defaults)."""
+    from golden.direct_train import LeeConfig
+
+    return getattr(LeeConfig(), name)
+
+
+def _parse_hidden(text: str) -> tuple:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise SnnCosimError(f"--hidden {text!r}: give layer sizes like 100 or 100,100 or 8c5s2,100")
+    return tuple(int(item) if item.isdigit() else item for item in items)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from golden import data as golden_data
+    from golden import direct_train
+
+    if args.device is not None:
+        try:
+            device = torch.device(args.device)
+        except RuntimeError:
+            raise SnnCosimError(f"--device {args.device!r}: not a torch device (cpu, cuda, cuda:0, ...)") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise SnnCosimError(f"--device {args.device}: no CUDA device is available here; use --device cpu")
+    else:
+        device = None
+    config = direct_train.LeeConfig(
+        hidden=_parse_hidden(args.hidden), steps=args.steps, test_steps=args.test_steps, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, kappa_hidden=args.kappa_hidden, kappa_output=args.kappa_output,
+        leak_shift=args.leak_shift, max_rate=args.max_rate, weight_bits=args.weight_bits,
+        membrane_bits=args.membrane_bits, seed=args.seed, rho=args.rho, lam=args.lam).validate()
+    for name in ("train_images", "test_images"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise SnnCosimError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    split = golden_data.default_split()
+    train_images, train_labels = split.train_images[:args.train_images], split.train_labels[:args.train_images]
+    test_images, test_labels = split.test_images[:args.test_images], split.test_labels[:args.test_images]
+    result = direct_train.train_lee(train_images, train_labels, config, test_images=test_images,
+                                    test_labels=test_labels, device=device, progress=not args.quiet,
+                                    threads=args.threads)
+    info = result.info
+    path = result.network.save(args.output)
+    sizes = " -> ".join(str(s) for s in ["x".join(map(str, result.network.input_shape))] +
+                        [("x".join(map(str, layer.out_shape))) for layer in result.network.layers])
+    print(f"trained {sizes} (Lee 2016, LIF leak_shift {config.leak_shift}, κ hidden {config.kappa_hidden}, "
+          f"output {config.kappa_output}) on {info['train_images']} images for {config.epochs} epochs "
+          f"x {config.steps} steps")
+    print(f"test accuracy at {info['test_steps']} steps on {info['test_images']} images: "
+          f"float {100 * info['float_accuracy']:.2f}%, integer {100 * info['integer_accuracy']:.2f}%, "
+          f"agreement {100 * info['agreement']:.2f}%")
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="snncosim",
@@ -187,6 +245,43 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--quiet", "-q", action="store_true")
     _add_conversion_options(conv)
     conv.set_defaults(func=_cmd_convert)
+
+    tr = sub.add_parser("train", help="train a spiking network directly (Lee 2016) and save the integer network")
+    tr.add_argument("-o", "--output", type=Path, required=True, help="output directory, e.g. lee.snn")
+    tr.add_argument("--hidden", default=",".join(str(h) for h in direct_train_default("hidden")),
+                    help="hidden layers, comma-separated: dense sizes and convolutions CcK[sS][pP], e.g. 8c5s2,100 "
+                         "(default: %(default)s)")
+    tr.add_argument("--steps", "-T", type=int, default=direct_train_default("steps"),
+                    help="time steps per training image (default: %(default)s)")
+    tr.add_argument("--test-steps", type=int, default=None, help="time steps per test image (default: --steps)")
+    tr.add_argument("--epochs", type=int, default=direct_train_default("epochs"),
+                    help="epochs over the training images (default: %(default)s)")
+    tr.add_argument("--batch-size", type=int, default=direct_train_default("batch_size"),
+                    help="mini-batch size (default: %(default)s)")
+    tr.add_argument("--lr", type=float, default=direct_train_default("lr"),
+                    help="Adam learning rate of weights and thresholds (default: %(default)s)")
+    tr.add_argument("--kappa-hidden", type=float, default=direct_train_default("kappa_hidden"),
+                    help="WTA strength κ of the first hidden layer, in [-1, 0] (default: %(default)s)")
+    tr.add_argument("--kappa-output", type=float, default=direct_train_default("kappa_output"),
+                    help="WTA strength κ of the output layer, in [-1, 0] (default: %(default)s)")
+    tr.add_argument("--rho", type=float, default=direct_train_default("rho"),
+                    help="threshold regularisation ρ (default: %(default)s)")
+    tr.add_argument("--lam", type=float, default=direct_train_default("lam"),
+                    help="exponential weight regularisation λ (default: %(default)s)")
+    tr.add_argument("--leak-shift", type=int, default=direct_train_default("leak_shift"),
+                    help="LIF leak v >>> k (default: %(default)s)")
+    tr.add_argument("--max-rate", type=float, default=1.0, help="input spike probability at full intensity")
+    tr.add_argument("--weight-bits", type=int, default=8)
+    tr.add_argument("--membrane-bits", type=int, default=24)
+    tr.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and spikes")
+    tr.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
+    tr.add_argument("--threads", type=int, default=1, help="CPU threads (default: 1)")
+    tr.add_argument("--train-images", type=int, default=None,
+                    help="use only the first N images of the 8000-image train part")
+    tr.add_argument("--test-images", type=int, default=None,
+                    help="evaluate on the first N images of the 2000-image test part")
+    tr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_cmd_train)
 
     ver = sub.add_parser("verilog", help="write synthesizable Verilog and memory-initialisation files")
     ver.add_argument("network", type=Path, help="integer-network directory (from 'snncosim convert' or a run)")

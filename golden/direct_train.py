@@ -52,7 +52,8 @@ from .ir import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, signed_ra
 from .train import cache_dir as _cache_dir
 
 __all__ = ["LeeConfig", "LeeTrainer", "LayerSpec", "parse_layers", "train_lee", "export", "default_lee_network",
-           "DEFAULT_LEE_CONFIG", "TrainResult", "simulate_counts"]
+           "DEFAULT_LEE_CONFIG", "TrainResult", "simulate_counts",
+           "network_counts", "encode", "weight_regulariser_grad", "wta_error"]
 
 INPUT_BITS = 8
 
@@ -75,7 +76,7 @@ class LeeConfig:
     test_steps: int | None = None
     epochs: int = 10
     batch_size: int = 32
-    lr: float = 0.002
+    lr: float = 0.001
     lr_threshold: float | None = None  # None: = lr (Table 1, ADAM)
     lr_decay: float = math.exp(-1.0 / 35.0)
     kappa_hidden: float = -0.4
@@ -335,6 +336,24 @@ def _input_trace(x_all: torch.Tensor, leak_shift: int) -> torch.Tensor:
     return torch.einsum("t,tbn->bn", weights, x_all) * (leak / steps)
 
 
+# ------------------------------------------------------------------------------------------------ Lee's formulas
+def weight_regulariser_grad(weight: torch.Tensor, beta: float, lam: float) -> torch.Tensor:
+    """Eq. 15: ``∂L_w/∂w_ij = βλ·w_ij·exp(β(Σ_j w_ij² − 1))`` per neuron i (row, or output channel), the gradient
+    of Eq. 14 ``L_w = ½λ·exp(β(Σ_j w_ij² − 1))``. The exponent is capped at 20 so that float32 cannot overflow."""
+    sq = (weight.reshape(weight.shape[0], -1) ** 2).sum(1)
+    factor = beta * lam * torch.exp((beta * (sq - 1.0)).clamp(max=20.0))
+    return factor.reshape(-1, *([1] * (weight.dim() - 1))) * weight
+
+
+def wta_error(delta: torch.Tensor, theta: torch.Tensor, active: torch.Tensor, mu: float) -> torch.Tensor:
+    """Eq. 9 for a WTA group with uniform strength (μ = σ|κ| here): given ``δ_i = e_i/θ_i`` (``e`` = ∂L/∂a of the
+    active neurons, any common factor allowed), the per-neuron errors ``δ'`` with ``∂L/∂x_k = Σ_j w_jk δ'_j``:
+    ``δ'_j = (δ_j − μ/(1 + μ(n−1)) · Σ_i e_i · (1/θ_j)) / (1 − μ)`` over the n active neurons."""
+    n_active = active.sum(1, keepdim=True)
+    total = (delta * theta * active).sum(1, keepdim=True)  # Σ_i e_i
+    return (delta - mu / (1.0 + mu * (n_active - 1).clamp_min(0)) * total / theta) * active / (1.0 - mu)
+
+
 # ------------------------------------------------------------------------------------------------ trainer
 @dataclass
 class EpochStats:
@@ -473,20 +492,14 @@ class LeeTrainer:
                     grad_w, = torch.autograd.grad(out, w_req, grad_outputs=delta * c_w / batch)
                 grad_t = -(delta * c_t * a_hat).sum(0).reshape(spec.channels, -1).sum(1) / batch
             if not is_output and cfg.lam > 0:  # Eq. 15, hidden layers only
-                w = self.weights[l]
-                sq = (w.reshape(w.shape[0], -1) ** 2).sum(1)
-                # exponent capped at 20 (e^20 ≈ 5e8) so that float32 cannot overflow
-                factor = cfg.beta * cfg.lam * torch.exp((cfg.beta * (sq - 1.0)).clamp(max=20.0))
-                grad_w = grad_w + factor.reshape(-1, *([1] * (w.dim() - 1))) * w
+                grad_w = grad_w + weight_regulariser_grad(self.weights[l], cfg.beta, cfg.lam)
             self.weights[l].grad = grad_w.to(self.dtype)
             self.thresholds[l].grad = grad_t.to(self.dtype)
             if l == 0:
                 break
             # error into the previous layer: Eq. 9 (WTA) then Eq. 12's √(M/m) of the layer below
             if spec.kappa != 0:
-                scale_wta = 1.0 / (1.0 - mu)
-                total = (delta * _per_neuron(spec, q.threshold / q.scale)).sum(1, keepdim=True)  # Σ e_i/ḡ
-                delta_in = scale_wta * (delta - mu / (1.0 + mu * (n_active - 1).clamp_min(0)) * total * g) * active
+                delta_in = wta_error(delta, theta, active, mu)
             else:
                 delta_in = delta
             if spec.kind == "dense":
@@ -574,6 +587,39 @@ def simulate_counts(trainer: LeeTrainer, spikes: torch.Tensor, batch_size: int =
     with torch.no_grad():
         for start in range(0, spikes.shape[1], batch_size):
             out.append(trainer.forward(spikes[:, start:start + batch_size], quant=quant)[-1].counts.cpu().numpy())
+    return np.concatenate(out).astype(np.int64)
+
+
+def network_counts(network: IntegerNetwork, spikes: torch.Tensor, *, device="cpu",
+                   batch_size: int = 500) -> np.ndarray:
+    """Output spike counts ``[N, n_out]`` of an exported network run by the trainer's own forward pass (read
+    back from the integer arrays): the "float simulation" of a network file, for agreement checks."""
+    specs, quant = [], []
+    for layer in network.layers:
+        neuron = layer.neuron
+        if neuron.kind != "lif" or neuron.reset != "subtract" or not neuron.floor_threshold or layer.bias.any():
+            raise SnnCosimError("network_counts runs bias-free LIF networks with floor_threshold (direct_train "
+                                "exports) only")
+        inhibition = getattr(layer, "inhibition", None)
+        if layer.kind == "dense":
+            specs.append(LayerSpec("dense", (layer.n_in,), (layer.n_out,), kappa=-1.0 if inhibition is not None
+                                   else 0.0))
+        elif layer.kind == "conv2d":
+            specs.append(LayerSpec("conv2d", tuple(layer.in_shape), tuple(layer.out_shape),
+                                   int(layer.weight.shape[2]), int(layer.stride[0]), int(layer.padding[0])))
+        else:
+            raise SnnCosimError(f"network_counts: layer kind {layer.kind!r} is not produced by direct_train")
+        as_float = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64, device=device)  # noqa: E731
+        quant.append(QuantLayer(as_float(layer.weight), as_float(layer.threshold),
+                                None if inhibition is None else as_float(inhibition), 1.0))
+    out = []
+    with torch.no_grad():
+        for start in range(0, spikes.shape[1], batch_size):
+            x = spikes[:, start:start + batch_size].to(device, torch.float64)
+            for spec, q, layer in zip(specs, quant, network.layers):
+                x, record = _run_layer(spec, q, x, leak_shift=layer.neuron.leak_shift,
+                                       membrane_bits=network.membrane_bits, want_trace=False)
+            out.append(record.counts.cpu().numpy())
     return np.concatenate(out).astype(np.int64)
 
 
