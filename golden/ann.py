@@ -92,6 +92,17 @@ class AffineOp:
                 "kernel": list(self.kernel), "stride": list(self.stride), "padding": list(self.padding)}
 
 
+@dataclass(frozen=True)
+class ResidualSkip:
+    """A residual addition of the imported ANN: layer ``target``'s pre-ReLU output (1-based op index) adds the
+    ReLU output of layer ``source`` (0 = the network input), through the projection ``op`` (a 1×1 strided
+    ``conv2d`` AffineOp) or, when ``op`` is None, unchanged (identity)."""
+
+    target: int
+    source: int
+    op: AffineOp | None = None
+
+
 # ------------------------------------------------------------------------------------------------ forward
 def apply_op(op: AffineOp, x: torch.Tensor) -> torch.Tensor:
     """Apply one op (and its ReLU) to a batch ``x`` of shape ``[B, *op.in_shape]`` (any float dtype)."""
@@ -108,13 +119,25 @@ def apply_op(op: AffineOp, x: torch.Tensor) -> torch.Tensor:
     return torch.relu(y) if op.relu_after else y
 
 
-def forward_ops(ops: Sequence[AffineOp], x: torch.Tensor, *, return_all: bool = False):
-    """Run the imported network on a batch; with ``return_all`` return every layer's output (a list)."""
-    outputs = []
-    for op in ops:
-        x = apply_op(op, x)
+def forward_ops(ops: Sequence[AffineOp], x: torch.Tensor, *, return_all: bool = False,
+                skips: Sequence[ResidualSkip] = ()):
+    """Run the imported network on a batch; with ``return_all`` return every layer's output (a list). ``skips``
+    (:func:`import_residual_network`): layer ``target`` adds the shortcut of layer ``source``'s output before its
+    ReLU."""
+    outputs = [x]
+    by_target = {s.target: s for s in skips}
+    for index, op in enumerate(ops, start=1):
+        skip = by_target.get(index)
+        if skip is None:
+            x = apply_op(op, x)
+        else:
+            y = apply_op(replace(op, relu_after=False), x)
+            src = outputs[skip.source]
+            short = apply_op(skip.op, src) if skip.op is not None else src.reshape(y.shape)
+            x = y + short.reshape(y.shape)
+            x = torch.relu(x) if op.relu_after else x
         outputs.append(x)
-    return outputs if return_all else x
+    return outputs[1:] if return_all else x
 
 
 # ------------------------------------------------------------------------------------------------ import
@@ -153,6 +176,7 @@ class _Importer:
         self.shape: tuple[int, ...] | None = input_shape
         self.ops: list[AffineOp] = []
         self.last_was_relu = False  # a ReLU directly preceded the current position (BatchNorm check)
+        self.skips: list[ResidualSkip] = []  # residual additions (import_residual_network)
 
     # -------------------------------------------------------------------------------------------- helpers
     def _require_shape(self, name: str, module: nn.Module) -> tuple[int, ...]:
@@ -316,16 +340,83 @@ class _Importer:
                                         f"ReLU, Flatten, Dropout or BatchNorm")
 
     # -------------------------------------------------------------------------------------------- graph
+    def _shortcut_conv(self, node: torch.fx.Node, module: nn.Module) -> bool:
+        """A Conv2d on a branch point whose only user is an addition: a residual block's projection shortcut."""
+        if not isinstance(module, nn.Conv2d) or len(node.users) != 1:
+            return False
+        user = next(iter(node.users))
+        source = node.all_input_nodes[0] if len(node.all_input_nodes) == 1 else None
+        return (user.op == "call_function" and user.target in _ADDITIONS and source is not None
+                and len(source.users) >= 2)
+
+    def _addition(self, node: torch.fx.Node, current, produced: dict, shapes: dict, shortcuts: dict) -> None:
+        """``main + shortcut`` of a residual block (Sengupta 2019 §6): the main operand is the last layer's
+        pre-ReLU output, the other a ReLU output (or the input) of an earlier layer, directly or through a
+        projection conv; a ReLU must follow (checked by the caller)."""
+        where = _where(node, self.top)
+        operands = [a for a in node.args if isinstance(a, torch.fx.Node)]
+        if len(operands) != 2 or len(node.args) != 2 or node.kwargs:
+            raise UnsupportedLayerError(f"{where}: only additions of two tensors form residual junctions")
+        if current not in operands or not self.ops or self.ops[-1].relu_after:
+            raise UnsupportedLayerError(f"{where}: a residual addition must add a shortcut to the previous layer's "
+                                        f"output before its ReLU (Sengupta 2019 §6: ReLU at each junction)")
+        other = operands[1] if operands[0] is current else operands[0]
+        shortcut = shortcuts.get(other)
+        source = shortcut[0] if shortcut is not None else other
+        if source not in produced:
+            raise UnsupportedLayerError(f"{where}: the shortcut must start at the network input or at a ReLU "
+                                        f"output (spikes), not at '{source.name}'")
+        op = shortcut[1] if shortcut is not None else None
+        target = len(self.ops)
+        if produced[source] >= target - 1:
+            raise UnsupportedLayerError(f"{where}: the shortcut skips no layer; a residual block needs at least "
+                                        f"one layer on its main path before the junction")
+        out_shape = op.out_shape if op is not None else shapes[source]
+        if tuple(out_shape) != tuple(self.ops[-1].out_shape):
+            raise UnsupportedLayerError(f"{where}: the shortcut has shape {tuple(out_shape)} but the main path "
+                                        f"{tuple(self.ops[-1].out_shape)}; use a 1×1 strided Conv2d shortcut")
+        self.skips.append(ResidualSkip(target, produced[source], op))
+
     def run(self) -> list[AffineOp]:
         graph = _trace(self.model)
         modules = dict(self.model.named_modules())
         current: torch.fx.Node | None = None
+        produced: dict = {}  # node → the layer (1-based, 0 = input) whose ReLU output (spikes) it holds
+        shapes: dict = {}
+        shortcuts: dict = {}  # node → (source node, AffineOp) of a projection shortcut
+        junction = None  # an addition that still needs its ReLU
         for node in graph.nodes:
             if node.op == "placeholder":
                 if current is not None:
                     raise UnsupportedLayerError("the model's forward takes more than one input; only single-input "
                                                 "networks can be converted")
                 current = node
+                produced[node], shapes[node] = 0, self.shape
+                continue
+            is_relu = (node.op == "call_module" and isinstance(modules.get(str(node.target)), nn.ReLU)) or (
+                node.op == "call_function" and node.target in _RELU_CALLS) or (
+                node.op == "call_method" and node.target in ("relu", "relu_"))
+            if junction is not None and not (is_relu and node.all_input_nodes == [junction]):
+                raise UnsupportedLayerError(f"{_where(junction, self.top)}: the residual addition is not followed "
+                                            f"by a ReLU (Sengupta 2019 §6: ReLU at each junction)")
+            if junction is not None and is_relu and node.all_input_nodes == [junction]:
+                self._set_relu(str(node.name))
+                junction, current = None, node
+                produced[node], shapes[node] = len(self.ops), self.shape
+                continue
+            if node.op == "call_module" and self._shortcut_conv(node, modules[str(node.target)]):
+                source = node.all_input_nodes[0]
+                if source not in shapes:
+                    raise UnsupportedLayerError(f"shortcut '{node.target}' reads a tensor the converter cannot see")
+                saved, self.shape = self.shape, shapes[source]
+                self.conv2d(str(node.target), modules[str(node.target)])
+                shortcuts[node] = (source, self.ops.pop())
+                self.shape = saved
+                continue
+            if node.op == "call_function" and node.target in _ADDITIONS:
+                self._addition(node, current, produced, shapes, shortcuts)
+                junction = current = node
+                shapes[node] = self.shape
                 continue
             if node.op == "get_attr":
                 raise UnsupportedLayerError(f"{_where(node, self.top)} reads the parameter '{node.target}' directly in "
@@ -335,9 +426,6 @@ class _Importer:
                     raise UnsupportedLayerError("the model's output is not the result of its last layer; only a "
                                                 "plain chain of layers can be converted")
                 break
-            if node.op == "call_function" and node.target in _ADDITIONS:
-                raise UnsupportedLayerError(f"{_where(node, self.top)} adds two tensors (a residual connection); "
-                                            f"residual additions are not yet supported")
             if node.op == "call_function" and node.target in _RELU_CALLS or (
                     node.op == "call_method" and node.target in ("relu", "relu_")):
                 raise UnsupportedLayerError(f"{_where(node, self.top)} calls relu as a function; use nn.ReLU "
@@ -352,6 +440,9 @@ class _Importer:
                                             f"not yet supported")
             if node.op == "call_module":
                 self.module(str(node.target), modules[str(node.target)])
+                if self.ops and self.ops[-1].relu_after and (isinstance(modules[str(node.target)], (
+                        nn.ReLU, nn.AvgPool2d)) or current in produced):
+                    produced[node] = len(self.ops)  # a ReLU output (or passed through dropout/flatten)
             elif node.op == "call_method" and node.target in _RESHAPES or (
                     node.op == "call_function" and node.target is torch.flatten):
                 self.flatten(f"{node.name} in {_where(node, self.top)}")  # checked by the output comparison below
@@ -361,6 +452,10 @@ class _Importer:
                                             f"nn.Conv2d, nn.AvgPool2d, nn.ReLU, nn.Flatten, dropout and batch-norm "
                                             f"modules can be converted")
             current = node
+            shapes[node] = self.shape
+        if junction is not None:
+            raise UnsupportedLayerError(f"{_where(junction, self.top)}: the residual addition is not followed by a "
+                                        f"ReLU (Sengupta 2019 §6: ReLU at each junction)")
         if not self.ops:
             raise UnsupportedLayerError("the model has no Linear or Conv2d layer to convert")
         for op in self.ops[:-1]:
@@ -379,7 +474,8 @@ def _trace(model: nn.Module) -> torch.fx.Graph:
                                     f"write the network as an nn.Sequential of supported layers") from None
 
 
-def _check_against_model(model: nn.Module, ops: list[AffineOp], input_shape: tuple[int, ...]) -> None:
+def _check_against_model(model: nn.Module, ops: list[AffineOp], input_shape: tuple[int, ...],
+                         skips: Sequence[ResidualSkip] = ()) -> None:
     """Run model and ops on one random non-negative batch; refuse the import if they disagree."""
     generator = torch.Generator().manual_seed(0)
     x = torch.rand((4, *input_shape), generator=generator, dtype=torch.float64)
@@ -393,7 +489,7 @@ def _check_against_model(model: nn.Module, ops: list[AffineOp], input_shape: tup
                                     f"({exc.__class__.__name__}); pass the input_shape it was trained on") from None
     finally:
         model.train(was_training)
-    got = forward_ops(ops, x)
+    got = forward_ops(ops, x, skips=skips)
     if expected.shape[0] != 4 or expected.reshape(4, -1).shape != got.reshape(4, -1).shape or not torch.allclose(
             expected.reshape(4, -1), got.reshape(4, -1), rtol=1e-6, atol=1e-8 * (1 + float(expected.abs().max()))):
         raise UnsupportedLayerError(f"{type(model).__name__}: the imported layers do not reproduce the model's "
@@ -420,10 +516,27 @@ def import_network(model: nn.Module, input_shape: Sequence[int] | None = None) -
         raise UnsupportedLayerError(f"input_shape={shape} is not a valid sample shape; give e.g. (784,) or (1, 28, 28)")
     importer = _Importer(model, shape)
     ops = importer.run()
+    if importer.skips:
+        raise UnsupportedLayerError(f"{type(model).__name__} has residual additions; convert it with "
+                                    f"golden.residual.convert_residual (import_residual_network)")
     if shape is None:
         shape = ops[0].in_shape
     _check_against_model(model, ops, shape)
     return ops
+
+
+def import_residual_network(model: nn.Module, input_shape: Sequence[int]) -> tuple[list[AffineOp],
+                                                                                   list[ResidualSkip]]:
+    """:func:`import_network` for networks with residual blocks (``relu(main + shortcut)``, the shortcut the
+    identity or a projection ``nn.Conv2d`` on an earlier ReLU output; Sengupta 2019 §6): the ops and the
+    :class:`ResidualSkip` list, checked against the model's output."""
+    if not isinstance(model, nn.Module):
+        raise UnsupportedLayerError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    shape = tuple(int(s) for s in input_shape)
+    importer = _Importer(model, shape)
+    ops = importer.run()
+    _check_against_model(model, ops, shape, importer.skips)
+    return ops, list(importer.skips)
 
 
 def network_input_shape(ops: Sequence[AffineOp]) -> tuple[int, ...]:
@@ -445,4 +558,4 @@ def ann_mac_count(ops: Sequence[AffineOp]) -> int:
     return total
 
 
-__all__ = ["AffineOp", "apply_op", "forward_ops", "import_network", "network_input_shape", "ann_mac_count"]
+__all__ = ["AffineOp", "ResidualSkip", "apply_op", "forward_ops", "import_network", "import_residual_network", "network_input_shape", "ann_mac_count"]

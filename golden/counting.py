@@ -56,7 +56,7 @@ from .trace import COUNTER_NAMES, Trace
 __all__ = [
     "COUNTER_NAMES", "LayerGeometry", "layer_geometry", "fan_out", "ann_macs", "ann_macs_per_layer",
     "assemble_counters", "counters_from_spikes", "spikes_per_neuron", "totals_per_layer", "spike_counts",
-    "fs_source_weights", "fs_multiplies", "assemble_fs_counters", "fs_spikes_per_neuron",
+    "fs_source_weights", "fs_multiplies", "skip_ann_macs", "assemble_fs_counters", "fs_spikes_per_neuron",
 ]
 
 _K = {name: k for k, name in enumerate(COUNTER_NAMES)}
@@ -108,7 +108,21 @@ def ann_macs_per_layer(network: IntegerNetwork) -> list[int]:
             out.append(c * ho * wo * layer.kernel[0] * layer.kernel[1])
         else:
             raise SnnCosimError(f"cannot count the MACs of layer kind {getattr(layer, 'kind', '?')!r}")
+    for skip in getattr(network, "skips", None) or []:  # a residual shortcut adds its own MACs to the junction
+        out[skip.target - 1] += skip_ann_macs(network, skip)
     return out
+
+
+def skip_ann_macs(network: IntegerNetwork, skip) -> int:
+    """The ANN's operations of a residual shortcut: per output position, one MAC per (output, input) channel
+    pair (dense: neuron pair) whose kernel is not all zero, times the kernel taps. An identity shortcut (a diagonal
+    1×1 kernel) thus costs ``c·h·w``, the ANN's element-wise addition; a 1×1 downsampling conv its full MACs."""
+    weight = np.asarray(skip.weight)
+    if weight.ndim == 2:
+        return int(np.count_nonzero(weight))
+    _, ho, wo = network.layers[skip.target - 1].out_shape
+    pairs = int(np.count_nonzero(np.abs(weight).sum(axis=(2, 3))))
+    return pairs * ho * wo * int(weight.shape[2] * weight.shape[3])
 
 
 def ann_macs(network: IntegerNetwork) -> int:
@@ -145,11 +159,19 @@ def _like(template, values):
     return np.asarray(values, dtype=np.int64)
 
 
-def assemble_counters(s_in, acs, spikes, saturations, network: IntegerNetwork, lanes: int):
+def assemble_counters(s_in, acs, spikes, saturations, network: IntegerNetwork, lanes: int, *, skip_s_in=None,
+                      skip_acs=None):
     """The ``int64 [..., L, 9]`` counters from per-(…, layer) statistics of shape ``[..., L]``: input spikes
     ``s_in`` (already ``n_0`` for a direct first layer), ``acs``, output ``spikes`` and ``saturations``.
-    Works on torch tensors (any device) and numpy arrays alike."""
+    Works on torch tensors (any device) and numpy arrays alike.
+
+    Networks with residual junctions also need ``skip_s_in`` (spikes of each junction's skip source) and
+    ``skip_acs`` (the ACs of the skip pass, already included in ``acs``); the skip pass adds ``W_skip +
+    E_skip·G_l`` cycles and ``E_skip·G_l`` weight reads (docs/spec.md §6)."""
     geo = layer_geometry(network)
+    skips = cycle_model.skip_plans(network, lanes)
+    if skips and (skip_s_in is None or skip_acs is None):
+        raise SnnCosimError("a network with skip connections needs skip_s_in and skip_acs to count its operations")
     if s_in.shape[-1] != len(geo):
         raise SnnCosimError(f"statistics have {s_in.shape[-1]} layers, the network {len(geo)}")
     is_torch = isinstance(s_in, torch.Tensor)
@@ -163,12 +185,17 @@ def assemble_counters(s_in, acs, spikes, saturations, network: IntegerNetwork, l
     # events: dense — input spikes (each costs G_l cycles and weight words); conv/pool — (input spike, reached
     # output position) pairs R = ACs / c_out (conv) or ACs (pool); a direct layer visits every input every step
     events = s_in * 0
+    main_acs = acs
+    if skips:
+        skip_s_in = skip_s_in.to(torch.int64) if is_torch else np.asarray(skip_s_in, dtype=np.int64)
+        skip_acs = skip_acs.to(torch.int64) if is_torch else np.asarray(skip_acs, dtype=np.int64)
+        main_acs = acs - skip_acs
     for index, (g, plan) in enumerate(zip(geo, plans)):
         if plan.reach_div:
             if g.direct:
                 events[..., index] = int(g.fan_out.sum()) // plan.reach_div
             else:
-                events[..., index] = acs[..., index] // plan.reach_div
+                events[..., index] = main_acs[..., index] // plan.reach_div
         else:
             events[..., index] = s_in[..., index]
     per_event = _like(s_in, [plan.per_event for plan in plans])
@@ -191,6 +218,11 @@ def assemble_counters(s_in, acs, spikes, saturations, network: IntegerNetwork, l
     out[..., _K["state_reads"]] = state + inhibit * state
     out[..., _K["state_writes"]] = state + inhibit * state
     out[..., _K["saturations"]] = saturations
+    for target, plan in skips.items():  # the skip pass of each residual junction
+        index = target - 1
+        skip_events = (skip_acs[..., index] // plan.reach_div) if plan.reach_div else skip_s_in[..., index]
+        out[..., index, _K["cycles"]] += plan.words + skip_events * plan.per_event
+        out[..., index, _K["weight_reads"]] += skip_events * plan.per_event
     return out
 
 
@@ -220,11 +252,23 @@ def counters_from_spikes(network: IntegerNetwork, inputs, spikes, saturations, l
             fo = torch.as_tensor(g.fan_out, dtype=torch.float64, device=device)
             acs.append((src.to(torch.float64) @ fo).to(torch.int64))
     out_spikes = torch.stack([_to_torch(s).to(device).sum(-1, dtype=torch.int64) for s in spikes], -1)
+    skip_stats = {}
+    if getattr(network, "skips", None):  # residual junctions: the skip pass reads the skip source's spikes
+        all_sources = [_to_torch(inputs)] + [_to_torch(s) for s in spikes]
+        skip_s_in = torch.zeros_like(out_spikes)
+        skip_acs = torch.zeros_like(out_spikes)
+        for skip in network.skips:
+            src = all_sources[skip.source].to(device)
+            fo = torch.as_tensor(fan_out(network.skip_layer(skip)), dtype=torch.float64, device=device)
+            skip_s_in[..., skip.target - 1] = src.sum(-1, dtype=torch.int64)
+            skip_acs[..., skip.target - 1] = (src.to(torch.float64) @ fo).to(torch.int64)
+        acs[:] = [a + skip_acs[..., i] for i, a in enumerate(acs)]
+        skip_stats = {"skip_s_in": skip_s_in, "skip_acs": skip_acs}
     if network.is_fs:
         return assemble_fs_counters(torch.stack(s_in, -1), torch.stack(acs, -1), out_spikes,
                                     _to_torch(saturations).to(device, torch.int64), network, lanes)
     return assemble_counters(torch.stack(s_in, -1), torch.stack(acs, -1), out_spikes,
-                             _to_torch(saturations).to(device, torch.int64), network, lanes)
+                             _to_torch(saturations).to(device, torch.int64), network, lanes, **skip_stats)
 
 
 def spike_counts(spikes) -> np.ndarray:

@@ -10,6 +10,10 @@ costs one cycle per lane group (``G_l = ceil(n_l / P)``), the UPDATE pass costs 
 
     cycles(image) = Σ_t Σ_l cycles(t, l) + C_IMAGE.
 
+Residual junctions (:func:`skip_plans`): a junction layer adds a second ACCUMULATE pass over its skip source,
+``W_skip + E_skip·G_l`` cycles (``E_skip`` = skip-source spikes for a dense skip, reached positions for a conv
+skip), before its UPDATE.
+
 Conv2d / avgpool2d layers (:func:`layer_plans`, :func:`spatial_cycles`): ``W_l + R·G_l + Q_l·G_l + C_LAYER``
 (conv) and ``W_l + R + Q_l·G_l + C_LAYER`` (pool), ``R`` = Σ over input spikes of the output positions each
 reaches, ``Q_l = h_out·w_out``, ``G_l = ceil(c_out/P)``; a spatial source is read as ``h·w·ceil(c/P)`` words.
@@ -306,6 +310,45 @@ def network_plans(network, lanes: int) -> list[LayerPlan]:
     plans = layer_plans(network.layer_sizes, [spatial_of(layer) for layer in network.layers], lanes)
     return [replace(plan, inhibit=getattr(layer, "inhibition", None) is not None)
             for plan, layer in zip(plans, network.layers)]
+
+
+# ----------------------------------------------------------------------------------------------- residual junctions
+# A skip pass (docs/architecture.md, "Residual junctions"): after its main ACCUMULATE pass, junction layer l reads
+# the W_skip mask words of its skip source k (hardware order when k is a conv/pool layer, else neuron order) and
+# adds the skip weights into the same ACC words, then UPDATEs as usual:
+#     cycles(t, l) = W_l + E_l·e_l + W_skip + E_skip·G_l + (state words) + C_LAYER
+# with E_skip = S_skip (input spikes of the skip source, dense skip) or R_skip (Σ over skip-source spikes of the
+# output positions each reaches through the skip kernel, conv skip).
+def skip_geometry(skip_layer) -> tuple[int, ...]:
+    """The geometry tuple (SPATIAL_FIELDS) of a conv skip's synapses (``SkipConnection.as_layer``), ``()`` for a
+    dense skip."""
+    return spatial_of(skip_layer)
+
+
+def skip_source_words(network, source: int, lanes: int) -> int:
+    """Mask words of skip source ``source`` in the order the engine reads them: ``h·w·ceil(c/P)`` for a conv/pool
+    layer (position-major), else ``ceil(n/P)``; the input (source 0) as layer 1 reads it."""
+    if source == 0:
+        return network_plans(network, lanes)[0].words
+    layer = network.layers[source - 1]
+    if layer.kind != "dense":
+        c, h, w = (int(v) for v in layer.out_shape)
+        return h * w * lane_groups(c, lanes)
+    return lane_groups(layer.n_out, lanes)
+
+
+def skip_plans(network, lanes: int) -> dict[int, LayerPlan]:
+    """Target layer (1-based) → the :class:`LayerPlan` of its skip pass: ``words`` = W_skip, ``groups`` = the
+    junction's G_l, ``per_event`` = G_l, ``reach_div`` = c_out (conv skip) or 0 (dense skip); ``state_words`` 0."""
+    _check_lanes(lanes)
+    plans = {}
+    for skip in getattr(network, "skips", None) or []:
+        target = network.layers[skip.target - 1]
+        groups = lane_groups(target.out_shape[0] if target.kind != "dense" else target.n_out, lanes)
+        words = skip_source_words(network, skip.source, lanes)
+        reach_div = int(target.out_shape[0]) if skip.kind == "conv2d" else 0
+        plans[int(skip.target)] = LayerPlan("skip-" + skip.kind, words, groups, 0, groups, reach_div)
+    return plans
 
 
 def spatial_cycles(plan: LayerPlan, reach):

@@ -24,8 +24,8 @@ import yaml
 from .errors import NetworkFileError, WidthError
 
 FORMAT_NAME = "snncosim-integer-network"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1 files have no inhibition arrays and no floor_threshold
+FORMAT_VERSION = 2  # the newest version written; plain networks are still written as 1
+READABLE_VERSIONS = (1, 2)  # version 2 adds lateral inhibition, floor_threshold and the `skips` list
 
 NeuronKind = Literal["if", "lif", "ws", "acc", "fs"]
 ResetMode = Literal["zero", "subtract"]
@@ -270,6 +270,56 @@ class AvgPool2dLayer:
 
 
 Layer = DenseLayer | Conv2dLayer | AvgPool2dLayer
+
+
+@dataclass(frozen=True)
+class SkipConnection:
+    """A residual shortcut (Sengupta 2019 §6): junction layer ``target`` (1-based) receives, besides layer
+    ``target−1``'s spikes, the spikes that layer ``source`` emitted at the **same** step through its own integer
+    synapses (``source`` = 0 is the network input; ``source ≤ target − 2``). The junction neuron integrates the
+    sum of both synaptic inputs (exact), then its normal neuron model (docs/spec.md §4a).
+
+    ``weight``: for a dense target ``[n_target, n_source]`` (the source flattened in (c, h, w) order); for a
+    conv2d target ``[c_out, c_source, kh, kw]``, a convolution of the source's spike map with ``stride`` and zero
+    ``padding`` whose output shape must equal the target's (an identity shortcut is a 1×1 kernel holding an
+    integer scale on its diagonal; a downsampling shortcut a 1×1 kernel of stride 2). At most one skip per
+    target layer; pooling layers take none."""
+
+    target: int
+    source: int
+    weight: np.ndarray  # int64 [n_target, n_source] or [c_out, c_source, kh, kw]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+
+    @property
+    def kind(self) -> str:
+        return "conv2d" if np.ndim(self.weight) == 4 else "dense"
+
+    def as_layer(self, in_shape: tuple[int, ...]) -> "DenseLayer | Conv2dLayer":
+        """The skip's synapses as a layer object (zero bias, unit thresholds) reading a source of ``in_shape``:
+        lets the simulator, counters and cycle model reuse the dense / conv machinery."""
+        weight = np.asarray(self.weight)
+        n = weight.shape[0]
+        ones = np.ones(n, dtype=np.int64)
+        zeros = np.zeros(n, dtype=weight.dtype if np.issubdtype(weight.dtype, np.floating) else np.int64)
+        if self.kind == "conv2d":
+            return Conv2dLayer(weight, zeros, ones, tuple(int(v) for v in in_shape), tuple(self.stride),
+                               tuple(self.padding), name=f"skip{self.source}->{self.target}")
+        return DenseLayer(weight, zeros, ones, name=f"skip{self.source}->{self.target}")
+
+    def to_dict(self) -> dict:
+        out = {"target": int(self.target), "source": int(self.source), "kind": self.kind}
+        if self.kind == "conv2d":
+            out.update(stride=[int(v) for v in self.stride], padding=[int(v) for v in self.padding])
+        return out
+
+
+def identity_skip(target: int, source: int, channels: int, scale: int = 1, stride: int = 1) -> SkipConnection:
+    """An identity (``stride`` 1) or strided-identity (downsampling, Sengupta's type-A without zero channels)
+    shortcut of ``channels`` channels whose every synapse has the integer weight ``scale``."""
+    weight = np.zeros((channels, channels, 1, 1), dtype=np.int64)
+    weight[np.arange(channels), np.arange(channels), 0, 0] = int(scale)
+    return SkipConnection(int(target), int(source), weight, (int(stride), int(stride)), (0, 0))
 _LAYER_KINDS = {"dense": DenseLayer, "conv2d": Conv2dLayer, "avgpool2d": AvgPool2dLayer}
 
 
@@ -299,6 +349,7 @@ class IntegerNetwork:
     metadata: dict = field(default_factory=dict)
     phases: int = 0
     skip_periods: int = 0
+    skips: list = field(default_factory=list)  # SkipConnection residual shortcuts (sorted by target)
 
     # ----------------------------------------------------------------------------------------------- shape
     @property
@@ -313,6 +364,21 @@ class IntegerNetwork:
     @property
     def n_outputs(self) -> int:
         return self.layers[-1].n_out
+
+    def layer_shape(self, index: int) -> tuple[int, ...]:
+        """Shape of layer ``index``'s spikes (0: the input)."""
+        return tuple(self.input_shape) if index == 0 else tuple(self.layers[index - 1].out_shape)
+
+    def skip_into(self, target: int) -> "SkipConnection | None":
+        """The skip connection whose junction is layer ``target`` (1-based), or None."""
+        for skip in self.skips:
+            if skip.target == target:
+                return skip
+        return None
+
+    def skip_layer(self, skip: SkipConnection):
+        """``skip``'s synapses as a dense / conv layer object reading its source (see SkipConnection.as_layer)."""
+        return skip.as_layer(self.layer_shape(skip.source))
 
     @property
     def is_dense_only(self) -> bool:
@@ -379,6 +445,7 @@ class IntegerNetwork:
                 self._check_phase_headroom(layer, where)
             n_prev = layer.n_out
             shape_prev = layer.out_shape
+        self._validate_skips()
         return self
 
     def _check_inhibition(self, layer: Layer, where: str) -> None:
@@ -400,6 +467,75 @@ class IntegerNetwork:
             raise WidthError(
                 f"{where}: inhibition strengths span [{arr.min()}, {arr.max()}] but must lie in [0, {v_hi}] "
                 f"(membrane_bits={self.membrane_bits}); use membrane_bits={signed_bits_for(0, max(int(arr.max()), 1))}")
+
+    def _validate_skips(self) -> None:
+        """Residual shortcuts: source/target indices, one per junction, weight shapes and widths."""
+        if not isinstance(self.skips, (list, tuple)):
+            raise NetworkFileError(f"skips must be a list of SkipConnection, got {type(self.skips).__name__}")
+        self.skips = sorted(self.skips, key=lambda s: int(s.target))
+        w_lo, w_hi = signed_range(self.weight_bits)
+        seen = set()
+        n_layers = len(self.layers)
+        for skip in self.skips:
+            if not isinstance(skip, SkipConnection):
+                raise NetworkFileError(f"skips must hold SkipConnection objects, got {type(skip).__name__}")
+            where = f"skip connection {skip.source} -> {skip.target}"
+            if not (isinstance(skip.target, (int, np.integer)) and isinstance(skip.source, (int, np.integer))):
+                raise NetworkFileError(f"{where}: source and target must be layer indices (integers)")
+            if not 1 <= skip.target <= n_layers:
+                raise NetworkFileError(f"{where}: target must be a layer 1..{n_layers}")
+            if not 0 <= skip.source <= skip.target - 2:
+                raise NetworkFileError(f"{where}: the source must be the input (0) or a layer before "
+                                       f"{skip.target - 1} (layer {skip.target - 1} is the junction's main input)")
+            if skip.target in seen:
+                raise NetworkFileError(f"{where}: layer {skip.target} already has a skip connection (one per junction)")
+            seen.add(skip.target)
+            if self.is_fs:
+                raise NetworkFileError(f"{where}: skip connections are not defined for FS networks (a layer's "
+                                       f"source fires in another window than the skip source)")
+            if skip.source == 0 and self.input_coding == "direct":
+                raise NetworkFileError(f"{where}: a skip from a 'direct'-coded input is not supported (the input "
+                                       f"is codes, not spikes)")
+            target = self.layers[skip.target - 1]
+            src_shape = self.layer_shape(skip.source)
+            weight = np.asarray(skip.weight)
+            if not np.issubdtype(weight.dtype, np.integer):
+                raise NetworkFileError(f"{where}: weight must be integers, got {weight.dtype}")
+            if target.kind == "avgpool2d":
+                raise NetworkFileError(f"{where}: a pooling layer cannot be a residual junction")
+            if target.kind == "dense":
+                n_src = int(np.prod(src_shape))
+                if weight.shape != (target.n_out, n_src):
+                    raise NetworkFileError(f"{where}: a dense junction takes a [{target.n_out}, {n_src}] skip "
+                                           f"weight, got {tuple(weight.shape)}")
+            else:
+                if weight.ndim != 4 or len(src_shape) != 3:
+                    raise NetworkFileError(f"{where}: a conv2d junction takes a conv skip [c_out, c_in, kh, kw] from "
+                                           f"a (c, h, w) source, got weight {tuple(weight.shape)}, source {src_shape}")
+                if len(tuple(skip.stride)) != 2 or len(tuple(skip.padding)) != 2 or min(skip.stride) < 1 \
+                        or min(skip.padding) < 0:
+                    raise NetworkFileError(f"{where}: stride must be two positive and padding two non-negative "
+                                           f"integers, got {skip.stride}, {skip.padding}")
+                if weight.shape[1] != src_shape[0]:
+                    raise NetworkFileError(f"{where}: weight takes {weight.shape[1]} input channels, the source "
+                                           f"has {src_shape[0]}")
+                out = skip.as_layer(src_shape).out_shape
+                if tuple(out) != tuple(target.out_shape):
+                    raise NetworkFileError(f"{where}: the skip produces shape {tuple(out)} but the junction's "
+                                           f"output is {tuple(target.out_shape)}")
+            if weight.size and (weight.min() < w_lo or weight.max() > w_hi):
+                raise WidthError(
+                    f"{where}: weights span [{weight.min()}, {weight.max()}] but weight_bits={self.weight_bits} "
+                    f"holds [{w_lo}, {w_hi}]; use weight_bits={signed_bits_for(int(weight.min()), int(weight.max()))}")
+            if target.neuron.kind in ("ws", "acc"):
+                layer = self.skip_layer(skip)
+                v_hi = signed_range(self.membrane_bits)[1]
+                need = (target.fan_in_abs_max() + layer.fan_in_abs_max()
+                        + int(np.max(np.abs(target.bias)))) << (self.phases - 1)
+                if need > v_hi:
+                    raise WidthError(f"{where}: with K = {self.phases} phases one step's input {need} does not fit "
+                                     f"membrane_bits={self.membrane_bits}; use membrane_bits="
+                                     f"{signed_bits_for(-need, need)}")
 
     @property
     def is_fs(self) -> bool:
@@ -486,6 +622,10 @@ class IntegerNetwork:
                     entry.update(in_shape=list(layer.in_shape), stride=list(layer.stride),
                                  padding=list(layer.padding))
             layer_entries.append(entry)
+        skip_entries = []
+        for index, skip in enumerate(self.skips):
+            skip_entries.append(skip.to_dict())
+            arrays[f"skip{index}.weight"] = np.asarray(skip.weight, dtype=np.int64)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         blob = buffer.getvalue()
@@ -500,6 +640,7 @@ class IntegerNetwork:
             "phases": self.phases,
             "skip_periods": self.skip_periods,
             "layers": layer_entries,
+            **({"skips": skip_entries} if skip_entries else {}),
             "arrays_sha256": hashlib.sha256(blob).hexdigest(),
             "metadata": _plain(self.metadata),
         }
@@ -517,11 +658,12 @@ class IntegerNetwork:
         return path
 
     def _format_version(self) -> int:
-        """The lowest version that holds this network: 2 when a layer uses lateral inhibition or floor_threshold
-        (docs/file-format.md), else 1, so that files without these features stay readable by older readers."""
+        """The lowest version that holds this network: 2 when a layer uses lateral inhibition or floor_threshold,
+        or the network has skip connections (docs/file-format.md), else 1, so that files without these features
+        stay readable by older readers."""
         lee = any(getattr(layer, "inhibition", None) is not None or layer.neuron.floor_threshold
                   for layer in self.layers)
-        return FORMAT_VERSION if lee else 1
+        return FORMAT_VERSION if lee or self.skips else 1
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "IntegerNetwork":
@@ -541,6 +683,8 @@ class IntegerNetwork:
             raise NetworkFileError(
                 f"{manifest_path}: format version {manifest.get('version')!r} is not supported "
                 f"(this snncosim reads versions {', '.join(str(v) for v in READABLE_VERSIONS)})")
+        if manifest.get("version") == 1 and manifest.get("skips"):
+            raise NetworkFileError(f"{manifest_path}: skip connections need format version 2")
         blob = arrays_path.read_bytes()
         if hashlib.sha256(blob).hexdigest() != manifest.get("arrays_sha256"):
             raise NetworkFileError(f"{arrays_path}: checksum mismatch, the file is corrupted or was edited")
@@ -567,6 +711,17 @@ class IntegerNetwork:
                                            tuple(entry["kernel"]), tuple(entry["stride"]), neuron,
                                            entry.get("name", ""))
                 layers.append(layer)
+            skips = []
+            for index, entry in enumerate(manifest.get("skips") or []):
+                kind = entry.get("kind", "dense")
+                if kind not in ("dense", "conv2d"):
+                    raise NetworkFileError(f"{manifest_path}: skip {index} has unknown kind {kind!r}")
+                weight = arrays[f"skip{index}.weight"]
+                if (weight.ndim == 4) != (kind == "conv2d"):
+                    raise NetworkFileError(f"{manifest_path}: skip {index} is {kind!r} but its weight has shape "
+                                           f"{tuple(weight.shape)}")
+                skips.append(SkipConnection(int(entry["target"]), int(entry["source"]), weight,
+                                            tuple(entry.get("stride", (1, 1))), tuple(entry.get("padding", (0, 0)))))
             network = cls(
                 input_shape=tuple(manifest["input_shape"]),
                 layers=layers,
@@ -577,6 +732,7 @@ class IntegerNetwork:
                 metadata=manifest.get("metadata") or {},
                 phases=int(manifest.get("phases", 0)),
                 skip_periods=int(manifest.get("skip_periods", 0)),
+                skips=skips,
             )
         except NetworkFileError:
             raise

@@ -169,6 +169,13 @@ class _Simulator:
                         for layer in network.layers]
         # dense layers: every input reaches all n_out neurons, so ACs = S_in · n_out (no product needed)
         self.uniform_fan_out = [layer.n_out if isinstance(layer, DenseLayer) else None for layer in network.layers]
+        # residual junctions (docs/spec.md §4a): layer index (0-based) → (source index, synapses, fan-out)
+        self.skip_synapses = {}
+        for skip in getattr(network, "skips", None) or []:
+            skip_layer = network.skip_layer(skip)
+            self.skip_synapses[skip.target - 1] = (
+                int(skip.source), Synapses(skip_layer, dtype).to(self.device),
+                torch.as_tensor(counting.fan_out(skip_layer), dtype=torch.float64, device=self.device))
 
     @property
     def accumulator_output(self) -> bool:
@@ -195,8 +202,14 @@ class _Simulator:
             self._fs_steps(x_all, spikes, membranes, record)
             return spikes, membranes, record
         count = lambda flags: flags.sum(dim=-1, dtype=torch.int64)  # noqa: E731  (5x faster than count_nonzero on CPU)
+        skips = self.skip_synapses
+        if skips:
+            for name in ("skip_s_in", "skip_acs"):
+                if name.removeprefix("skip_") in record:
+                    record[name] = torch.zeros((batch, steps, n_layers), dtype=torch.int64, device=self.device)
         for t in range(steps):
             x = x_all[t]
+            outs = [x]  # spikes of this step: the input, then every layer (skip sources)
             for l in range(n_layers):
                 spiking_input = not (l == 0 and self.direct)
                 if "s_in" in record:
@@ -207,8 +220,20 @@ class _Simulator:
                     else:
                         record["acs"][:, t, l] = (x.to(torch.float64) @ self.fan_out[l]).to(torch.int64)
                 current = self.synapses[l](x.to(self.dtype))
+                if l in skips:  # residual junction: + the skip source's spikes of this step through the skip synapses
+                    source, synapses, fan = skips[l]
+                    src = outs[source]
+                    current = current + synapses(src.to(self.dtype))
+                    if "skip_s_in" in record:
+                        record["skip_s_in"][:, t, l] = count(src)
+                    if "skip_acs" in record:
+                        record["skip_acs"][:, t, l] = (src.to(torch.float64) @ fan).to(torch.int64)
+                        if "acs" in record:
+                            record["acs"][:, t, l] += record["skip_acs"][:, t, l]
                 neuron = self.neurons[l]
                 x = neuron(current, t + 1)
+                if skips:
+                    outs.append(x)
                 if l in spikes:
                     spikes[l][:, t] = x
                 if l in membranes:
@@ -367,6 +392,9 @@ class IntegerSimulator(_Simulator):
         for index, layer in enumerate(network.layers, start=1):
             max_in = (2 ** network.input_bits - 1) if (index == 1 and network.input_coding == "direct") else 1
             bound = layer.fan_in_abs_max() * max_in
+            skip = network.skip_into(index)
+            if skip is not None:  # main + skip synaptic input of a residual junction
+                bound += network.skip_layer(skip).fan_in_abs_max()
             if bound >= _EXACT_LIMIT[torch.float64]:
                 raise WidthError(
                     f"layer {index}: synaptic input can reach {bound} >= 2^53, which the simulator cannot sum "
@@ -413,9 +441,10 @@ class IntegerSimulator(_Simulator):
                     membranes[l][start:stop] = mem[l].cpu().numpy()
             final_output[start:stop] = self.neurons[-1].v.cpu().numpy()
             assemble = counting.assemble_fs_counters if self.fs else counting.assemble_counters
+            skip_stats = {"skip_s_in": stats["skip_s_in"], "skip_acs": stats["skip_acs"]} if self.skip_synapses else {}
             counters[start:stop] = assemble(
                 stats["s_in"], stats["acs"], stats["spikes"], stats["saturations"], self.network,
-                lanes).cpu().numpy()
+                lanes, **skip_stats).cpu().numpy()
         image_cycles = counters[..., COUNTER_NAMES.index("cycles")].sum(axis=(1, 2)) + cycle_model.C_IMAGE
         if self.accumulator_output:
             predictions = predict(final_output)

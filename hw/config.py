@@ -24,7 +24,7 @@ __all__ = [
     "SPIKE_COUNT_BITS", "LEAK_SHIFT_BITS", "PARAM_BITS", "N_COUNTERS", "MAX_LAYERS", "MAX_PHASE_BITS",
     "GLOBAL_REGION", "GLOBAL_PHASES", "GLOBAL_SKIP_LAST", "GLOBAL_FS_MODE", "phase_bits_for",
     "FS_THRESHOLD_BASE", "FS_RESET_BASE", "FS_WEIGHT_BASE", "FS_SHIFT_FIELD_BITS", "FS_NEGATIVE_BIT",
-    "MAX_FS_SHIFT_BITS", "IMAGE_BITS", "fs_weight_code", "fs_input_weights", "fs_shift_bits_for",
+    "MAX_FS_SHIFT_BITS", "IMAGE_BITS", "SKIP_WEIGHT_BASE", "fs_weight_code", "fs_input_weights", "fs_shift_bits_for",
     "INHIBIT_BASE",
 ]
 
@@ -57,6 +57,8 @@ INHIBIT_BASE = 0x400
 IMAGE_BITS = 16  # n_images, pred_image
 MAX_LAYERS = GLOBAL_REGION // 4  # 63: regions 0..251
 MAX_PHASE_BITS = 4  # the IR allows K ≤ 16: shifts 0..15
+# Residual junctions: the skip weights of junction layer l live in its weight region 4(l−1)+0 from this index on
+SKIP_WEIGHT_BASE = 1 << (REGION_SHIFT - 1)
 
 # The shortest fixed costs the engine's pipeline allows (docs/hardware.md, "Cycle accounting"): DRAIN + SUMMARY
 # per (step, layer), the start cycle per image. Larger golden.cycle_model constants are met with idle cycles.
@@ -79,6 +81,11 @@ def check_supported(net: IntegerNetwork) -> None:
                     f"indexes neurons in lane order)")
             if _fs_layers(net):
                 raise UnsupportedLayerError(f"{layer.kind} layer {index}: not yet in hardware for FS networks")
+    for skip in getattr(net, "skips", None) or []:
+        if skip.source == 0:
+            raise UnsupportedLayerError(
+                f"skip connection 0 -> {skip.target}: the engine cannot re-read the input stream; a residual "
+                f"shortcut must start at a layer (Sengupta 2019: plain input layers before the first block)")
     if net.input_coding not in ("rate", "weighted", "fs"):
         raise UnsupportedLayerError(
             f"input_coding {net.input_coding!r}: not yet in hardware (golden model only; the engine takes "
@@ -147,15 +154,28 @@ def _cycle_constants() -> tuple[int, int]:
 def _synaptic_bound(net: IntegerNetwork) -> int:
     """max over neurons of Σ_i |W[j,i]| + |bias_j|: bounds |synaptic input + bias| of one step."""
     bound = 0
-    for layer in net.layers:
+    for index, layer in enumerate(net.layers, start=1):
         if layer.kind == "avgpool2d":
             bound = max(bound, layer.fan_in_abs_max())
             continue
         weight = np.asarray(layer.weight, dtype=np.int64)
         w = np.abs(weight.reshape(weight.shape[0], -1)).sum(axis=1)
         b = np.abs(np.asarray(layer.bias, dtype=np.int64))
+        skip = net.skip_into(index) if getattr(net, "skips", None) else None
+        if skip is not None:  # a residual junction also adds its skip synapses' input
+            sw = np.asarray(skip.weight, dtype=np.int64)
+            w = w + np.abs(sw.reshape(sw.shape[0], -1)).sum(axis=1)
         bound = max(bound, int((w + b).max(initial=0)))
     return bound
+
+
+def _skips_of(net: IntegerNetwork) -> tuple:
+    """``(target, source, *geometry)`` of every skip connection (geometry: the conv skip's SPATIAL_FIELDS tuple,
+    empty for a dense skip)."""
+    from golden import cycle_model
+
+    return tuple((int(s.target), int(s.source)) + tuple(cycle_model.spatial_of(net.skip_layer(s)))
+                 for s in getattr(net, "skips", None) or [])
 
 
 def _spatial_of(net: IntegerNetwork) -> tuple:
@@ -223,6 +243,8 @@ class EngineConfig:
     spatial: tuple = ()
     # per layer: 1 = lateral-inhibition hardware (Lee 2016) for that dense layer; () = none
     inhibition: tuple = ()
+    # residual junctions: (target, source, *conv skip geometry or nothing for a dense skip) per skip connection
+    skips: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "layer_sizes", tuple(int(n) for n in self.layer_sizes))
@@ -232,6 +254,7 @@ class EngineConfig:
         object.__setattr__(self, "spatial", tuple(tuple(int(v) for v in g) for g in self.spatial))
         if self.spatial and not any(self.spatial):
             object.__setattr__(self, "spatial", ())
+        object.__setattr__(self, "skips", tuple(sorted(tuple(int(v) for v in s) for s in self.skips)))
         c_layer, c_image = _cycle_constants()
         if self.bias_bits is None:
             object.__setattr__(self, "bias_bits", self.membrane_bits)
@@ -289,6 +312,7 @@ class EngineConfig:
                 if geo and (len(geo) != 13 or geo[1] * geo[2] * geo[3] != self.layer_sizes[l - 1]
                             or geo[4] * geo[5] * geo[6] != self.layer_sizes[l]):
                     raise SnnCosimError(f"layer {l}: spatial geometry {geo} does not match layer_sizes")
+        self._validate_skips()
         for l in range(1, self.n_layers + 1):
             if self.weight_words(l) > (1 << REGION_SHIFT):
                 raise SnnCosimError(f"layer {l} needs {self.weight_words(l)} weight words; a configuration region "
@@ -309,6 +333,53 @@ class EngineConfig:
             raise SnnCosimError(
                 f"C_LAYER={self.c_layer}, C_IMAGE={self.c_image} are below the engine's pipeline minimum "
                 f"({MIN_C_LAYER}, {MIN_C_IMAGE}); raise them in golden/cycle_model.py")
+
+    def _validate_skips(self) -> None:
+        targets = set()
+        for skip in self.skips:
+            target, source, geo = skip[0], skip[1], skip[2:]
+            if not 1 <= source <= target - 2 or target > self.n_layers or target in targets:
+                raise SnnCosimError(f"skip {skip[:2]}: needs 1 <= source <= target-2 <= {self.n_layers - 2} and one "
+                                    f"skip per target")
+            targets.add(target)
+            if self.fs:
+                raise SnnCosimError("skip connections are not supported in FS builds")
+            tgeo = self.geometry(target)
+            if tgeo and tgeo[0]:
+                raise SnnCosimError(f"skip {skip[:2]}: a pooling layer cannot be a junction")
+            if bool(geo) != bool(tgeo) or (geo and (len(geo) != 13 or geo[0] or tuple(geo[4:7]) != tuple(tgeo[4:7])
+                                                   or tuple(geo[1:4]) != tuple(self.geometry(source)[4:7]))):
+                raise SnnCosimError(f"skip {skip[:2]}: geometry {geo} does not match the source and target layers")
+            if self.skip_weight_words(target) > SKIP_WEIGHT_BASE or self.weight_words(target) > SKIP_WEIGHT_BASE:
+                raise SnnCosimError(f"junction layer {target}: weight memories above {SKIP_WEIGHT_BASE} words "
+                                    f"collide with the skip weights in its configuration region")
+
+    # ------------------------------------------------------------------------------------------- residual junctions
+    def skip_of(self, l: int) -> tuple | None:
+        """``(source, conv skip geometry or ())`` of junction layer ``l``, None when ``l`` has no skip."""
+        for skip in self.skips:
+            if skip[0] == l:
+                return skip[1], tuple(skip[2:])
+        return None
+
+    def skip_words(self, l: int) -> int:
+        """``W_skip``: mask words of junction ``l``'s skip source: ``h·w·ceil(c/P)`` for a conv/pool source, else
+        ``ceil(n_source / P)``."""
+        source, _ = self.skip_of(l)
+        geo = self.geometry(source)
+        if geo:
+            return geo[5] * geo[6] * -(-geo[4] // self.lanes)
+        return -(-self.layer_sizes[source] // self.lanes)
+
+    def skip_weight_words(self, l: int) -> int:
+        """Depth of junction ``l``'s skip weight memory: ``c_src·kh·kw·G_l`` (conv skip), ``W_skip·P·G_l`` (dense
+        skip from a conv/pool source, rows in its hardware order), ``n_source·G_l`` (dense skip)."""
+        source, geo = self.skip_of(l)
+        if geo:
+            return geo[1] * geo[7] * geo[8] * self.groups(l)
+        if self.geometry(source):
+            return self.skip_words(l) * self.lanes * self.groups(l)
+        return self.layer_sizes[source] * self.groups(l)
 
     # ------------------------------------------------------------------------------------------- geometry
     @property
@@ -441,6 +512,9 @@ class EngineConfig:
                 if l < self.n_layers:
                     out += [(f"fs_threshold_{l}", K, M), (f"fs_reset_{l}", K, M)]
                 out.append((f"fs_weight_{l}", K, self.fs_shift_bits + 1))
+        for l in range(1, self.n_layers + 1):  # residual junctions: the skip pass's weights
+            if self.skip_of(l):
+                out.append((f"skip_weights_{l}", self.skip_weight_words(l), P * self.weight_bits))
         for l in range(1, self.n_layers + 1):  # conv/pool geometry ROMs (constants of the build)
             geo = self.geometry(l)
             if geo:
@@ -487,6 +561,10 @@ class EngineConfig:
             del out["spatial"]
         else:
             out["spatial"] = [list(g) for g in self.spatial]
+        if not self.skips:
+            del out["skips"]
+        else:
+            out["skips"] = [list(s) for s in self.skips]
         return out
 
     def digest(self) -> str:
@@ -521,6 +599,7 @@ class EngineConfig:
             fs_shift_bits=fs_shift_bits_for(net) if fs else 0,
             spatial=_spatial_of(net),
             inhibition=_inhibition_of(net),
+            skips=_skips_of(net),
         )
         fields.update(overrides)
         config = cls(**fields)
@@ -537,6 +616,8 @@ class EngineConfig:
         if _spatial_of(net) != self.spatial:
             raise WidthError(f"network conv/pool geometry {_spatial_of(net)} differs from the engine's "
                              f"{self.spatial}")
+        if _skips_of(net) != self.skips:
+            raise WidthError(f"network skip connections {_skips_of(net)} differ from the engine's {self.skips}")
         if net.membrane_bits != self.membrane_bits:
             raise WidthError(f"network membrane_bits={net.membrane_bits} differs from the engine's "
                              f"{self.membrane_bits} (saturation happens at that width, so they must be equal)")
@@ -551,6 +632,11 @@ class EngineConfig:
             if bias.size and (bias.min() < b_lo or bias.max() > b_hi):
                 raise WidthError(f"layer {index}: biases span [{bias.min()}, {bias.max()}] but the engine's "
                                  f"bias_bits={self.bias_bits} holds [{b_lo}, {b_hi}]")
+            skip = net.skip_into(index) if getattr(net, "skips", None) else None
+            skip_w = np.asarray(skip.weight, dtype=np.int64) if skip is not None else np.zeros(0, np.int64)
+            if skip_w.size and (skip_w.min() < w_lo or skip_w.max() > w_hi):
+                raise WidthError(f"layer {index}: skip weights span [{skip_w.min()}, {skip_w.max()}] but the engine's "
+                                 f"weight_bits={self.weight_bits} holds [{w_lo}, {w_hi}]")
             theta = int(np.max(layer.threshold, initial=1))
             if theta >= 1 << self.threshold_bits:
                 raise WidthError(f"layer {index}: threshold {theta} does not fit the engine's unsigned "

@@ -6,6 +6,9 @@ Address map (docs/architecture.md): ``cfg_addr = region << 24 | index``; for lay
 region                    index                    data (lane ``p`` of a P-lane word at ``[p·bits +: bits]``)
 ========================  =======================  =====================================================
 ``4(l−1) + 0`` weights    ``i·G_l + g``            ``W[g·P + p, i]``, ``weight_bits`` two's complement
+``4(l−1) + 0`` skip       ``2^23 + j``             junction l's skip weights, laid out as a layer's weights
+                                                   (conv skip: ``j = (ci·kh·kw + tap)·G_l + g``; dense skip:
+                                                   ``j = i·G_l + g``, rows in the source's hardware order)
 ``4(l−1) + 1`` bias       ``g``                    ``bias[g·P + p]``, ``bias_bits`` two's complement
 ``4(l−1) + 2`` threshold  ``g``                    ``θ[g·P + p]``, ``threshold_bits`` unsigned
 ``4(l−1) + 3`` params     ``0``                    bit 0 kind (0 IF, 1 LIF), bit 1 reset (0 zero, 1 subtract),
@@ -47,8 +50,8 @@ from golden.errors import SnnCosimError
 from golden.ir import IntegerNetwork
 
 from .config import (FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, GLOBAL_FS_MODE, GLOBAL_PHASES,
-                     GLOBAL_REGION, GLOBAL_SKIP_LAST, INHIBIT_BASE, PARAM_BITS, REGION_SHIFT, EngineConfig, fs_input_weights,
-                     fs_weight_code)
+                     GLOBAL_REGION, GLOBAL_SKIP_LAST, INHIBIT_BASE, PARAM_BITS, REGION_SHIFT, SKIP_WEIGHT_BASE,
+                     EngineConfig, fs_input_weights, fs_weight_code)
 
 __all__ = ["config_words", "write_config_hex", "read_config_hex", "region_address", "global_address"]
 
@@ -108,6 +111,10 @@ def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, i
             by_input = weight.T.reshape(-1, G, P)  # address i·G + g, lane p
         for index, value in enumerate(_pack(by_input, config.weight_bits)):
             words.append((region_address(l, 0, index), value))
+        skip = net.skip_into(l) if net.skips else None
+        if skip is not None:  # residual junction: the skip weights, laid out as a conv / dense layer's weights
+            for index, value in enumerate(_pack(_skip_by_input(skip, config, l), config.weight_bits)):
+                words.append((region_address(l, 0, SKIP_WEIGHT_BASE + index), value))
         for field, array, bits in ((1, layer.bias, config.bias_bits), (2, layer.threshold, config.threshold_bits)):
             packed = _pack(_lane_padded(np.asarray(array, dtype=np.int64), G, P).reshape(G, P), bits)
             words += [(region_address(l, field, g), value) for g, value in enumerate(packed)]
@@ -137,6 +144,18 @@ def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, i
     if config.fs:
         words.append((global_address(GLOBAL_FS_MODE), int(net.is_fs)))
     return words
+
+
+def _skip_by_input(skip, config: EngineConfig, l: int) -> np.ndarray:
+    """Skip weights of junction ``l`` as ``[words, G_l, P]`` in address order (conv: ``(ci·kh·kw + tap)·G + g``;
+    dense: ``i·G + g`` with rows in the source's hardware order when it is a conv/pool layer)."""
+    P, G = config.lanes, config.groups(l)
+    kernel = np.asarray(skip.weight, dtype=np.int64)
+    weight = _lane_padded(kernel.reshape(kernel.shape[0], -1), G, P)  # [G·P, c_in·kh·kw or n_src]
+    if kernel.ndim == 2 and config.geometry(skip.source):
+        order = config.hardware_order(skip.source)
+        weight = np.where(order[None, :] >= 0, weight[:, np.maximum(order, 0)], 0)
+    return weight.T.reshape(-1, G, P)
 
 
 def write_config_hex(words: list[tuple[int, int]], path: str | os.PathLike, data_bits: int | None = None) -> Path:

@@ -125,6 +125,11 @@ class NetworkEngine(wiring.Component):
         sizes = c.layer_sizes
         G = {l: c.groups(l) for l in range(1, L + 1)}
         Wd = {l: c.words(l) for l in range(1, L + 1)}
+        # residual junctions: junction l's skip pass uses the per-pass tables under key L + l (source, geometry)
+        SK = {l: c.skip_of(l) for l in G if c.skip_of(l)}
+        skip_keys = {L + l: l for l in SK}
+        Gp = dict(G) | {k: G[l] for k, l in skip_keys.items()}
+        Wp = dict(Wd) | {k: c.skip_words(l) for k, l in skip_keys.items()}
         all_lanes = (1 << P) - 1
         lanes_of = lambda shape: data.ArrayLayout(shape, P)  # noqa: E731
 
@@ -145,8 +150,9 @@ class NetworkEngine(wiring.Component):
         n_steps = Signal(STEP_BITS)
         step = Signal(STEP_BITS)  # 1-based
         layer = Signal(LAYER_BITS)  # 1-based
-        word = Signal(_index_bits(max(Wd.values())))  # mask word being fetched / scanned
-        addr_bits = _index_bits(max(max(Wd[l] * P * G[l], c.weight_words(l)) for l in G))
+        word = Signal(_index_bits(max(Wp.values())))  # mask word being fetched / scanned
+        addr_bits = _index_bits(max(max(Wp[k] * P * Gp[k], c.weight_words(k) if k <= L else
+                                        c.skip_weight_words(k - L)) for k in Gp))
         word_base = Signal(addr_bits)  # word · P · G_l: weight address of (i = word·P, g = 0)
         mask = Signal(P)  # set bits of the current word not yet visited
         group = Signal(_index_bits(c.max_groups))
@@ -161,27 +167,40 @@ class NetworkEngine(wiring.Component):
                          nxt.window.eq(window + 1), nxt.n_images.eq(n_images), nxt.layer.eq(0),
                          fire.eq(fs_run & ~cur.collect)]
 
+        # ACCUMULATE pass: the main pass (key = layer) or a junction's skip pass (key = L + layer)
+        skipping = Signal()
+        s1_skipping = Signal()  # stage 1 of an issue made in the skip pass (selects the skip weight memory)
+        vkey = wkey = layer
+        if SK:
+            vkey = Signal(LAYER_BITS + 1, name="pass_key")
+            wkey = Signal(LAYER_BITS + 1, name="weight_key")
+            m.d.sync += s1_skipping.eq(skipping)
+            m.d.comb += [vkey.eq(Mux(skipping, layer + L, layer)), wkey.eq(Mux(s1_skipping, layer + L, layer))]
+
         # Per-layer constants (and per-layer memory outputs) selected by `layer`: adders and muxes, no multiplier.
-        def per_layer(name, shape, values):
+        def per_layer(name, shape, values, key=None):
             sig = Signal(shape, name=name)
-            with m.Switch(layer):
+            with m.Switch(layer if key is None else key):
                 for l, value in values.items():
                     with m.Case(l):
                         m.d.comb += sig.eq(value)
             return sig
 
-        def const_table(name, values):
+        def const_table(name, values, key=None):
             width = max(1, max(int(v) for v in values.values()).bit_length())
-            return per_layer(name, unsigned(width), values)
+            return per_layer(name, unsigned(width), values, key)
 
         g_last = const_table("g_last", {l: G[l] - 1 for l in G})
-        w_last = const_table("w_last", {l: Wd[l] - 1 for l in G})
+        has_skip = const_table("has_skip", {l: int(l in SK) for l in G}) if SK else None
+        w_last = const_table("w_last", {k: Wp[k] - 1 for k in Wp}, vkey)
         row_step = const_table("row_step", {l: P * G[l] for l in G})
         width = {l: c.geometry(l)[4] if c.geometry(l) else sizes[l] for l in G}  # neurons / output channels
         last_lanes = const_table("last_lanes", {l: width[l] - (G[l] - 1) * P for l in G})
         last_group_mask = const_table("last_group_mask", {l: (1 << (width[l] - (G[l] - 1) * P)) - 1 for l in G})
         last_word_mask = const_table("last_word_mask", {  # spatial sources: padding lanes are already 0
-            l: all_lanes if c.spatial_source(l) else (1 << (sizes[l - 1] - (Wd[l] - 1) * P)) - 1 for l in G})
+            l: all_lanes if c.spatial_source(l) else (1 << (sizes[l - 1] - (Wd[l] - 1) * P)) - 1 for l in G} | {
+            k: all_lanes if c.geometry(SK[l][0]) else (1 << (sizes[SK[l][0]] - (Wp[k] - 1) * P)) - 1
+            for k, l in skip_keys.items()}, vkey)
 
         # lowest set bit of the current mask word: the next input spike event (ascending i)
         bit = Signal(_index_bits(P))
@@ -207,16 +226,17 @@ class NetworkEngine(wiring.Component):
             S = {l: c.state_words(l) for l in G}
             u_last = const_table("u_last", {l: S[l] - 1 for l in G})
             ugroup = Signal(_index_bits(max(G.values())), name="ugroup")
-            spatial = {l: c.geometry(l) for l in G if c.geometry(l)}
-            is_spatial = const_table("is_spatial", {l: int(l in spatial) for l in G})
-            is_pool = const_table("is_pool", {l: int(l in spatial and spatial[l][0] == 1) for l in G})
+            spatial = {l: c.geometry(l) for l in G if c.geometry(l)} | {k: SK[l][1] for k, l in skip_keys.items()
+                                                                          if SK[l][1]}  # conv skip passes
+            is_spatial = const_table("is_spatial", {l: int(l in spatial) for l in Gp}, vkey)
+            is_pool = const_table("is_pool", {l: int(l in spatial and spatial[l][0] == 1) for l in Gp}, vkey)
             # source counters: the current mask word is position `pos`, channel group `pos_g` of the source
             src_groups = {l: -(-spatial[l][1] // P) for l in spatial}
             pos = Signal(_index_bits(max([g[2] * g[3] for g in spatial.values()]) + 1), name="src_pos")
             pos_g = Signal(_index_bits(max(src_groups.values())), name="src_group")
-            gin_last = const_table("gin_last", {l: src_groups.get(l, 1) - 1 for l in G})
-            ci_step = const_table("ci_step", {l: (P * spatial[l][7] * spatial[l][8] * G[l]
-                                                  if l in spatial and not spatial[l][0] else 0) for l in G})
+            gin_last = const_table("gin_last", {l: src_groups.get(l, 1) - 1 for l in Gp}, vkey)
+            ci_step = const_table("ci_step", {l: (P * spatial[l][7] * spatial[l][8] * Gp[l]
+                                                  if l in spatial and not spatial[l][0] else 0) for l in Gp}, vkey)
             ci_base = Signal(addr_bits, name="ci_base")  # pos_g·P·kh·kw·G_l: weight address of channel pos_g·P
             entry_bits = 1
             starts, oqs, taps = {}, {}, {}
@@ -227,12 +247,14 @@ class NetworkEngine(wiring.Component):
                     start.append(start[-1] + len(row))
                 T = geo[7] * geo[8]
                 starts[l] = start
-                oqs[l] = [oq * G[l] for row in table for oq, _ in row] or [0]
-                taps[l] = [tap * G[l] for row in table for _, tap in row] or [0]
+                oqs[l] = [oq * Gp[l] for row in table for oq, _ in row] or [0]
+                taps[l] = [tap * Gp[l] for row in table for _, tap in row] or [0]
                 entry_bits = max(entry_bits, _index_bits(start[-1] + 1))
             entry = Signal(entry_bits, name="entry")  # reach-table entry of the current (spike, position)
 
             def rom(name, values, addr):
+                if int(name.rsplit("_", 1)[1]) > L:  # a skip pass's table: reach_*_skip<l>
+                    name = f"{name.rsplit('_', 1)[0]}_skip{int(name.rsplit('_', 1)[1]) - L}"
                 mem = Memory(shape=unsigned(max(1, max(values).bit_length())), depth=len(values), init=values)
                 m.submodules[name] = mem
                 rp = mem.read_port(domain="comb")
@@ -240,17 +262,17 @@ class NetworkEngine(wiring.Component):
                 return rp.data
 
             reach_start = per_layer("reach_start", unsigned(entry_bits),
-                                    {l: rom(f"reach_start_{l}", starts[l], pos) for l in spatial})
+                                    {l: rom(f"reach_start_{l}", starts[l], pos) for l in spatial}, vkey)
             reach_end = per_layer("reach_end", unsigned(entry_bits),
-                                  {l: rom(f"reach_end_{l}", starts[l][1:], pos) for l in spatial})
+                                  {l: rom(f"reach_end_{l}", starts[l][1:], pos) for l in spatial}, vkey)
             acc_bits_ = _index_bits(c.max_groups)
             entry_oq = per_layer("entry_oq", unsigned(acc_bits_),
-                                 {l: rom(f"reach_oq_{l}", oqs[l], entry) for l in spatial})
+                                 {l: rom(f"reach_oq_{l}", oqs[l], entry) for l in spatial}, vkey)
             entry_tap = per_layer("entry_tap", unsigned(addr_bits),
-                                  {l: rom(f"reach_tap_{l}", taps[l], entry) for l in spatial})
+                                  {l: rom(f"reach_tap_{l}", taps[l], entry) for l in spatial}, vkey)
             bit_channel = per_layer("bit_channel", unsigned(addr_bits), {  # bit · kh·kw·G_l
-                l: Array(p * spatial[l][7] * spatial[l][8] * G[l] for p in range(P))[bit]
-                for l in spatial if not spatial[l][0]})
+                l: Array(p * spatial[l][7] * spatial[l][8] * Gp[l] for p in range(P))[bit]
+                for l in spatial if not spatial[l][0]}, vkey)
             conv_addr = Signal(addr_bits)
             m.d.comb += conv_addr.eq(Mux(is_pool, bit, ci_base + bit_channel + entry_tap + group))
             spatial_acc = Signal(acc_bits_)
@@ -294,6 +316,16 @@ class NetworkEngine(wiring.Component):
                     m.d.sync += controls[l].eq(self.cfg_data[:PARAM_BITS])
                 with m.If(index == 1):
                     m.d.sync += floors[l].eq(self.cfg_data[:M])
+            if l in SK:  # the junction's skip weights: its weight region from index SKIP_WEIGHT_BASE on
+                depth = c.skip_weight_words(l)
+                mem = Memory(shape=lanes_of(signed(c.weight_bits)), depth=depth, init=[])
+                m.submodules[f"skip_weights_{l}"] = mem
+                wp, rp = mem.write_port(), mem.read_port()
+                m.d.comb += [wp.addr.eq(index[:REGION_SHIFT - 1]), wp.data.eq(self.cfg_data),
+                             rp.addr.eq(weight_addr),
+                             wp.en.eq(cfg_we & (region == base) & index[REGION_SHIFT - 1]
+                                      & (index[:REGION_SHIFT - 1] < depth))]
+                weights[L + l] = rp.data
             mem_write[l], mem_read[l] = state_memory(f"membrane_{l}", lanes_of(signed(M)), c.state_words(l))
             m.d.comb += mem_read[l].addr.eq(group)
             if l < L:  # layer L's spikes go to the output counters instead
@@ -303,13 +335,14 @@ class NetworkEngine(wiring.Component):
         count_write, count_read = state_memory("out_counts", lanes_of(unsigned(SPIKE_COUNT_BITS)), G[L])
         m.d.comb += count_read.addr.eq(group)
 
-        sel_weights = per_layer("sel_weights", lanes_of(signed(c.weight_bits)), weights)
+        sel_weights = per_layer("sel_weights", lanes_of(signed(c.weight_bits)), weights, wkey)
         sel_bias = per_layer("sel_bias", lanes_of(signed(c.bias_bits)), biases)
         sel_threshold = per_layer("sel_threshold", lanes_of(unsigned(c.threshold_bits)), thresholds)
         sel_membrane = per_layer("sel_membrane", lanes_of(signed(M)), {l: r.data for l, r in mem_read.items()})
         sel_control = per_layer("sel_control", NeuronControl, controls)
         sel_floor = per_layer("sel_floor", signed(M), floors)
-        sel_source = per_layer("sel_source", unsigned(P), {l: spk_read[l - 1].data for l in range(2, L + 1)})
+        sel_source = per_layer("sel_source", unsigned(P), {l: spk_read[l - 1].data for l in range(2, L + 1)} | {
+            k: spk_read[SK[l][0]].data for k, l in skip_keys.items()}, vkey)
 
         # lateral inhibition (Lee 2016; region 4(l−1)+3, index INHIBIT_BASE + g): u of group g, read at the
         # issuing group like θ; own_l keeps the lanes' spikes and UPDATE saturation flags for the INHIBIT pass
@@ -400,6 +433,8 @@ class NetworkEngine(wiring.Component):
                          best_rank.eq(rank_floor), best_index.eq(0)]
             if c.spatial:
                 m.d.sync += [pos.eq(0), pos_g.eq(0), ci_base.eq(0), ugroup.eq(0)]
+            if SK:
+                m.d.sync += skipping.eq(0)
             m.d.sync += [counter.eq(0) for counter in ctr.values()]
 
         def begin_image_on_start(otherwise=None):
@@ -421,12 +456,24 @@ class NetworkEngine(wiring.Component):
                 with m.Else():
                     m.next = otherwise
 
+        def to_update():
+            m.d.sync += [group.eq(0), group_base.eq(0)]
+            if c.spatial:
+                m.d.sync += ugroup.eq(0)
+            m.next = "UPDATE"
+
         def next_word():
             with m.If(word == w_last):
-                m.d.sync += [group.eq(0), group_base.eq(0)]
-                if c.spatial:
-                    m.d.sync += ugroup.eq(0)
-                m.next = "UPDATE"
+                if SK:  # a junction's main pass is followed by its skip pass over the skip source's spike masks
+                    with m.If(has_skip & ~skipping):
+                        m.d.sync += [skipping.eq(1), word.eq(0), word_base.eq(0), group.eq(0)]
+                        if c.spatial:
+                            m.d.sync += [pos.eq(0), pos_g.eq(0), ci_base.eq(0)]
+                        m.next = "FETCH"
+                    with m.Else():
+                        to_update()
+                else:
+                    to_update()
             with m.Else():
                 m.d.sync += [word.eq(word + 1), word_base.eq(word_base + row_step)]
                 if c.spatial:  # source word q·G_src + g: advance (pos, pos_g) without a division

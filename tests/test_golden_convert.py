@@ -128,7 +128,7 @@ def test_maxpool_rejected():
 @pytest.mark.parametrize("model, pattern", [
     (FunctionalRelu(), "FunctionalRelu.forward calls relu.*use nn.ReLU modules so the converter can see them"),
     (nn.Sequential(Block(), nn.Linear(4, 2)), r"'0' \(Block\).forward calls relu.*use nn.ReLU modules"),
-    (Residual(), "Residual.forward adds two tensors.*not yet supported"),
+    (Residual(), r"Residual.forward: a residual addition must add a shortcut.*before its ReLU"),
     (nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2)), "hidden layer '0'.*not followed by nn.ReLU"),
     (nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Softmax(dim=1)), r"'2' \(Softmax\)"),
     (nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.BatchNorm1d(4), nn.Linear(4, 2)), r"'2' \(BatchNorm1d\)"),

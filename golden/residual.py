@@ -1,0 +1,313 @@
+"""Conversion of residual networks (Sengupta et al. 2019 §6) into integer SNNs with skip connections.
+
+``relu(main + shortcut)`` blocks (``golden.ann.import_residual_network``) become junction layers with
+:class:`~golden.ir.SkipConnection` s. Sengupta's three rules, enforced here (``UnsupportedLayerError`` otherwise):
+
+1. **ReLU at each junction** — checked by the importer (an addition must be followed by a ReLU).
+2. **Equal thresholds of the fan-in layers** of a junction: layer l−1 (the non-identity path), the shortcut's
+   source k and the junction l share one normalisation factor λ (chained blocks form one group, so every residual
+   layer shares it: Sengupta's "unity threshold for the residual layers" in threshold-balanced units).
+3. **Plain input layers**: no shortcut may start at the network input (layer 1 is plain); the first shortcut source
+   is balanced by the method like any plain layer.
+
+In λ form (docs/conversion.md) the normalised junction has ``W'_l = W_l·λ_{l−1}/λ_l``, ``S'_l = S_l·λ_k/λ_l``
+(an identity shortcut: ``S = I``, ``S' = 1`` inside a group) and ``b'_l = b_l/λ_l``; the integer scale of a layer
+covers both weight arrays: ``s_l = floor((2^(B−1) − 1)/max(|W'_l|, |S'_l|))``, θ_l = s_l.
+
+Methods: ``"data"`` — λ_l = max ReLU activation of the ANN on the calibration images (Diehl Alg. 2 without the
+max-weight term), a group takes the max over its members; ``"model"`` — Diehl Alg. 1 with the shortcut's positive
+weights added to the fan-in; ``"spikenorm"`` — Sengupta Alg. 1 with the SNN in the loop: layer by layer, λ_l = the
+largest single-step input ``W_l(λ_{l−1}·X_{l−1}[t]) + S_l(λ_k·X_k[t]) + b_l`` over the calibration spike trains; a
+group's later members take the λ of its first member (Sengupta: Spike-Norm for the plain layers, unity thresholds
+for the residual layers after them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .ann import AffineOp, ResidualSkip, apply_op, forward_ops, import_residual_network
+from .encoding import rate_encode
+from .errors import DataError, SnnCosimError, UnsupportedLayerError
+from .ir import IntegerNetwork, NeuronParams, SkipConnection, signed_range
+from .quantize import build_layer
+
+__all__ = ["ResidualConversion", "residual_groups", "residual_lambdas", "convert_residual"]
+
+METHODS = ("data", "model", "spikenorm")
+
+
+@dataclass
+class ResidualConversion:
+    integer: IntegerNetwork
+    lambdas: list[float]
+    groups: list[list[int]]
+    ops: list[AffineOp]
+    skips: list[ResidualSkip]
+
+
+def residual_groups(n_layers: int, skips: Sequence[ResidualSkip]) -> list[list[int]]:
+    """The layers (1-based) that must share one threshold (rule 2): union of {k, l−1, l} over the junctions."""
+    parent = list(range(n_layers + 1))
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for s in skips:
+        if s.source == 0:
+            raise UnsupportedLayerError(f"the shortcut into layer {s.target} starts at the network input; Sengupta "
+                                        f"2019 §6 needs plain (non-residual) input layers before the first block")
+        for member in (s.source, s.target - 1):
+            parent[find(member)] = find(s.target)
+    groups: dict[int, list[int]] = {}
+    for layer in {m for s in skips for m in (s.source, s.target - 1, s.target)}:
+        groups.setdefault(find(layer), []).append(layer)
+    return [sorted(g) for g in sorted(groups.values(), key=min)]
+
+
+def _skip_weight(skip: ResidualSkip, ops: Sequence[AffineOp]) -> np.ndarray:
+    """The shortcut as a weight array in the target's geometry (identity: a diagonal 1×1 kernel or eye)."""
+    if skip.op is not None:
+        return np.asarray(skip.op.weight, dtype=np.float64)
+    target = ops[skip.target - 1]
+    if target.kind == "linear":
+        return np.eye(target.n_out)
+    c = target.out_shape[0]
+    weight = np.zeros((c, c, 1, 1))
+    weight[np.arange(c), np.arange(c), 0, 0] = 1.0
+    return weight
+
+
+def _shortcut_op(skip: ResidualSkip, ops: Sequence[AffineOp], shape) -> AffineOp:
+    if skip.op is not None:
+        return skip.op
+    target = ops[skip.target - 1]
+    weight = _skip_weight(skip, ops)
+    kind = "linear" if target.kind == "linear" else "conv2d"
+    return AffineOp(kind, f"identity->{skip.target}", weight, np.zeros(weight.shape[0]), tuple(shape),
+                    tuple(target.out_shape))
+
+
+def _activations_max(ops, skips, images) -> list[float]:
+    outs = forward_ops(ops, images, return_all=True, skips=skips)
+    return [float(o.max()) for o in outs]
+
+
+def _model_based(ops, skips) -> list[float]:
+    lambdas = []
+    by_target = {s.target: s for s in skips}
+    for index, op in enumerate(ops, start=1):
+        prev = lambdas[-1] if lambdas else 1.0
+        pos = np.clip(op.weight, 0, None).reshape(op.weight.shape[0], -1).sum(1) * prev if op.kind != "avgpool2d" \
+            else np.full(op.n_channels_out, float(op.weight) * op.kernel[0] * op.kernel[1] * prev)
+        if index in by_target:
+            s = by_target[index]
+            sw = _skip_weight(s, ops)
+            pos = pos + np.clip(sw, 0, None).reshape(sw.shape[0], -1).sum(1) * (lambdas[s.source - 1])
+        pos = pos + np.clip(np.asarray(op.bias, dtype=np.float64), 0, None)
+        lambdas.append(float(max(pos.max(initial=0.0), 1e-12)))
+    return lambdas
+
+
+def _step_input(op, x_prev, lam_prev, skip_op=None, x_skip=None, lam_skip=1.0):
+    steps, batch = x_prev.shape[0], x_prev.shape[1]
+    y = apply_op(replace(op, relu_after=False), (x_prev.reshape(steps * batch, *op.in_shape).double() * lam_prev))
+    if skip_op is not None:
+        y = y + apply_op(replace(skip_op, bias=np.zeros_like(skip_op.bias)),
+                         x_skip.reshape(steps * batch, *skip_op.in_shape).double() * lam_skip).reshape(y.shape)
+    return y.reshape(steps, batch, -1)
+
+
+def _integrate(current, lam, reset):
+    v = torch.zeros(current.shape[1:], dtype=torch.float64)
+    out = torch.empty(current.shape, dtype=torch.bool)
+    for t in range(current.shape[0]):
+        v += current[t]
+        fired = v >= lam
+        out[t] = fired
+        if reset == "subtract":
+            v -= fired.to(torch.float64) * lam
+        else:
+            v.masked_fill_(fired, 0.0)
+    return out
+
+
+def _spike_norm(ops, skips, groups, input_spikes, reset) -> list[float]:
+    """Sengupta Alg. 1 in λ form with shortcuts; a group's later members reuse its first member's λ."""
+    by_target = {s.target: s for s in skips}
+    group_of = {m: tuple(g) for g in groups for m in g}
+    spikes = [input_spikes.to(torch.bool)]
+    lambdas: list[float] = []
+    with torch.no_grad():
+        for index, op in enumerate(ops, start=1):
+            lam_prev = lambdas[-1] if lambdas else 1.0
+            skip = by_target.get(index)
+            args = {}
+            if skip is not None:
+                args = dict(skip_op=_shortcut_op(skip, ops, ops[skip.source - 1].out_shape), x_skip=spikes[skip.source],
+                            lam_skip=lambdas[skip.source - 1])
+            current = _step_input(op, spikes[-1], lam_prev, **args)
+            group = group_of.get(index)
+            if group is not None and group[0] != index:
+                lam = lambdas[group[0] - 1]
+            else:
+                lam = float(current.max())
+                if not lam > 0:
+                    raise DataError(f"layer '{op.name}' never receives a positive input from the calibration spikes")
+            lambdas.append(lam)
+            spikes.append(_integrate(current, lam, reset))
+    return lambdas
+
+
+def residual_lambdas(ops, skips, method: str, images=None, *, steps: int = 100, reset: str = "zero",
+                     seed: int = 0) -> tuple[list[float], list[list[int]]]:
+    """λ_1..λ_L of every layer under ``method`` with Sengupta's rules (module docstring) and the groups."""
+    if method not in METHODS:
+        raise SnnCosimError(f"method={method!r} is not one of {', '.join(map(repr, METHODS))}")
+    groups = residual_groups(len(ops), skips)
+    if method == "model":
+        lambdas = _model_based(ops, skips)
+    elif method == "data":
+        lambdas = _activations_max(ops, skips, images.double().reshape(-1, *ops[0].in_shape))
+    else:
+        codes = torch.round(images.double().reshape(images.shape[0], -1) * 255).to(torch.int64)
+        x = rate_encode(codes, steps, seed=seed)
+        lambdas = _spike_norm(ops, skips, groups, x, reset)
+        return lambdas, groups
+    for g in groups:  # rule 2: one λ per group (the largest, so no member's activation exceeds its threshold)
+        shared = max(lambdas[m - 1] for m in g)
+        for m in g:
+            lambdas[m - 1] = shared
+    return lambdas, groups
+
+
+def convert_residual(model: torch.nn.Module, calibration_images, *, input_shape: Sequence[int],
+                     method: str = "data", weight_bits: int = 8, membrane_bits: int = 24,
+                     neuron: NeuronParams | None = None, spikenorm_steps: int = 100, seed: int = 0
+                     ) -> ResidualConversion:
+    """Import ``model`` with its residual blocks, normalise (``"data"``, ``"model"`` or ``"spikenorm"``) under
+    Sengupta's rules and quantise into a validated :class:`IntegerNetwork` with skip connections (rate input)."""
+    neuron = neuron or NeuronParams("if", "zero")
+    ops, skips = import_residual_network(model, input_shape)
+    images = torch.as_tensor(calibration_images) if calibration_images is not None else None
+    if images is not None and images.dtype == torch.uint8:
+        images = images.double() / 255.0
+    lambdas, groups = residual_lambdas(ops, skips, method, images, steps=spikenorm_steps, reset=neuron.reset,
+                                       seed=seed)
+    w_max = signed_range(weight_bits)[1]
+    by_target = {s.target: s for s in skips}
+    layers, ir_skips, scales = [], [], []
+    for index, op in enumerate(ops, start=1):
+        lam_prev = lambdas[index - 2] if index > 1 else 1.0
+        lam = lambdas[index - 1]
+        weight = np.asarray(op.weight, dtype=np.float64) * lam_prev / lam
+        skip = by_target.get(index)
+        skip_w = _skip_weight(skip, ops) * lambdas[skip.source - 1] / lam if skip is not None else None
+        largest = max(float(np.max(np.abs(weight))), float(np.max(np.abs(skip_w))) if skip is not None else 0.0)
+        scale = max(1, math.floor(w_max / largest)) if largest > 0 else 1
+        scales.append(scale)
+        theta = np.full(op.n_channels_out, scale, dtype=np.int64)
+        bias = np.rint(np.asarray(op.bias, dtype=np.float64) / lam * scale).astype(np.int64)
+        if op.kind == "avgpool2d":
+            layers.append(build_layer(op, int(np.rint(float(weight) * scale)), None, theta, neuron))
+        else:
+            layers.append(build_layer(op, np.rint(weight * scale).astype(np.int64), bias, theta, neuron))
+        if skip is not None:
+            sw = np.rint(skip_w * scale).astype(np.int64)
+            if skip.op is not None:
+                ir_skips.append(SkipConnection(index, skip.source, sw, tuple(skip.op.stride), tuple(skip.op.padding)))
+            else:
+                ir_skips.append(SkipConnection(index, skip.source, sw))
+    metadata = {"conversion": f"residual-{method}", "lambdas": [float(v) for v in lambdas], "scales": scales,
+                "groups": groups, "reset": neuron.reset}
+    net = IntegerNetwork(tuple(int(s) for s in input_shape), layers, weight_bits=weight_bits,
+                         membrane_bits=membrane_bits, metadata=metadata, skips=ir_skips).validate()
+    return ResidualConversion(net, lambdas, groups, ops, skips)
+
+
+# ----------------------------------------------------------------------------------------------- a small ResNet
+class BasicBlock(torch.nn.Module):
+    """``relu(conv(relu(conv(x))) + shortcut(x))``; the shortcut is the identity or a 1×1 strided conv."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.relu2 = nn.ReLU()
+        self.down = nn.Conv2d(c_in, c_out, 1, stride, bias=False) if stride != 1 or c_in != c_out else None
+
+    def forward(self, x):
+        y = self.conv2(self.relu1(self.conv1(x)))
+        return self.relu2(y + (self.down(x) if self.down is not None else x))
+
+
+def make_resnet(width: int = 8, blocks: int = 3) -> torch.nn.Module:
+    """Sengupta-style small ResNet for 28×28 MNIST, bias-free, average pooling: two plain 3×3 convs, ``blocks``
+    basic blocks (the second downsamples with a 1×1 stride-2 shortcut and doubles the width), 2×2 average pool,
+    linear classifier. ``blocks = 3``: 2 + 6 convs + 1 shortcut conv + 1 linear = 10 weight layers."""
+    nn = torch.nn
+    layers = [nn.Conv2d(1, width, 3, 1, 1, bias=False), nn.ReLU(), nn.Conv2d(width, width, 3, 1, 1, bias=False),
+              nn.ReLU()]
+    c = width
+    for b in range(blocks):
+        c_out = 2 * width if b >= 1 else width
+        layers.append(BasicBlock(c, c_out, 2 if b == 1 else 1))
+        c = c_out
+    layers += [nn.AvgPool2d(2), nn.Flatten(), nn.Linear(c * 7 * 7, 10, bias=False)]
+    return nn.Sequential(*layers)
+
+
+def default_resnet(cache_dir_path=None, *, width: int = 8, blocks: int = 3, epochs: int = 2, train_size: int | None = None,
+                   seed: int = 0, progress: bool = False) -> torch.nn.Module:
+    """:func:`make_resnet` trained on the embedded MNIST train part, cached as ``resnet-<recipe hash>.pt`` (like
+    ``golden.train.default_mlp``); ``model.test_accuracy`` holds the test-part accuracy."""
+    import hashlib
+    import json
+    import os
+    import tempfile
+
+    from .data import default_split
+    from .train import cache_dir, evaluate, train
+
+    recipe = {"width": width, "blocks": blocks, "epochs": epochs, "train_size": train_size, "seed": seed, "v": 1}
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+    directory = cache_dir(cache_dir_path)
+    path = directory / f"resnet-{key}.pt"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = make_resnet(width, blocks)
+    if path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(stored["state_dict"])
+            model.test_accuracy = float(stored["test_accuracy"])
+            return model.eval()
+        except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
+            pass
+    split = default_split()
+    images, labels = split.train_images, split.train_labels
+    if train_size is not None:
+        images, labels = images[:train_size], labels[:train_size]
+    train(model, images.unsqueeze(1), labels, epochs=epochs, batch_size=100, lr=2e-3, seed=seed, progress=progress)
+    accuracy = evaluate(model, split.test_images.unsqueeze(1), split.test_labels)
+    directory.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    os.close(handle)
+    try:
+        torch.save({"state_dict": model.state_dict(), "recipe": recipe, "test_accuracy": accuracy}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    model.test_accuracy = accuracy
+    return model.eval()

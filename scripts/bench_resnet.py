@@ -1,0 +1,76 @@
+"""The deepest network the project trains — a small ResNet (two plain 3×3 convs, three basic blocks with identity
+and 1×1 stride-2 shortcuts, average pool, linear; 10 weight layers, bias-free) on the embedded MNIST split —
+converted with Sengupta's residual rules (golden.residual): data-based normalisation vs Spike-Norm, IF with reset
+to zero and by subtraction, rate coding, 8-bit weights, integer golden simulator.
+
+    python scripts/bench_resnet.py            # ANN trained once and cached (golden.residual.default_resnet)
+    python scripts/bench_resnet.py --quick    # fewer test images and steps
+
+Prints: the ANN accuracy (2 000-image test part); per conversion the SNN accuracy after T steps on the first
+``--test`` test images (one encoder seed), the steps needed to reach ANN − 1 pp (on those images), and the ratio of
+the SNN's accumulates (input and hidden spikes × fan-out, skip passes included, summed over T_max steps) to the
+ANN's multiply-accumulates of one inference (golden.counting.ann_macs; an identity shortcut counts as c·h·w
+additions). Sengupta reports 1.975 (VGG-16) and 2.4 (ResNet-34).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from golden.counting import ann_macs  # noqa: E402
+from golden.data import default_split  # noqa: E402
+from golden.encoding import rate_encode  # noqa: E402
+from golden.ir import NeuronParams  # noqa: E402
+from golden.residual import convert_residual, default_resnet  # noqa: E402
+from golden.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
+from golden.train import evaluate  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--test", type=int, default=500, help="test images simulated")
+    parser.add_argument("--steps", type=int, nargs="+", default=[25, 50, 100, 150, 200])
+    parser.add_argument("--calibration", type=int, default=256, help="calibration images (Sengupta: 256)")
+    parser.add_argument("--spikenorm-steps", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="100 test images, T up to 100, 64 calibration images")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.test, args.steps, args.calibration, args.spikenorm_steps = 100, [25, 50, 100], 64, 50
+    start = time.time()
+    torch.set_num_threads(2)
+    model = default_resnet()
+    split = default_split()
+    ann_acc = evaluate(model, split.test_images.unsqueeze(1), split.test_labels)
+    sub_acc = evaluate(model, split.test_images[:args.test].unsqueeze(1), split.test_labels[:args.test])
+    print(f"ANN (10 weight layers) accuracy: {ann_acc:.4f} on {len(split.test_labels)} test images; "
+          f"{sub_acc:.4f} on the first {args.test}")
+    calib = split.train_images[:args.calibration].double() / 255.0
+    codes = split.test_images[:args.test].reshape(args.test, -1).to(torch.int64)
+    labels = split.test_labels[:args.test]
+    t_max = max(args.steps)
+    spikes = rate_encode(codes, t_max, seed=1)
+    for reset in ("zero", "subtract"):
+        for method in ("data", "spikenorm"):
+            conv = convert_residual(model, calib, input_shape=(1, 28, 28), method=method,
+                                    neuron=NeuronParams("if", reset), spikenorm_steps=args.spikenorm_steps)
+            net = conv.integer
+            curve = accuracy_and_spikes_curve(IntegerSimulator(net, device="cpu"), spikes, labels, args.steps,
+                                              batch_size=100)
+            reach = next((t for t in args.steps if curve[t].accuracy >= sub_acc - 0.01), None)
+            ratio = curve[t_max].acs / ann_macs(net)
+            accs = "  ".join(f"T={t}: {curve[t].accuracy:.3f}" for t in args.steps)
+            print(f"{method:9s} reset={reset:8s} {accs}  steps to ANN-1pp: {reach or f'>{t_max}'}  "
+                  f"AC/MAC (T={t_max}): {ratio:.3f}  groups={conv.groups}")
+    print(f"elapsed {time.time() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
