@@ -15,12 +15,7 @@ as ``convnet-<recipe hash>.pt`` in the same cache directory.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import hashlib
-import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,61 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from golden.convert import convert  # noqa: E402
 from golden.counting import ann_macs, fan_out  # noqa: E402
-from golden.data import DEFAULT_SPLIT_SEED, DEFAULT_TRAIN_SIZE, default_split  # noqa: E402
+from golden.data import default_split  # noqa: E402
 from golden.encoding import rate_encode  # noqa: E402
 from golden.ir import NeuronParams  # noqa: E402
 from golden.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
 from golden.spikenorm import spike_norm_convert  # noqa: E402
-from golden.train import cache_dir, evaluate, make_convnet, train  # noqa: E402
-
-
-@dataclasses.dataclass(frozen=True)
-class ConvRecipe:
-    """Everything that determines the trained ConvNet; its hash names the cache file."""
-
-    channels: tuple[int, ...] = (12, 64)
-    kernel: int = 5
-    dropout: float = 0.25
-    epochs: int = 6
-    batch_size: int = 50
-    lr: float = 3e-3
-    max_shift: int = 1
-    seed: int = 1
-    train_size: int = DEFAULT_TRAIN_SIZE
-    split_seed: int = DEFAULT_SPLIT_SEED
-    threads: int = 2
-
-    def key(self) -> str:
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(f"snncosim-convnet-v1:{text}".encode()).hexdigest()[:16]
-
-
-def trained_convnet(recipe: ConvRecipe, split) -> tuple[torch.nn.Module, bool]:
-    """The ConvNet of ``recipe`` (eval mode), loaded from the cache or trained and cached; True if trained now."""
-    directory = cache_dir()
-    path = directory / f"convnet-{recipe.key()}.pt"
-    model = make_convnet(recipe.channels, recipe.kernel, recipe.dropout)
-    if path.is_file():
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
-            return model.eval(), False
-        except Exception:  # noqa: BLE001 - a damaged cache file is simply rebuilt
-            pass
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.seed)
-        model = make_convnet(recipe.channels, recipe.kernel, recipe.dropout)
-    train(model, split.train_images[:, None], split.train_labels, epochs=recipe.epochs, batch_size=recipe.batch_size,
-          lr=recipe.lr, seed=recipe.seed, max_shift=recipe.max_shift, progress=False, threads=recipe.threads)
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    os.close(handle)
-    try:
-        torch.save({"state_dict": model.state_dict(), "recipe": dataclasses.asdict(recipe)}, tmp_name)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-    return model.eval(), True
+from golden.train import DEFAULT_CONV_RECIPE, default_convnet, evaluate  # noqa: E402
 
 
 def main() -> None:
@@ -100,8 +46,9 @@ def main() -> None:
     torch.set_num_threads(2)
     start = time.time()
     split = default_split()
-    recipe = ConvRecipe()
-    model, trained = trained_convnet(recipe, split)
+    recipe = DEFAULT_CONV_RECIPE
+    model = default_convnet(recipe=recipe)
+    trained = model.trained_now
     ann = evaluate(model, split.test_images[:, None], split.test_labels)
     print(f"ConvNet 28x28-12c5-2s-64c5-2s-10 ({'trained' if trained else 'cached'} {recipe.key()}, "
           f"{recipe.epochs} epochs, {time.time() - start:.0f} s)")
