@@ -420,19 +420,26 @@ def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes
             i = int(np.argmax(short))
             problems.append(f"image {i}: image_cycles {int(image_cycles[i])} is less than the sum of its "
                             f"per-step cycles")
-    if orders is not None:  # hardware order (position-major, channel groups) → torch neuron order
-        for l, order in enumerate(orders):
-            order = np.asarray(order, dtype=np.int64)
-            valid = np.flatnonzero(order >= 0)
-            for arrays in (spikes, membranes):
-                out = np.zeros(arrays[l].shape[:2] + (sizes[l + 1],), dtype=arrays[l].dtype)
-                out[..., order[valid]] = arrays[l][..., valid]
-                arrays[l] = out
+    _to_neuron_order(spikes, membranes, orders, sizes)
     return HarnessTrace(
         spikes=[s[..., :n] for s, n in zip(spikes, sizes[1:])],
         membranes=[m[..., :n] for m, n in zip(membranes, sizes[1:])],
         counters=counters, image_cycles=image_cycles, predictions=predictions, harness_cycles=harness_cycles,
         total_counters=total_counters, images_done=images_done, error=error, problems=problems)
+
+
+def _to_neuron_order(spikes, membranes, orders, sizes) -> None:
+    """Hardware order (position-major, channel groups; ``orders`` as in :func:`parse_trace_file`) → torch neuron
+    order, in place; nothing for ``orders=None``."""
+    if orders is None:
+        return
+    for l, order in enumerate(orders):
+        order = np.asarray(order, dtype=np.int64)
+        valid = np.flatnonzero(order >= 0)
+        for arrays in (spikes, membranes):
+            out = np.zeros(arrays[l].shape[:2] + (sizes[l + 1],), dtype=arrays[l].dtype)
+            out[..., order[valid]] = arrays[l][..., valid]
+            arrays[l] = out
 
 
 def _scatter_records(spikes, membranes, seen, ok, layer, img, step, group, spk, mem, lanes: int) -> None:
@@ -501,14 +508,16 @@ def _first_bad_count(seen: np.ndarray, expected: np.ndarray):
 
 
 def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes: Sequence[int], phases: int,
-                        bases: np.ndarray, counts: np.ndarray, c_image: int | None = None) -> HarnessTrace:
+                        bases: np.ndarray, counts: np.ndarray, c_image: int | None = None,
+                        orders: Sequence[np.ndarray] | None = None) -> HarnessTrace:
     """Parse the trace file of an FS run (starts ``bases``/``counts``, :func:`fs_stream_layout`) into per-image
     arrays of the golden FS form: ``[N, L·K, ...]`` local steps, idle (step, layer) entries all zero (they have
     no beats), ``image_cycles`` = Σ of the image's beat cycles + C_IMAGE, predictions from the prediction beats.
     ``total_counters`` and ``harness_cycles`` of the result are per *stream* (``[S, 9]``, ``[S]``); the streams'
     own reports are in ``fs`` (:class:`FsStreams`). ``problems`` lists every inconsistency: missing, duplicate
     or misplaced beats, stream totals that are not the sum of their images' counters, stream cycles that are not
-    ``golden.cycle_model.fs_stream_cycles`` of the per-image cycles, prediction beats out of order."""
+    ``golden.cycle_model.fs_stream_cycles`` of the per-image cycles, prediction beats out of order. ``orders``:
+    as for :func:`parse_trace_file` (networks with conv/pool layers)."""
     path = Path(path)
     if not path.is_file():
         raise SnnCosimError(f"{path}: the RTL run wrote no trace file")
@@ -522,6 +531,8 @@ def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_si
     n_streams, n_images = len(bases), int(counts.sum())
     active = cycle_model.fs_active(n_layers, phases)  # [L·K, L]
     groups = [(sizes[l] + lanes - 1) // lanes for l in range(1, n_layers + 1)]
+    if orders is not None:
+        groups = [len(order) // lanes for order in orders]
     lines, error, problems = _read_trace_lines(path, with_predictions=True)
     rec, summ, done, preds = lines["R"], lines["S"], lines["D"], lines["P"]
 
@@ -657,6 +668,7 @@ def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_si
     streams = FsStreams(phases=phases, bases=bases, counts=counts, totals=totals, cycles=stream_cycles,
                         predictions=stream_predictions, harness_cycles=harness_cycles, expected_cycles=expected,
                         pipelined_cycles=pipelined, pred_cycles=pred_cycles)
+    _to_neuron_order(spikes, membranes, orders, sizes)
     return HarnessTrace(
         spikes=[s[..., :n] for s, n in zip(spikes, sizes[1:])],
         membranes=[m[..., :n] for m, n in zip(membranes, sizes[1:])],

@@ -455,12 +455,11 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
         t1 = time.perf_counter()
         parsed = None
+        orders = [config.hardware_order(l) for l in range(1, config.n_layers + 1)] if config.spatial else None
         if trace_path.is_file() and fs:
             parsed = _harness.parse_fs_trace_file(trace_path, engine.params, config.layer_sizes, phases, bases,
-                                                  counts, config.c_image)
+                                                  counts, config.c_image, orders)
         elif trace_path.is_file():
-            orders = ([config.hardware_order(l) for l in range(1, config.n_layers + 1)] if config.spatial
-                      else None)
             parsed = _harness.parse_trace_file(trace_path, engine.params, config.layer_sizes, n_images, n_steps,
                                                orders)
         parse_seconds = time.perf_counter() - t1

@@ -232,3 +232,70 @@ def default_mlp(cache_dir_path: str | os.PathLike | None = None, *, recipe: MlpR
             os.remove(tmp_name)
     model.test_accuracy = accuracy
     return model.eval()
+
+
+# ------------------------------------------------------------------------------------------------ default ConvNet
+@dataclass(frozen=True)
+class ConvRecipe:
+    """Everything that determines the default ConvNet (Diehl 2015: 28x28-12c5-2s-64c5-2s-10, bias-free, 2x2
+    average pooling); its hash names the cache file. Six epochs on the 8 000-image train part take about 25 s on
+    2 CPU threads."""
+
+    channels: tuple[int, ...] = (12, 64)
+    kernel: int = 5
+    dropout: float = 0.25
+    epochs: int = 6
+    batch_size: int = 50
+    lr: float = 3e-3
+    max_shift: int = 1
+    seed: int = 1
+    train_size: int = DEFAULT_TRAIN_SIZE
+    split_seed: int = DEFAULT_SPLIT_SEED
+    threads: int = 2
+
+    def key(self) -> str:
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(f"snncosim-convnet-v1:{text}".encode()).hexdigest()[:16]
+
+
+DEFAULT_CONV_RECIPE = ConvRecipe()
+
+
+def default_convnet(cache_dir_path: str | os.PathLike | None = None, *, recipe: ConvRecipe = DEFAULT_CONV_RECIPE,
+                    progress: bool = False) -> nn.Sequential:
+    """Diehl's ConvNet trained on the embedded MNIST train part (eval mode), cached like :func:`default_mlp` as
+    ``convnet-<recipe hash>.pt``; ``model.test_accuracy`` is its accuracy on the test part and ``model.trained_now``
+    says whether this call trained it."""
+    directory = cache_dir(cache_dir_path)
+    path = directory / f"convnet-{recipe.key()}.pt"
+    model = make_convnet(recipe.channels, recipe.kernel, recipe.dropout)
+    split = default_split(recipe.train_size, recipe.split_seed)
+    if path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(stored["state_dict"])
+            model.test_accuracy = float(stored["test_accuracy"]) if "test_accuracy" in stored else \
+                evaluate(model, split.test_images[:, None], split.test_labels)
+            model.trained_now = False
+            return model.eval()
+        except Exception:  # noqa: BLE001 - a damaged cache file is simply rebuilt
+            pass
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        model = make_convnet(recipe.channels, recipe.kernel, recipe.dropout)
+    train(model, split.train_images[:, None], split.train_labels, epochs=recipe.epochs, batch_size=recipe.batch_size,
+          lr=recipe.lr, seed=recipe.seed, max_shift=recipe.max_shift, progress=progress, threads=recipe.threads)
+    accuracy = evaluate(model, split.test_images[:, None], split.test_labels)
+    directory.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    os.close(handle)
+    try:
+        torch.save({"state_dict": model.state_dict(), "recipe": dataclasses.asdict(recipe),
+                    "test_accuracy": accuracy}, tmp_name)
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.remove(tmp_name)
+    model.test_accuracy = accuracy
+    model.trained_now = True
+    return model.eval()

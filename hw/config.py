@@ -67,8 +67,8 @@ MIN_C_IMAGE = 1
 
 
 def check_supported(net: IntegerNetwork) -> None:
-    """Raise if the network uses something the engine cannot run (direct input coding; conv/pool layers in FS
-    networks or as the output layer).
+    """Raise if the network uses something the engine cannot run (direct input coding; conv/pool layers as the
+    output layer).
 
     Rate, weighted (Kim 2018) and FS (Stöckl & Maass 2021) input codings all reach the engine as spike bits on
     ``spike_in``: the golden encoder makes them once and the RTL receives the same spikes. Conv2d and avgpool2d
@@ -79,8 +79,6 @@ def check_supported(net: IntegerNetwork) -> None:
                 raise UnsupportedLayerError(
                     f"{layer.kind} layer {index}: the output layer must be dense in hardware (the prediction "
                     f"indexes neurons in lane order)")
-            if _fs_layers(net):
-                raise UnsupportedLayerError(f"{layer.kind} layer {index}: not yet in hardware for FS networks")
     for skip in getattr(net, "skips", None) or []:
         if skip.source == 0:
             raise UnsupportedLayerError(
@@ -306,8 +304,6 @@ class EngineConfig:
                 raise SnnCosimError(f"spatial has {len(self.spatial)} entries for {self.n_layers} layers")
             if self.spatial[-1]:
                 raise SnnCosimError("the output layer must be dense")
-            if self.fs:
-                raise SnnCosimError("conv/pool layers are not supported in FS builds")
             for l, geo in enumerate(self.spatial, start=1):
                 if geo and (len(geo) != 13 or geo[1] * geo[2] * geo[3] != self.layer_sizes[l - 1]
                             or geo[4] * geo[5] * geo[6] != self.layer_sizes[l]):

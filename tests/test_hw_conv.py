@@ -107,3 +107,70 @@ def test_conv_output_layer_rejected():
                        in_shape=(1, 4, 4))
     with pytest.raises(UnsupportedLayerError, match="output layer must be dense"):
         EngineConfig.for_network(IntegerNetwork((1, 4, 4), [conv]).validate())
+
+
+# ------------------------------------------------------------------------------------------- FS networks
+def _fs_conv_model(seed):
+    import torch
+
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Conv2d(2, 5, 3, padding=1), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
+                               torch.nn.Flatten(), torch.nn.Linear(5 * 3 * 3, 4)).eval()
+
+
+def test_fs_converted_conv_pool_stream_matches_golden():
+    """FS-neurons (Stöckl & Maass 2021) in conv and pool layers: a conv(3x3, pad 1) → avgpool → dense ReLU model
+    converted by golden.fs_convert (K = 4), three images streamed through one start with input stalls; every
+    (image, step, layer) entry, the stream totals and cycles equal the golden FS model (conv/pool cycle formula in
+    the collect and fire windows)."""
+    import torch
+
+    from golden.fs_convert import fs_convert
+    from test_hw_fs import check_stream, golden_fs_trace, run_fs_streams
+
+    rng = np.random.default_rng(2)
+    calibration = torch.as_tensor(rng.integers(0, 256, (64, 2, 6, 6)), dtype=torch.uint8)
+    net = fs_convert(_fs_conv_model(0), calibration, phases=4, weight_bits=6).integer
+    assert [(layer.kind, layer.neuron.kind) for layer in net.layers] == [
+        ("conv2d", "fs"), ("avgpool2d", "fs"), ("dense", "acc")]
+    config = EngineConfig.for_network(net, lanes=4)
+    assert config.fs and config.spatial[0] and config.spatial[1]
+    codes = [rng.integers(0, 16, net.n_inputs) for _ in range(3)]
+    golden = golden_fs_trace(net, np.stack(codes), lanes=4)
+    [(rtl, out)] = run_fs_streams(net, config, [codes], stall_rng=np.random.default_rng(3))
+    check_stream(net, config, golden, rtl, out, stalls=True)
+    assert golden.spikes[0].any() and golden.spikes[1].any()
+    # a collect step of the conv layer costs the conv formula, its fire steps W_l + Q·G_l + C_LAYER
+    plan = cycle_model.network_plans(net, 4)[0]
+    fire = golden.counter("cycles")[:, net.phases:2 * net.phases, 0]
+    assert (fire == plan.words + plan.state_words + cycle_model.C_LAYER).all()
+
+
+def test_fs_strided_conv_conv_dense_saturates():
+    """Two FS conv layers (stride 2 with padding 2, then 2x2 kernels stride 1), random signed weights and integer
+    ReLU tables, a small membrane so that COLLECT saturates; P = 3 leaves padding lanes in the channel groups."""
+    from golden.fs import relu_integer_table
+    from test_hw_fs import check_stream, golden_fs_trace, run_fs_streams
+
+    rng = np.random.default_rng(5)
+    K = 3
+
+    def fs(theta):
+        table = relu_integer_table(K, theta)
+        return NeuronParams("fs", fs_threshold=table.threshold, fs_reset=table.reset, fs_weight=table.weight)
+
+    conv1 = Conv2dLayer(weight=rng.integers(-8, 16, (4, 1, 3, 3)), bias=rng.integers(-4, 5, 4),
+                        threshold=np.full(4, 6), in_shape=(1, 7, 7), stride=(2, 2), padding=(2, 2), neuron=fs(6))
+    conv2 = Conv2dLayer(weight=rng.integers(-8, 16, (5, 4, 2, 2)), bias=rng.integers(-4, 5, 5),
+                        threshold=np.full(5, 9), in_shape=conv1.out_shape, neuron=fs(9))
+    dense = DenseLayer(weight=rng.integers(-16, 16, (3, conv2.n_out)), bias=rng.integers(-4, 5, 3),
+                       threshold=np.ones(3, dtype=np.int64), neuron=NeuronParams("acc"))
+    net = IntegerNetwork((1, 7, 7), [conv1, conv2, dense], weight_bits=6, membrane_bits=9, input_coding="fs",
+                         input_bits=K, phases=K).validate()
+    config = EngineConfig.for_network(net, lanes=3)
+    codes = [rng.integers(0, 1 << K, net.n_inputs) for _ in range(2)]
+    golden = golden_fs_trace(net, np.stack(codes), lanes=3)
+    [(rtl, out)] = run_fs_streams(net, config, [codes])
+    check_stream(net, config, golden, rtl, out)
+    assert (golden.counter("saturations") > 0).any(), "the 9-bit membranes should saturate"
+    assert golden.spikes[0].any() and golden.spikes[1].any()

@@ -83,19 +83,18 @@ def run_fs_streams(net, config, streams, stall_rng=None):
     dut = NetworkEngine(config)
     P, M, W, L = config.lanes, config.membrane_bits, config.counter_bits, config.n_layers
     sizes = config.layer_sizes
-    Kp, Wi = net.phases, config.groups(0)
+    Kp = net.phases
     steps = L * Kp
     words = config_words(net, config)
     results = []
 
     def input_words(codes_list):  # each image's code during its first window: K·W_1 words, image by image
         queue = []
-        for codes in codes_list:
-            padded = np.zeros((Kp, Wi * P), dtype=bool)
-            padded[:, :sizes[0]] = fs_input_spikes(codes, Kp)
-            queue += [int(sum(int(bit) << p for p, bit in enumerate(padded[t, w * P:(w + 1) * P])))
-                      for t in range(Kp) for w in range(Wi)]
+        for codes in codes_list:  # in the engine's input order (conv/pool layer 1: position-major)
+            queue += [int(w) for w in config.input_words(fs_input_spikes(codes, Kp)).reshape(-1)]
         return queue
+
+    orders = {l: config.hardware_order(l) for l in range(1, L + 1)}  # record lane -> torch neuron index
 
     async def testbench(ctx):
         while ctx.get(dut.busy):  # CLEAR after reset
@@ -129,8 +128,8 @@ def run_fs_streams(net, config, streams, stall_rng=None):
                     n, s = local_position(g, l, Kp)
                     spk, mem = ctx.get(dut.rec_spikes), ctx.get(dut.rec_membranes)
                     for p in range(P):
-                        j = grp * P + p
-                        if j < sizes[l]:
+                        j = int(orders[l][grp * P + p])
+                        if j >= 0:
                             spikes[l - 1][n, s - 1, j] = (spk >> p) & 1
                             membranes[l - 1][n, s - 1, j] = _signed(mem >> (p * M), M)
                 if ctx.get(dut.sum_valid):
