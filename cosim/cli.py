@@ -15,13 +15,14 @@ from pathlib import Path
 from golden.errors import SnnCosimError
 
 
-def _add_conversion_options(parser: argparse.ArgumentParser) -> None:
+def _add_conversion_options(parser: argparse.ArgumentParser, norms=("data", "model", "percentile")) -> None:
     parser.add_argument("--neuron", choices=("if", "lif"), default="if", help="neuron model (default: if)")
     parser.add_argument("--reset", choices=("zero", "subtract"), default="subtract",
                         help="reset after a spike (default: subtract)")
     parser.add_argument("--leak-shift", type=int, default=4, help="LIF leak v >>> k (default: 4)")
-    parser.add_argument("--norm", choices=("data", "model", "percentile"), default="data",
-                        help="Diehl 2015 normalisation (default: data)")
+    parser.add_argument("--norm", choices=norms, default="data",
+                        help="normalisation: Diehl 2015 model/data-based, Rueckauer percentile"
+                             + (", Sengupta 2019 Spike-Norm" if "spikenorm" in norms else "") + " (default: data)")
     parser.add_argument("--percentile", type=float, default=99.9, help="for --norm percentile (default: 99.9)")
     parser.add_argument("--weight-bits", type=int, default=8)
     parser.add_argument("--membrane-bits", type=int, default=24)
@@ -99,13 +100,49 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         model = _load_user_model(args.model, args.weights)
     else:
         model = golden_train.default_mlp(args.cache_dir, progress=not args.quiet)
-    result = golden_convert.convert(model, calibration, method=args.norm, percentile=args.percentile,
-                                    weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
-                                    neuron=options.neuron_params(), input_coding="rate")
-    path = result.integer.save(args.output)
-    print(f"wrote {path} ({' -> '.join(str(n) for n in result.integer.layer_sizes)}, "
+    shape = golden_convert.guess_input_shape(model, golden_convert.calibration_to_unit(calibration))
+    if _has_residual_additions(model, shape):
+        network = _convert_residual(model, calibration, shape, args, options)
+    elif args.norm == "spikenorm":
+        from golden.spikenorm import spike_norm_convert
+
+        if args.neuron != "if":
+            raise SnnCosimError("--norm spikenorm needs --neuron if (Sengupta 2019 balances non-leaky IF neurons)")
+        network = spike_norm_convert(model, calibration[:args.spikenorm_images], steps=args.spikenorm_steps,
+                                     weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
+                                     neuron=options.neuron_params(), input_shape=shape).integer
+    else:
+        network = golden_convert.convert(model, calibration, method=args.norm, percentile=args.percentile,
+                                         weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
+                                         neuron=options.neuron_params(), input_coding="rate",
+                                         input_shape=shape).integer
+    path = network.save(args.output)
+    skips = f", {len(network.skips)} residual junctions" if network.skips else ""
+    print(f"wrote {path} ({' -> '.join(str(n) for n in network.layer_sizes)}{skips}, "
           f"{args.neuron}/{args.reset}, {args.norm} normalisation)")
     return 0
+
+
+def _has_residual_additions(model, shape) -> bool:
+    """True when the model adds a shortcut to a layer's output (Sengupta 2019 §6 residual blocks)."""
+    from golden.ann import import_residual_network
+
+    if shape is None:  # a dense-first model: guess_input_shape needs no help, and it has no conv blocks
+        return False
+    return bool(import_residual_network(model, shape)[1])
+
+
+def _convert_residual(model, calibration, shape, args, options):
+    from golden.residual import convert_residual
+
+    if args.norm == "percentile":
+        raise SnnCosimError("--norm percentile is not available for residual networks; use data, model or spikenorm")
+    if args.neuron != "if":
+        raise SnnCosimError("residual networks convert to IF neurons (Sengupta 2019); use --neuron if")
+    images = calibration[:args.spikenorm_images] if args.norm == "spikenorm" else calibration
+    return convert_residual(model, images, input_shape=shape, method=args.norm, weight_bits=args.weight_bits,
+                            membrane_bits=args.membrane_bits, neuron=options.neuron_params(),
+                            spikenorm_steps=args.spikenorm_steps).integer
 
 
 def _cmd_verilog(args: argparse.Namespace) -> int:
@@ -242,8 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--weights", type=Path, default=None, help="state_dict for --model (torch.save(model.state_dict()))")
     conv.add_argument("--calibration", type=Path, default=None,
                       help="directory with full MNIST IDX files for data-based normalisation (default: embedded)")
+    conv.add_argument("--spikenorm-steps", type=int, default=100,
+                      help="--norm spikenorm: steps of the calibration spike trains (default: 100)")
+    conv.add_argument("--spikenorm-images", type=int, default=256,
+                      help="--norm spikenorm: calibration images (default: 256, Sengupta's mini-batch)")
     conv.add_argument("--quiet", "-q", action="store_true")
-    _add_conversion_options(conv)
+    _add_conversion_options(conv, norms=("data", "model", "percentile", "spikenorm"))
     conv.set_defaults(func=_cmd_convert)
 
     tr = sub.add_parser("train", help="train a spiking network directly (Lee 2016) and save the integer network")

@@ -161,3 +161,40 @@ def test_convert_user_model_with_mismatched_weights(tmp_path, capsys):
     assert main(["convert", "--model", f"{tmp_path / 'mymodel.py'}:good", "--weights", str(tmp_path / "w.pt"),
                  "-o", str(tmp_path / "net.snn"), "-q"]) == 2
     assert "cannot be loaded into good()" in _error_line(capsys)
+
+
+RESNET_FILE = """
+from golden.residual import make_resnet
+
+
+def resnet():
+    return make_resnet(width=4, blocks=2)
+"""
+
+
+def test_convert_routes_a_residual_model_to_the_residual_conversion(tmp_path, capsys):
+    (tmp_path / "res.py").write_text(RESNET_FILE)
+    out = tmp_path / "res.snn"
+    assert main(["convert", "--model", f"{tmp_path / 'res.py'}:resnet", "--reset", "zero", "-o", str(out),
+                 "-q"]) == 0
+    net = IntegerNetwork.load(out)
+    assert net.skips and all(skip.source >= 1 for skip in net.skips)
+    assert "residual junctions" in capsys.readouterr().out
+
+
+def test_convert_refuses_percentile_for_a_residual_model(tmp_path, capsys):
+    (tmp_path / "res.py").write_text(RESNET_FILE)
+    out = tmp_path / "res.snn"
+    assert main(["convert", "--model", f"{tmp_path / 'res.py'}:resnet", "--norm", "percentile", "-o", str(out),
+                 "-q"]) == 2
+    assert "percentile is not available for residual networks" in _error_line(capsys)
+    assert not out.exists()
+
+
+def test_convert_with_spikenorm_writes_a_network(tmp_path, capsys):
+    (tmp_path / "mymodel.py").write_text(MODEL_FILE)
+    out = tmp_path / "net.snn"
+    assert main(["convert", "--model", f"{tmp_path / 'mymodel.py'}:good", "--norm", "spikenorm", "--reset", "zero",
+                 "--spikenorm-steps", "10", "--spikenorm-images", "16", "-o", str(out), "-q"]) == 0
+    assert IntegerNetwork.load(out).layer_sizes == [784, 32, 10]
+    assert "spikenorm normalisation" in capsys.readouterr().out
