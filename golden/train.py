@@ -21,7 +21,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -208,29 +208,42 @@ def default_mlp(cache_dir_path: str | os.PathLike | None = None, *, recipe: MlpR
     The file holds the state_dict, the recipe and the test-part accuracy (``model.test_accuracy`` is set too).
     A cache file that cannot be read is retrained and replaced.
     """
-    directory = cache_dir(cache_dir_path)
-    path = directory / f"mlp-{recipe.key()}.pt"
-    model = make_mlp(recipe.hidden, recipe.dropout)
+    path = cache_dir(cache_dir_path) / f"mlp-{recipe.key()}.pt"
+    return cached_model(path, lambda: make_mlp(recipe.hidden, recipe.dropout), lambda: _train_recipe(recipe, progress),
+                        dataclasses.asdict(recipe))
+
+
+def cached_model(path: Path, build: Callable[[], nn.Module], fit: Callable[[], tuple[nn.Module, float]],
+                 recipe: dict, rescore: Callable[[nn.Module], float] | None = None) -> nn.Module:
+    """The model stored at ``path`` (a state_dict for ``build()``, its recipe and test accuracy), else ``fit()``'s
+    ``(model, accuracy)`` written there atomically. Sets ``model.test_accuracy`` (a file without one is re-scored
+    with ``rescore`` when given, else retrained) and ``model.trained_now``; returns the model in eval mode. A
+    cache file that cannot be read is retrained and replaced."""
     if path.is_file():
         try:
+            model = build()
             stored = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(stored["state_dict"])
-            model.test_accuracy = float(stored["test_accuracy"])
+            if "test_accuracy" in stored or rescore is None:
+                model.test_accuracy = float(stored["test_accuracy"])
+            else:
+                model.test_accuracy = rescore(model)
+            model.trained_now = False
             return model.eval()
         except Exception:  # noqa: BLE001 - a damaged cache file is simply rebuilt
             pass
-    model, accuracy = _train_recipe(recipe, progress)
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    model, accuracy = fit()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     try:
-        torch.save({"state_dict": model.state_dict(), "recipe": dataclasses.asdict(recipe),
-                    "test_accuracy": accuracy}, tmp_name)
+        torch.save({"state_dict": model.state_dict(), "recipe": recipe, "test_accuracy": accuracy}, tmp_name)
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):
             os.remove(tmp_name)
     model.test_accuracy = accuracy
+    model.trained_now = True
     return model.eval()
 
 
@@ -266,36 +279,18 @@ def default_convnet(cache_dir_path: str | os.PathLike | None = None, *, recipe: 
     """Diehl's ConvNet trained on the embedded MNIST train part (eval mode), cached like :func:`default_mlp` as
     ``convnet-<recipe hash>.pt``; ``model.test_accuracy`` is its accuracy on the test part and ``model.trained_now``
     says whether this call trained it."""
-    directory = cache_dir(cache_dir_path)
-    path = directory / f"convnet-{recipe.key()}.pt"
-    model = make_convnet(recipe.channels, recipe.kernel, recipe.dropout)
+    path = cache_dir(cache_dir_path) / f"convnet-{recipe.key()}.pt"
     split = default_split(recipe.train_size, recipe.split_seed)
-    if path.is_file():
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(stored["state_dict"])
-            model.test_accuracy = float(stored["test_accuracy"]) if "test_accuracy" in stored else \
-                evaluate(model, split.test_images[:, None], split.test_labels)
-            model.trained_now = False
-            return model.eval()
-        except Exception:  # noqa: BLE001 - a damaged cache file is simply rebuilt
-            pass
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.seed)
-        model = make_convnet(recipe.channels, recipe.kernel, recipe.dropout)
-    train(model, split.train_images[:, None], split.train_labels, epochs=recipe.epochs, batch_size=recipe.batch_size,
-          lr=recipe.lr, seed=recipe.seed, max_shift=recipe.max_shift, progress=progress, threads=recipe.threads)
-    accuracy = evaluate(model, split.test_images[:, None], split.test_labels)
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    os.close(handle)
-    try:
-        torch.save({"state_dict": model.state_dict(), "recipe": dataclasses.asdict(recipe),
-                    "test_accuracy": accuracy}, tmp_name)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-    model.test_accuracy = accuracy
-    model.trained_now = True
-    return model.eval()
+
+    def fit() -> tuple[nn.Module, float]:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(recipe.seed)
+            model = make_convnet(recipe.channels, recipe.kernel, recipe.dropout)
+        train(model, split.train_images[:, None], split.train_labels, epochs=recipe.epochs,
+              batch_size=recipe.batch_size, lr=recipe.lr, seed=recipe.seed, max_shift=recipe.max_shift,
+              progress=progress, threads=recipe.threads)
+        return model, evaluate(model, split.test_images[:, None], split.test_labels)
+
+    return cached_model(path, lambda: make_convnet(recipe.channels, recipe.kernel, recipe.dropout), fit,
+                        dataclasses.asdict(recipe),
+                        rescore=lambda model: evaluate(model, split.test_images[:, None], split.test_labels))
