@@ -83,10 +83,10 @@ class LeeConfig:
     kappa_hidden2: float = 0.0
     kappa_output: float = -1.0
     sigma: float = 0.5
-    alpha: float | tuple = 3.0
+    alpha: float | tuple = 2.0  # Eq. 10 (paper: 3-10); 2 keeps more hidden spikes in 32 steps (docs/training.md)
     beta: float = 10.0
     lam: float = 0.002
-    rho: float = 1e-4
+    rho: float = 0.0  # Sec. 2.3.2 off by default: with the floor it raised hidden thresholds 2-5x (docs/training.md)
     theta_min: float = 1.0
     leak_shift: int = 5
     max_rate: float = 1.0

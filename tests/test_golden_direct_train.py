@@ -112,7 +112,7 @@ def test_exponential_weight_regulariser_is_the_gradient_of_eq14():
 
 
 def test_threshold_regularisation_is_competitive_and_floored():
-    trainer = dt.LeeTrainer(dt.LeeConfig(hidden=(4,), rho=0.01, theta_min=1.0), device="cpu")
+    trainer = dt.LeeTrainer(dt.LeeConfig(hidden=(4,), rho=0.01, theta_min=1.0, alpha=3.0), device="cpu")
     theta_before = trainer.thresholds[0].clone()
     weights_before = trainer.weights[0].clone()
     counts = torch.tensor([[6.0, 2.0, 0.0, 0.0]])
