@@ -9,7 +9,7 @@ emitted at step ``t``, layer 0 = the input; ``P`` lanes; ``G_l = ceil(n_l/P)``):
 * ``macs``           — 0 for spiking input; for a "direct" first layer the layer's ANN MACs every step
 * ``spikes``         — spikes emitted by layer ``l`` at step ``t``
 * ``neuron_updates`` — ``n_l``
-* ``weight_reads``   — ``S_in·G_l``
+* ``weight_reads``   — ``S_in·G_l`` (weight words read)
 * ``state_reads``, ``state_writes`` — ``G_l`` each
 * ``saturations``    — neurons of layer ``l`` whose membrane write saturated at step ``t``
 
@@ -21,11 +21,13 @@ a neuron that saturates in the integrate or in the inhibition counts once.
 For a "direct" first layer every input is visited every step: ``S_in(t, 1) := n_0`` in cycles and weight reads,
 and ``acs = 0``. Conv and pool layers follow the engine's convolution schedule (docs/architecture.md,
 "Convolution"; :func:`golden.cycle_model.layer_plans`): with ``R`` = Σ over input spikes of the output positions
-each reaches (``acs / c_out`` for conv, ``acs`` for pool), ``Q = h_out·w_out`` positions and ``G_l =
-ceil(c_out/P)`` channel groups, ``cycles = W_l + R·e + Q·G_l + C_LAYER`` and ``weight_reads = R·e`` with ``e =
-G_l`` (conv) or 1 (pool: only the spike's own channel group), ``state_reads = state_writes = Q·G_l``. ``W_l`` is
-the number of source mask words in the engine's order (``h·w·ceil(c/P)`` for a spatial source, also for a dense
-layer reading a conv/pool layer).
+each reaches (``acs / c_out`` for conv), ``Q = h_out·w_out`` positions and ``G_l = ceil(c_out/P)`` channel
+groups, conv: ``cycles = W_l + R·G_l + Q·G_l + C_LAYER`` and ``weight_reads = R·G_l``; pool (word-parallel: input
+channel = output channel, so a source word lines up lane for lane with its output channel group): ``cycles = W_l +
+R_w + Q·G_l + C_LAYER`` and ``weight_reads = R_w`` with ``R_w`` = Σ over the non-empty source mask words of the
+output positions the word's position reaches (:func:`pool_word_events`), while ``acs = R`` still counts every
+(spike, reached position) pair; ``state_reads = state_writes = Q·G_l``. ``W_l`` is the number of source mask words
+in the engine's order (``h·w·ceil(c/P)`` for a spatial source, also for a dense layer reading a conv/pool layer).
 
 Weighted-spike networks (Kim 2018, docs/spec.md §3a) use exactly these definitions: the phase shifts ``<< (K−k)``
 are part of each AC and of the UPDATE datapath (no extra ACs or cycles); a 'ws' layer's spikes are counted like any
@@ -57,6 +59,7 @@ __all__ = [
     "COUNTER_NAMES", "LayerGeometry", "layer_geometry", "fan_out", "ann_macs", "ann_macs_per_layer",
     "assemble_counters", "counters_from_spikes", "spikes_per_neuron", "totals_per_layer", "spike_counts",
     "fs_source_weights", "fs_multiplies", "skip_ann_macs", "assemble_fs_counters", "fs_spikes_per_neuron",
+    "position_reach", "pool_word_events",
 ]
 
 _K = {name: k for k, name in enumerate(COUNTER_NAMES)}
@@ -89,6 +92,39 @@ def fan_out(layer) -> np.ndarray:
         cx = _axis_cover(w, layer.kernel[1], layer.stride[1], 0, wo)
         return np.broadcast_to(np.outer(cy, cx), (c, h, w)).reshape(-1).astype(np.int64)
     raise SnnCosimError(f"cannot count the operations of layer kind {getattr(layer, 'kind', type(layer).__name__)!r}")
+
+
+def position_reach(layer) -> np.ndarray:
+    """``int64 [h·w]``: for every input position ``q = y·w + x`` of an avgpool2d layer, the number of output
+    positions whose window contains it (stride aware; 0 for uncovered rows and columns)."""
+    if not isinstance(layer, AvgPool2dLayer):
+        raise SnnCosimError(f"position_reach needs an avgpool2d layer, got {getattr(layer, 'kind', layer)!r}")
+    _, h, w = layer.in_shape
+    _, ho, wo = layer.out_shape
+    cy = _axis_cover(h, layer.kernel[0], layer.stride[0], 0, ho)
+    cx = _axis_cover(w, layer.kernel[1], layer.stride[1], 0, wo)
+    return np.outer(cy, cx).reshape(-1).astype(np.int64)
+
+
+def pool_word_events(layer, source, lanes: int):
+    """``R_w`` of an avgpool2d layer: Σ over the non-empty source mask words — position ``q``, channel group ``g``
+    (channels ``g·P..g·P+P−1`` at ``q``, the engine's hardware order) — of the output positions ``q`` reaches: the
+    pool layer's EVENT cycles (one per (word, reached position), all P lanes at once). ``source``: spikes
+    ``[..., n_in]`` in (c, h, w) order, torch or numpy; returns int64 ``[...]`` of the same kind."""
+    c, h, w = layer.in_shape
+    groups = cycle_model.lane_groups(c, lanes)
+    reach = position_reach(layer)
+    if isinstance(source, torch.Tensor):
+        x = (source != 0).reshape(*source.shape[:-1], c, h * w)
+        if groups * lanes > c:
+            x = torch.cat([x, x.new_zeros((*x.shape[:-2], groups * lanes - c, h * w))], dim=-2)
+        words = x.reshape(*x.shape[:-2], groups, lanes, h * w).any(dim=-2)  # [..., G, h·w]
+        return (words.to(torch.int64) * torch.as_tensor(reach, device=source.device)).sum(dim=(-2, -1))
+    x = (np.asarray(source) != 0).reshape(*np.shape(source)[:-1], c, h * w)
+    if groups * lanes > c:
+        x = np.concatenate([x, np.zeros((*x.shape[:-2], groups * lanes - c, h * w), dtype=bool)], axis=-2)
+    words = x.reshape(*x.shape[:-2], groups, lanes, h * w).any(axis=-2)
+    return (words.astype(np.int64) * reach).sum(axis=(-2, -1))
 
 
 def ann_macs_per_layer(network: IntegerNetwork) -> list[int]:
@@ -160,20 +196,26 @@ def _like(template, values):
 
 
 def assemble_counters(s_in, acs, spikes, saturations, network: IntegerNetwork, lanes: int, *, skip_s_in=None,
-                      skip_acs=None):
+                      skip_acs=None, pool_words=None):
     """The ``int64 [..., L, 9]`` counters from per-(…, layer) statistics of shape ``[..., L]``: input spikes
     ``s_in`` (already ``n_0`` for a direct first layer), ``acs``, output ``spikes`` and ``saturations``.
     Works on torch tensors (any device) and numpy arrays alike.
 
     Networks with residual junctions also need ``skip_s_in`` (spikes of each junction's skip source) and
     ``skip_acs`` (the ACs of the skip pass, already included in ``acs``); the skip pass adds ``W_skip +
-    E_skip·G_l`` cycles and ``E_skip·G_l`` weight reads (docs/spec.md §6)."""
+    E_skip·G_l`` cycles and ``E_skip·G_l`` weight reads (docs/spec.md §6).
+
+    Networks with avgpool2d layers also need ``pool_words`` ``[..., L]``: ``R_w`` (:func:`pool_word_events`) of
+    each pool layer (other entries ignored); a direct-coded pool layer 1 visits every source word."""
     geo = layer_geometry(network)
     skips = cycle_model.skip_plans(network, lanes)
     if skips and (skip_s_in is None or skip_acs is None):
         raise SnnCosimError("a network with skip connections needs skip_s_in and skip_acs to count its operations")
     if s_in.shape[-1] != len(geo):
         raise SnnCosimError(f"statistics have {s_in.shape[-1]} layers, the network {len(geo)}")
+    if pool_words is None and any(isinstance(layer, AvgPool2dLayer) and not g.direct
+                                  for layer, g in zip(network.layers, geo)):
+        raise SnnCosimError("a network with avgpool2d layers needs pool_words (R_w) to count its cycles")
     is_torch = isinstance(s_in, torch.Tensor)
     if is_torch:
         out = torch.zeros((*s_in.shape, len(COUNTER_NAMES)), dtype=torch.int64, device=s_in.device)
@@ -182,16 +224,24 @@ def assemble_counters(s_in, acs, spikes, saturations, network: IntegerNetwork, l
     s_in = s_in.to(torch.int64) if is_torch else np.asarray(s_in, dtype=np.int64)
     plans = cycle_model.network_plans(network, lanes)
     acs = acs.to(torch.int64) if is_torch else np.asarray(acs, dtype=np.int64)
-    # events: dense — input spikes (each costs G_l cycles and weight words); conv/pool — (input spike, reached
-    # output position) pairs R = ACs / c_out (conv) or ACs (pool); a direct layer visits every input every step
+    # events: dense — input spikes (each costs G_l cycles and weight words); conv — (input spike, reached output
+    # position) pairs R = ACs / c_out; pool — (non-empty source word, reached position) pairs R_w; a direct layer
+    # visits every input (every source word) every step
     events = s_in * 0
     main_acs = acs
     if skips:
         skip_s_in = skip_s_in.to(torch.int64) if is_torch else np.asarray(skip_s_in, dtype=np.int64)
         skip_acs = skip_acs.to(torch.int64) if is_torch else np.asarray(skip_acs, dtype=np.int64)
         main_acs = acs - skip_acs
-    for index, (g, plan) in enumerate(zip(geo, plans)):
-        if plan.reach_div:
+    for index, (g, plan, layer) in enumerate(zip(geo, plans, network.layers)):
+        if plan.kind == "avgpool2d":
+            if g.direct:
+                events[..., index] = cycle_model.lane_groups(layer.in_shape[0], lanes) * int(
+                    position_reach(layer).sum())
+            else:
+                words = pool_words.to(torch.int64) if is_torch else np.asarray(pool_words, dtype=np.int64)
+                events[..., index] = words[..., index]
+        elif plan.reach_div:
             if g.direct:
                 events[..., index] = int(g.fan_out.sum()) // plan.reach_div
             else:
@@ -239,11 +289,14 @@ def counters_from_spikes(network: IntegerNetwork, inputs, spikes, saturations, l
         collect, _ = cycle_model.fs_windows(len(geo), int(network.phases))
         masks = torch.as_tensor(collect.T.copy())  # [L, L·K]
     device = sources[0].device
-    s_in, acs = [], []
+    s_in, acs, pool_words = [], [], []
     for index, (g, src) in enumerate(zip(geo, sources)):
         src = src.to(device)
         if network.is_fs:
             src = src & masks[index].to(device)[None, :, None]
+        layer = network.layers[index]
+        pool_words.append(pool_word_events(layer, src, lanes) if isinstance(layer, AvgPool2dLayer) and not g.direct
+                          else torch.zeros(src.shape[:2], dtype=torch.int64, device=device))
         if g.direct:
             s_in.append(torch.full(src.shape[:2], g.n_in, dtype=torch.int64, device=device))
             acs.append(torch.zeros(src.shape[:2], dtype=torch.int64, device=device))
@@ -264,11 +317,14 @@ def counters_from_spikes(network: IntegerNetwork, inputs, spikes, saturations, l
             skip_acs[..., skip.target - 1] = (src.to(torch.float64) @ fo).to(torch.int64)
         acs[:] = [a + skip_acs[..., i] for i, a in enumerate(acs)]
         skip_stats = {"skip_s_in": skip_s_in, "skip_acs": skip_acs}
+    pool_words = torch.stack(pool_words, -1)
     if network.is_fs:
         return assemble_fs_counters(torch.stack(s_in, -1), torch.stack(acs, -1), out_spikes,
-                                    _to_torch(saturations).to(device, torch.int64), network, lanes)
+                                    _to_torch(saturations).to(device, torch.int64), network, lanes,
+                                    pool_words=pool_words)
     return assemble_counters(torch.stack(s_in, -1), torch.stack(acs, -1), out_spikes,
-                             _to_torch(saturations).to(device, torch.int64), network, lanes, **skip_stats)
+                             _to_torch(saturations).to(device, torch.int64), network, lanes, pool_words=pool_words,
+                             **skip_stats)
 
 
 def spike_counts(spikes) -> np.ndarray:
@@ -318,11 +374,13 @@ def _fs_step_masks(network: IntegerNetwork) -> tuple[np.ndarray, np.ndarray]:
     return collect | fire, multiply
 
 
-def assemble_fs_counters(s_in, synaptic, spikes, saturations, network: IntegerNetwork, lanes: int):
+def assemble_fs_counters(s_in, synaptic, spikes, saturations, network: IntegerNetwork, lanes: int, *,
+                         pool_words=None):
     """The ``int64 [N, L·K, L, 9]`` counters of an FS network from per-(image, step, layer) statistics: input
     spikes ``s_in``, the fan-out sum of the input spikes ``synaptic`` (ACs or MACs, split here by
-    :func:`fs_multiplies`), output ``spikes`` and ``saturations``; idle entries are zeroed. Torch or numpy."""
-    counters = assemble_counters(s_in, synaptic, spikes, saturations, network, lanes)
+    :func:`fs_multiplies`), output ``spikes`` and ``saturations``, ``pool_words`` (R_w of pool layers, see
+    :func:`assemble_counters`); idle entries are zeroed. Torch or numpy."""
+    counters = assemble_counters(s_in, synaptic, spikes, saturations, network, lanes, pool_words=pool_words)
     active, multiply = _fs_step_masks(network)
     if counters.shape[-3] != active.shape[0]:
         raise SnnCosimError(f"FS statistics have {counters.shape[-3]} steps, the network needs L·K = "

@@ -15,8 +15,10 @@ Residual junctions (:func:`skip_plans`): a junction layer adds a second ACCUMULA
 skip), before its UPDATE.
 
 Conv2d / avgpool2d layers (:func:`layer_plans`, :func:`spatial_cycles`): ``W_l + R·G_l + Q_l·G_l + C_LAYER``
-(conv) and ``W_l + R + Q_l·G_l + C_LAYER`` (pool), ``R`` = Σ over input spikes of the output positions each
-reaches, ``Q_l = h_out·w_out``, ``G_l = ceil(c_out/P)``; a spatial source is read as ``h·w·ceil(c/P)`` words.
+(conv) and ``W_l + R_w + Q_l·G_l + C_LAYER`` (pool, word-parallel), ``R`` = Σ over input spikes of the output
+positions each reaches, ``R_w`` = Σ over non-empty source mask words of the output positions the word's position
+reaches (:func:`golden.counting.pool_word_events`), ``Q_l = h_out·w_out``, ``G_l = ceil(c_out/P)``; a spatial
+source is read as ``h·w·ceil(c/P)`` words.
 
 The two constants below are the only numbers the hardware may tune; ``hw/engine.py`` must meet them exactly.
 Every function accepts Python ints, numpy arrays or torch tensors for the per-step quantities (vectorised).
@@ -251,9 +253,10 @@ class LayerPlan:
 
     ``words`` W_l: mask words of the spike source; ``groups`` G_l: lane groups of the layer's output channels
     (dense: of its neurons); ``state_words`` = positions · G_l (dense: G_l), the UPDATE pass and the membrane /
-    spike-mask depth; ``per_event``: cycles (and weight words) of one (input spike, reached position) pair — G_l
-    for conv, 1 for pool, and for dense the G_l of each input spike; ``reach_div``: ACs per reached position
-    (c_out for conv, 1 for pool, 0 for dense)."""
+    spike-mask depth; ``per_event``: cycles (and weight words) of one event — a (input spike, reached position)
+    pair for conv (G_l), a (non-empty source word, reached position) pair for pool (1: all P lanes at once), an
+    input spike for dense (G_l); ``reach_div``: ACs per reached position (c_out for conv, 1 for pool, 0 for
+    dense; pool events are not ACs / reach_div but R_w, see :func:`golden.counting.pool_word_events`)."""
 
     kind: str
     words: int
@@ -352,8 +355,9 @@ def skip_plans(network, lanes: int) -> dict[int, LayerPlan]:
 
 
 def spatial_cycles(plan: LayerPlan, reach):
-    """Cycles of one conv/pool (step, layer): ``W_l + R·e + positions·G_l + C_LAYER`` with ``R`` = Σ over input
-    spikes of the output positions each reaches and ``e`` = G_l (conv) or 1 (pool)."""
+    """Cycles of one conv/pool (step, layer): ``W_l + E·e + positions·G_l + C_LAYER`` with ``E`` = ``R`` (conv: Σ
+    over input spikes of the output positions each reaches, ``e`` = G_l) or ``R_w`` (pool: Σ over non-empty source
+    mask words of the output positions each word's position reaches, ``e`` = 1)."""
     return plan.words + reach * plan.per_event + plan.state_words + C_LAYER
 
 

@@ -141,7 +141,7 @@ def _check_batch_size(batch_size, n_images: int) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- common engine
-_STATS = ("s_in", "acs", "spikes", "saturations")
+_STATS = ("s_in", "acs", "spikes", "saturations", "pool_words")  # pool_words: R_w of pool layers (needs lanes)
 
 
 class _Simulator:
@@ -169,6 +169,7 @@ class _Simulator:
                         for layer in network.layers]
         # dense layers: every input reaches all n_out neurons, so ACs = S_in · n_out (no product needed)
         self.uniform_fan_out = [layer.n_out if isinstance(layer, DenseLayer) else None for layer in network.layers]
+        self.pool_layers = [isinstance(layer, AvgPool2dLayer) for layer in network.layers]
         # residual junctions (docs/spec.md §4a): layer index (0-based) → (source index, synapses, fan-out)
         self.skip_synapses = {}
         for skip in getattr(network, "skips", None) or []:
@@ -183,12 +184,14 @@ class _Simulator:
         return not self.neurons[-1].spiking
 
     def _steps(self, x_all: torch.Tensor, *, spike_layers: Sequence[int] = (), membrane_layers: Sequence[int] = (),
-               stats: Sequence[str] = ()):
+               stats: Sequence[str] = (), lanes: int | None = None):
         """Run one batch ``x_all [T, B, n_0]`` (on the device) from zero state, global steps t = 1..T.
 
         Returns ``(spikes, membranes, stats)``: dicts layer index (0-based) → ``[B, T, n_l]`` for the requested
-        layers, and name → ``int64 [B, T, L]`` for the requested statistics (``_STATS``). The neurons keep their
-        final state (``self.neurons[l].v``) afterwards."""
+        layers, and name → ``int64 [B, T, L]`` for the requested statistics (``_STATS``; ``pool_words`` needs
+        ``lanes``). The neurons keep their final state (``self.neurons[l].v``) afterwards."""
+        if "pool_words" in stats and lanes is None:
+            raise SnnCosimError("the pool_words statistic needs the crossbar width (lanes)")
         steps, batch = x_all.shape[0], x_all.shape[1]
         n_layers = len(self.neurons)
         for neuron in self.neurons:
@@ -199,7 +202,7 @@ class _Simulator:
                                     device=self.device) for l in membrane_layers}
         record = {k: torch.zeros((batch, steps, n_layers), dtype=torch.int64, device=self.device) for k in stats}
         if self.fs:
-            self._fs_steps(x_all, spikes, membranes, record)
+            self._fs_steps(x_all, spikes, membranes, record, lanes)
             return spikes, membranes, record
         count = lambda flags: flags.sum(dim=-1, dtype=torch.int64)  # noqa: E731  (5x faster than count_nonzero on CPU)
         skips = self.skip_synapses
@@ -219,6 +222,8 @@ class _Simulator:
                         record["acs"][:, t, l] = count(x) * self.uniform_fan_out[l]
                     else:
                         record["acs"][:, t, l] = (x.to(torch.float64) @ self.fan_out[l]).to(torch.int64)
+                if "pool_words" in record and spiking_input and self.pool_layers[l]:
+                    record["pool_words"][:, t, l] = counting.pool_word_events(self.network.layers[l], x, lanes)
                 current = self.synapses[l](x.to(self.dtype))
                 if l in skips:  # residual junction: + the skip source's spikes of this step through the skip synapses
                     source, synapses, fan = skips[l]
@@ -246,7 +251,8 @@ class _Simulator:
                         record["saturations"][:, t, l] = count(saturated)
         return spikes, membranes, record
 
-    def _fs_steps(self, x_all: torch.Tensor, spikes: dict, membranes: dict, record: dict) -> None:
+    def _fs_steps(self, x_all: torch.Tensor, spikes: dict, membranes: dict, record: dict,
+                  lanes: int | None = None) -> None:
         """The FS schedule of docs/spec.md §3b on one batch (fills the dicts of :meth:`_steps` in place; entries of
         idle layers stay 0)."""
         steps = x_all.shape[0]
@@ -284,6 +290,8 @@ class _Simulator:
                         record["acs"][:, s, l] = count(source) * self.uniform_fan_out[l]
                     else:
                         record["acs"][:, s, l] = (source.to(torch.float64) @ self.fan_out[l]).to(torch.int64)
+                if "pool_words" in record and self.pool_layers[l]:
+                    record["pool_words"][:, s, l] = counting.pool_word_events(self.network.layers[l], source, lanes)
                 neuron = self.neurons[l]
                 current = self.synapses[l](source.to(self.dtype))
                 neuron.collect(current, self.fs_sources[l][phase], phase == 0)
@@ -434,7 +442,7 @@ class IntegerSimulator(_Simulator):
         every = list(range(n_layers))
         for start, stop, x_all in self._batches(inputs, batch_size, progress, "golden"):
             spk, mem, stats = self._steps(x_all, spike_layers=every, membrane_layers=every if record_membranes else (),
-                                          stats=_STATS)
+                                          stats=_STATS, lanes=lanes)
             for l in range(n_layers):
                 spikes[l][start:stop] = spk[l].cpu().numpy()
                 if record_membranes:
@@ -444,7 +452,7 @@ class IntegerSimulator(_Simulator):
             skip_stats = {"skip_s_in": stats["skip_s_in"], "skip_acs": stats["skip_acs"]} if self.skip_synapses else {}
             counters[start:stop] = assemble(
                 stats["s_in"], stats["acs"], stats["spikes"], stats["saturations"], self.network,
-                lanes, **skip_stats).cpu().numpy()
+                lanes, pool_words=stats["pool_words"], **skip_stats).cpu().numpy()
         image_cycles = counters[..., COUNTER_NAMES.index("cycles")].sum(axis=(1, 2)) + cycle_model.C_IMAGE
         if self.accumulator_output:
             predictions = predict(final_output)

@@ -429,10 +429,10 @@ class EngineConfig:
 
     def weight_words(self, l: int) -> int:
         """Depth of layer ``l``'s weight memory: ``n_{l-1} · G_l`` (dense), ``W_l·P·G_l`` (dense reading a spatial
-        source), ``c_in·kh·kw·G_l`` (conv), ``P`` (pool: word p holds the pool weight in lane p)."""
+        source), ``c_in·kh·kw·G_l`` (conv), 1 (pool: the pool weight in every lane)."""
         geo = self.geometry(l)
         if geo:
-            return self.lanes if geo[0] else geo[1] * geo[7] * geo[8] * self.groups(l)
+            return 1 if geo[0] else geo[1] * geo[7] * geo[8] * self.groups(l)
         if self.spatial_source(l):
             return self.words(l) * self.lanes * self.groups(l)
         return self.layer_sizes[l - 1] * self.groups(l)

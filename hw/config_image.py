@@ -101,8 +101,8 @@ def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, i
             c_out = kernel.shape[0]
             weight = _lane_padded(kernel.reshape(c_out, -1), G, P)  # [G·P, c_in·kh·kw]
             by_input = weight.T.reshape(-1, G, P)
-        elif layer.kind == "avgpool2d":  # word p: the pool weight in lane p (the spike's own channel lane)
-            by_input = np.eye(P, dtype=np.int64) * int(layer.weight)
+        elif layer.kind == "avgpool2d":  # one word: the pool weight in every lane (masked per lane in EVENT)
+            by_input = np.full((1, P), int(layer.weight), dtype=np.int64)
         else:
             weight = _lane_padded(np.asarray(layer.weight, dtype=np.int64), G, P)  # [G·P, n_in]
             if config.spatial_source(l):  # rows in the source's hardware order (padding lanes: zero rows)

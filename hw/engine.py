@@ -17,10 +17,13 @@ Schedule of one image of ``T = n_steps`` steps; for t = 1..T, l = 1..L (one stat
 
 Conv2d / avgpool2d layers (``config.spatial``; docs/architecture.md, "Convolution"): lanes run over output
 channels; EVENT walks, per set source bit, the output positions its input position reaches (a constant reach-table
-ROM per layer) and per position the G_l channel groups (conv) or the spike's own group (pool); UPDATE walks the
-layer's ``h_out·w_out·G_l`` state words::
+ROM per layer) and per position the G_l channel groups (conv). Pool EVENTs are word-parallel: per non-empty
+source word, one cycle per reached position adds ``Mux(mask[p], pool_weight, 0)`` in every lane p into the word's
+own channel group. UPDATE walks the layer's ``h_out·w_out·G_l`` state words::
 
-    cycles(t, l) = W_l + R·G_l (conv) or R (pool) + h_out·w_out·G_l + C_LAYER
+    cycles(t, l) = W_l + R·G_l (conv) or R_w (pool) + h_out·w_out·G_l + C_LAYER
+
+with ``R`` = Σ over input spikes and ``R_w`` = Σ over non-empty source words of the output positions reached.
 
 ``C_IMAGE`` counts the cycle that sees ``start`` plus ``C_IMAGE − 1`` idle IPAD cycles after the last summary;
 ``done`` pulses in the following cycle (state DONE, not busy, already accepting the next ``start``). Cycles in
@@ -274,11 +277,16 @@ class NetworkEngine(wiring.Component):
                 l: Array(p * spatial[l][7] * spatial[l][8] * Gp[l] for p in range(P))[bit]
                 for l in spatial if not spatial[l][0]}, vkey)
             conv_addr = Signal(addr_bits)
-            m.d.comb += conv_addr.eq(Mux(is_pool, bit, ci_base + bit_channel + entry_tap + group))
+            m.d.comb += conv_addr.eq(Mux(is_pool, 0, ci_base + bit_channel + entry_tap + group))
             spatial_acc = Signal(acc_bits_)
             m.d.comb += spatial_acc.eq(entry_oq + Mux(is_pool, pos_g, group))
             with m.If(is_spatial):
                 m.d.comb += weight_addr.eq(conv_addr)
+            # pool EVENT: the word's set lanes (counted as ACs; stage 1 masks the pool weight word with them)
+            mask_count = Signal(range(P + 1), name="mask_count")
+            m.d.comb += mask_count.eq(sum(mask[p] for p in range(P)))
+            pool_lanes = Signal(P, name="pool_lanes")
+            m.d.sync += pool_lanes.eq(Mux(is_pool, mask, all_lanes))
 
         # ------------------------------------------------------------------------------------ configuration port
         cfg_open = Signal()  # configuration writes accepted (not running an image)
@@ -537,12 +545,17 @@ class NetworkEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += group.eq(group + 1)
                 else:
-                    # dense: (spike, group); conv: (spike, reached position, group); pool: (spike, position) in
-                    # the spike's own channel group, one lane
-                    m.d.sync += ctr["acs"].eq(ctr["acs"] + Mux(is_pool, 1, group_lanes))
+                    # dense: (spike, group); conv: (spike, reached position, group); pool: (source word, reached
+                    # position) in the word's own channel group, every set lane at once (one AC per set bit)
+                    m.d.sync += ctr["acs"].eq(ctr["acs"] + Mux(is_pool, mask_count, group_lanes))
                     with m.If(is_spatial):
                         m.d.comb += xb.op_group.eq(spatial_acc)
-                    with m.If(is_pool | (group == g_last)):
+                    with m.If(is_pool):
+                        with m.If(entry == reach_end - 1):
+                            next_word()
+                        with m.Else():
+                            m.d.sync += entry.eq(entry + 1)
+                    with m.Elif(group == g_last):
                         m.d.sync += group.eq(0)
                         with m.If(~is_spatial | (entry == reach_end - 1)):
                             m.d.sync += [mask.eq(mask_rest), entry.eq(reach_start)]
@@ -659,8 +672,12 @@ class NetworkEngine(wiring.Component):
             nl.threshold.eq(sel_threshold),
             nl.control.eq(sel_control),
             nl.floor.eq(sel_floor),
-            xb.weights.eq(sel_weights),
         ]
+        if c.spatial and any(geo[0] for geo in spatial.values()):  # pool: Mux(mask bit, pool weight, 0) per lane
+            for p in range(P):
+                m.d.comb += xb.weights[p].eq(Mux(pool_lanes[p], sel_weights[p], 0))
+        else:
+            m.d.comb += xb.weights.eq(sel_weights)
         v_out, lane_spikes, lane_saturated = nl.v_out, nl.spikes, nl.saturated
         if c.fs:  # FS schedule: the FS lanes (COLLECT / FIRE with the layer's table entry of this phase)
             m.d.comb += [

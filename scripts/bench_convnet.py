@@ -4,6 +4,7 @@ conv layer against ACs/P, weight memory per layer.
 
     python scripts/bench_convnet.py --quick             # a few minutes on 2 CPU cores
     python scripts/bench_convnet.py --test 2000          # the whole test part (long)
+    python scripts/bench_convnet.py --cycles-only        # only 2 (weight memory), 4 and 5 (cycles)
 
 Prints
 
@@ -118,6 +119,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="short run: 100 test images, T 25/50, 2/4 periods, K 4/6, Spike-Norm 32 images x 50 "
                              "steps, 10 cycle images, 2 RTL images of 25 steps")
+    parser.add_argument("--cycles-only", action="store_true",
+                        help="only the weight memory (2) and the cycle ratios (4, 5): no accuracy sweeps")
     args = parser.parse_args()
     if args.quick:
         args.test, args.steps, args.ws_periods, args.fs_phases = 100, [25, 50], [2, 4], [4, 6]
@@ -127,17 +130,19 @@ def main() -> None:
     start = time.time()
     split = default_split()
     model = default_convnet(recipe=DEFAULT_CONV_RECIPE)
-    ann = evaluate(model, split.test_images[:, None], split.test_labels)
     n = args.test
-    ann_sub = evaluate(model, split.test_images[:n, None], split.test_labels[:n])
+    if not args.cycles_only:
+        ann = evaluate(model, split.test_images[:, None], split.test_labels)
+        ann_sub = evaluate(model, split.test_images[:n, None], split.test_labels[:n])
     labels = np.asarray(split.test_labels[:n])
     pixels = torch.as_tensor(np.asarray(split.test_images[:n]))
     flat = pixels.reshape(n, -1)
     calibration = split.train_images[:, None]
     print(f"ConvNet 28x28-12c5-2s-64c5-2s-10 (recipe {DEFAULT_CONV_RECIPE.key()}, {DEFAULT_CONV_RECIPE.epochs} "
           f"epochs on the {len(split.train_labels)}-image train part, {'trained now' if model.trained_now else 'cached'})")
-    print(f"1. ANN accuracy: {100 * ann:.2f} % on the {len(split.test_labels)}-image test part, "
-          f"{100 * ann_sub:.2f} % on the first {n} (the SNN subset below)")
+    if not args.cycles_only:
+        print(f"1. ANN accuracy: {100 * ann:.2f} % on the {len(split.test_labels)}-image test part, "
+              f"{100 * ann_sub:.2f} % on the first {n} (the SNN subset below)")
 
     data = convert(model, calibration, method="data", neuron=NeuronParams("if", "subtract"))
     macs = ann_macs(data.integer)
@@ -153,8 +158,28 @@ def main() -> None:
         print(f"   {name:<12} {words:>13,} {bits:>10,} {unrolled:>14,}   {w2:>13,} {b2:>10,} {u2:>14,}")
 
     # ---------------------------------------------------------------------------------------------- 3. accuracy
-    print(f"\n3. SNN accuracy (%) on the first {n} test images and [spiking ACs per image / ANN MACs = {macs:,}]")
     steps = sorted(set(args.steps))
+    periods = sorted(set(args.ws_periods))
+    ws_steps = [WS_PHASES * p for p in periods]
+    spikes = rate_encode(flat, steps[-1], seed=args.seed)
+    fs_nets = {}
+    if args.cycles_only:
+        k_fs = args.fs_phases[-1]
+        fs_nets[("alpha = 99.99th pct", k_fs)] = fs_convert(model, split.train_images[:2000, None], phases=k_fs,
+                                                            percentile=99.99)
+    else:
+        accuracy_sweeps(args, model, split, calibration, data, flat, pixels, labels, ann_sub, macs, spikes, steps,
+                        periods, ws_steps, fs_nets)
+    cycle_sections(args, model, calibration, data, flat, pixels, spikes, steps, ws_steps, fs_nets, n)
+    print(f"\n(Diehl 2015 ConvNet on full MNIST: ANN 99.14 %, SNN 99.10 % data-based; Kim 2018: 99.2 -> 99.2 %; "
+          f"Sengupta 2019 ACs/MACs: 1.975 VGG-16, 2.4 ResNet-34)\ntotal {time.time() - start:.0f} s")
+
+
+def accuracy_sweeps(args, model, split, calibration, data, flat, pixels, labels, ann_sub, macs, spikes, steps,
+                    periods, ws_steps, fs_nets) -> None:
+    """Section 3: SNN accuracy and ACs/MACs per coding and normalisation (fills ``fs_nets``)."""
+    n = len(labels)
+    print(f"\n3. SNN accuracy (%) on the first {n} test images and [spiking ACs per image / ANN MACs = {macs:,}]")
     t0 = time.time()
     rate = {"model": convert(model, None, method="model", neuron=NeuronParams("if", "subtract"),
                              input_shape=(1, 28, 28)),
@@ -165,7 +190,6 @@ def main() -> None:
                                              neuron=NeuronParams("if", "subtract"))}
     print(f"   (rate conversions {time.time() - t0:.0f} s; Spike-Norm on {args.calibration} images x "
           f"{args.calibration_steps} steps)")
-    spikes = rate_encode(flat, steps[-1], seed=args.seed)
     print("   IF rate coding, reset subtract   " + "".join(f"{'T=' + str(t):>18}" for t in steps))
     print(f"   {'ANN':<33}" + "".join(f"{100 * ann_sub:>18.2f}" for _ in steps))
     for name, result in rate.items():
@@ -173,8 +197,6 @@ def main() -> None:
         curve = accuracy_and_spikes_curve(IntegerSimulator(result.integer), spikes, labels, steps)
         print(f"   {name:<33}" + "".join(f"{100 * curve[t].accuracy:>9.2f} [{curve[t].acs / macs:5.2f}]"
                                           for t in steps) + f"   ({time.time() - t0:.0f} s)")
-    periods = sorted(set(args.ws_periods))
-    ws_steps = [WS_PHASES * p for p in periods]
     print(f"   weighted spikes K={WS_PHASES}, S=0          " + "".join(f"{f'{p} per. T={t}':>18}"
                                                                   for p, t in zip(periods, ws_steps)))
     for method in ("model", "data", "percentile"):
@@ -186,7 +208,6 @@ def main() -> None:
         print(f"   {method:<33}" + "".join(f"{100 * curve[t].accuracy:>9.2f} [{curve[t].acs / macs:5.2f}]"
                                             for t in ws_steps) + f"   ({time.time() - t0:.0f} s)")
     print("   FS-neurons (latency L·K = 5K steps)" + "".join(f"{'K=' + str(k):>18}" for k in args.fs_phases))
-    fs_nets = {}
     for label, percentile in (("alpha = max", None), ("alpha = 99.99th pct", 99.99)):
         t0 = time.time()
         cells = []
@@ -198,6 +219,10 @@ def main() -> None:
             cells.append(f"{100 * (trace.predictions == labels).mean():>9.2f} [{acs / macs:5.2f}]")
         print(f"   {label:<33}" + "".join(cells) + f"   ({time.time() - t0:.0f} s)")
 
+
+
+def cycle_sections(args, model, calibration, data, flat, pixels, spikes, steps, ws_steps, fs_nets, n) -> None:
+    """Sections 4 and 5: cycles vs ACs/P from the cycle model and from a Verilator run."""
     # ---------------------------------------------------------------------------------------------- 4. cycles
     m = min(args.cycle_images, n)
     print(f"\n4. RTL cycles vs ACs/P per conv/pool layer (golden cycle model = RTL; first {m} test images)")
@@ -225,7 +250,8 @@ def main() -> None:
     stream = cycle_model.fs_stream_cycles(fs_trace.counter("cycles"), k_fs)
     print(f"   FS K={k_fs} stream of {m} images: {stream.total_cycles:,} cycles ({stream.total_cycles / m:,.0f} per "
           f"image; one image per {2 * k_fs} steps)")
-    print("   (pool layers add one cycle per AC: a pool window has one weight, so only the spike's own lane works)")
+    print("   (pool layers are word-parallel: one cycle per (non-empty source word, reached window) adds the masked "
+          "pool weight in all P lanes; A = R_w·P/R)")
 
     # ---------------------------------------------------------------------------------------------- 5. RTL
     if args.rtl_images > 0:
@@ -250,8 +276,6 @@ def main() -> None:
                 f"layer {l} {kind} A={a:.3f} B={b:.3f}"
                 for l, kind, a, b in conv_ratios(data.integer, rtl.trace.counters, LANES)))
             np.testing.assert_array_equal(rtl.hardware_totals, rtl.trace.counters.sum(axis=(1, 2)))
-    print(f"\n(Diehl 2015 ConvNet on full MNIST: ANN 99.14 %, SNN 99.10 % data-based; Kim 2018: 99.2 -> 99.2 %; "
-          f"Sengupta 2019 ACs/MACs: 1.975 VGG-16, 2.4 ResNet-34)\ntotal {time.time() - start:.0f} s")
 
 
 if __name__ == "__main__":

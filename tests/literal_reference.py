@@ -36,3 +36,20 @@ def per_neuron_value(layer, array, j):
         return int(array[j])
     _, ho, wo = layer.out_shape
     return int(array[j // (ho * wo)])
+
+
+def pool_word_events(layer, x, lanes: int) -> int:
+    """R_w of an avgpool2d layer, literally: for every source mask word (position q, channels g·P..g·P+P−1) with
+    at least one spike in ``x`` (flat (c, h, w) list), the number of output windows that contain position q."""
+    c, h, w = layer.in_shape
+    _, ho, wo = layer.out_shape
+    (kh, kw), (sy, sx) = layer.kernel, layer.stride
+    total = 0
+    for iy in range(h):
+        for ix in range(w):
+            reached = sum(1 for oy in range(ho) for ox in range(wo)
+                          if oy * sy <= iy < oy * sy + kh and ox * sx <= ix < ox * sx + kw)
+            for g in range(-(-c // lanes)):
+                if any(x[(ch * h + iy) * w + ix] for ch in range(g * lanes, min(c, (g + 1) * lanes))):
+                    total += reached
+    return total

@@ -12,6 +12,7 @@ from golden.errors import SnnCosimError
 from golden.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
 from golden.simulate import IntegerSimulator
 from golden.trace import COUNTER_NAMES
+from literal_reference import pool_word_events
 
 
 def _dense(n_out, n_in):
@@ -135,3 +136,46 @@ def test_helpers():
     assert [s.tolist() for s in counting.spikes_per_neuron(trace)] == [[5, 5, 5], [5, 5]]
     assert counting.spike_counts(trace.spikes[1]).tolist() == [[5, 5], [5, 5]]
     assert counting.COUNTER_NAMES == COUNTER_NAMES
+
+
+def test_pool_cycles_are_word_parallel_hand_computed():
+    # 3x4x4 input, 2x2 pool with stride 1 → 3x3x3; P = 2: channel groups {0, 1} and {2}
+    pool = AvgPool2dLayer(1, np.full(3, 9, dtype=np.int64), in_shape=(3, 4, 4), kernel=(2, 2), stride=(1, 1))
+    network = IntegerNetwork((3, 4, 4), [pool, _dense(2, pool.n_out)]).validate()
+    inputs = torch.zeros((2, 1, 48), dtype=torch.bool)
+    # channels 0 and 1 at (1, 1): one word reaching 4 windows; channel 2 at (0, 0): 1 window; channel 1 at (3, 3): 1
+    inputs[0, 0, [5, 21, 32, 31]] = True
+    trace = IntegerSimulator(network, device="cpu").run(inputs, lanes=2)
+    assert trace.counter("acs")[0, 0, 0] == 4 + 4 + 1 + 1  # every (spike, reached window) pair is an addition
+    assert trace.counter("weight_reads")[0, 0, 0] == 4 + 1 + 1  # R_w: one masked pool word per (word, window)
+    assert trace.counter("cycles")[0, 0, 0] == 16 * 2 + (4 + 1 + 1) + 9 * 2 + C_LAYER
+    assert trace.counter("cycles")[0, 1, 0] == 16 * 2 + 9 * 2 + C_LAYER  # no spikes at step 2
+    np.testing.assert_array_equal(counting.pool_word_events(pool, inputs[:, 0].numpy(), 2), [6, 0])
+    # + channel 2 at (1, 1): with P = 4 all channels share one word per position, so it adds no cycle; with P = 2
+    # it opens the word (group 1, (1, 1)) that reaches 4 windows
+    both = inputs[0, 0].clone()
+    both[37] = True
+    assert int(counting.pool_word_events(pool, both, 4)) == 6
+    assert int(counting.pool_word_events(pool, both, 2)) == 6 + 4
+
+
+def test_pool_word_events_match_literal_reference():
+    rng = np.random.default_rng(3)
+    pool = AvgPool2dLayer(1, np.ones(5, dtype=np.int64), in_shape=(5, 5, 6), kernel=(2, 3), stride=(2, 1))
+    x = rng.random((4, pool.n_in)) < 0.1
+    for lanes in (1, 2, 4, 8):
+        expected = [pool_word_events(pool, row.tolist(), lanes) for row in x]
+        np.testing.assert_array_equal(counting.pool_word_events(pool, x, lanes), expected)
+        np.testing.assert_array_equal(counting.pool_word_events(pool, torch.from_numpy(x), lanes).numpy(), expected)
+    # R_w ≤ R = ACs (a word holds ≥ 1 spike), equal at P = 1
+    acs = x.astype(np.int64) @ counting.fan_out(pool)
+    assert (counting.pool_word_events(pool, x, 4) <= acs).all()
+    np.testing.assert_array_equal(counting.pool_word_events(pool, x, 1), acs)
+
+
+def test_assemble_counters_needs_pool_words():
+    pool = AvgPool2dLayer(1, np.ones(2, dtype=np.int64), in_shape=(2, 4, 4))
+    network = IntegerNetwork((2, 4, 4), [pool, _dense(2, pool.n_out)]).validate()
+    zeros = np.zeros((1, 1, 2), dtype=np.int64)
+    with pytest.raises(SnnCosimError, match="pool_words"):
+        counting.assemble_counters(zeros, zeros, zeros, zeros, network, 2)

@@ -12,7 +12,7 @@ from golden.errors import NetworkFileError, WidthError
 from golden.ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
                        identity_skip)
 from golden.simulate import FloatSimulator, IntegerSimulator
-from literal_reference import connections, per_neuron_value
+from literal_reference import connections, per_neuron_value, pool_word_events
 
 
 def residual_net(rng, neuron=NeuronParams("if", "subtract"), membrane_bits=7, skips=None):
@@ -102,6 +102,9 @@ def test_skip_pass_cycles_and_weight_reads():
         c = trace.counters[:, :, l - 1]
         main_acs = sources[l - 1].astype(np.int64) @ counting.fan_out(net.layers[l - 1])
         events = main_acs // plan.reach_div if plan.reach_div else sources[l - 1].sum(-1)
+        if plan.kind == "avgpool2d":  # word-parallel pool: (non-empty source word, reached position) pairs
+            events = np.array([[pool_word_events(net.layers[l - 1], x.tolist(), P) for x in image]
+                               for image in sources[l - 1]])
         cycles = plan.words + events * plan.per_event + plan.state_words + cycle_model.C_LAYER
         reads = events * plan.per_event
         if l in skips:

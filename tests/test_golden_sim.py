@@ -12,7 +12,7 @@ from golden.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, N
 from golden.neurons import FloatNeuron, IntegerNeuron
 from golden.simulate import FloatSimulator, IntegerSimulator, accuracy_curve, predict
 from golden.trace import COUNTER_NAMES, Trace, compare
-from literal_reference import connections, per_neuron_value
+from literal_reference import connections, per_neuron_value, pool_word_events
 
 
 # ----------------------------------------------------------------------------------------------- reference
@@ -87,11 +87,13 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
                     groups = _ceil(layer.out_shape[0], lanes)
                     state = positions * groups
                     per_event = 1 if layer.kind == "avgpool2d" else groups
-                    events = (acs if layer.kind == "avgpool2d" else reach) if not direct else None
+                    # pool: (non-empty source word, reached position) pairs, all P lanes at once
+                    events = (pool_word_events(layer, x, lanes) if layer.kind == "avgpool2d" else reach
+                              ) if not direct else None
                     if direct:  # every input visited: all (input, reached position) pairs
                         events = sum(1 for j in range(positions) for i, _ in conns[l][j] if i is not None)
-                        if layer.kind == "avgpool2d":
-                            events = sum(1 for j in range(layer.n_out) for i, _ in conns[l][j] if i is not None)
+                        if layer.kind == "avgpool2d":  # every source word visited
+                            events = pool_word_events(layer, [1] * len(x), lanes)
                 counters[b, t, l] = [
                     words + events * per_event + state + cycle_model.C_LAYER,
                     acs, macs, sum(out), layer.n_out, events * per_event, state, state, sats]

@@ -16,7 +16,7 @@ from golden.neurons import FloatNeuron, IntegerNeuron
 from golden.simulate import (FloatSimulator, IntegerSimulator, accuracy_and_spikes_curve, accuracy_curve,
                              predict)
 from golden.trace import COUNTER_NAMES, compare
-from literal_reference import connections, per_neuron_value
+from literal_reference import connections, per_neuron_value, pool_word_events
 
 WS = NeuronParams("ws", "subtract")
 ACC = NeuronParams("acc")
@@ -81,8 +81,8 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
                     words, groups = h * w * -(-c_in // lanes), -(-c_out // lanes)
                     state, events = ho * wo * groups, acs // c_out
                     per_event = 1 if layer.kind == "avgpool2d" else groups
-                    if layer.kind == "avgpool2d":
-                        events = acs
+                    if layer.kind == "avgpool2d":  # (non-empty source word, reached position) pairs
+                        events = pool_word_events(layer, x, lanes)
                 elif l and network.layers[l - 1].kind != "dense":
                     c, ho, wo = network.layers[l - 1].out_shape
                     words = ho * wo * -(-c // lanes)

@@ -93,7 +93,7 @@ def test_weight_memory_scales_with_kernel():
     net = conv_pool_dense(rng, in_shape=(2, 6, 6), c_out=5, pool=(2, 2))
     config = EngineConfig.for_network(net, lanes=4)
     assert config.weight_words(1) == 2 * 9 * 2  # c_in · kh · kw · G
-    assert config.weight_words(2) == 4  # pool: P one-hot words
+    assert config.weight_words(2) == 1  # pool: one word, the pool weight in every lane
     assert config.state_words(1) == 16 * 2 and config.state_words(2) == 4 * 2
     assert config.words(3) == 4 * 2  # dense reads the pool's masks: positions · G
     words = config_words(net, config)
@@ -107,6 +107,42 @@ def test_conv_output_layer_rejected():
                        in_shape=(1, 4, 4))
     with pytest.raises(UnsupportedLayerError, match="output layer must be dense"):
         EngineConfig.for_network(IntegerNetwork((1, 4, 4), [conv]).validate())
+
+
+def test_pool_events_are_word_parallel_on_the_engine():
+    """A pool layer whose source words hold several spikes (5 channels in words of P = 4, pool as layer 1 and after
+    a conv layer): one EVENT cycle per (non-empty word, reached window) adds the masked pool weight in every lane.
+    The RTL's counters equal the literal R_w count (tests/literal_reference.py) and the golden model's."""
+    from literal_reference import pool_word_events
+
+    rng = np.random.default_rng(11)
+    pool = AvgPool2dLayer(weight=2, threshold=rng.integers(2, 5, 5), in_shape=(5, 4, 4), kernel=(2, 2),
+                          stride=(1, 1))
+    net = IntegerNetwork((5, 4, 4), [pool, DenseLayer(weight=rng.integers(-6, 8, (3, pool.n_out)),
+                                                      bias=np.zeros(3, dtype=np.int64),
+                                                      threshold=np.full(3, 6))], weight_bits=5,
+                         membrane_bits=6).validate()
+    config = EngineConfig.for_network(net, lanes=4)
+    images = [rng.random((4, net.n_inputs)) < 0.3 for _ in range(2)]
+    rtl, totals = run_engine(net, config, images)
+    golden = golden_trace(net, images, lanes=4)
+    assert_equivalent(golden, rtl)
+    np.testing.assert_array_equal(totals, golden.counters.sum(axis=(1, 2)))
+    k = {name: i for i, name in enumerate(counting.COUNTER_NAMES)}
+    r_w = np.array([[pool_word_events(pool, x.tolist(), 4) for x in image] for image in images])
+    np.testing.assert_array_equal(rtl.counters[..., 0, k["weight_reads"]], r_w)
+    np.testing.assert_array_equal(rtl.counters[..., 0, k["cycles"]],
+                                  16 * 2 + r_w + 9 * 2 + cycle_model.C_LAYER)
+    acs = np.stack(images).astype(np.int64) @ counting.fan_out(pool)
+    np.testing.assert_array_equal(rtl.counters[..., 0, k["acs"]], acs)
+    assert (r_w < acs).any(), "some source words should hold several spikes"
+    # after a conv layer (the "pad1-5ch" geometry): pool R_w below its ACs as well
+    net = conv_pool_dense(np.random.default_rng(5), **CASES["pad1-5ch"])
+    images = [np.random.default_rng(6).random((3, net.n_inputs)) < 0.5]
+    rtl, _ = run_engine(net, EngineConfig.for_network(net, lanes=4), images)
+    golden = golden_trace(net, images, lanes=4)
+    assert_equivalent(golden, rtl)
+    assert (golden.counter("weight_reads")[..., 1] < golden.counter("acs")[..., 1]).any()
 
 
 # ------------------------------------------------------------------------------------------- FS networks
