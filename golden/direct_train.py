@@ -69,6 +69,8 @@ class LeeConfig:
     later dense hidden layers: Lee uses no WTA in HL2), ``kappa_output`` to the output layer; 0 switches WTA off.
     ``alpha``: Eq. 10 threshold factor per layer (one value for all, or one per layer). ``theta_min``: the lower
     bound of a threshold in units of ``sqrt(3/M)`` (the paper leaves its value open; 1 = Eq. 10's α > 1).
+    ``saturation_aware``: in the output error's derivative of ``max_j count_j`` (Eq. 16) tied maxima share it and a
+    maximum at the one-spike-per-step ceiling counts as constant (False: all of it to the first maximum, as before).
     """
 
     hidden: tuple = (100,)
@@ -93,6 +95,7 @@ class LeeConfig:
     weight_bits: int = 8
     membrane_bits: int = 24
     error_normalisation: bool = True
+    saturation_aware: bool = True  # Eq. 16's max: shared by tied maxima, constant at the ceiling (docs/training.md)
     seed: int = 0
     n_classes: int = 10
 
@@ -435,7 +438,8 @@ class LeeTrainer:
         return np.concatenate(out).astype(np.int64)
 
     # -------------------------------------------------------------------------------- backward
-    def _gradients(self, records: list[LayerRecord], labels: torch.Tensor, quant: list[QuantLayer]) -> float:
+    def _gradients(self, records: list[LayerRecord], labels: torch.Tensor, quant: list[QuantLayer],
+                   steps: int) -> float:
         """Set ``.grad`` of every weight and threshold (Lee Eq. 7, 9, 12, 13, 15, 16); return the batch loss."""
         cfg = self.config
         n_layers = len(self.specs)
@@ -448,9 +452,16 @@ class LeeTrainer:
         loss = 0.5 * float((diff ** 2).sum(1).mean())
         n_nze = (diff != 0).sum(1, keepdim=True).clamp_min(1).to(o.dtype)
         e_o = diff / n_nze.sqrt()  # ∂L/∂o (Eq. 16 and its normalisation)
-        # chain rule through o = count/max (in units of the max count): ∂L/∂c_j·c_max = e_j − [j = argmax]·Σ_i e_i o_i.
+        # chain rule through o = count/max (in units of the max count): ∂L/∂c_j·c_max = e_j − ∂max/∂c_j·Σ_i e_i o_i.
         # Without the second term every wrong output is pushed down and the whole network falls silent.
-        winner = F.one_hot(counts_out.argmax(dim=1), cfg.n_classes).to(o.dtype) * (peak > 0).to(o.dtype)
+        # ∂max/∂c_j: 1 for the only maximum; with saturation_aware (docs/training.md) 1/n over n tied maxima
+        # (giving it all to the first one pushed an arbitrary output up and collapsed 784-300-10 to chance) and 0
+        # when the max sits at the one-spike-per-step ceiling (it cannot grow; then o = count/steps).
+        if cfg.saturation_aware:
+            winner = (counts_out == peak).to(o.dtype) * ((peak > 0) & (peak < steps)).to(o.dtype)
+            winner = winner / winner.sum(1, keepdim=True).clamp_min(1)
+        else:
+            winner = F.one_hot(counts_out.argmax(dim=1), cfg.n_classes).to(o.dtype) * (peak > 0).to(o.dtype)
         error = e_o - winner * (e_o * o).sum(1, keepdim=True)
         for l in range(n_layers - 1, -1, -1):
             spec, q = self.specs[l], quant[l]
@@ -548,7 +559,7 @@ class LeeTrainer:
         quant = self.quantised()
         with torch.no_grad():
             records = self.forward(spikes, want_traces=True, quant=quant)
-            loss = self._gradients(records, labels.to(self.device), quant)
+            loss = self._gradients(records, labels.to(self.device), quant, int(spikes.shape[0]))
         self.optimizer.step()
         with torch.no_grad():
             for l, theta in enumerate(self.thresholds):

@@ -139,6 +139,21 @@ def test_tiny_training_reduces_loss_and_beats_chance(tiny_run):
     assert tiny_run.info["dead_fraction"] < 0.5
 
 
+def test_wide_hidden_layer_trains_above_chance(split):
+    """784-300-10 with the default recipe (16 steps, 500 images, 2 epochs): with the first maximum taking all of
+    d max/d count (saturation_aware=False) the outputs saturated, tied and the accuracy fell to chance (10 %)."""
+    config = dt.LeeConfig(hidden=(300,), steps=16, epochs=2, seed=0)
+    result = dt.train_lee(split.train_images[:500], split.train_labels[:500], config,
+                          test_images=split.test_images[:300], test_labels=split.test_labels[:300],
+                          progress=False, device="cpu", agreement_images=0)
+    assert result.info["float_accuracy"] > 0.6  # chance is 0.1
+    assert result.history[-1].loss < result.history[0].loss
+    counts = dt.network_counts(result.network, dt.encode(split.test_images[:300], 16))
+    peak = counts.max(1)
+    assert ((counts == peak[:, None]).sum(1) > 1).mean() < 0.2  # not every output at the ceiling
+    assert (counts == 16).mean() < 0.3
+
+
 def test_float_and_integer_simulation_agree(tiny_run):
     info = tiny_run.info
     assert info["agreement_images"] == 200
