@@ -8,8 +8,8 @@ integer golden simulator. A diagnostic row drops rule 2 (shared thresholds) for 
     python scripts/bench_resnet.py --quick    # fewer test images and steps
     python scripts/bench_resnet.py --rows data:zero spikenorm:subtract   # a subset of the rows
 
-The golden simulator needs about 20 ms per image and step for this network on one shared 2-core machine, so
-``--test`` images x max(``--steps``) x rows sets the run time.
+The golden simulator needs about 1 ms per image and step for this network on 2 idle cores (20-25 ms while other
+jobs share them), so ``--test`` images x max(``--steps``) x rows sets the run time.
 
 Prints: the ANN accuracy (2 000-image test part); per conversion the SNN accuracy after T steps on the first
 ``--test`` test images (one encoder seed), the steps needed to reach ANN − 1 pp (on those images), and the ratio of
