@@ -15,8 +15,9 @@ In λ form (docs/conversion.md) the normalised junction has ``W'_l = W_l·λ_{l�
 covers both weight arrays: ``s_l = floor((2^(B−1) − 1)/max(|W'_l|, |S'_l|))``, θ_l = s_l.
 
 Methods: ``"data"`` — λ_l = max ReLU activation of the ANN on the calibration images (Diehl Alg. 2 without the
-max-weight term), a group takes the max over its members; ``"model"`` — Diehl Alg. 1 with the shortcut's positive
-weights added to the fan-in; ``"spikenorm"`` — Sengupta Alg. 1 with the SNN in the loop: layer by layer, λ_l = the
+max-weight term), a group takes the max over its members; ``"percentile"`` — the same with λ_l = the 99.9th
+percentile of the layer's positive activations (Rueckauer 2017; ``percentile=``); ``"model"`` — Diehl Alg. 1
+with the shortcut's positive weights added to the fan-in; ``"spikenorm"`` — Sengupta Alg. 1 with the SNN in the loop: layer by layer, λ_l = the
 largest single-step input ``W_l(λ_{l−1}·X_{l−1}[t]) + S_l(λ_k·X_k[t]) + b_l`` over the calibration spike trains; a
 group's later members take the λ of its first member (Sengupta: Spike-Norm for the plain layers, unity thresholds
 for the residual layers after them).
@@ -39,7 +40,8 @@ from .quantize import build_layer
 
 __all__ = ["ResidualConversion", "residual_groups", "residual_lambdas", "convert_residual"]
 
-METHODS = ("data", "model", "spikenorm")
+METHODS = ("data", "percentile", "model", "spikenorm")
+DEFAULT_PERCENTILE = 99.9  # Rueckauer et al. 2017
 
 
 @dataclass
@@ -101,6 +103,20 @@ def _activations_max(ops, skips, images) -> list[float]:
     return [float(o.max()) for o in outs]
 
 
+def _activations_percentile(ops, skips, images, percentile: float) -> list[float]:
+    """The ``percentile``-th percentile of each layer's strictly positive activations (Rueckauer 2017; as
+    ``golden.normalize.percentile_based``, linear interpolation like ``numpy.percentile``)."""
+    if not 0 < percentile <= 100:
+        raise SnnCosimError(f"percentile={percentile} must lie in (0, 100]; Rueckauer 2017 uses 99.9")
+    lambdas = []
+    for op, out in zip(ops, forward_ops(ops, images, return_all=True, skips=skips)):
+        positive = out[out > 0]
+        if positive.numel() == 0:
+            raise DataError(f"layer '{op.name}' is never active on the calibration images, so no percentile")
+        lambdas.append(float(np.percentile(positive.numpy(), percentile)))
+    return lambdas
+
+
 def _model_based(ops, skips) -> list[float]:
     lambdas = []
     by_target = {s.target: s for s in skips}
@@ -140,7 +156,7 @@ def _integrate(current, lam, reset):
     return out
 
 
-def _spike_norm(ops, skips, groups, input_spikes, reset) -> list[float]:
+def _spike_norm(ops, skips, groups, input_spikes, reset, shared: bool = True) -> list[float]:
     """Sengupta Alg. 1 in λ form with shortcuts; a group's later members reuse its first member's λ."""
     by_target = {s.target: s for s in skips}
     group_of = {m: tuple(g) for g in groups for m in g}
@@ -156,7 +172,7 @@ def _spike_norm(ops, skips, groups, input_spikes, reset) -> list[float]:
                             lam_skip=lambdas[skip.source - 1])
             current = _step_input(op, spikes[-1], lam_prev, **args)
             group = group_of.get(index)
-            if group is not None and group[0] != index:
+            if shared and group is not None and group[0] != index:
                 lam = lambdas[group[0] - 1]
             else:
                 lam = float(current.max())
@@ -168,8 +184,13 @@ def _spike_norm(ops, skips, groups, input_spikes, reset) -> list[float]:
 
 
 def residual_lambdas(ops, skips, method: str, images=None, *, steps: int = 100, reset: str = "zero",
-                     seed: int = 0) -> tuple[list[float], list[list[int]]]:
-    """λ_1..λ_L of every layer under ``method`` with Sengupta's rules (module docstring) and the groups."""
+                     seed: int = 0, percentile: float = DEFAULT_PERCENTILE, shared_thresholds: bool = True
+                     ) -> tuple[list[float], list[list[int]]]:
+    """λ_1..λ_L of every layer under ``method`` with Sengupta's rules (module docstring) and the groups.
+
+    ``shared_thresholds=False`` drops rule 2 (every layer keeps its own λ; a diagnostic: in λ form the skip
+    weights ``S' = S·λ_k/λ_l`` keep the conversion exact for any λ, Sengupta's unweighted identity shortcuts with
+    unity thresholds need the rule)."""
     if method not in METHODS:
         raise SnnCosimError(f"method={method!r} is not one of {', '.join(map(repr, METHODS))}")
     groups = residual_groups(len(ops), skips)
@@ -177,12 +198,14 @@ def residual_lambdas(ops, skips, method: str, images=None, *, steps: int = 100, 
         lambdas = _model_based(ops, skips)
     elif method == "data":
         lambdas = _activations_max(ops, skips, images.double().reshape(-1, *ops[0].in_shape))
+    elif method == "percentile":
+        lambdas = _activations_percentile(ops, skips, images.double().reshape(-1, *ops[0].in_shape), percentile)
     else:
         codes = torch.round(images.double().reshape(images.shape[0], -1) * 255).to(torch.int64)
         x = rate_encode(codes, steps, seed=seed)
-        lambdas = _spike_norm(ops, skips, groups, x, reset)
+        lambdas = _spike_norm(ops, skips, groups, x, reset, shared_thresholds)
         return lambdas, groups
-    for g in groups:  # rule 2: one λ per group (the largest, so no member's activation exceeds its threshold)
+    for g in groups if shared_thresholds else ():  # rule 2: one λ per group (the largest, so no member's activation exceeds its threshold)
         shared = max(lambdas[m - 1] for m in g)
         for m in g:
             lambdas[m - 1] = shared
@@ -191,9 +214,10 @@ def residual_lambdas(ops, skips, method: str, images=None, *, steps: int = 100, 
 
 def convert_residual(model: torch.nn.Module, calibration_images, *, input_shape: Sequence[int],
                      method: str = "data", weight_bits: int = 8, membrane_bits: int = 24,
-                     neuron: NeuronParams | None = None, spikenorm_steps: int = 100, seed: int = 0
-                     ) -> ResidualConversion:
-    """Import ``model`` with its residual blocks, normalise (``"data"``, ``"model"`` or ``"spikenorm"``) under
+                     neuron: NeuronParams | None = None, spikenorm_steps: int = 100, seed: int = 0,
+                     percentile: float = DEFAULT_PERCENTILE, shared_thresholds: bool = True) -> ResidualConversion:
+    """Import ``model`` with its residual blocks, normalise (``"data"``, ``"percentile"``, ``"model"`` or
+    ``"spikenorm"``) under
     Sengupta's rules and quantise into a validated :class:`IntegerNetwork` with skip connections (rate input)."""
     neuron = neuron or NeuronParams("if", "zero")
     ops, skips = import_residual_network(model, input_shape)
@@ -201,7 +225,7 @@ def convert_residual(model: torch.nn.Module, calibration_images, *, input_shape:
     if images is not None and images.dtype == torch.uint8:
         images = images.double() / 255.0
     lambdas, groups = residual_lambdas(ops, skips, method, images, steps=spikenorm_steps, reset=neuron.reset,
-                                       seed=seed)
+                                       seed=seed, percentile=percentile, shared_thresholds=shared_thresholds)
     w_max = signed_range(weight_bits)[1]
     by_target = {s.target: s for s in skips}
     layers, ir_skips, scales = [], [], []
@@ -226,7 +250,7 @@ def convert_residual(model: torch.nn.Module, calibration_images, *, input_shape:
                 ir_skips.append(SkipConnection(index, skip.source, sw, tuple(skip.op.stride), tuple(skip.op.padding)))
             else:
                 ir_skips.append(SkipConnection(index, skip.source, sw))
-    metadata = {"conversion": f"residual-{method}", "lambdas": [float(v) for v in lambdas], "scales": scales,
+    metadata = {"conversion": f"residual-{method}" + ("" if shared_thresholds else "-unshared"), "lambdas": [float(v) for v in lambdas], "scales": scales,
                 "groups": groups, "reset": neuron.reset}
     net = IntegerNetwork(tuple(int(s) for s in input_shape), layers, weight_bits=weight_bits,
                          membrane_bits=membrane_bits, metadata=metadata, skips=ir_skips).validate()
@@ -267,7 +291,7 @@ def make_resnet(width: int = 8, blocks: int = 3) -> torch.nn.Module:
     return nn.Sequential(*layers)
 
 
-def default_resnet(cache_dir_path=None, *, width: int = 8, blocks: int = 3, epochs: int = 2, train_size: int | None = None,
+def default_resnet(cache_dir_path=None, *, width: int = 8, blocks: int = 3, epochs: int = 6, train_size: int | None = None,
                    seed: int = 0, progress: bool = False) -> torch.nn.Module:
     """:func:`make_resnet` trained on the embedded MNIST train part, cached as ``resnet-<recipe hash>.pt`` (like
     ``golden.train.default_mlp``); ``model.test_accuracy`` holds the test-part accuracy."""

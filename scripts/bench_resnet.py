@@ -1,10 +1,15 @@
 """The deepest network the project trains — a small ResNet (two plain 3×3 convs, three basic blocks with identity
 and 1×1 stride-2 shortcuts, average pool, linear; 10 weight layers, bias-free) on the embedded MNIST split —
-converted with Sengupta's residual rules (golden.residual): data-based normalisation vs Spike-Norm, IF with reset
-to zero and by subtraction, rate coding, 8-bit weights, integer golden simulator.
+converted with Sengupta's residual rules (golden.residual): data-based normalisation (max activation; 99.9th
+percentile, Rueckauer 2017) vs Spike-Norm, IF with reset to zero and by subtraction, rate coding, 8-bit weights,
+integer golden simulator. A diagnostic row drops rule 2 (shared thresholds) for data-based normalisation.
 
     python scripts/bench_resnet.py            # ANN trained once and cached (golden.residual.default_resnet)
     python scripts/bench_resnet.py --quick    # fewer test images and steps
+    python scripts/bench_resnet.py --rows data:zero spikenorm:subtract   # a subset of the rows
+
+The golden simulator needs about 1 ms per image and step for this network on 2 idle cores (20-25 ms while other
+jobs share them), so ``--test`` images x max(``--steps``) x rows sets the run time.
 
 Prints: the ANN accuracy (2 000-image test part); per conversion the SNN accuracy after T steps on the first
 ``--test`` test images (one encoder seed), the steps needed to reach ANN − 1 pp (on those images), and the ratio of
@@ -33,12 +38,18 @@ from golden.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa:
 from golden.train import evaluate  # noqa: E402
 
 
+# method:reset; "data-unshared" = data-based without rule 2 (each layer its own λ), a diagnostic
+ROWS = ("data:zero", "data-unshared:zero", "percentile:zero", "spikenorm:zero", "data:subtract", "percentile:subtract",
+        "spikenorm:subtract")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--test", type=int, default=500, help="test images simulated")
     parser.add_argument("--steps", type=int, nargs="+", default=[25, 50, 100, 150, 200])
     parser.add_argument("--calibration", type=int, default=256, help="calibration images (Sengupta: 256)")
     parser.add_argument("--spikenorm-steps", type=int, default=100)
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), help=f"method:reset rows (default {' '.join(ROWS)})")
     parser.add_argument("--quick", action="store_true", help="100 test images, T up to 100, 64 calibration images")
     args = parser.parse_args(argv)
     if args.quick:
@@ -49,6 +60,7 @@ def main(argv=None) -> int:
     split = default_split()
     ann_acc = evaluate(model, split.test_images.unsqueeze(1), split.test_labels)
     sub_acc = evaluate(model, split.test_images[:args.test].unsqueeze(1), split.test_labels[:args.test])
+    print(" ".join(sys.argv))
     print(f"ANN (10 weight layers) accuracy: {ann_acc:.4f} on {len(split.test_labels)} test images; "
           f"{sub_acc:.4f} on the first {args.test}")
     calib = split.train_images[:args.calibration].double() / 255.0
@@ -56,18 +68,23 @@ def main(argv=None) -> int:
     labels = split.test_labels[:args.test]
     t_max = max(args.steps)
     spikes = rate_encode(codes, t_max, seed=1)
-    for reset in ("zero", "subtract"):
-        for method in ("data", "spikenorm"):
-            conv = convert_residual(model, calib, input_shape=(1, 28, 28), method=method,
-                                    neuron=NeuronParams("if", reset), spikenorm_steps=args.spikenorm_steps)
-            net = conv.integer
-            curve = accuracy_and_spikes_curve(IntegerSimulator(net, device="cpu"), spikes, labels, args.steps,
-                                              batch_size=100)
-            reach = next((t for t in args.steps if curve[t].accuracy >= sub_acc - 0.01), None)
-            ratio = curve[t_max].acs / ann_macs(net)
-            accs = "  ".join(f"T={t}: {curve[t].accuracy:.3f}" for t in args.steps)
-            print(f"{method:9s} reset={reset:8s} {accs}  steps to ANN-1pp: {reach or f'>{t_max}'}  "
-                  f"AC/MAC (T={t_max}): {ratio:.3f}  groups={conv.groups}")
+    for row in args.rows:
+        method, reset = row.split(":")
+        t0 = time.time()
+        shared = not method.endswith("-unshared")
+        conv = convert_residual(model, calib, input_shape=(1, 28, 28), method=method.removesuffix("-unshared"),
+                                neuron=NeuronParams("if", reset), spikenorm_steps=args.spikenorm_steps,
+                                shared_thresholds=shared)
+        t1 = time.time()
+        net = conv.integer
+        curve = accuracy_and_spikes_curve(IntegerSimulator(net, device="cpu"), spikes, labels, args.steps,
+                                          batch_size=50)
+        reach = next((t for t in args.steps if curve[t].accuracy >= sub_acc - 0.01), None)
+        ratio = curve[t_max].acs / ann_macs(net)
+        accs = "  ".join(f"T={t}: {curve[t].accuracy:.3f}" for t in args.steps)
+        print(f"{method:13s} reset={reset:8s} {accs}  steps to ANN-1pp: {reach or f'>{t_max}'}  "
+              f"AC/MAC (T={t_max}): {ratio:.3f}  ({t1 - t0:.0f} s conversion, {time.time() - t1:.0f} s simulation)")
+        print(f"    lambdas {' '.join(f'{v:.2f}' for v in conv.lambdas)}", flush=True)
     print(f"elapsed {time.time() - start:.0f} s")
     return 0
 

@@ -45,3 +45,49 @@ def test_random_residual_network_is_bit_and_cycle_exact(engines, neuron, tmp_pat
     assert (golden.counter("saturations") > 0).any()
     for skip in net.skips:  # every skip source and junction is active
         assert golden.spikes[skip.source - 1].any() and golden.spikes[skip.target - 1].any()
+
+
+# ----------------------------------------------------------------------------- the converted trained ResNet
+N_IMAGES = 10
+RESNET_STEPS = 30  # rate coding, T = 30 steps
+RESNET_LANES = 8  # P: the 8-channel layers fill one group, the 16-channel ones take two
+
+
+@pytest.fixture(scope="module")
+def converted_resnet():
+    """``default_resnet`` (10 weight layers, cached) converted with Sengupta's rules: Spike-Norm on a small
+    calibration set (32 training images x 30 steps keeps the conversion near 10 s), IF reset by subtraction."""
+    import torch
+
+    from golden.data import default_split
+    from golden.encoding import rate_encode
+    from golden.residual import convert_residual, default_resnet
+
+    split = default_split()
+    model = default_resnet()
+    conversion = convert_residual(model, split.train_images[:32], input_shape=(1, 28, 28), method="spikenorm",
+                                  neuron=NeuronParams("if", "subtract"), spikenorm_steps=30)
+    pixels = torch.as_tensor(np.asarray(split.test_images[:N_IMAGES])).reshape(N_IMAGES, -1)
+    spikes = rate_encode(pixels, RESNET_STEPS, seed=0).permute(1, 0, 2).numpy()  # image-major [N, T, 784]
+    return model, conversion, spikes, np.asarray(split.test_labels[:N_IMAGES])
+
+
+def test_converted_resnet_is_bit_and_cycle_exact(engines, converted_resnet, tmp_path):
+    model, conversion, spikes, labels = converted_resnet
+    net = conversion.integer
+    assert len(net.layers) == 10 and len(net.skips) == 3
+    assert conversion.groups == [[2, 3, 4, 5, 6, 7, 8]], "the three blocks chain into one threshold group"
+    config = EngineConfig.for_network(net, lanes=RESNET_LANES)
+    rtl = cosimulate(net, spikes, engine=engines(config), config=config, work_dir=tmp_path / "rtl")
+    golden = golden_reference(net, spikes, lanes=RESNET_LANES)
+    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
+    assert comparison.equivalent, comparison.summary()
+    assert rtl.problems == []
+    np.testing.assert_array_equal(rtl.trace.predictions, golden.predictions)
+    np.testing.assert_array_equal(rtl.hardware_totals, golden.counters.sum(axis=(1, 2)))
+    for skip in net.skips:  # every shortcut carries spikes into an active junction
+        assert golden.spikes[skip.source - 1].any() and golden.spikes[skip.target - 1].any()
+    assert model.test_accuracy >= 0.9, "the trained ResNet should classify the test part"
+    accuracy = float((golden.predictions == labels).mean())
+    assert accuracy >= 0.8, f"golden accuracy {accuracy:.2f} on {N_IMAGES} test images after {RESNET_STEPS} steps"
+    print(f"\nconverted ResNet: {rtl.summary()}; golden accuracy {accuracy:.2f}")
