@@ -297,41 +297,24 @@ def default_resnet(cache_dir_path=None, *, width: int = 8, blocks: int = 3, epoc
     ``golden.train.default_mlp``); ``model.test_accuracy`` holds the test-part accuracy."""
     import hashlib
     import json
-    import os
-    import tempfile
 
     from .data import default_split
-    from .train import cache_dir, evaluate, train
+    from .train import cache_dir, cached_model, evaluate, train
 
     recipe = {"width": width, "blocks": blocks, "epochs": epochs, "train_size": train_size, "seed": seed, "v": 1}
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
-    directory = cache_dir(cache_dir_path)
-    path = directory / f"resnet-{key}.pt"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = make_resnet(width, blocks)
-    if path.is_file():
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(stored["state_dict"])
-            model.test_accuracy = float(stored["test_accuracy"])
-            return model.eval()
-        except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
-            pass
-    split = default_split()
-    images, labels = split.train_images, split.train_labels
-    if train_size is not None:
-        images, labels = images[:train_size], labels[:train_size]
-    train(model, images.unsqueeze(1), labels, epochs=epochs, batch_size=100, lr=2e-3, seed=seed, progress=progress)
-    accuracy = evaluate(model, split.test_images.unsqueeze(1), split.test_labels)
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    os.close(handle)
-    try:
-        torch.save({"state_dict": model.state_dict(), "recipe": recipe, "test_accuracy": accuracy}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    model.test_accuracy = accuracy
-    return model.eval()
+    path = cache_dir(cache_dir_path) / f"resnet-{key}.pt"
+
+    def fit():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = make_resnet(width, blocks)
+        split = default_split()
+        images, labels = split.train_images, split.train_labels
+        if train_size is not None:
+            images, labels = images[:train_size], labels[:train_size]
+        train(model, images.unsqueeze(1), labels, epochs=epochs, batch_size=100, lr=2e-3, seed=seed,
+              progress=progress)
+        return model, evaluate(model, split.test_images.unsqueeze(1), split.test_labels)
+
+    return cached_model(path, lambda: make_resnet(width, blocks), fit, recipe)
