@@ -609,3 +609,35 @@ def test_convert_errors(small_mlp, mnist):
         fs_convert(small_mlp, images, alpha=1e-4, weight_bits=2)
     ok = fs_convert(small_mlp, None, alpha=4.0, phases=4)
     assert ok.alphas == [4.0]
+
+
+def test_convert_residual_tracks_the_ann_logits(mnist):
+    """A residual ANN with a projection shortcut from the input (source 0), an identity-free strided block and a
+    linear head: the FS network's output membrane, divided by the output scale, equals the ANN's logits up to the
+    K-bit codes' rounding; the skip weights are the ANN's shortcut per source code unit, times the junction's
+    scale; no membrane saturates."""
+    from golden.fs_convert import fs_convert_residual
+    from golden.residual import BasicBlock
+    images, labels, test_images, _ = mnist
+    torch.manual_seed(0)
+    model = nn.Sequential(BasicBlock(1, 4), BasicBlock(4, 8, 2), nn.AvgPool2d(2), nn.Flatten(),
+                          nn.Linear(8 * 7 * 7, 10))
+    train(model, images.unsqueeze(1), labels, epochs=1, batch_size=100, lr=3e-3, seed=0, progress=False)
+    result = fs_convert_residual(model, images[:500].unsqueeze(1), phases=8)
+    net = result.integer
+    assert [(s.source, s.target) for s in net.skips] == [(0, 2), (2, 4)]
+    units = [result.input_unit] + [a / 2 ** 8 for a in result.alphas]
+    for skip in net.skips:
+        ann_weight = model[skip.target // 2 - 1].down.weight.detach().double().numpy()
+        np.testing.assert_array_equal(skip.weight, np.rint(ann_weight * units[skip.source]
+                                                           * result.scales[skip.target - 1]))
+    test = test_images[:100]
+    trace = IntegerSimulator(net, device="cpu").run(result.input_spikes(test))
+    assert trace.totals()["saturations"] == 0
+    with torch.no_grad():
+        logits = model.double()(test.unsqueeze(1).double() / 255).numpy()
+    out = trace.membranes[-1][:, -1] / result.scales[-1]
+    assert np.max(np.abs(out - logits)) < 0.05 * np.max(np.abs(logits))
+    assert np.mean(trace.predictions == logits.argmax(1)) >= 0.9
+    with pytest.raises(UnsupportedLayerError, match="residual"):
+        fs_convert(model, images[:10].unsqueeze(1), phases=8)
