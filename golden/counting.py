@@ -58,7 +58,8 @@ from .trace import COUNTER_NAMES, Trace
 __all__ = [
     "COUNTER_NAMES", "LayerGeometry", "layer_geometry", "fan_out", "ann_macs", "ann_macs_per_layer",
     "assemble_counters", "counters_from_spikes", "spikes_per_neuron", "totals_per_layer", "spike_counts",
-    "fs_source_weights", "fs_multiplies", "skip_ann_macs", "assemble_fs_counters", "fs_spikes_per_neuron",
+    "fs_source_weights", "fs_multiplies", "fs_skip_delay", "fs_delayed_skip_spikes", "skip_ann_macs",
+    "assemble_fs_counters", "fs_spikes_per_neuron",
     "position_reach", "pool_word_events",
 ]
 
@@ -312,6 +313,9 @@ def counters_from_spikes(network: IntegerNetwork, inputs, spikes, saturations, l
         skip_acs = torch.zeros_like(out_spikes)
         for skip in network.skips:
             src = all_sources[skip.source].to(device)
+            if network.is_fs:  # the source's fire-window spikes, delayed (l−k−1)·K steps into the collect window
+                src = fs_delayed_skip_spikes(src, skip, int(network.phases)) & masks[skip.target - 1].to(
+                    device)[None, :, None]
             fo = torch.as_tensor(fan_out(network.skip_layer(skip)), dtype=torch.float64, device=device)
             skip_s_in[..., skip.target - 1] = src.sum(-1, dtype=torch.int64)
             skip_acs[..., skip.target - 1] = (src.to(torch.float64) @ fo).to(torch.int64)
@@ -321,7 +325,7 @@ def counters_from_spikes(network: IntegerNetwork, inputs, spikes, saturations, l
     if network.is_fs:
         return assemble_fs_counters(torch.stack(s_in, -1), torch.stack(acs, -1), out_spikes,
                                     _to_torch(saturations).to(device, torch.int64), network, lanes,
-                                    pool_words=pool_words)
+                                    pool_words=pool_words, **skip_stats)
     return assemble_counters(torch.stack(s_in, -1), torch.stack(acs, -1), out_spikes,
                              _to_torch(saturations).to(device, torch.int64), network, lanes, pool_words=pool_words,
                              **skip_stats)
@@ -351,6 +355,22 @@ def fs_source_weights(network: IntegerNetwork) -> list[tuple]:
     return [inputs] + [tuple(layer.neuron.fs_weight) for layer in network.layers[:-1]]
 
 
+def fs_skip_delay(skip, phases: int) -> int:
+    """Steps the FS delay line holds a skip source's spikes: ``(l − k − 1)·K`` (docs/spec.md §3b)."""
+    return (int(skip.target) - int(skip.source) - 1) * int(phases)
+
+
+def fs_delayed_skip_spikes(source_spikes, skip, phases: int):
+    """``[N, L·K, n_k]`` spikes of skip source k (per image, local steps) → the same shifted later by
+    :func:`fs_skip_delay` steps (zeros enter): what the junction receives at each local step."""
+    src = _to_torch(source_spikes)
+    delay = fs_skip_delay(skip, phases)
+    out = torch.zeros_like(src)
+    if delay < src.shape[1]:
+        out[:, delay:] = src[:, :src.shape[1] - delay]
+    return out
+
+
 def _is_shift(value) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         return False
@@ -374,21 +394,47 @@ def _fs_step_masks(network: IntegerNetwork) -> tuple[np.ndarray, np.ndarray]:
     return collect | fire, multiply
 
 
+def _fs_skip_multiplies(network: IntegerNetwork) -> np.ndarray:
+    """``bool [L·K, L]``: collect steps of a residual junction whose *skip* source weight d_k[t] is not a signed
+    power of two (its skip (spike, synapse) pairs are MACs); False for layers without a skip."""
+    n_layers, phases = len(network.layers), int(network.phases)
+    collect, _ = cycle_model.fs_windows(n_layers, phases)
+    mult = fs_multiplies(network)  # row k: the weights of source k's spikes (k = 0: the input)
+    out = np.zeros_like(collect)
+    phase = np.arange(n_layers * phases) % phases
+    for skip in getattr(network, "skips", None) or []:
+        out[:, skip.target - 1] = collect[:, skip.target - 1] & mult[skip.source][phase]
+    return out
+
+
 def assemble_fs_counters(s_in, synaptic, spikes, saturations, network: IntegerNetwork, lanes: int, *,
-                         pool_words=None):
+                         pool_words=None, skip_s_in=None, skip_acs=None):
     """The ``int64 [N, L·K, L, 9]`` counters of an FS network from per-(image, step, layer) statistics: input
     spikes ``s_in``, the fan-out sum of the input spikes ``synaptic`` (ACs or MACs, split here by
     :func:`fs_multiplies`), output ``spikes`` and ``saturations``, ``pool_words`` (R_w of pool layers, see
-    :func:`assemble_counters`); idle entries are zeroed. Torch or numpy."""
-    counters = assemble_counters(s_in, synaptic, spikes, saturations, network, lanes, pool_words=pool_words)
+    :func:`assemble_counters`); idle entries are zeroed. Torch or numpy.
+
+    Residual junctions (docs/spec.md §3b): ``skip_s_in`` / ``skip_acs`` are the delayed skip-source spikes and
+    their fan-out sum in the junction's collect steps (``skip_acs`` included in ``synaptic``); the skip pass costs
+    ``W_skip + E_skip·G_l`` cycles in every active step of the junction (E_skip = 0 in its fire steps), and its
+    (spike, synapse) pairs are ACs or MACs by the skip source's own d_k[t]."""
+    counters = assemble_counters(s_in, synaptic, spikes, saturations, network, lanes, pool_words=pool_words,
+                                 skip_s_in=skip_s_in, skip_acs=skip_acs)
     active, multiply = _fs_step_masks(network)
     if counters.shape[-3] != active.shape[0]:
         raise SnnCosimError(f"FS statistics have {counters.shape[-3]} steps, the network needs L·K = "
                             f"{active.shape[0]}")
     active = _like(counters, active.astype(np.int64))
     multiply = _like(counters, multiply.astype(np.int64))
-    counters[..., _K["macs"]] = counters[..., _K["acs"]] * multiply
-    counters[..., _K["acs"]] = counters[..., _K["acs"]] * (1 - multiply)
+    synaptic = counters[..., _K["acs"]]
+    skip_part = synaptic * 0
+    if getattr(network, "skips", None):
+        skip_part = skip_acs.to(torch.int64) if isinstance(skip_acs, torch.Tensor) else \
+            np.asarray(skip_acs, dtype=np.int64)
+    skip_multiply = _like(counters, _fs_skip_multiplies(network).astype(np.int64))
+    main_part = synaptic - skip_part
+    counters[..., _K["macs"]] = main_part * multiply + skip_part * skip_multiply
+    counters[..., _K["acs"]] = main_part * (1 - multiply) + skip_part * (1 - skip_multiply)
     return counters * active[..., None]
 
 

@@ -30,7 +30,9 @@ Lateral inhibition (docs/spec.md §3c): a dense layer with WTA strengths adds an
 FS networks (docs/spec.md §3b): an image takes L·K local steps; layer l is active only in its collect window
 (l) and fire window (l+1) (:func:`fs_windows`, :func:`fs_active`). Active (step, layer) entries cost the formula
 above (``S_in`` = 0 in fire steps); idle ones cost 0 cycles. :func:`fs_stream_cycles` streams images every 2K steps
-(latency L·K) and gives the sequential total and the layer-parallel pipeline bound.
+(latency L·K) and gives the sequential total and the layer-parallel pipeline bound. An FS residual junction
+(golden model only) pays the skip pass ``W_skip + E_skip·G_l`` in each of its active steps, ``E_skip`` = the skip
+source's spikes delayed by (l−k−1)·K steps into its collect window (0 in its fire steps).
 """
 
 from __future__ import annotations

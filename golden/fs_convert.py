@@ -41,15 +41,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .ann import AffineOp, forward_ops, import_network, network_input_shape
+from .ann import AffineOp, forward_ops, import_network, import_residual_network, network_input_shape
 from .convert import guess_input_shape
 from .encoding import fs_encode, fs_pixel_codes
 from .quantize import build_layer
 from .errors import DataError, SnnCosimError, UnsupportedLayerError, WidthError
 from .fs import relu_integer_table, relu_table
-from .ir import IntegerNetwork, Layer, MAX_PHASES, NeuronParams, signed_bits_for, signed_range
+from .ir import IntegerNetwork, Layer, MAX_PHASES, NeuronParams, SkipConnection, signed_bits_for, signed_range
 
-__all__ = ["FsConversionResult", "fs_convert", "fs_input_unit", "DEFAULT_FS_PERCENTILE"]
+__all__ = ["FsConversionResult", "fs_convert", "fs_convert_residual", "fs_input_unit", "DEFAULT_FS_PERCENTILE"]
 
 PIXEL_BITS = 8
 DEFAULT_FS_PERCENTILE = 99.99
@@ -131,7 +131,7 @@ def _calibration_inputs(images: torch.Tensor, phases: int) -> torch.Tensor:
     return codes * fs_input_unit(phases)
 
 
-def _alphas(ops, images, phases, alpha, percentile, batch_size) -> list[float]:
+def _alphas(ops, images, phases, alpha, percentile, batch_size, skips=()) -> list[float]:
     n_hidden = len(ops) - 1
     if alpha is not None:
         values = [alpha] * n_hidden if isinstance(alpha, numbers.Real) else list(alpha)
@@ -153,7 +153,7 @@ def _alphas(ops, images, phases, alpha, percentile, batch_size) -> list[float]:
         for start in range(0, x.shape[0], batch_size):
             batch = x[start:start + batch_size]
             batch = batch.reshape(batch.shape[0], *in_shape)
-            outs = forward_ops(ops, batch, return_all=True)
+            outs = forward_ops(ops, batch, return_all=True, skips=skips)
             for l in range(n_hidden):
                 act = outs[l].reshape(-1)
                 maxima[l] = max(maxima[l], float(act.max()) if act.numel() else 0.0)
@@ -171,13 +171,7 @@ def _alphas(ops, images, phases, alpha, percentile, batch_size) -> list[float]:
     return out
 
 
-def fs_convert(model: nn.Module, calibration_images=None, *, phases: int = 10, weight_bits: int = 8,
-               membrane_bits: int | None = None, alpha: float | Sequence[float] | None = None,
-               percentile: float | None = DEFAULT_FS_PERCENTILE, round_to_nearest: bool = True,
-               input_shape: Sequence[int] | None = None, batch_size: int = 500) -> FsConversionResult:
-    """Convert a trained ReLU ANN into an integer FS network with K = ``phases`` steps per layer (module
-    docstring). ``percentile=None`` takes the maximum activation as ``α_l``. ``round_to_nearest=False`` keeps the
-    paper's floor (no ``⌊θ/2⌋`` bias offset)."""
+def _check_args(calibration_images, phases, weight_bits, percentile) -> torch.Tensor | None:
     if isinstance(phases, bool) or not isinstance(phases, int) or not 1 <= phases <= MAX_PHASES:
         raise WidthError(f"FS conversion needs phases K in 1..{MAX_PHASES} (input codes of K bits), got {phases!r}")
     if not isinstance(weight_bits, int) or not 2 <= weight_bits <= 32:
@@ -187,9 +181,53 @@ def fs_convert(model: nn.Module, calibration_images=None, *, phases: int = 10, w
     images = _unit_images(calibration_images) if calibration_images is not None else None
     if images is not None and images.ndim < 2:
         raise DataError(f"calibration images must be a batch [N, ...], got shape {tuple(images.shape)}")
+    return images
+
+
+def fs_convert(model: nn.Module, calibration_images=None, *, phases: int = 10, weight_bits: int = 8,
+               membrane_bits: int | None = None, alpha: float | Sequence[float] | None = None,
+               percentile: float | None = DEFAULT_FS_PERCENTILE, round_to_nearest: bool = True,
+               input_shape: Sequence[int] | None = None, batch_size: int = 500) -> FsConversionResult:
+    """Convert a trained ReLU ANN into an integer FS network with K = ``phases`` steps per layer (module
+    docstring). ``percentile=None`` takes the maximum activation as ``α_l``. ``round_to_nearest=False`` keeps the
+    paper's floor (no ``⌊θ/2⌋`` bias offset)."""
+    images = _check_args(calibration_images, phases, weight_bits, percentile)
     ops = import_network(model, _input_shape(model, images, input_shape))
+    return _convert_ops(ops, (), images, phases, weight_bits, membrane_bits, alpha, percentile, round_to_nearest,
+                        batch_size)
+
+
+def fs_convert_residual(model: nn.Module, calibration_images=None, *, phases: int = 10, weight_bits: int = 8,
+                        membrane_bits: int | None = None, alpha: float | Sequence[float] | None = None,
+                        percentile: float | None = DEFAULT_FS_PERCENTILE, round_to_nearest: bool = True,
+                        input_shape: Sequence[int] | None = None, batch_size: int = 500) -> FsConversionResult:
+    """:func:`fs_convert` for residual networks (``relu(main + shortcut)`` blocks,
+    :func:`golden.ann.import_residual_network`): every junction becomes an FS layer with a
+    :class:`~golden.ir.SkipConnection` (docs/spec.md §3b, "Residual junctions in FS networks"). The shortcut
+    carries the source's FS code ``n_k`` (``u_k`` per code unit, ``u_0`` for the input), so its weights are
+    scaled like main weights: ``S_int = round(S·u_k·s_l)``, and ``θ_l`` is the largest integer for which both
+    ``W_int`` and ``S_int`` fit ``weight_bits``. ``α_l`` are measured on the ANN with its shortcuts. Unlike the
+    rate conversion (golden.residual, Sengupta's rules) no thresholds are shared and a shortcut may start at the
+    input: FS codes are values, so the junction adds them exactly."""
+    images = _check_args(calibration_images, phases, weight_bits, percentile)
+    shape = _input_shape(model, images, input_shape)
+    if shape is None:
+        raise DataError("fs_convert_residual needs input_shape= or calibration images")
+    ops, skips = import_residual_network(model, shape)
+    return _convert_ops(ops, skips, images, phases, weight_bits, membrane_bits, alpha, percentile,
+                        round_to_nearest, batch_size)
+
+
+def _convert_ops(ops, skips, images, phases, weight_bits, membrane_bits, alpha, percentile, round_to_nearest,
+                 batch_size) -> FsConversionResult:
+    """The conversion of the imported ``ops`` (and residual ``skips``) described in the module docstring."""
+    from .residual import _skip_weight  # the shortcut as a weight array in the junction's geometry
+
     _check_activations(ops)
-    alphas = _alphas(ops, images, phases, alpha, percentile, batch_size)
+    alphas = _alphas(ops, images, phases, alpha, percentile, batch_size, skips)
+    by_target = {int(skip.target): skip for skip in skips}
+    ir_skips: list[SkipConnection] = []
+    float_skips: list[SkipConnection] = []
     w_max = signed_range(weight_bits)[1]
     top = (1 << phases) - 1
     input_unit = fs_input_unit(phases)
@@ -203,6 +241,11 @@ def fs_convert(model: nn.Module, calibration_images=None, *, phases: int = 10, w
     for index, op in enumerate(ops):
         weight_eff = np.asarray(op.weight, dtype=np.float64) * units[index]  # per input code unit
         largest = float(np.max(np.abs(weight_eff))) if weight_eff.size else 0.0
+        skip = by_target.get(index + 1)
+        if skip is not None:  # the shortcut carries source k's code: S per code unit u_k, like W
+            skip_ann = _skip_weight(skip, ops)
+            skip_eff = skip_ann * units[skip.source]
+            largest = max(largest, float(np.max(np.abs(skip_eff))))
         n_ch = op.n_channels_out
         where = f"layer {index + 1} ('{op.name}')"
         if index < last:
@@ -234,8 +277,16 @@ def fs_convert(model: nn.Module, calibration_images=None, *, phases: int = 10, w
             b_int = (np.rint(np.asarray(op.bias, dtype=np.float64) * scale) + offset).astype(np.int64)
             layer = build_layer(op, w_int, b_int, threshold, neuron)
         layers.append(layer)
-        bound = max(bound, layer.fan_in_abs_max() * top + int(np.max(np.abs(b_int), initial=0)),
-                    theta << max(phases - 1, 0))
+        fan_in = layer.fan_in_abs_max()
+        if skip is not None:
+            geometry = (tuple(skip.op.stride), tuple(skip.op.padding)) if skip.op is not None else ((1, 1), (0, 0))
+            ir_skips.append(SkipConnection(index + 1, int(skip.source), np.rint(skip_eff * scale).astype(np.int64),
+                                           *geometry))
+            float_skips.append(SkipConnection(index + 1, int(skip.source),
+                                              skip_ann * (input_unit if skip.source == 0 else 1.0), *geometry))
+            fan_in += ir_skips[-1].as_layer(layers[skip.source - 1].out_shape if skip.source else
+                                            tuple(network_input_shape(ops))).fan_in_abs_max()
+        bound = max(bound, fan_in * top + int(np.max(np.abs(b_int), initial=0)), theta << max(phases - 1, 0))
         # float twin: ANN weights (input layer per code unit), float ReLU tables in activation units
         float_weight = np.asarray(op.weight, dtype=np.float64) * (input_unit if index == 0 else 1.0)
         float_bias = np.asarray(op.bias, dtype=np.float64)
@@ -264,8 +315,11 @@ def fs_convert(model: nn.Module, calibration_images=None, *, phases: int = 10, w
         "input_codes": f"8-bit pixels << {phases - PIXEL_BITS}" if phases >= PIXEL_BITS else
         f"upper {phases} bits of 8-bit pixels", "input_shape": list(network_input_shape(ops)),
         "output_neuron": "acc"}}
+    if skips:
+        metadata["conversion"]["skips"] = [[int(s.source), int(s.target)] for s in ir_skips]
     common = dict(input_shape=tuple(network_input_shape(ops)), weight_bits=weight_bits, membrane_bits=membrane_bits,
                   input_coding="fs", input_bits=phases, phases=phases)
-    integer = IntegerNetwork(layers=layers, metadata=metadata, **common).validate()
-    float_network = IntegerNetwork(layers=float_layers, metadata={**metadata, "float_network": True}, **common)
+    integer = IntegerNetwork(layers=layers, metadata=metadata, skips=ir_skips, **common).validate()
+    float_network = IntegerNetwork(layers=float_layers, metadata={**metadata, "float_network": True},
+                                   skips=float_skips, **common)
     return FsConversionResult(integer, float_network, alphas, thetas, scales, input_unit, ops)

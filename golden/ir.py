@@ -277,7 +277,9 @@ class SkipConnection:
     """A residual shortcut (Sengupta 2019 §6): junction layer ``target`` (1-based) receives, besides layer
     ``target−1``'s spikes, the spikes that layer ``source`` emitted at the **same** step through its own integer
     synapses (``source`` = 0 is the network input; ``source ≤ target − 2``). The junction neuron integrates the
-    sum of both synaptic inputs (exact), then its normal neuron model (docs/spec.md §4a).
+    sum of both synaptic inputs (exact), then its normal neuron model (docs/spec.md §4a). In an FS network the
+    source's fire-window spikes arrive delayed by ``(target − source − 1)·K`` steps, in the junction's collect
+    window, weighted by the source's d[t] (docs/spec.md §3b, "Residual junctions in FS networks").
 
     ``weight``: for a dense target ``[n_target, n_source]`` (the source flattened in (c, h, w) order); for a
     conv2d target ``[c_out, c_source, kh, kw]``, a convolution of the source's spike map with ``stride`` and zero
@@ -490,9 +492,6 @@ class IntegerNetwork:
             if skip.target in seen:
                 raise NetworkFileError(f"{where}: layer {skip.target} already has a skip connection (one per junction)")
             seen.add(skip.target)
-            if self.is_fs:
-                raise NetworkFileError(f"{where}: skip connections are not defined for FS networks (a layer's "
-                                       f"source fires in another window than the skip source)")
             if skip.source == 0 and self.input_coding == "direct":
                 raise NetworkFileError(f"{where}: a skip from a 'direct'-coded input is not supported (the input "
                                        f"is codes, not spikes)")
@@ -527,7 +526,7 @@ class IntegerNetwork:
                 raise WidthError(
                     f"{where}: weights span [{weight.min()}, {weight.max()}] but weight_bits={self.weight_bits} "
                     f"holds [{w_lo}, {w_hi}]; use weight_bits={signed_bits_for(int(weight.min()), int(weight.max()))}")
-            if target.neuron.kind in ("ws", "acc"):
+            if target.neuron.kind in ("ws", "acc") and not self.is_fs:  # FS junctions: docs/spec.md §3b
                 layer = self.skip_layer(skip)
                 v_hi = signed_range(self.membrane_bits)[1]
                 need = (target.fan_in_abs_max() + layer.fan_in_abs_max()

@@ -273,6 +273,14 @@ class _Simulator:
             if "saturations" in record and neuron.saturated is not None:
                 record["saturations"][:, t, l] = count(neuron.saturated)
 
+        # residual junctions (docs/spec.md §3b): the spikes a skip source emits in its fire window (the input:
+        # window 1) are kept per image, [K, B, n_k], and delivered at the same phase of the junction's window
+        skips = self.skip_synapses
+        kept = {source: [None] * phases for source, _, _ in skips.values()}
+        if skips:
+            for name in ("skip_s_in", "skip_acs"):
+                if name.removeprefix("skip_") in record:
+                    record[name] = torch.zeros_like(record[name.removeprefix("skip_")])
         for s in range(steps):
             window, phase = divmod(s, phases)  # 0-based window w−1 and phase t−1
             source = x_all[s] if window == 0 else None
@@ -281,6 +289,8 @@ class _Simulator:
                 neuron = self.neurons[firing]
                 source = neuron.fire(phase + 1)
                 note(firing, s, neuron, source)
+            if window in kept:  # window w−1 carries the spikes of source w−1 (input or layer)
+                kept[window][phase] = source
             if window < n_layers:
                 l = window
                 if "s_in" in record:
@@ -294,7 +304,22 @@ class _Simulator:
                     record["pool_words"][:, s, l] = counting.pool_word_events(self.network.layers[l], source, lanes)
                 neuron = self.neurons[l]
                 current = self.synapses[l](source.to(self.dtype))
-                neuron.collect(current, self.fs_sources[l][phase], phase == 0)
+                if l in skips:  # + d_k[t]·Σ S·z^k(t) of the skip source's fire window, exact in the membrane dtype
+                    k, synapses, fan = skips[l]
+                    src = kept[k][phase]
+                    skip_current = synapses(src.to(self.dtype))
+                    dtype = neuron.v.dtype
+                    current = (current.to(dtype) * self.fs_sources[l][phase]
+                               + skip_current.to(dtype) * self.fs_sources[k][phase])
+                    neuron.collect(current, 1, phase == 0)
+                    if "skip_s_in" in record:
+                        record["skip_s_in"][:, s, l] = count(src)
+                    if "skip_acs" in record:
+                        record["skip_acs"][:, s, l] = (src.to(torch.float64) @ fan).to(torch.int64)
+                        if "acs" in record:
+                            record["acs"][:, s, l] += record["skip_acs"][:, s, l]
+                else:
+                    neuron.collect(current, self.fs_sources[l][phase], phase == 0)
                 note(l, s, neuron, torch.zeros_like(neuron.v, dtype=torch.bool))
 
     def _inputs(self, inputs) -> torch.Tensor:
@@ -408,10 +433,14 @@ class IntegerSimulator(_Simulator):
                     f"layer {index}: synaptic input can reach {bound} >= 2^53, which the simulator cannot sum "
                     f"exactly; reduce weight_bits or the fan-in")
             worst = max(worst, bound)
-            if network.is_fs:  # v + d·I in int64
-                d_max = max(abs(int(d)) for d in counting.fs_source_weights(network)[index - 1])
-                if d_max * bound + 2 ** (network.membrane_bits - 1) >= 2 ** 63:
-                    raise WidthError(f"layer {index}: d·I can reach {d_max * bound}, beyond int64; reduce the FS "
+            if network.is_fs:  # v + d·I (+ d_k·I_skip at a junction) in int64
+                d_tables = counting.fs_source_weights(network)
+                d_max = max(abs(int(d)) for d in d_tables[index - 1])
+                reach = d_max * layer.fan_in_abs_max() * max_in
+                if skip is not None:
+                    reach += max(abs(int(d)) for d in d_tables[skip.source]) * network.skip_layer(skip).fan_in_abs_max()
+                if reach + 2 ** (network.membrane_bits - 1) >= 2 ** 63:
+                    raise WidthError(f"layer {index}: d·I can reach {reach}, beyond int64; reduce the FS "
                                      f"weights d or the fan-in")
         if device.type == "cpu" and worst < _EXACT_LIMIT[torch.float32]:
             return torch.float32

@@ -80,6 +80,12 @@ def check_supported(net: IntegerNetwork) -> None:
                     f"{layer.kind} layer {index}: the output layer must be dense in hardware (the prediction "
                     f"indexes neurons in lane order)")
     for skip in getattr(net, "skips", None) or []:
+        if _fs_layers(net):
+            raise UnsupportedLayerError(
+                f"skip connection {skip.source} -> {skip.target} in an FS network: golden model only. The junction "
+                f"receives the skip source's fire-window spikes (l−k−1)·K = "
+                f"{(skip.target - skip.source - 1) * int(net.phases)} steps later (docs/spec.md §3b), and the "
+                f"engine has no delay-line buffer for them")
         if skip.source == 0:
             raise UnsupportedLayerError(
                 f"skip connection 0 -> {skip.target}: the engine cannot re-read the input stream; a residual "

@@ -20,10 +20,11 @@ from golden.fs import (FIT_SPECS, FsTable, fit_table, fs_integer_response, input
                        is_signed_power_of_two, load_tables, quantize_table, relu_integer_table, relu_table,
                        signed_power_of_two, table_for)
 from golden.fs_convert import fs_convert
-from golden.ir import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, signed_range
+from golden.ir import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
 from golden.simulate import FloatSimulator, IntegerSimulator, accuracy_curve
 from golden.trace import COUNTER_NAMES, compare
 from golden.train import make_convnet, make_mlp, predict as ann_predict, train
+from literal_reference import connections
 
 ACC = NeuronParams("acc")
 C = {name: k for k, name in enumerate(COUNTER_NAMES)}
@@ -42,7 +43,10 @@ def dense(rng, n_out, n_in, params, w=20, b=10, theta=1):
 
 # ----------------------------------------------------------------------------------------------- reference
 def reference(network: IntegerNetwork, spikes_in, lanes: int):
-    """Literal per-image, per-step, per-layer, per-neuron FS semantics of docs/spec.md §3b in Python ints."""
+    """Literal per-image, per-step, per-layer, per-neuron FS semantics of docs/spec.md §3b in Python ints (dense
+    layers). Residual junctions: a literal delay line per skip ("Residual junctions in FS networks") holds every
+    step's output of the skip source k (the input or layer k, all-False while it does not fire) and hands the
+    junction l the one of (l−k−1)·K steps earlier, weighted by d_k[t]."""
     spikes_in = np.asarray(spikes_in).astype(bool).tolist()
     big_k, n_layers = network.phases, len(network.layers)
     steps, n_images = n_layers * big_k, len(spikes_in[0])
@@ -56,30 +60,48 @@ def reference(network: IntegerNetwork, spikes_in, lanes: int):
     predictions = []
     weights = [layer.weight.tolist() for layer in network.layers]
     biases = [layer.bias.tolist() for layer in network.layers]
+    skips = {skip.target: skip for skip in network.skips}
+    skip_conn = {l: [connections(network.skip_layer(skip), j) for j in range(sizes[l])] for l, skip in skips.items()}
+    is_shift = lambda d: d != 0 and abs(d) & (abs(d) - 1) == 0  # noqa: E731
+    weight_of = lambda k, t: 2 ** (big_k - t) if k == 0 else network.layers[k - 1].neuron.fs_weight[t - 1]  # noqa
     for b in range(n_images):
         v = [[0] * n for n in sizes[1:]]
+        history = {skip.source: [] for skip in network.skips}  # every step's output of each skip source
         for s in range(1, steps + 1):
             w = math.ceil(s / big_k)
             t = s - (w - 1) * big_k
             src = spikes_in[s - 1][b] if s <= len(spikes_in) else [False] * sizes[0]
+            if 0 in history:
+                history[0].append(src)
             for l in range(1, n_layers + 1):
                 layer = network.layers[l - 1]
                 n = sizes[l]
                 out = [False] * n
                 row = counters[b, s - 1, l - 1]
+                skip = skips.get(l)
                 if l == w:  # COLLECT
-                    d = 2 ** (big_k - t) if l == 1 else network.layers[l - 2].neuron.fs_weight[t - 1]
+                    d = weight_of(l - 1, t)
                     s_in, sats = sum(src), 0
+                    if skip is not None:  # the delay line's output: the source's spikes (l−k−1)·K steps ago
+                        delay = (l - skip.source - 1) * big_k
+                        line = history[skip.source]
+                        late = line[s - 1 - delay] if s - 1 - delay >= 0 else [False] * sizes[skip.source]
+                        d_k = weight_of(skip.source, t)
                     for j in range(n):
                         current = sum(weights[l - 1][j][i] for i in range(sizes[l - 1]) if src[i])
                         base = biases[l - 1][j] if t == 1 else v[l - 1][j]
                         exact = base + d * current
+                        if skip is not None:
+                            exact += d_k * sum(wt for i, wt in skip_conn[l][j] if i is not None and late[i])
                         v[l - 1][j] = sat(exact)
                         sats += v[l - 1][j] != exact
-                    a = abs(d)
-                    shift = a != 0 and a & (a - 1) == 0
-                    row[C["acs"]] = s_in * n if shift else 0
-                    row[C["macs"]] = 0 if shift else s_in * n
+                    row[C["acs"]] = s_in * n if is_shift(d) else 0
+                    row[C["macs"]] = 0 if is_shift(d) else s_in * n
+                    if skip is not None:
+                        skip_in = sum(late)
+                        row[C["acs" if is_shift(d_k) else "macs"]] += skip_in * n
+                        row[C["cycles"]] = groups(sizes[skip.source]) + skip_in * groups(n)
+                        row[C["weight_reads"]] = skip_in * groups(n)
                 elif l == w - 1 and l < n_layers:  # FIRE
                     s_in, sats = 0, 0
                     thr, rst = layer.neuron.fs_threshold[t - 1], layer.neuron.fs_reset[t - 1]
@@ -88,16 +110,22 @@ def reference(network: IntegerNetwork, spikes_in, lanes: int):
                         exact = v[l - 1][j] - rst * out[j]
                         v[l - 1][j] = sat(exact)
                         sats += v[l - 1][j] != exact
+                    if skip is not None:  # the skip pass reads the (empty) delay-line words
+                        row[C["cycles"]] = groups(sizes[skip.source])
                 else:  # idle
                     src = out
+                    if l in history:
+                        history[l].append(out)
                     continue
+                if l in history:
+                    history[l].append(out)
                 spikes[l - 1][b, s - 1] = out
                 membranes[l - 1][b, s - 1] = v[l - 1]
                 g = groups(n)
-                row[C["cycles"]] = groups(sizes[l - 1]) + s_in * g + g + cycle_model.C_LAYER
+                row[C["cycles"]] += groups(sizes[l - 1]) + s_in * g + g + cycle_model.C_LAYER
                 row[C["spikes"]] = sum(out)
                 row[C["neuron_updates"]] = n
-                row[C["weight_reads"]] = s_in * g
+                row[C["weight_reads"]] += s_in * g
                 row[C["state_reads"]] = g
                 row[C["state_writes"]] = g
                 row[C["saturations"]] = sats
@@ -322,6 +350,87 @@ def test_conv_fs_layer_equals_its_dense_unfolding():
     assert a.counter("acs")[:, :, 0].sum() < b.counter("acs")[:, :, 0].sum()
 
 
+# ----------------------------------------------------------------------------------------------- residual junctions
+def test_residual_junction_hand_computed():
+    """K = 2, one input x = 3 (spikes at steps 1, 2). Layer 1 (d = (4, 2), so its code 3 is worth 6) → layer 2
+    (W = −1, skip from the input S = 3) → acc layer 3 (W = [1, 2], skip from layer 1 S = [−1, 1]). Layer 2
+    collects in window 2: −1·6 + 3·(2·1 + 1·1) = 3 (the input's spikes of window 1, delayed K steps, weighted by
+    2^(K−t)); layer 3 in window 3: W·3 + S·6 (layer 1's spikes of window 2, delayed K steps, weighted by its d)
+    = [3 − 6, 6 + 6] = [−3, 12]. A same-step skip would see no spikes ([0, 0]); the wrong d, [0, 9]."""
+    layer1 = DenseLayer(np.array([[1]]), np.array([0]), np.array([1]),
+                        NeuronParams("fs", fs_threshold=(2, 1), fs_reset=(2, 1), fs_weight=(4, 2)))
+    layer2 = DenseLayer(np.array([[-1]]), np.array([0]), np.array([1]), relu_integer_table(2).neuron_params())
+    layer3 = DenseLayer(np.array([[1], [2]]), np.array([0, 0]), np.array([1, 1]), ACC)
+    net = IntegerNetwork((1,), [layer1, layer2, layer3], weight_bits=4, membrane_bits=8, input_coding="fs",
+                         input_bits=2, phases=2,
+                         skips=[SkipConnection(2, 0, np.array([[3]])),
+                                SkipConnection(3, 1, np.array([[-1], [1]]))]).validate()
+    assert [counting.fs_skip_delay(skip, 2) for skip in net.skips] == [2, 2]
+    trace = IntegerSimulator(net, device="cpu").run(fs_encode(np.array([[3]]), 2, steps=6), lanes=1)
+    np.testing.assert_array_equal(trace.membranes[1][0, :, 0], [0, 0, -4 + 6, 3, 1, 0])  # collect, then fire
+    np.testing.assert_array_equal(trace.spikes[1][0, :, 0], [0, 0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(trace.membranes[2][0, -1], [-3, 12])
+    assert trace.predictions[0] == 1
+    # skip pass: layer 2 reads 2 delayed input spikes (steps 3, 4: one each), layer 3 two of layer 1 (steps 5, 6)
+    skip_cycles = 1 + 1  # W_skip + E_skip·G_l with one lane, one spike
+    main = trace.counter("cycles")
+    assert main[0, 2, 1] == 1 + 1 + 1 + cycle_model.C_LAYER + skip_cycles  # step 3: one main, one skip spike
+    assert main[0, 4, 1] == 1 + 1 + cycle_model.C_LAYER + 1  # fire step: W_l + G_l + C_LAYER + W_skip
+    np.testing.assert_array_equal(trace.counter("acs")[0, :, 2], [0, 0, 0, 0, 2 + 2, 2 + 2])
+
+
+def residual_fs_network(rng, phases, membrane_bits, shift_only):
+    """Five dense layers: SiLU (general or shift-only d) → ReLU → ReLU → ReLU → acc, skips 0→2, 1→3 (from the SiLU
+    layer: its d weights the skip) and 2→5 (delay 2K)."""
+    silu = silu_layer_params(scale=int(rng.integers(4, 12)), weight_scale=8, shift_only=shift_only)
+    silu = NeuronParams("fs", fs_threshold=silu.fs_threshold[:phases], fs_reset=silu.fs_reset[:phases],
+                        fs_weight=silu.fs_weight[:phases])
+    relu = relu_integer_table(phases, 3).neuron_params()
+    layers = [dense(rng, 7, 9, silu, w=8, b=8), dense(rng, 6, 7, relu, w=5, b=6, theta=3),
+              dense(rng, 5, 6, relu, w=5, b=6, theta=3), dense(rng, 6, 5, relu, w=5, b=6, theta=3),
+              dense(rng, 4, 6, ACC, w=7, b=5)]
+    skips = [SkipConnection(2, 0, rng.integers(-4, 5, (6, 9))), SkipConnection(3, 1, rng.integers(-4, 5, (5, 7))),
+             SkipConnection(5, 2, rng.integers(-4, 5, (4, 6)))]
+    return IntegerNetwork((9,), layers, weight_bits=8, membrane_bits=membrane_bits, input_coding="fs",
+                          input_bits=phases, phases=phases, skips=skips).validate()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_residual_fs_matches_literal_reference(seed):
+    """Skips from the input, from a SiLU layer with negative / general d (MACs) and over two blocks (delay 2K)
+    against the literal delay line of the reference; small membranes so that writes saturate; the counters
+    rebuilt from the recorded spikes agree."""
+    rng = np.random.default_rng(100 + seed)
+    phases = 3 + seed % 2
+    net = residual_fs_network(rng, phases, membrane_bits=9 + seed % 2, shift_only=bool(seed % 2))
+    x = fs_encode(rng.integers(0, 2 ** phases, (6, 9)), phases, steps=5 * phases)
+    lanes = int(rng.integers(2, 5))
+    trace = assert_matches_reference(net, x, lanes=lanes)
+    assert trace.totals()["saturations"] > 0, "the test should exercise saturation"
+    skip_spikes = trace.counter("spikes")[:, phases:2 * phases, 0].sum()
+    assert skip_spikes > 0, "the SiLU skip source should fire"
+    again = counting.counters_from_spikes(net, trace.input_spikes, trace.spikes, trace.counter("saturations"), lanes)
+    np.testing.assert_array_equal(again.numpy(), trace.counters)
+    # the skips change the result: without them the junctions' membranes differ
+    plain = IntegerNetwork((9,), net.layers, weight_bits=8, membrane_bits=net.membrane_bits, input_coding="fs",
+                           input_bits=phases, phases=phases).validate()
+    alone = IntegerSimulator(plain, device="cpu").run(x, record_membranes=True)
+    assert not np.array_equal(alone.membranes[1], trace.membranes[1])
+
+
+def test_residual_fs_float_equals_integer_without_saturation():
+    rng = np.random.default_rng(9)
+    net = residual_fs_network(rng, 4, membrane_bits=40, shift_only=False)
+    x = fs_encode(rng.integers(0, 16, (5, 9)), 4, steps=20)
+    trace = IntegerSimulator(net, device="cpu").run(x, batch_size=2)
+    assert trace.totals()["saturations"] == 0 and trace.totals()["macs"] > 0
+    run = FloatSimulator(net, device="cpu").run(x)
+    np.testing.assert_array_equal(run.output_membranes, trace.membranes[-1].astype(np.float64))
+    # the skip source's spikes are kept per image: one image alone gives the same
+    alone = IntegerSimulator(net, device="cpu").run(x[:, 3:4])
+    np.testing.assert_array_equal(alone.membranes[-1][0], trace.membranes[-1][3])
+
+
 # ----------------------------------------------------------------------------------------------- counters, cycles
 def test_counters_idle_entries_and_cycle_model():
     rng = np.random.default_rng(11)
@@ -497,3 +606,35 @@ def test_convert_errors(small_mlp, mnist):
         fs_convert(small_mlp, images, alpha=1e-4, weight_bits=2)
     ok = fs_convert(small_mlp, None, alpha=4.0, phases=4)
     assert ok.alphas == [4.0]
+
+
+def test_convert_residual_tracks_the_ann_logits(mnist):
+    """A residual ANN with a projection shortcut from the input (source 0), an identity-free strided block and a
+    linear head: the FS network's output membrane, divided by the output scale, equals the ANN's logits up to the
+    K-bit codes' rounding; the skip weights are the ANN's shortcut per source code unit, times the junction's
+    scale; no membrane saturates."""
+    from golden.fs_convert import fs_convert_residual
+    from golden.residual import BasicBlock
+    images, labels, test_images, _ = mnist
+    torch.manual_seed(0)
+    model = nn.Sequential(BasicBlock(1, 4), BasicBlock(4, 8, 2), nn.AvgPool2d(2), nn.Flatten(),
+                          nn.Linear(8 * 7 * 7, 10))
+    train(model, images.unsqueeze(1), labels, epochs=1, batch_size=100, lr=3e-3, seed=0, progress=False)
+    result = fs_convert_residual(model, images[:500].unsqueeze(1), phases=8)
+    net = result.integer
+    assert [(s.source, s.target) for s in net.skips] == [(0, 2), (2, 4)]
+    units = [result.input_unit] + [a / 2 ** 8 for a in result.alphas]
+    for skip in net.skips:
+        ann_weight = model[skip.target // 2 - 1].down.weight.detach().double().numpy()
+        np.testing.assert_array_equal(skip.weight, np.rint(ann_weight * units[skip.source]
+                                                           * result.scales[skip.target - 1]))
+    test = test_images[:100]
+    trace = IntegerSimulator(net, device="cpu").run(result.input_spikes(test))
+    assert trace.totals()["saturations"] == 0
+    with torch.no_grad():
+        logits = model.double()(test.unsqueeze(1).double() / 255).numpy()
+    out = trace.membranes[-1][:, -1] / result.scales[-1]
+    assert np.max(np.abs(out - logits)) < 0.05 * np.max(np.abs(logits))
+    assert np.mean(trace.predictions == logits.argmax(1)) >= 0.9
+    with pytest.raises(UnsupportedLayerError, match="residual"):
+        fs_convert(model, images[:10].unsqueeze(1), phases=8)

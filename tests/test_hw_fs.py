@@ -10,7 +10,7 @@ from golden import cycle_model
 from golden.encoding import fs_encode
 from golden.errors import UnsupportedLayerError, WidthError
 from golden.fs import relu_integer_table
-from golden.ir import DenseLayer, IntegerNetwork, NeuronParams, signed_range
+from golden.ir import DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
 from golden.simulate import IntegerSimulator
 from golden.trace import COUNTER_NAMES, Trace, compare
 from hw.config import EngineConfig
@@ -309,6 +309,15 @@ def test_fs_ports_and_config_checks(rng):
     general = fs_network(rng, [6, 5, 4], [((4, 2, 1, 1), (4, 2, 1, 1), (3, 2, 1, 1))])
     with pytest.raises(UnsupportedLayerError, match="d\\[1\\] = 3 of layer 1 is not a signed power of two"):
         EngineConfig.for_network(general, lanes=LANES)
+
+
+def test_fs_residual_junctions_are_refused(rng):
+    """FS skip connections are golden-only (docs/spec.md §3b): the engine has no delay line for them."""
+    net = fs_network(rng, [6, 5, 4, 3], [relu_tables(3), relu_tables(5)])
+    net.skips = [SkipConnection(3, 1, rng.integers(-3, 4, (3, 5)))]
+    net.validate()
+    with pytest.raises(UnsupportedLayerError, match="no delay-line buffer"):
+        EngineConfig.for_network(net, lanes=LANES)
 
 
 FS_TB = """\
