@@ -16,7 +16,8 @@ from hw.config import EngineConfig
 from .conftest import random_spikes
 
 
-def _network(seed: int, neuron: NeuronParams) -> IntegerNetwork:
+def _network(seed: int, neuron: NeuronParams, *, output: NeuronParams | None = None, membrane_bits: int = 7,
+             **coding) -> IntegerNetwork:
     rng = np.random.default_rng(seed)
 
     def conv(c_in, c_out, h, stride=1):
@@ -25,10 +26,12 @@ def _network(seed: int, neuron: NeuronParams) -> IntegerNetwork:
 
     layers = [conv(2, 4, 8), conv(4, 4, 8), conv(4, 4, 8), conv(4, 6, 8, 2), conv(6, 6, 4),
               AvgPool2dLayer(2, rng.integers(2, 6, 6), (6, 4, 4), (2, 2), (2, 2), neuron),
-              DenseLayer(rng.integers(-6, 8, (5, 24)), rng.integers(-2, 3, 5), rng.integers(3, 10, 5), neuron)]
+              DenseLayer(rng.integers(-6, 8, (5, 24)), rng.integers(-2, 3, 5), rng.integers(3, 10, 5),
+                         output or neuron)]
     skips = [identity_skip(3, 1, 4, scale=3), SkipConnection(5, 3, rng.integers(-5, 7, (6, 4, 1, 1)), (2, 2)),
              SkipConnection(7, 5, rng.integers(-4, 5, (5, 96)))]
-    return IntegerNetwork((2, 8, 8), layers, weight_bits=5, membrane_bits=7, skips=skips).validate()
+    return IntegerNetwork((2, 8, 8), layers, weight_bits=5, membrane_bits=membrane_bits, skips=skips,
+                          **coding).validate()
 
 
 @pytest.mark.parametrize("neuron", [NeuronParams("if", "zero"), NeuronParams("lif", "subtract", leak_shift=2)],
@@ -44,6 +47,38 @@ def test_random_residual_network_is_bit_and_cycle_exact(engines, neuron, tmp_pat
     assert rtl.problems == []
     assert (golden.counter("saturations") > 0).any()
     for skip in net.skips:  # every skip source and junction is active
+        assert golden.spikes[skip.source - 1].any() and golden.spikes[skip.target - 1].any()
+
+
+WS_K = 3  # the random weighted-spike residual network: K = 3 phases, S = 1 skipped period
+
+
+def test_random_weighted_spike_residual_network_is_bit_and_cycle_exact(engines, tmp_path):
+    """Kim 2018 'ws' hidden layers and an 'acc' output on the same residual shape: the skip pass adds into the
+    accumulator and the UPDATE shifts main + skip + bias by K−k. The membrane is the smallest width the IR's
+    headroom check (every layer and junction, << (K−1)) accepts, so the 'acc' output saturates."""
+    from golden.encoding import weighted_encode
+    from golden.errors import WidthError
+
+    coding = dict(input_coding="weighted", input_bits=WS_K, phases=WS_K, skip_periods=1)
+    for bits in range(8, 16):  # smallest membrane the IR accepts
+        try:
+            net = _network(17, NeuronParams("ws", "subtract"), output=NeuronParams("acc"), membrane_bits=bits,
+                           **coding)
+            break
+        except WidthError:
+            continue
+    config = EngineConfig.for_network(net, lanes=4)
+    codes = np.random.default_rng(7).integers(0, 1 << WS_K, (3, net.n_inputs))
+    spikes = weighted_encode(codes, 8 * WS_K, WS_K).permute(1, 0, 2).numpy()  # 8 periods, image-major
+    rtl = cosimulate(net, spikes, engine=engines(config), config=config, work_dir=tmp_path / "rtl")
+    golden = golden_reference(net, spikes, lanes=4)
+    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
+    assert comparison.equivalent, comparison.summary()
+    assert rtl.problems == []
+    np.testing.assert_array_equal(rtl.trace.predictions, golden.predictions)
+    assert (golden.counter("saturations") > 0).any()
+    for skip in net.skips[:-1]:  # every hidden junction and its skip source fire
         assert golden.spikes[skip.source - 1].any() and golden.spikes[skip.target - 1].any()
 
 
