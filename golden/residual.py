@@ -21,6 +21,14 @@ with the shortcut's positive weights added to the fan-in; ``"spikenorm"`` — Se
 largest single-step input ``W_l(λ_{l−1}·X_{l−1}[t]) + S_l(λ_k·X_k[t]) + b_l`` over the calibration spike trains; a
 group's later members take the λ of its first member (Sengupta: Spike-Norm for the plain layers, unity thresholds
 for the residual layers after them).
+
+Weighted spikes (Kim 2018, ``input_coding="weighted"``, ``phases`` = K, ``skip_periods`` = S; data/percentile/model):
+the same rules with the plain path's weighted-spike normalisation (``golden.convert.convert``): the calibration
+activations are measured on the images reduced to their upper K bits, every λ is divided by the period ceiling
+``1 − 2^-K`` (so the activations lie in [0, 1 − 2^-K]), the input factor is ``λ_0 = 256/255``, biases are Kim's
+``β = b'/(1 − 2^-K)``; hidden layers are 'ws' (reset subtract), the output layer 'acc'. A junction's skip synapses
+add into the same phase-shifted input ``(I_main + I_skip + b) << (K−k)`` (docs/spec.md §4a), so the λ form carries
+over unchanged: ``S'_l = S_l·λ'_k/λ'_l = S_l·λ_k/λ_l``.
 """
 
 from __future__ import annotations
@@ -33,10 +41,12 @@ import numpy as np
 import torch
 
 from .ann import AffineOp, ResidualSkip, apply_op, forward_ops, import_residual_network
+from .convert import PIXEL_BITS, _quantise_calibration, calibration_to_unit, weighted_codes
 from .encoding import rate_encode
 from .errors import DataError, SnnCosimError, UnsupportedLayerError
 from .ir import IntegerNetwork, NeuronParams, SkipConnection, signed_range
-from .quantize import build_layer
+from .normalize import weighted_ceiling
+from .quantize import build_layer, check_phases, weighted_neurons
 
 __all__ = ["ResidualConversion", "residual_groups", "residual_lambdas", "convert_residual"]
 
@@ -51,6 +61,24 @@ class ResidualConversion:
     groups: list[list[int]]
     ops: list[AffineOp]
     skips: list[ResidualSkip]
+
+    @property
+    def scales(self) -> list[int]:
+        """Integer scale s_l of every layer (θ_l = s_l)."""
+        return list(self.integer.metadata["scales"])
+
+    @property
+    def decision_scale(self) -> int:
+        """Divisor that turns the output values into activation units: ``2^K·s_L`` for weighted spikes (the 'acc'
+        membrane), else ``s_L`` (as :attr:`golden.convert.ConversionResult.decision_scale`)."""
+        return int(self.scales[-1]) << int(self.integer.phases)
+
+    def input_codes(self, pixels):
+        """The integer network's input codes for 8-bit pixel codes: the pixels for rate coding, their upper K bits
+        for weighted spikes (:func:`golden.convert.weighted_codes`)."""
+        if self.integer.input_coding == "weighted":
+            return weighted_codes(pixels, self.integer.phases)
+        return pixels
 
 
 def residual_groups(n_layers: int, skips: Sequence[ResidualSkip]) -> list[list[int]]:
@@ -215,22 +243,51 @@ def residual_lambdas(ops, skips, method: str, images=None, *, steps: int = 100, 
 def convert_residual(model: torch.nn.Module, calibration_images, *, input_shape: Sequence[int],
                      method: str = "data", weight_bits: int = 8, membrane_bits: int = 24,
                      neuron: NeuronParams | None = None, spikenorm_steps: int = 100, seed: int = 0,
-                     percentile: float = DEFAULT_PERCENTILE, shared_thresholds: bool = True) -> ResidualConversion:
+                     percentile: float = DEFAULT_PERCENTILE, shared_thresholds: bool = True,
+                     input_coding: str = "rate", phases: int | None = None, skip_periods: int = 0
+                     ) -> ResidualConversion:
     """Import ``model`` with its residual blocks, normalise (``"data"``, ``"percentile"``, ``"model"`` or
     ``"spikenorm"``) under
-    Sengupta's rules and quantise into a validated :class:`IntegerNetwork` with skip connections (rate input)."""
+    Sengupta's rules and quantise into a validated :class:`IntegerNetwork` with skip connections.
+
+    ``input_coding``: ``"rate"`` (default; ``neuron`` for every layer, IF reset to zero unless given) or
+    ``"weighted"`` (Kim 2018, ``phases`` = K, ``skip_periods`` = S; not with Spike-Norm, whose λ come from rate
+    spike trains; the neurons are fixed, 'ws' hidden and 'acc' output; module docstring). Input codes:
+    :meth:`ResidualConversion.input_codes`."""
+    weighted = input_coding == "weighted"
+    if weighted:
+        if phases is None:
+            raise SnnCosimError("input_coding='weighted' needs phases=K, the bits per period (Kim 2018: 4 for MNIST)")
+        phases, skip_periods = check_phases(phases, skip_periods)
+        if method == "spikenorm":
+            raise SnnCosimError("Spike-Norm measures λ on rate-coded spike trains; with input_coding='weighted' use "
+                                "method='data', 'percentile' or 'model'")
+        if neuron is not None and neuron != NeuronParams("ws", "subtract"):
+            raise SnnCosimError(f"weighted spikes fix the neurons ('ws' reset subtract, the output 'acc'); leave "
+                                f"neuron unset instead of {neuron}")
+    elif input_coding != "rate":
+        raise SnnCosimError(f"residual conversion supports input_coding 'rate' or 'weighted', not {input_coding!r}")
+    elif phases is not None or skip_periods:
+        raise SnnCosimError("phases/skip_periods belong to input_coding='weighted'; leave them unset")
     neuron = neuron or NeuronParams("if", "zero")
     ops, skips = import_residual_network(model, input_shape)
-    images = torch.as_tensor(calibration_images) if calibration_images is not None else None
-    if images is not None and images.dtype == torch.uint8:
-        images = images.double() / 255.0
+    neurons = weighted_neurons(len(ops)) if weighted else [neuron] * len(ops)
+    images = calibration_to_unit(calibration_images) if calibration_images is not None else None
+    if weighted and images is not None:
+        images = _quantise_calibration(images, phases)  # what the ANN sees of K-bit inputs
     lambdas, groups = residual_lambdas(ops, skips, method, images, steps=spikenorm_steps, reset=neuron.reset,
                                        seed=seed, percentile=percentile, shared_thresholds=shared_thresholds)
+    input_lambda, bias_factor = 1.0, 1.0
+    if weighted:  # Kim 2018 §4.1 (golden.normalize.for_weighted_spikes): activations into [0, 1 − 2^-K]
+        ceiling = weighted_ceiling(phases)
+        lambdas = [lam / ceiling for lam in lambdas]
+        input_lambda = (1 << PIXEL_BITS) / ((1 << PIXEL_BITS) - 1)  # ANN input = 256/255 · code/2^K
+        bias_factor = 1.0 / ceiling  # Kim's β = b'/(1 − 2^-K)
     w_max = signed_range(weight_bits)[1]
     by_target = {s.target: s for s in skips}
     layers, ir_skips, scales = [], [], []
-    for index, op in enumerate(ops, start=1):
-        lam_prev = lambdas[index - 2] if index > 1 else 1.0
+    for index, (op, layer_neuron) in enumerate(zip(ops, neurons), start=1):
+        lam_prev = lambdas[index - 2] if index > 1 else input_lambda
         lam = lambdas[index - 1]
         weight = np.asarray(op.weight, dtype=np.float64) * lam_prev / lam
         skip = by_target.get(index)
@@ -239,11 +296,11 @@ def convert_residual(model: torch.nn.Module, calibration_images, *, input_shape:
         scale = max(1, math.floor(w_max / largest)) if largest > 0 else 1
         scales.append(scale)
         theta = np.full(op.n_channels_out, scale, dtype=np.int64)
-        bias = np.rint(np.asarray(op.bias, dtype=np.float64) / lam * scale).astype(np.int64)
+        bias = np.rint(np.asarray(op.bias, dtype=np.float64) / lam * bias_factor * scale).astype(np.int64)
         if op.kind == "avgpool2d":
-            layers.append(build_layer(op, int(np.rint(float(weight) * scale)), None, theta, neuron))
+            layers.append(build_layer(op, int(np.rint(float(weight) * scale)), None, theta, layer_neuron))
         else:
-            layers.append(build_layer(op, np.rint(weight * scale).astype(np.int64), bias, theta, neuron))
+            layers.append(build_layer(op, np.rint(weight * scale).astype(np.int64), bias, theta, layer_neuron))
         if skip is not None:
             sw = np.rint(skip_w * scale).astype(np.int64)
             if skip.op is not None:
@@ -251,9 +308,15 @@ def convert_residual(model: torch.nn.Module, calibration_images, *, input_shape:
             else:
                 ir_skips.append(SkipConnection(index, skip.source, sw))
     metadata = {"conversion": f"residual-{method}" + ("" if shared_thresholds else "-unshared"), "lambdas": [float(v) for v in lambdas], "scales": scales,
-                "groups": groups, "reset": neuron.reset}
+                "groups": groups, "reset": "subtract" if weighted else neuron.reset}
+    coding = {}
+    if weighted:
+        metadata.update(input_coding="weighted", phases=phases, skip_periods=skip_periods, input_lambda=input_lambda,
+                        bias_factor=bias_factor, output_neuron="acc")
+        coding = dict(input_coding="weighted", input_bits=phases, phases=phases, skip_periods=skip_periods)
+        # the IR's validation checks the phase-1 headroom << (K−1) of every layer and junction (WidthError)
     net = IntegerNetwork(tuple(int(s) for s in input_shape), layers, weight_bits=weight_bits,
-                         membrane_bits=membrane_bits, metadata=metadata, skips=ir_skips).validate()
+                         membrane_bits=membrane_bits, metadata=metadata, skips=ir_skips, **coding).validate()
     return ResidualConversion(net, lambdas, groups, ops, skips)
 
 

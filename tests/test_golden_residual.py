@@ -31,9 +31,11 @@ def residual_net(rng, neuron=NeuronParams("if", "subtract"), membrane_bits=7, sk
 
 
 def literal_run(net, spikes):
-    """Per-neuron reference of docs/spec.md §3/§4a: [T, n_0] spikes of one image → spikes and membranes per
-    layer, and the skip-pass ACs per (step, layer)."""
+    """Per-neuron reference of docs/spec.md §3/§3a/§4a: [T, n_0] spikes of one image → spikes and membranes per
+    layer, and the skip-pass ACs per (step, layer). Weighted spikes (§3a): phase k = 1 + (t−1) mod K, the input
+    (main + skip + bias) shifted by K−k, 'ws' fires at θ << (K−k) and subtracts it, 'acc' is gated for t ≤ S·K."""
     lo, hi = -(1 << (net.membrane_bits - 1)), (1 << (net.membrane_bits - 1)) - 1
+    sat = lambda x: min(max(x, lo), hi)  # noqa: E731
     steps = spikes.shape[0]
     conn = [[connections(layer, j) for j in range(layer.n_out)] for layer in net.layers]
     skip_conn = {s.target: (s.source, [connections(net.skip_layer(s), j)
@@ -54,7 +56,20 @@ def literal_run(net, spikes):
                     skip_acs[t, l] += sum(1 for i, _ in sc[j] if i is not None and src[k][i])
                 bias = per_neuron_value(layer, layer.bias, j)
                 theta = per_neuron_value(layer, layer.threshold, j)
-                vj = min(max(v[l][j] + total + bias, lo), hi)
+                kind = layer.neuron.kind
+                if kind in ("ws", "acc"):
+                    sh = net.phases - 1 - t % net.phases  # K − k at the 1-based step t + 1
+                    fire = False
+                    if kind == "acc" and t + 1 <= net.skip_periods * net.phases:
+                        vj = v[l][j]  # gated
+                    else:
+                        vj = sat(v[l][j] + ((total + bias) << sh))
+                        if kind == "ws" and vj >= theta << sh:
+                            fire, vj = True, sat(vj - (theta << sh))
+                    v[l][j] = vj
+                    out_s[l][t, j], out_v[l][t, j] = fire, vj
+                    continue
+                vj = sat(v[l][j] + total + bias)
                 fire = vj >= theta
                 if fire:
                     vj = 0 if layer.neuron.reset == "zero" else vj - theta
@@ -85,6 +100,40 @@ def test_residual_matches_literal_reference(reset):
             main = main_src.astype(np.int64) @ counting.fan_out(net.layers[l])
             np.testing.assert_array_equal(trace.counters[b, :, l, counting.COUNTER_NAMES.index("acs")],
                                           main + skip_acs[:, l])
+
+
+def test_weighted_spike_residual_matches_literal_reference():
+    """'ws' hidden layers and an 'acc' output (K = 3, S = 1): the skip synapses add into the phase-shifted input,
+    identity, 1×1 stride-2 and dense skips, a small membrane (the IR's junction headroom check allows 10 bits)."""
+    from dataclasses import replace
+
+    from golden.encoding import weighted_encode
+
+    rng = np.random.default_rng(11)
+    base = residual_net(rng, NeuronParams("if", "subtract"))
+    ws, acc = NeuronParams("ws", "subtract"), NeuronParams("acc")
+    layers = [replace(layer, neuron=acc if i == len(base.layers) - 1 else ws) for i, layer in enumerate(base.layers)]
+    K = 3
+    coding = dict(input_coding="weighted", input_bits=K, phases=K, skip_periods=1, weight_bits=4)
+    doubled = base.skips[:2] + [SkipConnection(7, 5, 2 * base.skips[2].weight)]
+    with pytest.raises(WidthError, match="skip connection 5 -> 7: with K = 3"):  # main + skip input << (K−1)
+        IntegerNetwork((1, 6, 6), layers, membrane_bits=10, skips=doubled, **coding).validate()
+    net = IntegerNetwork((1, 6, 6), layers, membrane_bits=10, skips=base.skips, **coding).validate()
+    x = weighted_encode(torch.from_numpy(rng.integers(0, 1 << K, (2, 36))), 8 * K, K)
+    trace = IntegerSimulator(net, device="cpu").run(x, record_membranes=True)
+    K_ = {n: i for i, n in enumerate(counting.COUNTER_NAMES)}
+    assert int(trace.counters[..., K_["saturations"]].sum()) > 0  # saturation exercised
+    for b in range(2):
+        spk, mem, skip_acs = literal_run(net, x[:, b].numpy())
+        assert skip_acs.sum() > 0
+        for l in range(len(net.layers)):
+            np.testing.assert_array_equal(trace.spikes[l][b], spk[l], err_msg=f"image {b} layer {l + 1} spikes")
+            np.testing.assert_array_equal(trace.membranes[l][b], mem[l], err_msg=f"image {b} layer {l + 1} v")
+        for skip in net.skips[:-1]:  # the skip sources and hidden junctions fire
+            assert spk[skip.source - 1].any() and spk[skip.target - 1].any()
+        assert (mem[-1][:K] == 0).all() and mem[-1][K:].any()  # the 'acc' output is gated for S·K steps
+    np.testing.assert_array_equal(trace.predictions, [int(np.argmax(literal_run(net, x[:, b].numpy())[1][-1][-1]))
+                                                      for b in range(2)])
 
 
 def test_skip_pass_cycles_and_weight_reads():

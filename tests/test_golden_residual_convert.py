@@ -9,6 +9,7 @@ from torch import nn
 
 from golden.ann import forward_ops, import_network, import_residual_network
 from golden.errors import UnsupportedLayerError
+from golden.ir import NeuronParams
 from golden.residual import BasicBlock, convert_residual
 from golden.encoding import rate_encode
 from golden.simulate import IntegerSimulator
@@ -81,3 +82,64 @@ def test_converted_network_shares_thresholds_and_tracks_the_ann(method):
         trace = IntegerSimulator(net, device="cpu").run(x)
         ann = model.double()(images).argmax(1).numpy()
         assert (trace.predictions == ann).mean() >= 0.6
+
+
+# ----------------------------------------------------------------------------------------- weighted spikes (Kim 2018)
+def test_weighted_spike_conversion_reuses_the_plain_normalisation():
+    from golden.convert import _quantise_calibration
+    from golden.encoding import weighted_encode
+    from golden.errors import SnnCosimError
+    from golden.residual import residual_lambdas
+
+    model = small_resnet()
+    images = torch.rand(32, 1, 8, 8, dtype=torch.float64)
+    K = 4
+    conv = convert_residual(model, images, input_shape=(1, 8, 8), method="data", input_coding="weighted", phases=K,
+                            skip_periods=1)
+    net = conv.integer
+    assert (net.input_coding, net.phases, net.skip_periods, net.input_bits) == ("weighted", K, 1, K)
+    assert [layer.neuron.kind for layer in net.layers] == ["ws"] * 7 + ["acc"]
+    assert all(layer.neuron.reset == "subtract" for layer in net.layers[:-1])
+    # λ' = λ/(1 − 2^-K) of the rate path's λ measured on the images reduced to their upper K bits
+    rate_lambdas, groups = residual_lambdas(conv.ops, conv.skips, "data", _quantise_calibration(images, K))
+    np.testing.assert_allclose(conv.lambdas, np.array(rate_lambdas) / (1 - 2.0 ** -K), rtol=1e-12)
+    assert groups == conv.groups == [[2, 3, 4, 5, 6]]
+    # layer 1 folds the input factor 256/255 · (1 − 2^-K)/λ_1 (before rounding)
+    w1 = conv.ops[0].weight * (256 / 255) / conv.lambdas[0] * conv.scales[0]
+    np.testing.assert_array_equal(net.layers[0].weight, np.rint(w1).astype(np.int64))
+    pixels = torch.round(images.reshape(32, -1) * 255).to(torch.int64)
+    codes = conv.input_codes(pixels)
+    assert int(codes.max()) < 1 << K and torch.equal(codes, pixels >> (8 - K))
+    trace = IntegerSimulator(net, device="cpu").run(weighted_encode(codes, 12 * K, K))
+    ann = model.double()(_quantise_calibration(images, K)).argmax(1).numpy()
+    assert (trace.predictions == ann).mean() >= 0.6
+    with pytest.raises(SnnCosimError, match="Spike-Norm"):
+        convert_residual(model, images, input_shape=(1, 8, 8), method="spikenorm", input_coding="weighted", phases=K)
+    with pytest.raises(SnnCosimError, match="needs phases"):
+        convert_residual(model, images, input_shape=(1, 8, 8), input_coding="weighted")
+    with pytest.raises(SnnCosimError, match="fix the neurons"):
+        convert_residual(model, images, input_shape=(1, 8, 8), input_coding="weighted", phases=K,
+                         neuron=NeuronParams("if", "zero"))
+
+
+def test_default_resnet_with_weighted_spikes_reaches_the_ann():
+    """The trained ResNet (10 weight layers) with K = 4, percentile normalisation and Sengupta's rules: on 100 test
+    images the 'acc' output after 12 periods is within 3 pp of the ANN (1 pp at ~12 periods when measured)."""
+    from golden.data import default_split
+    from golden.encoding import weighted_encode
+    from golden.residual import default_resnet
+    from golden.simulate import accuracy_curve
+    from golden.train import evaluate
+
+    split = default_split()
+    model = default_resnet()
+    n, K = 100, 4
+    conv = convert_residual(model, split.train_images[:256], input_shape=(1, 28, 28), method="percentile",
+                            input_coding="weighted", phases=K)
+    assert len(conv.integer.skips) == 3 and conv.groups == [[2, 3, 4, 5, 6, 7, 8]]
+    ann = evaluate(model, split.test_images[:n].unsqueeze(1), split.test_labels[:n])
+    codes = conv.input_codes(split.test_images[:n].reshape(n, -1).to(torch.int64))
+    curve = accuracy_curve(IntegerSimulator(conv.integer, device="cpu"), weighted_encode(codes, 12 * K, K),
+                           split.test_labels[:n], [2 * K, 12 * K], batch_size=50)
+    assert curve[12 * K] >= ann - 0.03, f"SNN {curve[12 * K]:.2f} after 12 periods, ANN {ann:.2f}"
+    assert curve[2 * K] < curve[12 * K]  # the deep residual stream needs a few periods (latency of shared λ)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cosim.session import check_equivalence, cosimulate, golden_reference
+from cosim.session import check_equivalence, config_for_networks, cosimulate, golden_reference
 from golden.ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
                        identity_skip)
 from hw.config import EngineConfig
@@ -16,7 +16,8 @@ from hw.config import EngineConfig
 from .conftest import random_spikes
 
 
-def _network(seed: int, neuron: NeuronParams) -> IntegerNetwork:
+def _network(seed: int, neuron: NeuronParams, *, output: NeuronParams | None = None, membrane_bits: int = 7,
+             **coding) -> IntegerNetwork:
     rng = np.random.default_rng(seed)
 
     def conv(c_in, c_out, h, stride=1):
@@ -25,10 +26,12 @@ def _network(seed: int, neuron: NeuronParams) -> IntegerNetwork:
 
     layers = [conv(2, 4, 8), conv(4, 4, 8), conv(4, 4, 8), conv(4, 6, 8, 2), conv(6, 6, 4),
               AvgPool2dLayer(2, rng.integers(2, 6, 6), (6, 4, 4), (2, 2), (2, 2), neuron),
-              DenseLayer(rng.integers(-6, 8, (5, 24)), rng.integers(-2, 3, 5), rng.integers(3, 10, 5), neuron)]
+              DenseLayer(rng.integers(-6, 8, (5, 24)), rng.integers(-2, 3, 5), rng.integers(3, 10, 5),
+                         output or neuron)]
     skips = [identity_skip(3, 1, 4, scale=3), SkipConnection(5, 3, rng.integers(-5, 7, (6, 4, 1, 1)), (2, 2)),
              SkipConnection(7, 5, rng.integers(-4, 5, (5, 96)))]
-    return IntegerNetwork((2, 8, 8), layers, weight_bits=5, membrane_bits=7, skips=skips).validate()
+    return IntegerNetwork((2, 8, 8), layers, weight_bits=5, membrane_bits=membrane_bits, skips=skips,
+                          **coding).validate()
 
 
 @pytest.mark.parametrize("neuron", [NeuronParams("if", "zero"), NeuronParams("lif", "subtract", leak_shift=2)],
@@ -44,6 +47,38 @@ def test_random_residual_network_is_bit_and_cycle_exact(engines, neuron, tmp_pat
     assert rtl.problems == []
     assert (golden.counter("saturations") > 0).any()
     for skip in net.skips:  # every skip source and junction is active
+        assert golden.spikes[skip.source - 1].any() and golden.spikes[skip.target - 1].any()
+
+
+WS_K = 3  # the random weighted-spike residual network: K = 3 phases, S = 1 skipped period
+
+
+def test_random_weighted_spike_residual_network_is_bit_and_cycle_exact(engines, tmp_path):
+    """Kim 2018 'ws' hidden layers and an 'acc' output on the same residual shape: the skip pass adds into the
+    accumulator and the UPDATE shifts main + skip + bias by K−k. The membrane is the smallest width the IR's
+    headroom check (every layer and junction, << (K−1)) accepts, so the 'acc' output saturates."""
+    from golden.encoding import weighted_encode
+    from golden.errors import WidthError
+
+    coding = dict(input_coding="weighted", input_bits=WS_K, phases=WS_K, skip_periods=1)
+    for bits in range(8, 16):  # smallest membrane the IR accepts
+        try:
+            net = _network(17, NeuronParams("ws", "subtract"), output=NeuronParams("acc"), membrane_bits=bits,
+                           **coding)
+            break
+        except WidthError:
+            continue
+    config = EngineConfig.for_network(net, lanes=4)
+    codes = np.random.default_rng(7).integers(0, 1 << WS_K, (3, net.n_inputs))
+    spikes = weighted_encode(codes, 8 * WS_K, WS_K).permute(1, 0, 2).numpy()  # 8 periods, image-major
+    rtl = cosimulate(net, spikes, engine=engines(config), config=config, work_dir=tmp_path / "rtl")
+    golden = golden_reference(net, spikes, lanes=4)
+    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
+    assert comparison.equivalent, comparison.summary()
+    assert rtl.problems == []
+    np.testing.assert_array_equal(rtl.trace.predictions, golden.predictions)
+    assert (golden.counter("saturations") > 0).any()
+    for skip in net.skips[:-1]:  # every hidden junction and its skip source fire
         assert golden.spikes[skip.source - 1].any() and golden.spikes[skip.target - 1].any()
 
 
@@ -72,12 +107,39 @@ def converted_resnet():
     return model, conversion, spikes, np.asarray(split.test_labels[:N_IMAGES])
 
 
-def test_converted_resnet_is_bit_and_cycle_exact(engines, converted_resnet, tmp_path):
+WS_RESNET_K, WS_RESNET_PERIODS = 4, 10  # weighted spikes: K = 4, 10 periods = 40 steps
+
+
+@pytest.fixture(scope="module")
+def converted_resnet_weighted():
+    """The same ResNet converted for weighted spikes (Kim 2018, K = 4): percentile normalisation on 64 training
+    images (quantised to their upper 4 bits), 'ws' hidden layers, 'acc' output, Sengupta's rules."""
+    from golden.data import default_split
+    from golden.encoding import weighted_encode
+    from golden.residual import convert_residual, default_resnet
+
+    split = default_split()
+    conversion = convert_residual(default_resnet(), split.train_images[:64], input_shape=(1, 28, 28),
+                                  method="percentile", input_coding="weighted", phases=WS_RESNET_K)
+    pixels = np.asarray(split.test_images[:N_IMAGES]).reshape(N_IMAGES, -1).astype(np.int64)
+    codes = conversion.input_codes(pixels)
+    spikes = weighted_encode(codes, WS_RESNET_PERIODS * WS_RESNET_K, WS_RESNET_K).permute(1, 0, 2).numpy()
+    return conversion, spikes, np.asarray(split.test_labels[:N_IMAGES])
+
+
+@pytest.fixture(scope="module")
+def resnet_config(converted_resnet, converted_resnet_weighted):
+    """One build for the rate and the weighted-spike ResNet (widths: the maxima of both)."""
+    return config_for_networks([converted_resnet[1].integer, converted_resnet_weighted[0].integer],
+                               lanes=RESNET_LANES)
+
+
+def test_converted_resnet_is_bit_and_cycle_exact(engines, converted_resnet, resnet_config, tmp_path):
     model, conversion, spikes, labels = converted_resnet
     net = conversion.integer
     assert len(net.layers) == 10 and len(net.skips) == 3
     assert conversion.groups == [[2, 3, 4, 5, 6, 7, 8]], "the three blocks chain into one threshold group"
-    config = EngineConfig.for_network(net, lanes=RESNET_LANES)
+    config = resnet_config
     rtl = cosimulate(net, spikes, engine=engines(config), config=config, work_dir=tmp_path / "rtl")
     golden = golden_reference(net, spikes, lanes=RESNET_LANES)
     comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
@@ -91,3 +153,23 @@ def test_converted_resnet_is_bit_and_cycle_exact(engines, converted_resnet, tmp_
     accuracy = float((golden.predictions == labels).mean())
     assert accuracy >= 0.8, f"golden accuracy {accuracy:.2f} on {N_IMAGES} test images after {RESNET_STEPS} steps"
     print(f"\nconverted ResNet: {rtl.summary()}; golden accuracy {accuracy:.2f}")
+
+
+def test_converted_resnet_with_weighted_spikes_is_bit_and_cycle_exact(engines, converted_resnet_weighted,
+                                                                       resnet_config, tmp_path):
+    conversion, spikes, labels = converted_resnet_weighted
+    net = conversion.integer
+    assert [layer.neuron.kind for layer in net.layers] == ["ws"] * 9 + ["acc"] and len(net.skips) == 3
+    rtl = cosimulate(net, spikes, engine=engines(resnet_config), config=resnet_config, work_dir=tmp_path / "rtl")
+    golden = golden_reference(net, spikes, lanes=RESNET_LANES)
+    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
+    assert comparison.equivalent, comparison.summary()
+    assert rtl.problems == []
+    np.testing.assert_array_equal(rtl.trace.predictions, golden.predictions)
+    np.testing.assert_array_equal(rtl.hardware_totals, golden.counters.sum(axis=(1, 2)))
+    for skip in net.skips:  # every shortcut carries spikes into an active junction
+        assert golden.spikes[skip.source - 1].any() and golden.spikes[skip.target - 1].any()
+    accuracy = float((golden.predictions == labels).mean())
+    assert accuracy >= 0.8, (f"golden accuracy {accuracy:.2f} on {N_IMAGES} test images after "
+                             f"{WS_RESNET_PERIODS} periods of K = {WS_RESNET_K}")
+    print(f"\nconverted ResNet, weighted spikes K = {WS_RESNET_K}: {rtl.summary()}; golden accuracy {accuracy:.2f}")
