@@ -47,6 +47,7 @@ from .errors import DataError, SnnCosimError, UnsupportedLayerError
 from .ir import IntegerNetwork, NeuronParams, SkipConnection, signed_range
 from .normalize import weighted_ceiling
 from .quantize import build_layer, check_phases, weighted_neurons
+from .spikenorm import integrate_if
 
 __all__ = ["ResidualConversion", "residual_groups", "residual_lambdas", "convert_residual"]
 
@@ -170,20 +171,6 @@ def _step_input(op, x_prev, lam_prev, skip_op=None, x_skip=None, lam_skip=1.0):
     return y.reshape(steps, batch, -1)
 
 
-def _integrate(current, lam, reset):
-    v = torch.zeros(current.shape[1:], dtype=torch.float64)
-    out = torch.empty(current.shape, dtype=torch.bool)
-    for t in range(current.shape[0]):
-        v += current[t]
-        fired = v >= lam
-        out[t] = fired
-        if reset == "subtract":
-            v -= fired.to(torch.float64) * lam
-        else:
-            v.masked_fill_(fired, 0.0)
-    return out
-
-
 def _spike_norm(ops, skips, groups, input_spikes, reset, shared: bool = True) -> list[float]:
     """Sengupta Alg. 1 in λ form with shortcuts; a group's later members reuse its first member's λ."""
     by_target = {s.target: s for s in skips}
@@ -207,7 +194,7 @@ def _spike_norm(ops, skips, groups, input_spikes, reset, shared: bool = True) ->
                 if not lam > 0:
                     raise DataError(f"layer '{op.name}' never receives a positive input from the calibration spikes")
             lambdas.append(lam)
-            spikes.append(_integrate(current, lam, reset))
+            spikes.append(integrate_if(current, lam, reset))
     return lambdas
 
 

@@ -79,7 +79,7 @@ def _layer_input(op: AffineOp, spikes: torch.Tensor) -> torch.Tensor:
     return apply_op(linear, flat).reshape(steps, batch, -1)
 
 
-def _integrate(current: torch.Tensor, threshold: float, reset: str) -> torch.Tensor:
+def integrate_if(current: torch.Tensor, threshold: float, reset: str) -> torch.Tensor:
     """IF without leak over ``current [T, B, n]`` from zero state: ``v += I``; spike when ``v ≥ θ``; reset."""
     v = torch.zeros(current.shape[1:], dtype=torch.float64)
     out = torch.empty(current.shape, dtype=torch.bool)
@@ -121,7 +121,7 @@ def spike_norm_thresholds(ops: Sequence[AffineOp], input_spikes: torch.Tensor, *
             out = torch.empty((spikes.shape[0], n_images, op.n_out), dtype=torch.bool)
             for start in range(0, n_images, chunk):  # pass 2: run layer i with its threshold
                 stop = min(n_images, start + chunk)
-                out[:, start:stop] = _integrate(_layer_input(op, spikes[:, start:stop]), theta, reset)
+                out[:, start:stop] = integrate_if(_layer_input(op, spikes[:, start:stop]), theta, reset)
             rates.append(float(out.to(torch.float32).mean()))
             spikes = out
     return thresholds, rates
