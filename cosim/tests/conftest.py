@@ -89,3 +89,20 @@ NEURON_VARIANTS = {
     "lif-floor": NeuronParams("lif", "subtract", leak_shift=3, floor=-100),
     "lif-zero": NeuronParams("lif", "zero", leak_shift=2),
 }
+
+
+def run_and_check(net: IntegerNetwork, spikes: np.ndarray, engine, work_dir: Path, *, lanes: int, config=None):
+    """Co-simulate ``net`` on ``engine`` with ``spikes`` [N, T, n_0] and run the golden model on the same spikes;
+    assert bit- and cycle-exact equivalence (the first difference in the message), no harness problems, equal
+    predictions and hardware totals equal to the golden counters. Returns ``(rtl_run, golden_trace)``."""
+    from cosim.session import check_equivalence, cosimulate, golden_reference
+
+    rtl = cosimulate(net, spikes, engine=engine, config=config, work_dir=work_dir / "rtl")
+    golden = golden_reference(net, spikes, lanes=lanes)
+    comparison = check_equivalence(golden, rtl.trace, work_dir / "mismatch")
+    assert comparison.equivalent, comparison.summary()
+    assert "membranes" in comparison.checked
+    assert rtl.problems == []
+    np.testing.assert_array_equal(rtl.trace.predictions, golden.predictions)
+    np.testing.assert_array_equal(rtl.hardware_totals, golden.counters.sum(axis=(1, 2)))
+    return rtl, golden

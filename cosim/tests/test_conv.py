@@ -12,7 +12,7 @@ from cosim.session import check_equivalence, cosimulate, golden_reference
 from golden.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
 from hw.config import EngineConfig
 
-from .conftest import random_spikes
+from .conftest import random_spikes, run_and_check
 
 
 def _network(seed: int, padding, stride, neuron) -> IntegerNetwork:
@@ -33,11 +33,7 @@ def test_conv_pool_dense_is_bit_and_cycle_exact(engines, padding, stride, neuron
     net = _network(11, padding, stride, neuron)
     config = EngineConfig.for_network(net, lanes=4, acc_bits=16, bias_bits=4, threshold_bits=5)
     spikes = random_spikes(np.random.default_rng(5), 3, 6, net.n_inputs)
-    rtl = cosimulate(net, spikes, engine=engines(config), config=config, work_dir=tmp_path / "rtl")
-    golden = golden_reference(net, spikes, lanes=4)
-    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
-    assert comparison.equivalent, comparison.summary()
-    assert rtl.problems == []
+    rtl, golden = run_and_check(net, spikes, engines(config), tmp_path, lanes=4, config=config)
     assert (golden.counter("saturations") > 0).any()
     assert golden.spikes[0].any() and golden.spikes[1].any()
 

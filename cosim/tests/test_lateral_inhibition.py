@@ -11,10 +11,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cosim.session import check_equivalence, config_for_networks, cosimulate, golden_reference
+from cosim.session import config_for_networks
 from golden.ir import IntegerNetwork, NeuronParams
 
-from .conftest import random_network, random_spikes
+from .conftest import random_network, random_spikes, run_and_check
 
 SIZES = [24, 14, 6]
 LANES = 4
@@ -56,13 +56,7 @@ def test_lateral_inhibition_is_bit_and_cycle_exact(engine, variant, inhibit, tmp
     assert engine.config.inhibition == (1, 1)
     rng = np.random.default_rng(zlib.crc32(f"{variant}/{inhibit}".encode()))
     spikes = random_spikes(rng, 4, 16, net.n_inputs, rate=(0.1, 0.8))
-    rtl = cosimulate(net, spikes, engine=engine, work_dir=tmp_path / "rtl")
-    golden = golden_reference(net, spikes, lanes=LANES)
-    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
-    assert comparison.equivalent, comparison.summary()
-    assert "membranes" in comparison.checked
-    assert rtl.problems == []
-    assert (rtl.hardware_totals == rtl.trace.counters.sum(axis=(1, 2))).all()
+    rtl, golden = run_and_check(net, spikes, engine, tmp_path, lanes=LANES)
     # the test exercises the inhibition: every inhibited layer multiplied, the others did not
     macs = rtl.trace.counter("macs").sum(axis=(0, 1))
     for l in range(len(SIZES) - 1):
@@ -78,9 +72,6 @@ def test_inhibition_saturates_and_is_counted_once(engine, tmp_path):
     net = IntegerNetwork(base.input_shape, layers, weight_bits=base.weight_bits,
                          membrane_bits=base.membrane_bits).validate()
     spikes = random_spikes(np.random.default_rng(9), 3, 16, net.n_inputs, rate=(0.3, 0.9))
-    rtl = cosimulate(net, spikes, engine=engine, work_dir=tmp_path / "rtl")
-    golden = golden_reference(net, spikes, lanes=LANES)
-    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
-    assert comparison.equivalent, comparison.summary()
+    rtl, golden = run_and_check(net, spikes, engine, tmp_path, lanes=LANES)
     assert rtl.trace.counter("saturations").sum() > 0
     assert min(m.min() for m in rtl.trace.membranes) == -(1 << (MEMBRANE_BITS - 1))

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from cosim.session import check_equivalence, cosimulate, golden_reference
 from hw.config import EngineConfig
+
+from .conftest import run_and_check
 
 N_IMAGES = 20
 LANES = 8
@@ -39,13 +40,7 @@ def test_trained_lee_network_is_bit_and_cycle_exact(lee, engines, tmp_path):
     assert all(layer.neuron.floor_threshold for layer in network.layers)
     config = EngineConfig.for_network(network, lanes=LANES)
     assert [l for l in range(1, config.n_layers + 1) if config.inhibits(l)] == inhibited
-    rtl = cosimulate(network, spikes, engine=engines(config), work_dir=tmp_path / "rtl")
-    golden = golden_reference(network, spikes, lanes=LANES)
-    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
-    assert comparison.equivalent, comparison.summary()
-    assert "membranes" in comparison.checked
-    assert rtl.problems == []
-    assert (rtl.hardware_totals == rtl.trace.counters.sum(axis=(1, 2))).all()
+    rtl, golden = run_and_check(network, spikes, engines(config), tmp_path, lanes=LANES, config=config)
     # the inhibition really acts in hardware: MACs in every inhibited layer
     macs = rtl.trace.counter("macs").sum(axis=(0, 1))
     assert all(macs[l - 1] > 0 for l in inhibited), macs

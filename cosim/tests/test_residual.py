@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cosim.session import check_equivalence, config_for_networks, cosimulate, golden_reference
+from cosim.session import config_for_networks
 from golden.ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
                        identity_skip)
 from hw.config import EngineConfig
 
-from .conftest import random_spikes
+from .conftest import random_spikes, run_and_check
 
 
 def _network(seed: int, neuron: NeuronParams, *, output: NeuronParams | None = None, membrane_bits: int = 7,
@@ -40,11 +40,7 @@ def test_random_residual_network_is_bit_and_cycle_exact(engines, neuron, tmp_pat
     net = _network(17, neuron)
     config = EngineConfig.for_network(net, lanes=4, acc_bits=16, bias_bits=4, threshold_bits=6)
     spikes = random_spikes(np.random.default_rng(6), 3, 6, net.n_inputs)
-    rtl = cosimulate(net, spikes, engine=engines(config), config=config, work_dir=tmp_path / "rtl")
-    golden = golden_reference(net, spikes, lanes=4)
-    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
-    assert comparison.equivalent, comparison.summary()
-    assert rtl.problems == []
+    rtl, golden = run_and_check(net, spikes, engines(config), tmp_path, lanes=4, config=config)
     assert (golden.counter("saturations") > 0).any()
     for skip in net.skips:  # every skip source and junction is active
         assert golden.spikes[skip.source - 1].any() and golden.spikes[skip.target - 1].any()
@@ -71,12 +67,7 @@ def test_random_weighted_spike_residual_network_is_bit_and_cycle_exact(engines, 
     config = EngineConfig.for_network(net, lanes=4)
     codes = np.random.default_rng(7).integers(0, 1 << WS_K, (3, net.n_inputs))
     spikes = weighted_encode(codes, 8 * WS_K, WS_K).permute(1, 0, 2).numpy()  # 8 periods, image-major
-    rtl = cosimulate(net, spikes, engine=engines(config), config=config, work_dir=tmp_path / "rtl")
-    golden = golden_reference(net, spikes, lanes=4)
-    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
-    assert comparison.equivalent, comparison.summary()
-    assert rtl.problems == []
-    np.testing.assert_array_equal(rtl.trace.predictions, golden.predictions)
+    rtl, golden = run_and_check(net, spikes, engines(config), tmp_path, lanes=4, config=config)
     assert (golden.counter("saturations") > 0).any()
     for skip in net.skips[:-1]:  # every hidden junction and its skip source fire
         assert golden.spikes[skip.source - 1].any() and golden.spikes[skip.target - 1].any()
@@ -140,13 +131,7 @@ def test_converted_resnet_is_bit_and_cycle_exact(engines, converted_resnet, resn
     assert len(net.layers) == 10 and len(net.skips) == 3
     assert conversion.groups == [[2, 3, 4, 5, 6, 7, 8]], "the three blocks chain into one threshold group"
     config = resnet_config
-    rtl = cosimulate(net, spikes, engine=engines(config), config=config, work_dir=tmp_path / "rtl")
-    golden = golden_reference(net, spikes, lanes=RESNET_LANES)
-    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
-    assert comparison.equivalent, comparison.summary()
-    assert rtl.problems == []
-    np.testing.assert_array_equal(rtl.trace.predictions, golden.predictions)
-    np.testing.assert_array_equal(rtl.hardware_totals, golden.counters.sum(axis=(1, 2)))
+    rtl, golden = run_and_check(net, spikes, engines(config), tmp_path, lanes=RESNET_LANES, config=config)
     for skip in net.skips:  # every shortcut carries spikes into an active junction
         assert golden.spikes[skip.source - 1].any() and golden.spikes[skip.target - 1].any()
     assert model.test_accuracy >= 0.9, "the trained ResNet should classify the test part"
@@ -160,13 +145,8 @@ def test_converted_resnet_with_weighted_spikes_is_bit_and_cycle_exact(engines, c
     conversion, spikes, labels = converted_resnet_weighted
     net = conversion.integer
     assert [layer.neuron.kind for layer in net.layers] == ["ws"] * 9 + ["acc"] and len(net.skips) == 3
-    rtl = cosimulate(net, spikes, engine=engines(resnet_config), config=resnet_config, work_dir=tmp_path / "rtl")
-    golden = golden_reference(net, spikes, lanes=RESNET_LANES)
-    comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
-    assert comparison.equivalent, comparison.summary()
-    assert rtl.problems == []
-    np.testing.assert_array_equal(rtl.trace.predictions, golden.predictions)
-    np.testing.assert_array_equal(rtl.hardware_totals, golden.counters.sum(axis=(1, 2)))
+    rtl, golden = run_and_check(net, spikes, engines(resnet_config), tmp_path, lanes=RESNET_LANES,
+                                config=resnet_config)
     for skip in net.skips:  # every shortcut carries spikes into an active junction
         assert golden.spikes[skip.source - 1].any() and golden.spikes[skip.target - 1].any()
     accuracy = float((golden.predictions == labels).mean())
