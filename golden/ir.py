@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from .errors import NetworkFileError, WidthError
+from .files import make_public
 
 FORMAT_NAME = "snncosim-integer-network"
 FORMAT_VERSION = 2  # the newest version written; plain networks are still written as 1
@@ -648,6 +649,7 @@ class IntegerNetwork:
         try:
             (tmp / "arrays.npz").write_bytes(blob)
             (tmp / "network.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+            make_public(tmp)
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from golden.errors import SnnCosimError
+from golden.files import make_public
 from golden.ir import IntegerNetwork
 
 from .config import (FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, GLOBAL_FS_MODE, GLOBAL_PHASES,
@@ -176,6 +177,7 @@ def write_config_hex(words: list[tuple[int, int]], path: str | os.PathLike, data
     try:
         with os.fdopen(fd, "w") as handle:
             handle.writelines(lines)
+        make_public(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -198,3 +198,19 @@ def test_convert_with_spikenorm_writes_a_network(tmp_path, capsys):
                  "--spikenorm-steps", "10", "--spikenorm-images", "16", "-o", str(out), "-q"]) == 0
     assert IntegerNetwork.load(out).layer_sizes == [784, 32, 10]
     assert "spikenorm normalisation" in capsys.readouterr().out
+
+
+def test_written_network_and_config_image_are_readable_by_others(tmp_path):
+    """Files written through a private temporary (mkstemp/mkdtemp) get the umask's permissions, not 0600/0700."""
+    import os
+    import stat
+
+    net = IntegerNetwork((4,), [DenseLayer(np.ones((2, 4), dtype=np.int64), np.zeros(2, dtype=np.int64),
+                                           np.full(2, 3, dtype=np.int64))]).validate()
+    umask = os.umask(0o022)
+    try:
+        assert main(["verilog", str(net.save(tmp_path / "net.snn")), "-o", str(tmp_path / "v")]) == 0
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "net.snn").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "v" / "config.hex").stat().st_mode) == 0o644
