@@ -499,6 +499,21 @@ class NetworkEngine(wiring.Component):
         m.d.sync += [s1_update.eq(0), s1_inhibit.eq(0)]
         m.d.comb += xb.op_group.eq(group)
 
+        def issue_state_word(stage1, last, after):
+            """One cycle of an UPDATE / INHIBIT pass: hand state word `group` to stage 1 (read there), then the next
+            word, or the drain state `after` once `last` was issued."""
+            m.d.comb += self.busy.eq(1)
+            count_cycle()
+            m.d.sync += [ctr["state_reads"].eq(ctr["state_reads"] + 1),
+                         stage1.eq(1), s1_group.eq(group), s1_base.eq(group_base)]
+            if c.spatial:
+                m.d.sync += [s1_ugroup.eq(ugroup), ugroup.eq(Mux(ugroup == g_last, 0, ugroup + 1))]
+            with m.If(group == last):
+                m.d.sync += pad.eq(0)
+                m.next = after
+            with m.Else():
+                m.d.sync += [group.eq(group + 1), group_base.eq(group_base + P)]
+
         with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):  # after rst only: ACC[g] = 0 for every g
                 m.d.comb += [self.busy.eq(1), cfg_open.eq(1), xb.op_valid.eq(1), xb.op_clear.eq(1)]
@@ -567,17 +582,8 @@ class NetworkEngine(wiring.Component):
                         m.d.sync += group.eq(group + 1)
 
             with m.State("UPDATE"):
-                m.d.comb += [self.busy.eq(1), xb.op_valid.eq(1), xb.op_clear.eq(1)]
-                count_cycle()
-                m.d.sync += [ctr["state_reads"].eq(ctr["state_reads"] + 1),
-                             s1_update.eq(1), s1_group.eq(group), s1_base.eq(group_base)]
-                if c.spatial:
-                    m.d.sync += [s1_ugroup.eq(ugroup), ugroup.eq(Mux(ugroup == g_last, 0, ugroup + 1))]
-                with m.If(group == u_last):
-                    m.d.sync += pad.eq(0)
-                    m.next = "DRAIN"
-                with m.Else():
-                    m.d.sync += [group.eq(group + 1), group_base.eq(group_base + P)]
+                m.d.comb += [xb.op_valid.eq(1), xb.op_clear.eq(1)]
+                issue_state_word(s1_update, u_last, "DRAIN")
 
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
@@ -590,16 +596,7 @@ class NetworkEngine(wiring.Component):
 
             if inh is not None:
                 with m.State("INHIBIT"):  # issue group g: membrane, θ and u read here, own bits in stage 1
-                    m.d.comb += self.busy.eq(1)
-                    count_cycle()
-                    m.d.sync += [ctr["state_reads"].eq(ctr["state_reads"] + 1),
-                                 s1_inhibit.eq(1), s1_group.eq(group), s1_base.eq(group_base)]
-                    if c.spatial:
-                        m.d.sync += [s1_ugroup.eq(ugroup), ugroup.eq(Mux(ugroup == g_last, 0, ugroup + 1))]
-                    with m.If(group == g_last):
-                        m.next = "IDRAIN"
-                    with m.Else():
-                        m.d.sync += [group.eq(group + 1), group_base.eq(group_base + P)]
+                    issue_state_word(s1_inhibit, g_last, "IDRAIN")
 
                 with m.State("IDRAIN"):
                     m.d.comb += self.busy.eq(1)
