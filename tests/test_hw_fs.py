@@ -320,45 +320,6 @@ def test_fs_residual_junctions_are_refused(rng):
         EngineConfig.for_network(net, lanes=LANES)
 
 
-FS_TB = """\
-`timescale 1ns/1ps
-module tb;
-  localparam WORDS = {words};
-  reg clk = 0, rst = 1, start = 0, spike_in_valid = 0;
-  reg [15:0] n_steps = 0, n_images = {images};
-  reg [{lanes_msb}:0] spike_in_data = 0;
-  reg [{lanes_msb}:0] spikes [0:WORDS-1];
-  wire ready, spike_in_ready, busy, done, pred_valid;
-  wire [15:0] prediction, pred_image;
-  wire [31:0] image_cycles;
-  integer k = 0;
-  snn_top #(.CONFIG_FILE("config.hex")) dut(.clk(clk), .rst(rst), .ready(ready), .start(start),
-    .n_steps(n_steps), .n_images(n_images), .pred_valid(pred_valid), .pred_image(pred_image),
-    .spike_in_valid(spike_in_valid), .spike_in_ready(spike_in_ready),
-    .spike_in_data(spike_in_data), .busy(busy), .done(done), .prediction(prediction),
-    .image_cycles(image_cycles));
-  always #5 clk = ~clk;
-  initial begin
-    $readmemh("spikes.hex", spikes);
-    repeat (3) @(posedge clk);
-    rst <= 0;
-    wait (ready);
-    @(posedge clk); start <= 1;
-    @(posedge clk); start <= 0;
-    while (!done) begin
-      spike_in_valid <= k < WORDS;
-      spike_in_data <= k < WORDS ? spikes[k] : 0;
-      @(posedge clk);
-      if (pred_valid) $display("PRED %0d %0d", pred_image, prediction);
-      if (spike_in_valid && spike_in_ready) k = k + 1;
-    end
-    $display("RESULT %0d", image_cycles);
-    $finish;
-  end
-endmodule
-"""
-
-
 def test_fs_verilog_export_lints_and_streams_in_verilator(rng, tmp_path):
     """The FS build's Verilog has the documented ports (n_images, pred_valid, pred_image added), its config.hex
     the FS table words, and the FPGA top streams three images through Verilator: one prediction beat per image
@@ -368,7 +329,7 @@ def test_fs_verilog_export_lints_and_streams_in_verilator(rng, tmp_path):
 
     from hw.config_image import global_address, read_config_hex, region_address
     from hw.verilog import verilog_ports, write_verilog
-    from test_hw_verilog import _verilator
+    from test_hw_verilog import _verilator, run_fpga_top
 
     net = fs_network(rng, SIZES, [relu_tables(3), ((-6, 20, 3, -2), (12, -50, 4, 0), (-4, 8, -1, 2))])
     written = write_verilog(net, tmp_path / "out", lanes=LANES)
@@ -395,21 +356,9 @@ def test_fs_verilog_export_lints_and_streams_in_verilator(rng, tmp_path):
     padded[..., :SIZES[0]] = spikes.transpose(1, 0, 2)
     hex_words = [sum(int(b) << p for p, b in enumerate(padded[n, t, w * LANES:(w + 1) * LANES]))
                  for n in range(3) for t in range(K) for w in range(n_words)]
-    for path in written[:3]:
-        shutil.copy(path, tmp_path / path.name)
-    (tmp_path / "spikes.hex").write_text("".join(f"{w:X}\n" for w in hex_words))
-    (tmp_path / "tb.sv").write_text(FS_TB.format(words=len(hex_words), images=3, lanes_msb=LANES - 1))
-    env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
-    build = subprocess.run([exe, "--binary", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module",
-                            "tb", "tb.sv", "snn_top.v", "snn_engine.v", "-j", "2", "-CFLAGS",
-                            "-O0 -fcoroutines -std=c++20"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert build.returncode == 0, (build.stdout + build.stderr)[-3000:]
-    run = subprocess.run([str(tmp_path / "obj_dir" / "Vtb")], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=120)
-    lines = run.stdout.splitlines()
+    lines = run_fpga_top(written[0].parent, tmp_path, hex_words, LANES, images=3)
     preds = [tuple(int(v) for v in l.split()[1:]) for l in lines if l.startswith("PRED")]
-    cycles = int(next(l for l in lines if l.startswith("RESULT")).split()[1])
+    cycles = int(next(l for l in lines if l.startswith("RESULT")).split()[2])
     golden = golden_fs_trace(net, np.stack(codes), lanes=LANES)
     assert preds == [(n, int(golden.predictions[n])) for n in range(3)]
     assert cycles == cycle_model.fs_stream_cycles(golden.counter("cycles"), K).total_cycles

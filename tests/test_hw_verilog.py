@@ -110,20 +110,30 @@ def test_verilator_lint(out_dir):
     assert "%Error" not in result.stderr
 
 
-TB = """\
+def fpga_top_bench(n_words: int, lanes: int, *, steps: int = 0, images: int | None = None) -> str:
+    """A Verilog testbench for ``snn_top``: reset, wait for the ROM load, one ``start`` of ``steps`` steps (FS
+    builds: a stream of ``images`` images, printing ``PRED image class`` per prediction beat), feed the
+    ``spikes.hex`` words on ``spike_in``, then print ``RESULT prediction image_cycles``."""
+    fs = images is not None
+    fs_regs = f", n_images = {images}" if fs else ""
+    fs_wires, fs_pred = (", pred_valid", ", pred_image") if fs else ("", "")
+    fs_ports = " .n_images(n_images), .pred_valid(pred_valid), .pred_image(pred_image)," if fs else ""
+    fs_print = '\n      if (pred_valid) $display("PRED %0d %0d", pred_image, prediction);' if fs else ""
+    return f"""\
 `timescale 1ns/1ps
 module tb;
-  localparam WORDS = {words};
+  localparam WORDS = {n_words};
   reg clk = 0, rst = 1, start = 0, spike_in_valid = 0;
-  reg [15:0] n_steps = {steps};
-  reg [{lanes_msb}:0] spike_in_data = 0;
-  reg [{lanes_msb}:0] spikes [0:WORDS-1];
-  wire ready, spike_in_ready, busy, done;
-  wire [15:0] prediction;
+  reg [15:0] n_steps = {steps}{fs_regs};
+  reg [{lanes - 1}:0] spike_in_data = 0;
+  reg [{lanes - 1}:0] spikes [0:WORDS-1];
+  wire ready, spike_in_ready, busy, done{fs_wires};
+  wire [15:0] prediction{fs_pred};
   wire [31:0] image_cycles;
   integer k = 0;
   snn_top #(.CONFIG_FILE("config.hex")) dut(.clk(clk), .rst(rst), .ready(ready), .start(start),
-    .n_steps(n_steps), .spike_in_valid(spike_in_valid), .spike_in_ready(spike_in_ready),
+    .n_steps(n_steps),{fs_ports}
+    .spike_in_valid(spike_in_valid), .spike_in_ready(spike_in_ready),
     .spike_in_data(spike_in_data), .busy(busy), .done(done), .prediction(prediction),
     .image_cycles(image_cycles));
   always #5 clk = ~clk;
@@ -137,7 +147,7 @@ module tb;
     while (!done) begin
       spike_in_valid <= k < WORDS;
       spike_in_data <= k < WORDS ? spikes[k] : 0;
-      @(posedge clk);
+      @(posedge clk);{fs_print}
       if (spike_in_valid && spike_in_ready) k = k + 1;
     end
     $display("RESULT %0d %0d", prediction, image_cycles);
@@ -147,28 +157,36 @@ endmodule
 """
 
 
-def test_fpga_top_loads_the_rom_and_runs_an_image(out_dir, net, tmp_path):
+def run_fpga_top(export_dir: Path, work: Path, words: list[int], lanes: int, *, steps: int = 0,
+                 images: int | None = None) -> list[str]:
+    """Build ``snn_top`` (``snn_top.v``, ``snn_engine.v``, ``config.hex`` from ``export_dir``) with
+    :func:`fpga_top_bench` in Verilator (``--binary --timing``) under ``work``, feed it ``words`` and return the
+    lines it prints. Skips the test when Verilator or a C++ toolchain is missing."""
     tool = _verilator()
     if tool is None or shutil.which("g++") is None or shutil.which("make") is None:
         pytest.skip("verilator and a C++ toolchain are needed")
     exe, env = tool
-    steps, n0 = 6, SIZES[0]
-    spikes = np.random.default_rng(3).random((steps, n0)) < 0.6
-    words = [sum(int(b) << p for p, b in enumerate(spikes[t, w * LANES:(w + 1) * LANES]))
-             for t in range(steps) for w in range(-(-n0 // LANES))]
     for name in ("snn_top.v", "snn_engine.v", "config.hex"):
-        shutil.copy(out_dir / name, tmp_path / name)
-    (tmp_path / "spikes.hex").write_text("".join(f"{w:X}\n" for w in words))
-    (tmp_path / "tb.sv").write_text(TB.format(words=len(words), steps=steps, lanes_msb=LANES - 1))
+        shutil.copy(Path(export_dir) / name, work / name)
+    (work / "spikes.hex").write_text("".join(f"{w:X}\n" for w in words))
+    (work / "tb.sv").write_text(fpga_top_bench(len(words), lanes, steps=steps, images=images))
     env["MAKEFLAGS"] = (env.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include").strip()
     build = subprocess.run([exe, "--binary", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module",
                             "tb", "tb.sv", "snn_top.v", "snn_engine.v", "-j", "2", "-CFLAGS",
                             "-O0 -fcoroutines -std=c++20"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+                           cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, (build.stdout + build.stderr)[-3000:]
-    run = subprocess.run([str(tmp_path / "obj_dir" / "Vtb")], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=120)
-    line = next(l for l in run.stdout.splitlines() if l.startswith("RESULT"))
+    run = subprocess.run([str(work / "obj_dir" / "Vtb")], cwd=work, capture_output=True, text=True, timeout=120)
+    return run.stdout.splitlines()
+
+
+def test_fpga_top_loads_the_rom_and_runs_an_image(out_dir, net, tmp_path):
+    steps, n0 = 6, SIZES[0]
+    spikes = np.random.default_rng(3).random((steps, n0)) < 0.6
+    words = [sum(int(b) << p for p, b in enumerate(spikes[t, w * LANES:(w + 1) * LANES]))
+             for t in range(steps) for w in range(-(-n0 // LANES))]
+    lines = run_fpga_top(out_dir, tmp_path, words, LANES, steps=steps)
+    line = next(l for l in lines if l.startswith("RESULT"))
     prediction, image_cycles = (int(v) for v in line.split()[1:])
     golden = IntegerSimulator(net, device="cpu").run(spikes[:, None, :], lanes=LANES)
     assert golden.spikes[-1].any()
