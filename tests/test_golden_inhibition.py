@@ -14,93 +14,15 @@ from golden.errors import NetworkFileError, WidthError
 from golden.ir import DenseLayer, IntegerNetwork, NeuronParams, signed_range
 from golden.simulate import FloatSimulator, IntegerSimulator
 from golden.trace import COUNTER_NAMES
+from test_golden_sim import assert_matches_reference as assert_matches_sim_reference
 
 K = {name: k for k, name in enumerate(COUNTER_NAMES)}
 
 
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-# ----------------------------------------------------------------------------------------------- reference
-def reference(network: IntegerNetwork, inputs, lanes: int):
-    """Per image, step, layer and neuron loops of docs/spec.md §3 + §3c, dense rate-coded networks only."""
-    inputs = np.asarray(inputs).astype(np.int64).tolist()
-    steps, n_images = len(inputs), len(inputs[0])
-    lo, hi = signed_range(network.membrane_bits)
-    sat = lambda x: min(max(x, lo), hi)  # noqa: E731
-    n_layers = len(network.layers)
-    spikes = [np.zeros((n_images, steps, layer.n_out), dtype=bool) for layer in network.layers]
-    membranes = [np.zeros((n_images, steps, layer.n_out), dtype=np.int64) for layer in network.layers]
-    counters = np.zeros((n_images, steps, n_layers, 9), dtype=np.int64)
-    for b in range(n_images):
-        v = [[0] * layer.n_out for layer in network.layers]
-        for t in range(steps):
-            x = inputs[t][b]
-            for l, layer in enumerate(network.layers):
-                p = layer.neuron
-                theta = [int(th) for th in layer.threshold]
-
-                def floor(value, j):
-                    if p.floor is not None:
-                        return max(value, p.floor)
-                    if p.floor_threshold:
-                        return max(value, -theta[j])
-                    return value
-
-                out, saturated = [], []
-                for j in range(layer.n_out):
-                    current = sum(int(layer.weight[j][i]) * x[i] for i in range(layer.n_in))
-                    prev = v[l][j]
-                    exact = prev + current + int(layer.bias[j])
-                    if p.kind == "lif":
-                        exact -= prev >> p.leak_shift
-                    new = sat(exact)
-                    saturated.append(new != exact)
-                    new = floor(new, j)
-                    fire = new >= theta[j]
-                    if fire:
-                        new = 0 if p.reset == "zero" else sat(new - theta[j])
-                    v[l][j] = new
-                    out.append(1 if fire else 0)
-                macs = 0
-                if layer.inhibition is not None:
-                    n = sum(out)
-                    for j in range(layer.n_out):
-                        m = n - out[j]
-                        if m > 0:
-                            macs += 1
-                            exact = v[l][j] - int(layer.inhibition[j]) * m
-                            new = sat(exact)
-                            if new != exact:
-                                saturated[j] = True
-                            v[l][j] = floor(new, j)
-                for j in range(layer.n_out):
-                    spikes[l][b, t, j] = out[j]
-                    membranes[l][b, t, j] = v[l][j]
-                words, groups = _ceil(len(x), lanes), _ceil(layer.n_out, lanes)
-                s_in = sum(x)
-                inhibit = layer.inhibition is not None
-                cycles = words + s_in * groups + groups + cycle_model.C_LAYER
-                if inhibit:
-                    cycles += groups + cycle_model.C_INHIBIT
-                state = groups * (2 if inhibit else 1)
-                counters[b, t, l] = [cycles, s_in * layer.n_out, macs, sum(out), layer.n_out, s_in * groups,
-                                     state, state, sum(saturated)]
-                x = out
-    image_cycles = counters[..., 0].sum(axis=(1, 2)) + cycle_model.C_IMAGE
-    return spikes, membranes, counters, image_cycles
-
-
 def assert_matches_reference(network, inputs, lanes):
+    """The simulator against the per-neuron loops of tests/test_golden_sim.py (§3 + §3c)."""
     trace = IntegerSimulator(network, device="cpu").run(inputs, lanes=lanes, record_membranes=True)
-    spikes, membranes, counters, image_cycles = reference(network, inputs, lanes)
-    for l in range(len(network.layers)):
-        np.testing.assert_array_equal(trace.spikes[l], spikes[l], err_msg=f"spikes of layer {l + 1}")
-        np.testing.assert_array_equal(trace.membranes[l], membranes[l], err_msg=f"membranes of layer {l + 1}")
-    for k, name in enumerate(COUNTER_NAMES):
-        np.testing.assert_array_equal(trace.counters[..., k], counters[..., k], err_msg=f"counter {name}")
-    np.testing.assert_array_equal(trace.image_cycles, image_cycles)
+    assert_matches_sim_reference(network, inputs, lanes, trace)
     return trace
 
 

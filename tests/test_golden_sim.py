@@ -21,7 +21,8 @@ def _ceil(a: int, b: int) -> int:
 
 
 def reference(network: IntegerNetwork, inputs, lanes: int):
-    """Per image, per step, per layer, per neuron loops. ``inputs`` [T, B, n_0] (0/1 or codes)."""
+    """Per image, per step, per layer, per neuron loops. ``inputs`` [T, B, n_0] (0/1 or codes). Includes the
+    floor at −θ and the lateral-inhibition pass of docs/spec.md §3c (dense layers)."""
     inputs = np.asarray(inputs).astype(np.int64).tolist()
     steps, n_images = len(inputs), len(inputs[0])
     lo, hi = signed_range(network.membrane_bits)
@@ -38,8 +39,14 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
             for l, layer in enumerate(network.layers):
                 direct = l == 0 and network.input_coding == "direct"
                 p = layer.neuron
-                out = []
-                acs = macs = sats = reach = 0
+                out, saturated = [], []
+                acs = macs = reach = 0
+
+                def floor(value, theta, p=p):
+                    if p.floor is not None:
+                        return max(value, p.floor)
+                    return max(value, -theta) if p.floor_threshold else value
+
                 positions = layer.n_out // layer.out_shape[0] if layer.kind != "dense" else 0
                 for j in range(layer.n_out):
                     current = 0
@@ -60,17 +67,29 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
                     if p.kind == "lif":
                         exact -= prev >> p.leak_shift  # Python >> is an arithmetic shift
                     new = sat(exact)
-                    if new != exact:
-                        sats += 1
-                    if p.floor is not None:
-                        new = max(new, p.floor)
+                    new_sat = new != exact
+                    new = floor(new, theta)
                     fire = new >= theta
                     if fire:
                         new = 0 if p.reset == "zero" else sat(new - theta)
                     v[l][j] = new
                     out.append(1 if fire else 0)
-                    spikes[l][b, t, j] = fire
-                    membranes[l][b, t, j] = new
+                    saturated.append(new_sat)
+                inhibition = getattr(layer, "inhibition", None)
+                if inhibition is not None:  # WTA: every other spike of the layer pulls v down by u_j, then the floor
+                    n = sum(out)
+                    for j in range(layer.n_out):
+                        m = n - out[j]
+                        if m > 0:
+                            macs += 1
+                            exact = v[l][j] - int(inhibition[j]) * m
+                            new = sat(exact)
+                            saturated[j] = saturated[j] or new != exact
+                            v[l][j] = floor(new, per_neuron_value(layer, layer.threshold, j))
+                for j in range(layer.n_out):
+                    spikes[l][b, t, j] = out[j]
+                    membranes[l][b, t, j] = v[l][j]
+                sats = sum(saturated)
                 n_prev = len(x)
                 s_in = n_prev if direct else sum(x)
                 # source words: hardware order (position-major, channel groups) for a spatial source
@@ -94,9 +113,12 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
                         events = sum(1 for j in range(positions) for i, _ in conns[l][j] if i is not None)
                         if layer.kind == "avgpool2d":  # every source word visited
                             events = pool_word_events(layer, [1] * len(x), lanes)
+                inhibit = groups + cycle_model.C_INHIBIT if inhibition is not None else 0
+                inhibit_state = groups if inhibition is not None else 0
                 counters[b, t, l] = [
-                    words + events * per_event + state + cycle_model.C_LAYER,
-                    acs, macs, sum(out), layer.n_out, events * per_event, state, state, sats]
+                    words + events * per_event + state + cycle_model.C_LAYER + inhibit,
+                    acs, macs, sum(out), layer.n_out, events * per_event, state + inhibit_state,
+                    state + inhibit_state, sats]
                 x = out
     image_cycles = counters[..., 0].sum(axis=(1, 2)) + cycle_model.C_IMAGE
     totals = spikes[-1].sum(axis=1)
