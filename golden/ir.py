@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -22,7 +20,7 @@ import numpy as np
 import yaml
 
 from .errors import NetworkFileError, WidthError
-from .files import make_public
+from .files import staged_output
 
 FORMAT_NAME = "snncosim-integer-network"
 FORMAT_VERSION = 2  # the newest version written; plain networks are still written as 1
@@ -601,8 +599,10 @@ class IntegerNetwork:
                 f"{need} does not fit membrane_bits={self.membrane_bits}; use membrane_bits={signed_bits_for(-need, need)}")
 
     # ----------------------------------------------------------------------------------------------- file format
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the network as a directory ``path`` (``network.yaml`` + ``arrays.npz``), atomically."""
+    def save(self, path: str | os.PathLike, *, force: bool = False, option: str = "output") -> Path:
+        """Write the network as a directory ``path`` (``network.yaml`` + ``arrays.npz``), atomically
+        (:func:`golden.files.staged_output`): an earlier network directory there is replaced, an earlier snncosim
+        output of another kind only with ``force``, and anything else (a user's file or directory) never."""
         self.validate()
         path = Path(path)
         arrays: dict[str, np.ndarray] = {}
@@ -644,18 +644,9 @@ class IntegerNetwork:
             "arrays_sha256": hashlib.sha256(blob).hexdigest(),
             "metadata": _plain(self.metadata),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
-            (tmp / "arrays.npz").write_bytes(blob)
-            (tmp / "network.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-            make_public(tmp)
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        with staged_output(path, "network", force=force, option=option) as staging:
+            (staging / "arrays.npz").write_bytes(blob)
+            (staging / "network.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
         return path
 
     def _format_version(self) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SnnCosimError
+from .files import make_public, temporary_sibling
 
 COUNTER_NAMES = (
     "cycles",
@@ -96,9 +97,14 @@ class Trace:
         if self.input_spikes is not None:
             arrays["input_spikes"] = np.packbits(np.asarray(self.input_spikes, dtype=bool), axis=-1)
             arrays["n_L0"] = np.array(self.input_spikes.shape[-1])
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        tmp = temporary_sibling(path, ".npz")
+        try:
+            np.savez_compressed(tmp, **arrays)
+            make_public(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return path
 
     @classmethod
