@@ -9,10 +9,24 @@ failure exits with status 1.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from golden.errors import SnnCosimError
+from golden.files import check_output_path, check_writable_file, write_text_atomic
+
+INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the main thread is so that every ``finally`` runs: the simulator's process
+    group is ended (cosim.runner.run_process_group) and staged outputs are removed (golden.files)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def _add_conversion_options(parser: argparse.ArgumentParser, norms=("data", "model", "percentile")) -> None:
@@ -30,6 +44,12 @@ def _add_conversion_options(parser: argparse.ArgumentParser, norms=("data", "mod
                         help="where the trained default network is cached (default: ~/.cache/snncosim)")
 
 
+def _add_force_option(parser: argparse.ArgumentParser, option: str) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help=f"let {option} replace an earlier snncosim output of another kind (an earlier output of "
+                             f"the same kind is always replaced; other files and directories never are)")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .job import JobOptions, run_job
     from .report import print_run_table
@@ -40,12 +60,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         percentile=args.percentile, max_rate=args.max_rate, weight_bits=args.weight_bits,
         membrane_bits=args.membrane_bits, seed=args.seed, out_dir=args.out, cache_dir=args.cache_dir,
         rtl=not args.no_rtl, waves=args.waves, report=not args.no_report, other_codings=args.other_codings,
-        progress=not args.quiet)
+        progress=not args.quiet, force=args.force)
+    if args.json:
+        check_writable_file(args.json, "--json")
     result = run_job(options)
     print_run_table(result)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(result.to_json())
+        write_text_atomic(args.json, result.to_json())
     return 1 if result.equivalent is False else 0
 
 
@@ -64,11 +85,19 @@ def _load_user_model(spec: str, weights: Path | None):
         raise SnnCosimError(f"--model: {path}: no such file")
     module_spec = importlib.util.spec_from_file_location(f"snncosim_user_model_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise SnnCosimError(f"--model {path}: syntax error at line {exc.lineno}: {exc.msg}") from None
+    except Exception as exc:  # noqa: BLE001 - the user's code: its error is reported, not a traceback of ours
+        raise SnnCosimError(f"--model {path}: importing it raised {_one_line(exc)}") from None
     factory = getattr(module, function, None)
     if not callable(factory):
         raise SnnCosimError(f"--model: {path} defines no function {function!r}")
-    model = factory()
+    try:
+        model = factory()
+    except Exception as exc:  # noqa: BLE001
+        raise SnnCosimError(f"--model {spec}: {function}() raised {_one_line(exc)}") from None
     if not isinstance(model, torch.nn.Module):
         raise SnnCosimError(f"--model: {function}() returned {type(model).__name__}, not a torch.nn.Module")
     if weights is not None:
@@ -80,7 +109,17 @@ def _load_user_model(spec: str, weights: Path | None):
         except Exception as exc:  # wrong keys/shapes, not a state_dict, damaged file
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
             raise SnnCosimError(f"--weights {weights}: cannot be loaded into {function}(): {first_line}") from None
+    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            source = f"--weights {weights}" if weights is not None else f"--model {spec}"
+            raise SnnCosimError(f"{source}: {name} holds NaN or infinite values; an integer network cannot be made "
+                                f"from them")
     return model.eval()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -90,8 +129,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     from .job import JobOptions
 
-    options = JobOptions(neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift)
+    options = JobOptions(neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift, norm="data",
+                         percentile=args.percentile, weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
+                         rtl=False)
     options.validate()
+    for name in ("spikenorm_steps", "spikenorm_images"):
+        if getattr(args, name) < 1:
+            raise SnnCosimError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    check_output_path(args.output, "network", force=args.force, option="-o")
     if args.calibration is not None:
         calibration = golden_data.load_mnist_dir(args.calibration, part="train")[0][:2000]
     else:
@@ -116,7 +161,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                                          weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
                                          neuron=options.neuron_params(), input_coding="rate",
                                          input_shape=shape).integer
-    path = network.save(args.output)
+    path = network.save(args.output, force=args.force, option="-o")
     skips = f", {len(network.skips)} residual junctions" if network.skips else ""
     print(f"wrote {path} ({' -> '.join(str(n) for n in network.layer_sizes)}{skips}, "
           f"{args.neuron}/{args.reset}, {args.norm} normalisation)")
@@ -149,16 +194,26 @@ def _cmd_verilog(args: argparse.Namespace) -> int:
     from golden.ir import IntegerNetwork
     from hw.verilog import write_verilog
 
+    if not 1 <= args.lanes <= 64:
+        raise SnnCosimError(f"--lanes must be in 1..64, got {args.lanes}")
+    check_output_path(args.output, "verilog", force=args.force, option="-o")
     network = IntegerNetwork.load(args.network)
-    written = write_verilog(network, args.output, lanes=args.lanes)
+    written = write_verilog(network, args.output, lanes=args.lanes, force=args.force)
     for path in written if isinstance(written, (list, tuple)) else [written]:
         print(f"wrote {path}")
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from golden.files import incomplete_output_of
     from golden.trace import Trace, compare
 
+    for path in (args.golden, args.rtl):
+        marker = incomplete_output_of(path)
+        if marker is not None:
+            raise SnnCosimError(f"{path}: belongs to the incomplete {marker.get('kind', 'run')} {marker['path']} "
+                                f"({'it failed: ' + marker['error'] if marker.get('error') else 'interrupted or still running'}); "
+                                f"its traces are not compared")
     golden, rtl = Trace.load(args.golden), Trace.load(args.rtl)
     comparison = compare(golden, rtl)
     print(comparison.summary())
@@ -214,10 +269,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, kappa_hidden=args.kappa_hidden, kappa_output=args.kappa_output,
         leak_shift=args.leak_shift, max_rate=args.max_rate, weight_bits=args.weight_bits,
         membrane_bits=args.membrane_bits, seed=args.seed, rho=args.rho, lam=args.lam).validate()
-    for name in ("train_images", "test_images"):
+    for name, limit in (("train_images", golden_data.DEFAULT_TRAIN_SIZE),
+                        ("test_images", golden_data.TEST_PART_SIZE)):
         value = getattr(args, name)
-        if value is not None and value < 1:
-            raise SnnCosimError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if value is not None and not 1 <= value <= limit:
+            raise SnnCosimError(f"--{name.replace('_', '-')} must be in 1..{limit}, got {value}")
+    if args.threads < 1:
+        raise SnnCosimError(f"--threads must be at least 1, got {args.threads}")
+    check_output_path(args.output, "network", force=args.force, option="-o")
     split = golden_data.default_split()
     train_images, train_labels = split.train_images[:args.train_images], split.train_labels[:args.train_images]
     test_images, test_labels = split.test_images[:args.test_images], split.test_labels[:args.test_images]
@@ -225,7 +284,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                     test_labels=test_labels, device=device, progress=not args.quiet,
                                     threads=args.threads)
     info = result.info
-    path = result.network.save(args.output)
+    path = result.network.save(args.output, force=args.force, option="-o")
     sizes = " -> ".join(str(s) for s in ["x".join(map(str, result.network.input_shape))] +
                         [("x".join(map(str, layer.out_shape))) for layer in result.network.layers])
     print(f"trained {sizes} (Lee 2016, LIF leak_shift {config.leak_shift}, κ hidden {config.kappa_hidden}, "
@@ -269,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also run the other codings (golden) on N test images for the side-by-side report "
                           "(default: 500; 0: off)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    _add_force_option(run, "--out")
     _add_conversion_options(run)
     run.set_defaults(func=_cmd_run)
 
@@ -284,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--spikenorm-images", type=int, default=256,
                       help="--norm spikenorm: calibration images (default: 256, Sengupta's mini-batch)")
     conv.add_argument("--quiet", "-q", action="store_true")
+    _add_force_option(conv, "-o")
     _add_conversion_options(conv, norms=("data", "model", "percentile", "spikenorm"))
     conv.set_defaults(func=_cmd_convert)
 
@@ -322,12 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--test-images", type=int, default=None,
                     help="evaluate on the first N images of the 2000-image test part")
     tr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_force_option(tr, "-o")
     tr.set_defaults(func=_cmd_train)
 
     ver = sub.add_parser("verilog", help="write synthesizable Verilog and memory-initialisation files")
     ver.add_argument("network", type=Path, help="integer-network directory (from 'snncosim convert' or a run)")
     ver.add_argument("-o", "--output", type=Path, required=True, help="output directory")
     ver.add_argument("--lanes", "-P", type=int, default=8, help="crossbar lanes P (default: 8)")
+    _add_force_option(ver, "-o")
     ver.set_defaults(func=_cmd_verilog)
 
     cmp_ = sub.add_parser("compare", help="compare a saved golden trace with a saved RTL trace")
@@ -347,17 +410,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_interrupted(signum, frame) -> None:
+    for sig in INTERRUPT_SIGNALS:  # a second signal must not interrupt the clean-up of the first
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _raise_interrupted) for sig in INTERRUPT_SIGNALS}
     try:
         return args.func(args)
     except SnnCosimError as exc:
-        print(f"snncosim: error: {exc}", file=sys.stderr)
+        print(f"snncosim: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("snncosim: interrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:  # a path the user gave that cannot be read or written (permissions, full disk, ...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"snncosim: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"snncosim: interrupted ({signal.Signals(signum).name}); outputs in progress were removed",
+              file=sys.stderr)
+        return 128 + int(signum)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

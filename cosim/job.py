@@ -20,6 +20,7 @@ from golden import data as golden_data
 from golden import train as golden_train
 from golden.encoding import rate_encode, weighted_encode
 from golden.errors import SnnCosimError
+from golden.files import check_output_path, staged_output
 from golden.ir import IntegerNetwork, NeuronParams
 from golden.simulate import IntegerSimulator
 from golden.trace import compare
@@ -55,6 +56,7 @@ class JobOptions:
     report: bool = True
     other_codings: int = 500  # images of the test part on which the other codings run (0: none)
     progress: bool = True
+    force: bool = False  # replace an earlier snncosim output of another kind at out_dir
 
     def validate(self) -> None:
         if self.coding not in CODINGS:
@@ -73,6 +75,32 @@ class JobOptions:
         self._validate_common()
 
     def _validate_common(self) -> None:
+        test_part = golden_data.TEST_PART_SIZE
+        if self.test_images is not None and not 1 <= self.test_images <= test_part:
+            raise SnnCosimError(f"--test-images must be in 1..{test_part} (the embedded test part), got "
+                                f"{self.test_images}")
+        available = test_part if self.test_images is None else self.test_images
+        if self.rtl and self.rtl_images > available:
+            raise SnnCosimError(f"--rtl-images {self.rtl_images} is more than the {available} test images selected "
+                                f"(--test-images)")
+        if self.phases is not None and self.coding != "rate" and not 1 <= self.phases <= 16:
+            raise SnnCosimError(f"--phases must be in 1..16, got {self.phases}")
+        if self.skip_periods < 0 or (self.coding == "weighted" and self.skip_periods * self.phases >= self.steps):
+            raise SnnCosimError(f"--skip-periods must be >= 0 and leave at least one step of output integration "
+                                f"(S·K < T), got S={self.skip_periods} with K={self.phases}, T={self.steps}")
+        if self.skip_periods and self.coding != "weighted":
+            raise SnnCosimError("--skip-periods applies to --coding weighted only")
+        if not 2 <= self.weight_bits <= 32:
+            raise SnnCosimError(f"--weight-bits must be in 2..32, got {self.weight_bits}")
+        if not 4 <= self.membrane_bits <= 62:
+            raise SnnCosimError(f"--membrane-bits must be in 4..62, got {self.membrane_bits}")
+        if self.neuron == "lif" and not 1 <= self.leak_shift < self.membrane_bits:
+            raise SnnCosimError(f"--leak-shift must be in 1..{self.membrane_bits - 1} (membrane bits - 1), got "
+                                f"{self.leak_shift}")
+        if not 0.0 < self.percentile <= 100.0:
+            raise SnnCosimError(f"--percentile must be in (0, 100], got {self.percentile}")
+        if not 0 <= self.seed < 2 ** 63:
+            raise SnnCosimError(f"--seed must be a non-negative integer below 2**63, got {self.seed}")
         if self.other_codings < 0:
             raise SnnCosimError(f"--other-codings must be >= 0, got {self.other_codings}")
         if self.rtl_images < 0:
@@ -205,10 +233,24 @@ def coding_curve(trace, network: IntegerNetwork, labels: np.ndarray) -> dict:
 
 
 def run_job(options: JobOptions) -> JobResult:
+    """Run the main job into ``options.out_dir``. Every option is checked first; the run directory is built in a
+    hidden sibling, locked against a second run, and renamed into place when it is whole (golden.files.
+    staged_output): an interrupted run leaves nothing, a failed one is kept marked incomplete (its logs are
+    inside; ``snncosim report`` refuses it), and a directory snncosim did not write is never touched."""
     options.validate()
-    phases = _Phases()
     out_dir = Path(options.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_path(out_dir, "run", force=options.force, option="--out")
+    with staged_output(out_dir, "run", force=options.force, option="--out", publish_failures=True) as work:
+        try:
+            return _run_job_in(options, work, out_dir)
+        except SnnCosimError as exc:  # name the published directory, not the staging one
+            message = str(exc).replace(str(work.resolve()), str(out_dir)).replace(str(work), str(out_dir))
+            raise type(exc)(message) from None
+
+
+def _run_job_in(options: JobOptions, work: Path, out_dir: Path) -> JobResult:
+    """The job, writing into the staging directory ``work``; paths it reports name ``out_dir``."""
+    phases = _Phases()
 
     with phases("data"):
         split = golden_data.default_split()
@@ -221,7 +263,16 @@ def run_job(options: JobOptions) -> JobResult:
         ann_accuracy = golden_train.evaluate(model, test_images, test_labels)
     with phases("convert"):
         network, encode = convert_for_coding(model, split.train_images[:2000], options)
-        network.save(out_dir / "network.snn")
+        network.save(work / "network.snn")
+    engine = None
+    rtl_n = min(options.rtl_images, len(test_images)) if options.rtl else 0
+    if rtl_n > 0:  # the toolchain is needed (and checked) only here, before the long golden phase
+        from hw.config import EngineConfig
+
+        from cosim.session import prepare_engine
+
+        with phases("build"):
+            engine = prepare_engine(EngineConfig.for_network(network, lanes=options.lanes), waves=options.waves)
 
     with phases("golden" if options.other_codings == 0 else "golden (all codings)"):
         simulator = IntegerSimulator(network)
@@ -229,7 +280,7 @@ def run_job(options: JobOptions) -> JobResult:
         codes = torch.as_tensor(np.asarray(test_images)).reshape(n_test, -1)
         correct = 0
         chunk = 250
-        cosim_spikes = None
+        cosim_parts = []
         totals = None
         spikes_per_layer = np.zeros(len(network.layers))
         curve_correct = np.zeros(options.steps)
@@ -249,8 +300,8 @@ def run_job(options: JobOptions) -> JobResult:
             chunk_totals = trace.totals()
             totals = chunk_totals if totals is None else {k: totals[k] + v for k, v in chunk_totals.items()}
             spikes_per_layer += np.array([s.sum() for s in trace.spikes], dtype=float)
-            if start == 0:
-                cosim_spikes = spikes_in[:, :options.rtl_images]
+            if start < rtl_n:  # every image asked for, across chunks (no silent limit)
+                cosim_parts.append(spikes_in[:, :rtl_n - start])
             bar.update(stop - start)
         bar.close()
         snn_accuracy = correct / n_test
@@ -275,10 +326,10 @@ def run_job(options: JobOptions) -> JobResult:
                 n_other = min(options.other_codings, n_test)
                 other_trace = IntegerSimulator(other_net).run(other_encode(codes[:n_other], 0), lanes=options.lanes)
                 curves[coding] = coding_curve(other_trace, other_net, np.asarray(test_labels[:n_other]))
-                (out_dir / "traces").mkdir(exist_ok=True)
+                (work / "traces").mkdir(exist_ok=True)
                 other_trace.meta["coding"] = other.describe()
-                other_trace.save(out_dir / "traces" / f"{coding}_golden.npz")
-        (out_dir / "curves.json").write_text(json.dumps(curves))
+                other_trace.save(work / "traces" / f"{coding}_golden.npz")
+        (work / "curves.json").write_text(json.dumps(curves))
     from golden.counting import ann_macs  # local: keeps start-up light
     from golden.cycle_model import fixed_overhead
 
@@ -295,17 +346,18 @@ def run_job(options: JobOptions) -> JobResult:
     result.cycle_bound_ratio = float((totals["cycles"] - fixed) / (totals["acs"] / options.lanes)) \
         if totals["acs"] else None
 
-    if options.rtl and options.rtl_images > 0:
-        from cosim.session import cosimulate  # needs the HDL toolchain only here
+    if engine is not None:
+        from cosim.session import cosimulate
 
-        n_rtl = min(options.rtl_images, cosim_spikes.shape[1])
+        n_rtl = rtl_n
+        cosim_spikes = torch.cat(cosim_parts, dim=1)
         with phases("golden_trace"):
             golden_trace = simulator.run(cosim_spikes, lanes=options.lanes, record_membranes=True)
-            golden_trace.save(out_dir / "golden_trace.npz")
+            golden_trace.save(work / "golden_trace.npz")
         with phases("rtl"):
-            rtl_run = cosimulate(network, cosim_spikes.permute(1, 0, 2), lanes=options.lanes, work_dir=out_dir / "rtl",
-                                 waves=options.waves, progress=options.progress)
-            rtl_run.trace.save(out_dir / "rtl_trace.npz")
+            rtl_run = cosimulate(network, cosim_spikes.permute(1, 0, 2), lanes=options.lanes, work_dir=work / "rtl",
+                                 waves=options.waves, progress=options.progress, engine=engine)
+            rtl_run.trace.save(work / "rtl_trace.npz")
         comparison = compare(golden_trace, rtl_run.trace)
         result.rtl_images = n_rtl
         result.equivalent = comparison.equivalent
@@ -316,7 +368,8 @@ def run_job(options: JobOptions) -> JobResult:
         result.rtl_accuracy = float((rtl_run.trace.predictions == labels).mean())
         result.rtl_cycles_per_second = float(rtl_run.cycles_per_second)
         result.rtl_images_per_second = float(rtl_run.images_per_second)
-        result.waves_file = str(rtl_run.waves_file) if rtl_run.waves_file else ""
+        result.waves_file = str(out_dir / Path(rtl_run.waves_file).relative_to(work.resolve())) \
+            if rtl_run.waves_file else ""
     with phases("energy"):
         from golden import energy
 
@@ -332,12 +385,13 @@ def run_job(options: JobOptions) -> JobResult:
                                            energy.Geometry.of(network, options.lanes))
         result.energy_lines = energy.energy_table(comparisons)
     result.phase_seconds = phases.seconds
-    (out_dir / "summary.json").write_text(result.to_json())
+    (work / "summary.json").write_text(result.to_json())
     if options.report:
         with phases("report"):
             from .report_html import write_report
 
-            result.report = str(write_report(out_dir))
+            write_report(work, in_progress=True)
+            result.report = str(out_dir / "report.html")
         result.phase_seconds = phases.seconds
-        (out_dir / "summary.json").write_text(result.to_json())
+        (work / "summary.json").write_text(result.to_json())
     return result

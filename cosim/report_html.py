@@ -31,6 +31,7 @@ import numpy as np
 
 from golden import energy as E
 from golden.errors import SnnCosimError
+from golden.files import OUTPUT_MARKER, require_complete, write_text_atomic
 from golden.trace import COUNTER_NAMES, Comparison, Trace, compare
 
 __all__ = ["RunData", "load_run", "run_energy", "write_report"]
@@ -104,11 +105,15 @@ def _optional_trace(path: Path, notes: list[str]) -> Trace | None:
         return None
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Read a run directory; a missing or damaged optional file becomes a note, never an error."""
+def load_run(run_dir: str | Path, *, in_progress: bool = False) -> RunData:
+    """Read a run directory; a missing or damaged optional file becomes a note, never an error. A run directory
+    marked incomplete (failed or interrupted) is refused, unless ``in_progress`` (the job's own staging
+    directory, while it writes the report)."""
     path = Path(run_dir)
     if not path.is_dir():
         raise SnnCosimError(f"{path}: no such run directory")
+    if (path / OUTPUT_MARKER).is_file() and not in_progress:  # run directories older than the marker have none
+        require_complete(path, "run", "run directory")  # refuses failed, interrupted and foreign outputs
     summary_path = path / "summary.json"
     if not summary_path.is_file():
         raise SnnCosimError(f"{path}: not a snncosim run directory (no summary.json; 'snncosim run --out DIR' "
@@ -617,12 +622,14 @@ def _img(uri: str | None, alt: str, missing: str) -> str:
     return f'<img alt="{_e(alt)}" src="{uri}">'
 
 
-def write_report(run_dir: str | Path, chips: list | None = None, output: str | Path | None = None) -> Path:
+def write_report(run_dir: str | Path, chips: list | None = None, output: str | Path | None = None, *,
+                 in_progress: bool = False) -> Path:
     """Write ``report.html`` (and ``energy.json``) for a run directory; returns the HTML path.
 
-    ``chips``: chip-model names or YAML paths (default: every shipped model)."""
+    ``chips``: chip-model names or YAML paths (default: every shipped model); ``in_progress``: see
+    :func:`load_run`."""
     t0 = time.perf_counter()
-    run = load_run(run_dir)
+    run = load_run(run_dir, in_progress=in_progress)
     models = E.load_chips(chips)
     figures = run_energy(run, models)
     sets = [e["set"] for e in figures["sets"]]
@@ -673,8 +680,6 @@ def write_report(run_dir: str | Path, chips: list | None = None, output: str | P
            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
     out = Path(output) if output is not None else run.path / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(out)
-    (out.parent / "energy.json").write_text(json.dumps(_energy_json(run, figures, models), indent=1))
+    write_text_atomic(out, doc)
+    write_text_atomic(out.parent / "energy.json", json.dumps(_energy_json(run, figures, models), indent=1))
     return out

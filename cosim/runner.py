@@ -20,6 +20,8 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -80,7 +82,11 @@ class RunResult:
     waves_file: Path | None = None
 
 
-def _hash_inputs(sources: Sequence[Path], toplevel: str, flags: Sequence[str], info: VerilatorInfo) -> str:
+def _hash_inputs(sources: Sequence[Path], toplevel: str, flags: Sequence[str], info: VerilatorInfo, *,
+                 compiler: bool = False) -> str:
+    """The cache key of a build. The compiler's version enters only with ``compiler`` (the saved run-time
+    objects, which are linked into later builds): a finished simulator binary does not depend on it, and running
+    one must not need a compiler."""
     import cocotb
 
     digest = hashlib.sha256()
@@ -93,7 +99,9 @@ def _hash_inputs(sources: Sequence[Path], toplevel: str, flags: Sequence[str], i
     feed("flags", "\0".join(flags).encode())
     feed("verilator", f"{info.version_string} {info.path} {info.make_fixes}".encode())
     feed("cocotb", f"{cocotb.__version__} {sys.executable} {sys.version}".encode())
-    feed("cxx", f"{os.environ.get('CXX', '')}|{os.environ.get('CXXFLAGS', '')}|{compiler_version()}".encode())
+    feed("cxx", f"{os.environ.get('CXX', '')}|{os.environ.get('CXXFLAGS', '')}".encode())
+    if compiler:
+        feed("cxx-version", compiler_version().encode())
     for source in sources:
         feed("source-name", source.name.encode())
         feed("source", source.read_bytes())
@@ -157,6 +165,63 @@ def _save_runtime(target: Path, runtime: Path) -> None:
 _MAKE_ARGS = ("OPT_FAST=-O2", "OPT_GLOBAL=-O2")
 
 
+def run_process_group(cmd: Sequence[str], *, cwd=None, env=None, stdout=None, stderr=None,
+                      grace_seconds: float = 2.0) -> int:
+    """Run ``cmd`` in a new process group (its own session) and return its exit status. Whatever interrupts the
+    wait — Ctrl-C, or SIGTERM/SIGHUP turned into an exception by the command line — ends the **whole group**
+    (SIGTERM, then SIGKILL after ``grace_seconds``) before it propagates, so no simulator or compiler outlives
+    snncosim. The child also gets SIGKILL if snncosim itself dies without cleaning up (``PR_SET_PDEATHSIG``)."""
+    process = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=stdout, stderr=stderr, start_new_session=True,
+                               preexec_fn=_die_with_parent)
+    try:
+        return process.wait()
+    except BaseException:
+        _kill_group(process, grace_seconds)
+        raise
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1 (Linux)
+    except Exception:  # noqa: BLE001 - not Linux: the process-group kill still applies
+        pass
+
+
+def _kill_group(process: subprocess.Popen, grace_seconds: float) -> None:
+    for sig, wait in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):  # members that outlived the leader
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _grouped_verilator():
+    """cocotb's Verilator runner whose commands (Verilator, make, the simulator) run through
+    :func:`run_process_group` (this overrides the runner's command executor, the one place where it starts
+    processes)."""
+    from cocotb_tools.runner import Verilator
+
+    class _GroupedVerilator(Verilator):
+        def _execute_cmds(self, cmds, cwd, stdout=None):
+            for cmd in cmds:
+                code = run_process_group(cmd, cwd=cwd, env=self.env, stdout=stdout,
+                                         stderr=None if stdout is None else subprocess.STDOUT)
+                if code != 0:
+                    raise RuntimeError(f"Command failed with return code: {code}")
+
+    return _GroupedVerilator
+
+
 def _verilator_runner(public: str, runtime_files: Sequence[str]):
     """cocotb's Verilator runner with three changes to its build commands:
 
@@ -167,9 +232,7 @@ def _verilator_runner(public: str, runtime_files: Sequence[str]):
       too (``--public-depth 1``), ``"all"`` keeps cocotb's default;
     * saved run-time objects are copied in between the Verilator and the make step;
     * make gets :data:`_MAKE_ARGS`."""
-    from cocotb_tools.runner import Verilator
-
-    class _Runner(Verilator):
+    class _Runner(_grouped_verilator()):
         def _build_command(self):
             commands = [list(command) for command in super()._build_command()]
             if public != "all":
@@ -200,7 +263,7 @@ def build(verilog_sources: Iterable[str | os.PathLike], toplevel: str, build_dir
     cocotb's default). Raises :class:`BuildError` with the first compiler error when the build fails."""
     if public not in ("top", "top-rw", "all"):
         raise SnnCosimError(f"public must be 'top', 'top-rw' or 'all', got {public!r}")
-    info = ensure_verilator()
+    info = ensure_verilator(build_tools=False)
     sources = [Path(s).resolve() for s in verilog_sources]
     for source in sources:
         if not source.is_file():
@@ -240,7 +303,8 @@ def build(verilog_sources: Iterable[str | os.PathLike], toplevel: str, build_dir
             shutil.rmtree(target)
         target.mkdir(parents=True)
         log_file = target / "build.log"
-        runtime_key = _hash_inputs([], "runtime", [f"waves={waves}", *flags, *_MAKE_ARGS], info)
+        ensure_verilator(build_tools=True)  # a build is needed: now the compiler, make and perl must be there
+        runtime_key = _hash_inputs([], "runtime", [f"waves={waves}", *flags, *_MAKE_ARGS], info, compiler=True)
         runtime = root / ".runtime" / runtime_key[:16]
         runner = _verilator_runner(public, _runtime_files(runtime))
         runner.log.setLevel("WARNING")
@@ -284,7 +348,7 @@ def run(handle: BuildHandle, test_module: str = "cosim.tb_engine", *, extra_env:
     """Run the cocotb tests of ``test_module`` against ``handle`` in ``test_dir`` (default: a ``run`` folder in
     the build). Raises :class:`SimulationError` with the first failure message when a test fails or the
     simulator terminates abnormally; returns a :class:`RunResult` otherwise."""
-    ensure_verilator()
+    ensure_verilator(build_tools=False)
     if waves and not handle.waves:
         raise SnnCosimError("waves requested but the build has no tracing; build(..., waves=True)")
     if test_dir is None:  # a fresh folder per run: concurrent runs of one build must not share files
@@ -298,9 +362,7 @@ def run(handle: BuildHandle, test_module: str = "cosim.tb_engine", *, extra_env:
         if stale is not None:
             with contextlib.suppress(OSError):
                 stale.unlink()
-    from cocotb_tools.runner import get_runner
-
-    runner = get_runner("verilator")
+    runner = _grouped_verilator()()
     runner.log.setLevel("WARNING")
     env = {"COCOTB_REDUCED_LOG_FMT": "1", "COCOTB_ANSI_OUTPUT": "0"}
     env.update(extra_env or {})

