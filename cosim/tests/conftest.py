@@ -21,6 +21,17 @@ from golden.ir import DenseLayer, IntegerNetwork, NeuronParams
 
 REPO = Path(__file__).resolve().parents[2]
 
+# lines of the coverage table that test_coverage_random.py records; printed in pytest's terminal summary
+COVERAGE_REPORT = pytest.StashKey[list]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    lines = config.stash.get(COVERAGE_REPORT, None)
+    if lines:
+        terminalreporter.section("coverage bins (cosim/tests/test_coverage_random.py)")
+        for line in lines:
+            terminalreporter.write_line(line)
+
 
 @pytest.fixture(scope="session")
 def build_dir() -> Path:

@@ -1,0 +1,117 @@
+"""Coverage-directed random co-simulation (issue 11): seeded random integer networks (weights, biases, thresholds,
+neuron models, codings, FS tables, WTA strengths, inputs), drawn cheaply on the golden model and kept when they
+hit a coverage bin that fewer than two kept networks hit (``cosim.fuzz.directed_cases``); every kept network is
+co-simulated bit- and cycle-exact on Verilator, and every bin of ``cosim.fuzz.BINS`` must be hit, measured on the
+RTL traces of those runs (spikes, membranes, counters; never what the generator intended). Two engine shapes
+(``cosim.fuzz.SHAPES``), one build each: a dense FS/weighted-spike build and a conv/residual/WTA build.
+
+The table of bins and hits appears in pytest's terminal summary (``cosim/tests/conftest.py``).
+``SNNCOSIM_FUZZ_SEED`` picks another seed (default 0); ``scripts/fuzz_cosim.py`` is the long, unbounded run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+
+import pytest
+
+from cosim import fuzz
+
+from .conftest import COVERAGE_REPORT
+
+
+def cosimulate_and_check(case, engine, work_dir):
+    """Co-simulate ``case`` and assert equivalence with the golden model: spikes, membranes, the nine counters
+    per (image, step, layer), image cycles, predictions, no harness problems, and the hardware totals (per image;
+    for an FS stream per start: the sum of its images' counters). Returns the RTL run."""
+    import numpy as np
+
+    from cosim.session import check_equivalence, cosimulate
+
+    rtl = cosimulate(case.net, case.spikes, engine=engine, work_dir=work_dir / "rtl")
+    golden = fuzz.golden_run(case)
+    comparison = check_equivalence(golden, rtl.trace, work_dir / "mismatch")
+    assert comparison.equivalent, comparison.summary()
+    assert "membranes" in comparison.checked
+    assert rtl.problems == []
+    np.testing.assert_array_equal(rtl.trace.predictions, golden.predictions)
+    if rtl.fs is None:
+        np.testing.assert_array_equal(rtl.hardware_totals, golden.counters.sum(axis=(1, 2)))
+    else:
+        for k, (base, count) in enumerate(zip(rtl.fs.bases.tolist(), rtl.fs.counts.tolist())):
+            np.testing.assert_array_equal(rtl.hardware_totals[k],
+                                          golden.counters[base:base + count].sum(axis=(0, 1, 2)))
+    return rtl
+
+SEED = int(os.environ.get("SNNCOSIM_FUZZ_SEED", "0"))
+PER_BIN = 2  # kept networks per bin: each bin is exercised by two different random networks
+
+
+@pytest.fixture(scope="module")
+def directed():
+    """The kept cases of the directed search (golden model only, ~1–3 s)."""
+    t0 = time.perf_counter()
+    kept, covered, drawn = fuzz.directed_cases(per_bin=PER_BIN, seed=SEED)
+    return kept, covered, drawn, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="module")
+def rtl_runs(directed, engines, tmp_path_factory):
+    """``get(shape) -> [(case, rtl_run or None, error or None)]``: the kept cases of one shape co-simulated on
+    that shape's one build (once per session; failures are recorded, not raised, so that the coverage test still
+    sees the other runs)."""
+    kept = directed[0]
+    root = tmp_path_factory.mktemp("coverage")
+    cache: dict = {}
+
+    def get(shape: str):
+        if shape not in cache:
+            config = fuzz.engine_config(shape)
+            engine = engines(config)
+            results = []
+            for case in (c for c in kept if c.shape == shape):
+                try:
+                    with fuzz.single_thread():
+                        rtl = cosimulate_and_check(case, engine, root / f"{shape}-{case.seed}")
+                    results.append((case, rtl, None))
+                except Exception as error:  # noqa: BLE001 - reported by the test of this shape
+                    results.append((case, None, f"{case.description}: {type(error).__name__}: {error}"))
+            cache[shape] = results
+        return cache[shape]
+
+    return get
+
+
+def test_directed_search_keeps_networks_of_every_shape(directed):
+    kept, covered, drawn, seconds = directed
+    assert {case.shape for case in kept} == set(fuzz.SHAPES)
+    assert len(kept) <= drawn
+    missing = [name for name in fuzz.BINS if not covered[name]]
+    assert not missing, f"the golden search ({drawn} candidates) never hit {missing}"
+
+
+@pytest.mark.parametrize("shape", sorted(fuzz.SHAPES))
+def test_directed_networks_are_bit_and_cycle_exact(rtl_runs, shape):
+    results = rtl_runs(shape)
+    assert results, f"no network of shape {shape} was kept"
+    errors = [error for _, _, error in results if error]
+    assert not errors, "\n".join(errors)
+
+
+def test_every_bin_is_hit_on_the_rtl(directed, rtl_runs, request):
+    """Every bin hit by the co-simulated, equivalent runs, measured on the RTL's own traces."""
+    kept, _, drawn, seconds = directed
+    covered: Counter = Counter()
+    networks = 0
+    for shape in sorted(fuzz.SHAPES):
+        for case, rtl, error in rtl_runs(shape):
+            if rtl is not None and error is None:
+                covered.update(fuzz.measure(case.net, rtl.trace, case.lanes))
+                networks += 1
+    request.config.stash[COVERAGE_REPORT] = (
+        [f"coverage-directed random co-simulation (seed {SEED}): {networks} of {drawn} candidate networks "
+         f"co-simulated on {len(fuzz.SHAPES)} builds, search {seconds:.1f} s"] + fuzz.format_table(covered))
+    missing = [name for name in fuzz.BINS if not covered[name]]
+    assert not missing, f"bins never hit on the RTL: {missing}"
