@@ -29,7 +29,7 @@ from golden.ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, 
                        signed_range)
 
 __all__ = ["BINS", "SHAPES", "Shape", "Case", "generate", "measure", "directed_cases", "format_table",
-           "engine_config", "golden_run", "single_thread"]
+           "engine_config", "golden_run", "single_thread", "CI_SHAPES"]
 
 # --------------------------------------------------------------------------------------------------- bins
 # name -> how it is measured (docs/cosim.md, "Coverage-directed random co-simulation"). Hits are counted per
@@ -96,7 +96,12 @@ SHAPES: dict[str, Shape] = {shape.name: shape for shape in (
                   ("conv", 3, (3, 3), (1, 1), (1, 1)), ("pool", (2, 2), (1, 1)), ("dense", 6), ("dense", 5)),
           skips=((3, 1, (2, 2)), (5, 3, None)), inhibit=(5, 6),
           membrane_bits=11, weight_bits=5, families=("rate", "weighted"), max_phases=4),
+    # scripts/fuzz_cosim.py only: odd P = 3, dense layers with WTA after dense layers (layer 2 is one group,
+    # n = P), K up to 8, 10-bit membranes
+    Shape("dense-wta-p3", lanes=3, input_shape=(13,), layers=(("dense", 8), ("dense", 3), ("dense", 5)),
+          inhibit=(1, 3), membrane_bits=10, weight_bits=7, families=("rate", "weighted"), max_phases=8),
 )}
+CI_SHAPES = ("dense-fs", "conv-res-wta")  # the two builds of cosim/tests/test_coverage_random.py
 
 
 @dataclass
@@ -493,12 +498,12 @@ def directed_cases(shapes=None, *, per_bin: int = 1, max_candidates: int = 600, 
     """Draw seeded candidates (golden model only) and keep each one that hits a bin that fewer than ``per_bin``
     kept cases hit so far.
 
-    Returns ``(kept, covered, drawn)``: the kept :class:`Case` objects (each with ``.hits``, its measured bins),
-    the sum of their hits per bin and the number of candidates drawn. Stops when ``per_bin`` kept cases hit every
-    bin of ``bins`` (default: :data:`BINS`) or after ``max_candidates``. Each draw is steered towards a bin still
-    short of cases (the shape and coding that can hit it); bins are measured all the same. Deterministic for a
-    given ``seed``."""
-    shapes = [SHAPES[s] if isinstance(s, str) else s for s in (shapes or SHAPES)]
+    ``shapes`` default to :data:`CI_SHAPES`. Returns ``(kept, covered, drawn)``: the kept :class:`Case` objects
+    (each with ``.hits``, its measured bins), the sum of their hits per bin and the number of candidates drawn.
+    Stops when ``per_bin`` kept cases hit every bin of ``bins`` (default: :data:`BINS`) or after
+    ``max_candidates``. Each draw is steered towards a bin still short of cases (the shape and coding that can
+    hit it); bins are measured all the same. Deterministic for a given ``seed``."""
+    shapes = [SHAPES[s] if isinstance(s, str) else s for s in (shapes or CI_SHAPES)]
     names = [s.name for s in shapes]
     wanted = sorted(set(bins or BINS))
     covered: Counter = Counter()
