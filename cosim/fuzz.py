@@ -29,7 +29,8 @@ from golden.ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, 
                        signed_range)
 
 __all__ = ["BINS", "SHAPES", "Shape", "Case", "generate", "measure", "directed_cases", "format_table",
-           "engine_config", "golden_run", "single_thread", "CI_SHAPES"]
+           "engine_config", "golden_run", "golden_run_for", "single_thread",
+           "CI_SHAPES"]
 
 # --------------------------------------------------------------------------------------------------- bins
 # name -> how it is measured (docs/cosim.md, "Coverage-directed random co-simulation"). Hits are counted per
@@ -56,7 +57,7 @@ BINS: dict[str, str] = {
     "lif-leak-pos": "LIF neuron whose previous membrane v > 0 leaks (v >>> leak_shift != 0)",
     "lif-leak-neg": "LIF neuron whose previous membrane v < 0 leaks (arithmetic shift of a negative value)",
     "reset-zero": "IF/LIF spike with reset 'zero'",
-    "reset-subtract": "IF/LIF spike with reset 'subtract' that leaves a non-zero membrane (v − θ ≠ 0)",
+    "reset-subtract": "IF/LIF spike with reset 'subtract' that leaves v − θ ≠ 0 (not inhibited at that step)",
 }
 
 
@@ -427,16 +428,17 @@ def measure(net: IntegerNetwork, trace, lanes: int) -> Counter:
                 pv = previous(v)
                 add("lif-leak-pos", ((pv >> neuron.leak_shift) != 0)[pv > 0].sum())
                 add("lif-leak-neg", (pv < 0).sum())
-            if neuron.reset == "zero":
-                add("reset-zero", s.sum())
-            else:
-                add("reset-subtract", (s & (v != 0)).sum())
             u = getattr(layer, "inhibition", None)
-            if u is not None:
+            inhibited = np.zeros_like(s)
+            if u is not None:  # m_i = spikes of the other neurons of the layer at this step
                 m = s.sum(axis=-1, keepdims=True) - s
                 inhibited = (np.asarray(u)[None, None, :] * m) > 0
                 add("inhibit-clip-lo", (inhibited & (v == lo) & ~has_floor).sum())
                 add("inhibit-floor", (inhibited & (v == floor) & has_floor).sum())
+            if neuron.reset == "zero":
+                add("reset-zero", s.sum())
+            else:  # the recorded v is v − θ unless the inhibition changed it afterwards
+                add("reset-subtract", (s & (v != 0) & ~inhibited).sum())
         # the accumulator's read-during-write (hw/crossbar.py): with G_l = 1 every event adds into ACC[0];
         # events of one source word are issued back to back, and UPDATE's read of ACC[0] follows the last
         # event of the last word (the next word costs a FETCH cycle; a junction's skip pass comes in between)
@@ -489,9 +491,14 @@ def single_thread():
 
 def golden_run(case: Case):
     """The golden trace of ``case`` (membranes recorded, counters for the shape's lanes)."""
+    return golden_run_for(case.net, case.spikes, case.lanes)
+
+
+def golden_run_for(net: IntegerNetwork, spikes: np.ndarray, lanes: int):
+    """The golden trace of ``net`` on image-major ``spikes`` (membranes recorded, counters for ``lanes``)."""
     from cosim.session import golden_reference
 
-    return golden_reference(case.net, case.spikes, lanes=case.lanes)
+    return golden_reference(net, spikes, lanes=lanes)
 
 
 def directed_cases(shapes=None, *, per_bin: int = 1, max_candidates: int = 600, seed: int = 0, bins=None):

@@ -115,3 +115,38 @@ def test_every_bin_is_hit_on_the_rtl(directed, rtl_runs, request):
          f"co-simulated on {len(fuzz.CI_SHAPES)} builds, search {seconds:.1f} s"] + fuzz.format_table(covered))
     missing = [name for name in fuzz.BINS if not covered[name]]
     assert not missing, f"bins never hit on the RTL: {missing}"
+
+
+def test_bins_are_measured_from_what_happened():
+    """``cosim.fuzz.measure`` on hand-made runs (golden model only), counted by hand."""
+    import numpy as np
+
+    from golden.ir import DenseLayer, IntegerNetwork, NeuronParams
+
+    # P = 4, 6 inputs in two source words (0..3, 4..5), a layer of exactly one group (n = 4 = P, G = 1)
+    net = IntegerNetwork((6,), [DenseLayer(np.ones((4, 6), np.int64), np.zeros(4, np.int64),
+                                           np.full(4, 100, np.int64), NeuronParams("if", "zero"))],
+                         membrane_bits=12).validate()
+    spikes = np.zeros((1, 3, 6), bool)
+    spikes[0, 0, [0, 2, 3, 5]] = True  # word 0: 3 spikes → 2 back-to-back adds; word 1 (last): 1 spike
+    spikes[0, 1, [4, 5]] = True  # word 1: 2 spikes → 1 back-to-back add; last word non-empty
+    spikes[0, 2, [1]] = True  # one spike in word 0, the last word empty: its FETCH separates add and UPDATE
+    hits = fuzz.measure(net, fuzz.golden_run_for(net, spikes, 4), 4)
+    assert hits["acc-raw-add-add"] == 3 and hits["acc-raw-add-update"] == 2
+    assert hits["layer-n-eq-P"] == 3 and "layer-P-not-dividing" not in hits and "reset-zero" not in hits
+
+    # WTA: three neurons spike at step 1 and each is inhibited by the other two, u·m = 300·2 = 600 from v = 0:
+    # clipped at lo = −512 (10 bits), or held at the floor −θ = −5; the input word is the last one (add → UPDATE)
+    def wta(neuron):
+        layer = DenseLayer(np.full((3, 1), 10, np.int64), np.zeros(3, np.int64), np.full(3, 5, np.int64), neuron,
+                           inhibition=np.full(3, 300, np.int64))
+        return IntegerNetwork((1,), [layer], membrane_bits=10).validate()
+
+    one = np.ones((1, 1, 1), bool)
+    common = {"layer-P-not-dividing": 1, "acc-raw-add-update": 1}
+    plain = wta(NeuronParams("if", "zero"))
+    hits = fuzz.measure(plain, fuzz.golden_run_for(plain, one, 4), 4)
+    assert hits == {"inhibit-clip-lo": 3, "sat-lo": 1, "reset-zero": 3} | common
+    floored = wta(NeuronParams("if", "subtract", floor_threshold=True))
+    hits = fuzz.measure(floored, fuzz.golden_run_for(floored, one, 4), 4)
+    assert hits == {"inhibit-floor": 3, "floor-hit": 3} | common  # v − θ = 5, then inhibited: not a reset bin
