@@ -2,11 +2,14 @@
 
 A :class:`Trace` is saved as one ``.npz`` (no pickles) so a user can compare a golden and an RTL run again later
 without re-running either (``snncosim compare GOLDEN RTL``). :func:`compare` checks SPEC §6 equivalence and
-reports the first difference in (image, step, layer, neuron) order.
+reports the first difference in (image, step, layer, neuron) order — after checking that both traces were made
+from the same input spikes and the same network (``meta["input_sha256"]``, ``meta["network_sha256"]``), when
+both know them: traces of different inputs or networks are not compared (their differences are no RTL bug).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -29,13 +32,38 @@ COUNTER_NAMES = (
     "saturations",
 )
 TRACE_VERSION = 1
+INPUT_DIGEST_KEY = "input_sha256"  # meta: SHA-256 of the input spikes (input_spikes_digest)
+NETWORK_DIGEST_KEY = "network_sha256"  # meta: the network's IntegerNetwork.digest(), set by whoever knows it
+_INPUT_DIGEST_TAG = b"snncosim-input-spikes-sha256-v1\0"
+
+
+def input_spikes_digest(input_spikes) -> str:
+    """SHA-256 (hex) of input spikes ``bool [N, T, n_0]``: their shape, then one byte (0 or 1) per entry in C
+    order. Any array is taken as ``bool`` first, as :meth:`Trace.save` stores it."""
+    spikes = np.asarray(input_spikes)
+    digest = hashlib.sha256(_INPUT_DIGEST_TAG)
+    digest.update(json.dumps([int(n) for n in spikes.shape]).encode() + b"\0")
+    if spikes.ndim == 0 or spikes.shape[0] == 0:
+        digest.update(np.ascontiguousarray(spikes, dtype=bool).tobytes())
+        return digest.hexdigest()
+    per_image = max(1, int(np.prod(spikes.shape[1:])))
+    chunk = max(1, (1 << 24) // per_image)  # about 16 MB at a time
+    for start in range(0, spikes.shape[0], chunk):
+        digest.update(np.ascontiguousarray(spikes[start:start + chunk], dtype=bool).tobytes())
+    return digest.hexdigest()
 
 
 @dataclass
 class Trace:
     """Per-layer spikes ``bool [N, T, n_l]``, optional membranes ``int64 [N, T, n_l]`` (end of step), counters
     ``int64 [N, T, L, len(COUNTER_NAMES)]``, total cycles per image ``int64 [N]`` and predictions ``int64 [N]``.
-    ``input_spikes`` (``bool [N, T, n_0]``) is kept when known so a run can be replayed."""
+    ``input_spikes`` (``bool [N, T, n_0]``) is kept when known so a run can be replayed.
+
+    ``meta["input_sha256"]`` is the SHA-256 of the input spikes (:func:`input_spikes_digest`): :meth:`save`
+    writes it whenever ``input_spikes`` are there, :meth:`load` checks it against them, :meth:`select` recomputes
+    it; a trace without input spikes (direct input) keeps one a caller set. ``meta["network_sha256"]`` is the
+    network's :meth:`golden.ir.IntegerNetwork.digest` where the maker of the trace knows it. :func:`compare`
+    refuses traces whose inputs or networks differ."""
 
     spikes: list[np.ndarray]
     counters: np.ndarray
@@ -65,28 +93,55 @@ class Trace:
         """Every counter summed over images, steps and layers."""
         return {name: int(self.counters[..., k].sum()) for k, name in enumerate(COUNTER_NAMES)}
 
+    def input_digest(self) -> str | None:
+        """SHA-256 of the input spikes: computed from ``input_spikes`` when present, else ``meta["input_sha256"]``
+        (set by a caller, or read from a file), else None (unknown)."""
+        if self.input_spikes is not None:
+            return input_spikes_digest(self.input_spikes)
+        value = self.meta.get(INPUT_DIGEST_KEY)
+        return str(value) if value else None
+
+    def network_digest(self) -> str | None:
+        """``meta["network_sha256"]``: the digest of the network the trace was made with, or None (unknown)."""
+        value = self.meta.get(NETWORK_DIGEST_KEY)
+        return str(value) if value else None
+
     def select(self, images) -> "Trace":
-        """The sub-trace of the given image indices."""
+        """The sub-trace of the given image indices. Its ``meta["input_sha256"]`` is that of the selected input
+        spikes; without input spikes it is dropped (the whole run's digest says nothing about a part of it),
+        unless the selection is every image in order."""
         idx = np.asarray(images)
+        input_spikes = None if self.input_spikes is None else self.input_spikes[idx]
+        meta = dict(self.meta)
+        if input_spikes is not None:
+            meta[INPUT_DIGEST_KEY] = input_spikes_digest(input_spikes)
+        elif INPUT_DIGEST_KEY in meta:
+            everything = np.arange(self.n_images)
+            chosen = everything[idx].reshape(-1)
+            if chosen.shape != everything.shape or (chosen != everything).any():
+                del meta[INPUT_DIGEST_KEY]
         return Trace(
             spikes=[s[idx] for s in self.spikes],
             counters=self.counters[idx],
             image_cycles=self.image_cycles[idx],
             predictions=self.predictions[idx],
             membranes=None if self.membranes is None else [m[idx] for m in self.membranes],
-            input_spikes=None if self.input_spikes is None else self.input_spikes[idx],
-            meta=dict(self.meta),
+            input_spikes=input_spikes,
+            meta=meta,
         )
 
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        meta = dict(self.meta)
+        input_digest = self.input_digest()
+        if input_digest is not None:
+            meta[INPUT_DIGEST_KEY] = input_digest
         arrays = {
             "counters": np.asarray(self.counters, dtype=np.int64),
             "image_cycles": np.asarray(self.image_cycles, dtype=np.int64),
             "predictions": np.asarray(self.predictions, dtype=np.int64),
-            "meta": np.array(json.dumps({"version": TRACE_VERSION, "counter_names": COUNTER_NAMES,
-                                         **self.meta})),
+            "meta": np.array(json.dumps({"version": TRACE_VERSION, "counter_names": COUNTER_NAMES, **meta})),
         }
         for layer, spikes in enumerate(self.spikes, start=1):
             arrays[f"spikes_L{layer}"] = np.packbits(np.asarray(spikes, dtype=bool), axis=-1)
@@ -126,13 +181,18 @@ class Trace:
                 if "membrane_L1" in npz.files:
                     membranes = [npz[f"membrane_L{l}"] for l in range(1, n_layers + 1)]
                 input_spikes = unpack("input_spikes", npz["n_L0"]) if "input_spikes" in npz.files else None
-                return cls(spikes=spikes, counters=npz["counters"], image_cycles=npz["image_cycles"],
-                           predictions=npz["predictions"], membranes=membranes, input_spikes=input_spikes,
-                           meta=meta)
+                trace = cls(spikes=spikes, counters=npz["counters"], image_cycles=npz["image_cycles"],
+                            predictions=npz["predictions"], membranes=membranes, input_spikes=input_spikes,
+                            meta=meta)
         except SnnCosimError:
             raise
         except Exception as exc:  # zip/npz/json damage of any kind
             raise SnnCosimError(f"{path}: not a readable snncosim trace ({exc.__class__.__name__}: {exc})") from None
+        recorded = meta.get(INPUT_DIGEST_KEY)
+        if input_spikes is not None and recorded is not None and recorded != trace.input_digest():
+            raise SnnCosimError(f"{path}: the input spikes do not match their recorded SHA-256 (input_sha256): the "
+                                f"file was edited or is damaged")
+        return trace
 
 
 @dataclass(frozen=True)
@@ -179,7 +239,12 @@ def compare(golden: Trace, rtl: Trace) -> Comparison:
     """SPEC §6: spikes, membranes (when both traced), every counter, cycles per image and predictions.
 
     The first difference is the earliest (image, step, layer) at which anything differs; within that
-    (image, step, layer) spikes come before membranes before counters, and the lowest neuron index first."""
+    (image, step, layer) spikes come before membranes before counters, and the lowest neuron index first.
+
+    First of all, traces made from different networks or different input spikes (where both traces know them:
+    ``meta["network_sha256"]``, the input spikes or ``meta["input_sha256"]``) raise :class:`SnnCosimError`: their
+    differences would say nothing about the RTL."""
+    check_same_origin(golden, rtl)
     if golden.n_layers != rtl.n_layers or golden.counters.shape != rtl.counters.shape:
         raise SnnCosimError(
             f"traces have different shapes: golden {golden.n_images} images x {golden.n_steps} steps x "
@@ -222,3 +287,33 @@ def compare(golden: Trace, rtl: Trace) -> Comparison:
                                    int(g_arr[i]), int(r_arr[i]))
                 break
     return Comparison(first is None, first, tuple(checked), n, t, n_layers)
+
+
+def check_same_origin(golden: Trace, rtl: Trace) -> None:
+    """Raise :class:`SnnCosimError` (one line) when the two traces were made with different networks or from
+    different input spikes, as far as both know them; names the first differing (image, step, input) when both
+    hold their input spikes."""
+    g_net, r_net = golden.network_digest(), rtl.network_digest()
+    if g_net is not None and r_net is not None and g_net != r_net:
+        raise SnnCosimError(f"the traces were made with different networks (network_sha256 golden {g_net[:16]}, "
+                            f"rtl {r_net[:16]}) and cannot be compared")
+    if golden.input_spikes is not None and rtl.input_spikes is not None:
+        g_in, r_in = np.asarray(golden.input_spikes, dtype=bool), np.asarray(rtl.input_spikes, dtype=bool)
+        if g_in.shape != r_in.shape:
+            raise SnnCosimError(f"the traces were made from different input spikes (golden {_shape(g_in)}, rtl "
+                                f"{_shape(r_in)} images x steps x inputs) and cannot be compared")
+        differs = g_in != r_in
+        if differs.any():
+            at = tuple(int(v) for v in np.unravel_index(int(np.argmax(differs.reshape(-1))), differs.shape))
+            where = f"image {at[0]}, step {at[1] + 1}, input {at[2]}" if len(at) == 3 else f"index {at}"
+            raise SnnCosimError(f"the traces were made from different input spikes (first difference: {where}: "
+                                f"golden {int(g_in[at])} rtl {int(r_in[at])}) and cannot be compared")
+        return
+    g_in, r_in = golden.input_digest(), rtl.input_digest()
+    if g_in is not None and r_in is not None and g_in != r_in:
+        raise SnnCosimError(f"the traces were made from different input spikes (input_sha256 golden {g_in[:16]}, "
+                            f"rtl {r_in[:16]}) and cannot be compared")
+
+
+def _shape(array: np.ndarray) -> str:
+    return " x ".join(str(n) for n in array.shape)
