@@ -106,7 +106,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _range_text(lo, hi) -> str:
     if lo is not None and hi is not None:
-        return f"{lo}..{hi}"
+        return f"in {lo}..{hi}"
     return f">= {lo}" if lo is not None else f"<= {hi}"
 
 
@@ -124,7 +124,7 @@ class _Fields:
         if not _is_int(value):
             self.fail(field, f"must be an integer, got {_show(value)}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            self.fail(field, f"must be in {_range_text(lo, hi)}, got {int(value)}", error)
+            self.fail(field, f"must be {_range_text(lo, hi)}, got {int(value)}", error)
         return int(value)
 
     def choice(self, value, field: str, choices) -> str:
