@@ -51,8 +51,7 @@ def _add_force_option(parser: argparse.ArgumentParser, option: str) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .job import JobOptions, run_job
-    from .report import print_run_table
+    from .options import JobOptions
 
     options = JobOptions(
         coding=args.coding, phases=args.phases, skip_periods=args.skip_periods, steps=args.steps, rtl_images=args.rtl_images, test_images=args.test_images, lanes=args.lanes,
@@ -61,8 +60,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         membrane_bits=args.membrane_bits, seed=args.seed, out_dir=args.out, cache_dir=args.cache_dir,
         rtl=not args.no_rtl, waves=args.waves, report=not args.no_report, other_codings=args.other_codings,
         progress=not args.quiet, force=args.force)
+    options.validate()  # before the heavy imports: a bad option is refused at once
+    check_output_path(args.out, "run", force=args.force, option="--out")
     if args.json:
         check_writable_file(args.json, "--json")
+    from .job import run_job
+    from .report import print_run_table
+
     result = run_job(options)
     print_run_table(result)
     if args.json:
@@ -123,11 +127,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from golden import convert as golden_convert
-    from golden import data as golden_data
-    from golden import train as golden_train
-
-    from .job import JobOptions
+    from .options import JobOptions
 
     options = JobOptions(neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift, norm="data",
                          percentile=args.percentile, weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
@@ -137,6 +137,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise SnnCosimError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     check_output_path(args.output, "network", force=args.force, option="-o")
+    from golden import convert as golden_convert
+    from golden import data as golden_data
+    from golden import train as golden_train
+
     if args.calibration is not None:
         calibration = golden_data.load_mnist_dir(args.calibration, part="train")[0][:2000]
     else:
@@ -192,12 +196,13 @@ def _convert_residual(model, calibration, shape, args, options):
 
 def _cmd_verilog(args: argparse.Namespace) -> int:
     from golden.ir import IntegerNetwork
-    from hw.verilog import write_verilog
 
     if not 1 <= args.lanes <= 64:
         raise SnnCosimError(f"--lanes must be in 1..64, got {args.lanes}")
     check_output_path(args.output, "verilog", force=args.force, option="-o")
     network = IntegerNetwork.load(args.network)
+    from hw.verilog import write_verilog
+
     written = write_verilog(network, args.output, lanes=args.lanes, force=args.force)
     for path in written if isinstance(written, (list, tuple)) else [written]:
         print(f"wrote {path}")
@@ -236,8 +241,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def direct_train_default(name: str):
-    """A default of :class:`golden.direct_train.LeeConfig` (one source for the CLI's defaults)."""
-    from golden.direct_train import LeeConfig
+    """A default of :class:`golden.lee_config.LeeConfig` (one source for the CLI's defaults)."""
+    from golden.lee_config import LeeConfig
 
     return getattr(LeeConfig(), name)
 
@@ -250,6 +255,21 @@ def _parse_hidden(text: str) -> tuple:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from golden.datasets import DEFAULT_TRAIN_SIZE, TEST_PART_SIZE
+    from golden.lee_config import LeeConfig
+
+    config = LeeConfig(
+        hidden=_parse_hidden(args.hidden), steps=args.steps, test_steps=args.test_steps, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, kappa_hidden=args.kappa_hidden, kappa_output=args.kappa_output,
+        leak_shift=args.leak_shift, max_rate=args.max_rate, weight_bits=args.weight_bits,
+        membrane_bits=args.membrane_bits, seed=args.seed, rho=args.rho, lam=args.lam).validate()
+    for name, limit in (("train_images", DEFAULT_TRAIN_SIZE), ("test_images", TEST_PART_SIZE)):
+        value = getattr(args, name)
+        if value is not None and not 1 <= value <= limit:
+            raise SnnCosimError(f"--{name.replace('_', '-')} must be in 1..{limit}, got {value}")
+    if args.threads < 1:
+        raise SnnCosimError(f"--threads must be at least 1, got {args.threads}")
+    check_output_path(args.output, "network", force=args.force, option="-o")
     import torch
 
     from golden import data as golden_data
@@ -264,19 +284,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise SnnCosimError(f"--device {args.device}: no CUDA device is available here; use --device cpu")
     else:
         device = None
-    config = direct_train.LeeConfig(
-        hidden=_parse_hidden(args.hidden), steps=args.steps, test_steps=args.test_steps, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, kappa_hidden=args.kappa_hidden, kappa_output=args.kappa_output,
-        leak_shift=args.leak_shift, max_rate=args.max_rate, weight_bits=args.weight_bits,
-        membrane_bits=args.membrane_bits, seed=args.seed, rho=args.rho, lam=args.lam).validate()
-    for name, limit in (("train_images", golden_data.DEFAULT_TRAIN_SIZE),
-                        ("test_images", golden_data.TEST_PART_SIZE)):
-        value = getattr(args, name)
-        if value is not None and not 1 <= value <= limit:
-            raise SnnCosimError(f"--{name.replace('_', '-')} must be in 1..{limit}, got {value}")
-    if args.threads < 1:
-        raise SnnCosimError(f"--threads must be at least 1, got {args.threads}")
-    check_output_path(args.output, "network", force=args.force, option="-o")
     split = golden_data.default_split()
     train_images, train_labels = split.train_images[:args.train_images], split.train_labels[:args.train_images]
     test_images, test_labels = split.test_images[:args.test_images], split.test_labels[:args.test_images]

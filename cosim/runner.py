@@ -84,9 +84,9 @@ class RunResult:
 
 def _hash_inputs(sources: Sequence[Path], toplevel: str, flags: Sequence[str], info: VerilatorInfo, *,
                  compiler: bool = False) -> str:
-    """The cache key of a build. The compiler's version enters only with ``compiler`` (the saved run-time
-    objects, which are linked into later builds): a finished simulator binary does not depend on it, and running
-    one must not need a compiler."""
+    """The cache key of a build. The compiler (``$CXX`` and its version) enters only with ``compiler`` (the saved
+    run-time objects, which are linked into later builds): a finished simulator binary does not depend on which
+    compiler made it, and running one must not need a compiler."""
     import cocotb
 
     digest = hashlib.sha256()
@@ -99,9 +99,9 @@ def _hash_inputs(sources: Sequence[Path], toplevel: str, flags: Sequence[str], i
     feed("flags", "\0".join(flags).encode())
     feed("verilator", f"{info.version_string} {info.path} {info.make_fixes}".encode())
     feed("cocotb", f"{cocotb.__version__} {sys.executable} {sys.version}".encode())
-    feed("cxx", f"{os.environ.get('CXX', '')}|{os.environ.get('CXXFLAGS', '')}".encode())
+    feed("cxxflags", os.environ.get("CXXFLAGS", "").encode())
     if compiler:
-        feed("cxx-version", compiler_version().encode())
+        feed("cxx", f"{os.environ.get('CXX', '')}|{compiler_version()}".encode())
     for source in sources:
         feed("source-name", source.name.encode())
         feed("source", source.read_bytes())

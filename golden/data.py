@@ -38,9 +38,7 @@ EMBEDDED_FILES = {
     "labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
 }
 
-DEFAULT_TRAIN_SIZE = 8000
-EMBEDDED_IMAGES = 10000  # the official MNIST test set shipped in the package
-TEST_PART_SIZE = EMBEDDED_IMAGES - DEFAULT_TRAIN_SIZE  # the default split's test part
+from .datasets import DEFAULT_TRAIN_SIZE, EMBEDDED_IMAGES, TEST_PART_SIZE  # noqa: E402,F401 (re-exported)
 DEFAULT_SPLIT_SEED = 2015  # the year of Diehl et al.; any fixed number would do
 
 

@@ -89,7 +89,7 @@ def check_writable_file(path: str | os.PathLike, option: str) -> Path:
     parent = _existing_ancestor(path.parent)
     if not parent.is_dir():
         raise OutputPathError(f"{option} {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _can_create_in(parent):
         raise OutputPathError(f"{option} {path}: {parent} is not writable")
     if path.exists() and not os.access(path, os.W_OK):
         raise OutputPathError(f"{option} {path}: the file is not writable")
@@ -129,13 +129,13 @@ def check_output_path(path: str | os.PathLike, kind: str, *, force: bool = False
         parent = _existing_ancestor(path.parent)
         if not parent.is_dir():
             raise OutputPathError(f"{option} {path}: {parent} is a file, not a directory")
-        if not os.access(parent, os.W_OK | os.X_OK):
+        if not _can_create_in(parent):
             raise OutputPathError(f"{option} {path}: cannot create it, {parent} is not writable")
         return path
     if not path.is_dir():
         raise OutputPathError(f"{option} {path}: a file of that name exists and is not a snncosim output; "
                               f"snncosim never replaces it (choose another path)")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
+    if not _can_create_in(path.parent):
         raise OutputPathError(f"{option} {path}: cannot replace it, {path.parent} is not writable")
     if not any(path.iterdir()):
         return path
@@ -186,14 +186,15 @@ def output_lock(path: str | os.PathLike, what: str = "output"):
 
 @contextlib.contextmanager
 def staged_output(path: str | os.PathLike, kind: str, *, force: bool = False, option: str = "output",
-                  publish_failures: bool = False, info: dict | None = None):
+                  publish_failures=False, info: dict | None = None):
     """Build a ``kind`` directory output for ``path`` in a fresh hidden sibling, yielded as a :class:`Path`;
     rename it into place when the block ends normally.
 
     ``path`` is checked (:func:`check_output_path`) and locked (:func:`output_lock`) first. When the block
-    raises, the staging directory is removed — except with ``publish_failures`` for an ordinary exception (not
-    an interruption: KeyboardInterrupt, SystemExit), where it is published marked incomplete with the error, so
-    that its logs stay readable (``snncosim report``/``compare`` refuse it). ``info`` goes into the marker."""
+    raises, the staging directory is removed — except for an ordinary exception (not an interruption:
+    KeyboardInterrupt, SystemExit) for which ``publish_failures`` (a bool, or a predicate of the exception) is
+    true: then it is published marked incomplete with the error, so that its logs stay readable (``snncosim
+    report``/``compare`` refuse it). ``info`` goes into the marker."""
     path = Path(path)
     check_output_path(path, kind, force=force, option=option)
     with output_lock(path, what=f"{kind} directory"):
@@ -206,7 +207,8 @@ def staged_output(path: str | os.PathLike, kind: str, *, force: bool = False, op
             _write_marker(staging, marker)
             yield staging
         except BaseException as exc:
-            if publish_failures and isinstance(exc, Exception):
+            publish = publish_failures(exc) if callable(publish_failures) else publish_failures
+            if publish and isinstance(exc, Exception):
                 marker["error"] = f"{exc.__class__.__name__}: {exc}".splitlines()[0][:500]
                 with contextlib.suppress(Exception):
                     _write_marker(staging, marker)
@@ -258,6 +260,18 @@ def _existing_ancestor(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder``, by trying (permission bits say nothing to root, nor about a
+    read-only file system)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".snncosim-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
 
 
 def _make_parent(path: Path) -> None:

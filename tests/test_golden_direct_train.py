@@ -257,7 +257,7 @@ def test_cli_train_tiny_run(tmp_path, capsys):
     (["--hidden", "abc"], "expected a dense size"),
     (["--hidden", ","], "give layer sizes"),
     (["--epochs", "0"], "epochs must be a positive integer"),
-    (["--train-images", "0"], "--train-images must be at least 1"),
+    (["--train-images", "0"], "--train-images must be in 1..8000"),
     (["--device", "nonsense"], "not a torch device"),
 ])
 def test_cli_train_bad_arguments(tmp_path, capsys, argv, message):

@@ -80,7 +80,8 @@ def test_config_image_packs_lanes_as_documented(net):
 
 
 def test_write_verilog_writes_every_file(out_dir, net):
-    assert sorted(p.name for p in out_dir.iterdir()) == ["README.txt", "config.hex", "snn_engine.v", "snn_top.v"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [".snncosim-output.json", "README.txt", "config.hex", "snn_engine.v",
+                                                          "snn_top.v"]
     config = EngineConfig.for_network(net, lanes=LANES)
     assert read_config_hex(out_dir / "config.hex") == config_words(net, config)
     readme = (out_dir / "README.txt").read_text()
