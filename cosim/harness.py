@@ -35,6 +35,7 @@ import numpy as np
 
 from golden import cycle_model
 from golden.errors import SnnCosimError, WidthError
+from golden.files import write_text_atomic
 from golden.trace import COUNTER_NAMES
 
 N_COUNTERS = len(COUNTER_NAMES)
@@ -126,11 +127,8 @@ def harness_verilog(params: HarnessParams, *, waves: bool = False) -> str:
 
 
 def _write_if_changed(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.is_file() or path.read_text() != text:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_text_atomic(path, text)
     return path
 
 
