@@ -164,18 +164,19 @@ def _fs_neuron(rng, K: int, hi: int, lo: int, fs_shift_bits: int) -> NeuronParam
 
 
 def _structure(shape: Shape):
-    """Per layer ``(kind, in_shape, spec)`` of ``shape``."""
+    """Per layer ``(kind, in_shape, out_shape, spec)`` of ``shape``."""
     out, cur = [], tuple(shape.input_shape)
     for spec in shape.layers:
-        out.append((spec[0], cur, spec))
         if spec[0] == "dense":
-            cur = (spec[1],)
+            nxt = (spec[1],)
         elif spec[0] == "conv":
             c_out, k, s, p = spec[1:]
-            cur = (c_out,) + tuple((d + 2 * pp - kk) // ss + 1 for d, pp, kk, ss in zip(cur[1:], p, k, s))
+            nxt = (c_out,) + tuple((d + 2 * pp - kk) // ss + 1 for d, pp, kk, ss in zip(cur[1:], p, k, s))
         else:
             k, s = spec[1:]
-            cur = (cur[0],) + tuple((d - kk) // ss + 1 for d, kk, ss in zip(cur[1:], k, s))
+            nxt = (cur[0],) + tuple((d - kk) // ss + 1 for d, kk, ss in zip(cur[1:], k, s))
+        out.append((spec[0], cur, nxt, spec))
+        cur = nxt
     return out
 
 
@@ -197,12 +198,12 @@ def _build(shape: Shape, rng, family: str, K: int) -> IntegerNetwork:
         else:
             return 0
         if index in skip_of:  # the junction's skip synapses add to one step's input
-            src_shape = _out_shape(structure, skip_of[index][0])
+            src_shape = structure[skip_of[index][0] - 1][2]
             n += src_shape[0] if spec[0] == "conv" else int(np.prod(src_shape))
         return n
 
     layers, skips = [], []
-    for index, (kind, in_shape, spec) in enumerate(structure, start=1):
+    for index, (kind, in_shape, _, spec) in enumerate(structure, start=1):
         last = index == n_layers
         n_ch = spec[1] if kind in ("dense", "conv") else in_shape[0]
         mood = _mood(rng)
@@ -239,7 +240,7 @@ def _build(shape: Shape, rng, family: str, K: int) -> IntegerNetwork:
                                          name=f"pool{index}"))
         if index in skip_of:
             source, stride = skip_of[index]
-            src_shape = _out_shape(structure, source)
+            src_shape = structure[source - 1][2]
             if kind == "conv":
                 weight = _weights(rng, (spec[1], src_shape[0], 1, 1), lw, _mood(rng))
                 skips.append(SkipConnection(index, source, weight, tuple(stride), (0, 0)))
@@ -261,17 +262,6 @@ def _build(shape: Shape, rng, family: str, K: int) -> IntegerNetwork:
                 raise
             net = _halved(net)
     return net.validate()
-
-
-def _out_shape(structure, index: int) -> tuple:
-    kind, in_shape, spec = structure[index - 1]
-    if kind == "dense":
-        return (spec[1],)
-    if kind == "conv":
-        c_out, k, s, p = spec[1:]
-        return (c_out,) + tuple((d + 2 * pp - kk) // ss + 1 for d, pp, kk, ss in zip(in_shape[1:], p, k, s))
-    k, s = spec[1:]
-    return (in_shape[0],) + tuple((d - kk) // ss + 1 for d, kk, ss in zip(in_shape[1:], k, s))
 
 
 def _halved(net: IntegerNetwork) -> IntegerNetwork:
@@ -361,7 +351,6 @@ def measure(net: IntegerNetwork, trace, lanes: int) -> Counter:
 
     hits: Counter = Counter()
     lo, hi = signed_range(net.membrane_bits)
-    L = len(net.layers)
     P = int(lanes)
     counters = np.asarray(trace.counters)
     sat = counters[..., COUNTER_NAMES.index("saturations")]
