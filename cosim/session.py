@@ -471,7 +471,8 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
         problems += _cross_check_fs(summary, parsed) if fs else _cross_check(summary, parsed)
         meta = {"source": "rtl", "lanes": int(config.lanes), "c_layer": int(config.c_layer),
                 "c_image": int(config.c_image), "input_coding": network.input_coding,
-                "engine": config.digest(), "verilator": engine.handle.verilator.version_string}
+                "engine": config.digest(), "verilator": engine.handle.verilator.version_string,
+                "network_sha256": network.digest()}
         if fs:
             meta |= {"phases": phases, "skip_periods": int(network.skip_periods), "fs": True,
                      "latency_steps": n_steps, "images_per_start": chunk}

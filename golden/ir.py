@@ -765,7 +765,10 @@ class IntegerNetwork:
             expected = (layer.n_out,) if layer.kind == "dense" else (layer.out_shape[0],)
             if thr.shape != expected:
                 raise NetworkFileError(f"{where}: threshold shape {thr.shape} != {expected}")
-            if thr.min() < 1 or thr.max() > v_hi:
+            if thr.min() < 1:
+                raise NetworkFileError(f"{where}: thresholds must be at least 1 (a neuron fires when v >= θ), got "
+                                       f"{int(thr.min())}")
+            if thr.max() > v_hi:
                 raise WidthError(
                     f"{where}: thresholds span [{thr.min()}, {thr.max()}] but must lie in [1, {v_hi}] "
                     f"(membrane_bits={self.membrane_bits}); use membrane_bits="
@@ -980,9 +983,11 @@ class IntegerNetwork:
         shift = self.phases - 1
         need = max(int(np.max(layer.threshold)), layer.fan_in_abs_max() + int(np.max(np.abs(layer.bias)))) << shift
         if need > v_hi:
+            extra = f"the membrane needs {shift} extra bit{'s' if shift > 1 else ''}: " if shift else ""
             raise WidthError(
-                f"{where}: with K = {self.phases} phases the membrane needs {shift} extra bits: "
-                f"{need} does not fit membrane_bits={self.membrane_bits}; use membrane_bits={signed_bits_for(-need, need)}")
+                f"{where}: with K = {self.phases} phase{'s' if self.phases > 1 else ''} {extra}the largest threshold "
+                f"or one step's input, {need}, does not fit membrane_bits={self.membrane_bits}; use membrane_bits="
+                f"{signed_bits_for(-need, need)}")
 
     # ----------------------------------------------------------------------------------------------- file format
     def save(self, path: str | os.PathLike, *, force: bool = False, option: str = "output") -> Path:

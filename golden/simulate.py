@@ -404,6 +404,7 @@ class IntegerSimulator(_Simulator):
 
     def __init__(self, network: IntegerNetwork, device=None):
         network.validate()
+        self.network_digest = network.digest()  # recorded in every trace: compare refuses traces of other networks
         device = default_device() if device is None else torch.device(device)
         dtype = self._compute_dtype(network, device)
         weighted = _weighted_args(network)
@@ -491,7 +492,8 @@ class IntegerSimulator(_Simulator):
         if not self.direct:
             input_record = inputs.permute(1, 0, 2).cpu().numpy().astype(bool, copy=False)
         meta = {"source": "golden", "lanes": lanes, "c_layer": cycle_model.C_LAYER,
-                "c_image": cycle_model.C_IMAGE, "input_coding": self.network.input_coding}
+                "c_image": cycle_model.C_IMAGE, "input_coding": self.network.input_coding,
+                "network_sha256": self.network_digest}
         if self.network.phases:
             meta.update(phases=int(self.network.phases), skip_periods=int(self.network.skip_periods))
         if self.fs:

@@ -115,6 +115,13 @@ def incomplete_run(tmp: Path) -> Path:
     return run
 
 
+def traces_of_different_inputs(tmp: Path) -> list:
+    network = small_network()
+    trace_for(network, 0).save(tmp / "a.npz")
+    trace_for(network, 1).save(tmp / "b.npz")
+    return ["compare", "a.npz", "b.npz"]
+
+
 ROWS = {
     # data loss: an existing directory or file that snncosim did not write is never replaced
     "convert into a user directory": (lambda t: ["convert", "-q", "-o", user_directory(t)], "never removes it"),
@@ -177,6 +184,7 @@ ROWS = {
     "model weights hold NaN": (nan_weights, "NaN or infinite"),
     # runs that did not finish, and traces that cannot be compared
     "report of an incomplete run": (lambda t: ["report", incomplete_run(t)], "incomplete (it failed"),
+    "compare traces made from different inputs": (traces_of_different_inputs, "different input spikes"),
     "report of a network directory": (lambda t: ["report", network_file(t)], "not a snncosim run directory"),
     "compare traces of an incomplete run": (lambda t: ["compare", incomplete_run(t) / "golden_trace.npz",
                                                        t / "run" / "rtl_trace.npz"], "incomplete run"),
@@ -191,6 +199,30 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(row, tmp_path):
     result = cli(argv, tmp_path)
     assert_user_error(result, expected)
     assert tree(tmp_path) == before  # nothing partial, no lock or staging directory left, user files intact
+
+
+# Network-file defects (floor: -5.5, leak_shift: 2.5 or "2", input_shape: six, a missing neuron kind, a 0-neuron
+# layer, damaged arrays re-checksummed, a hand-edited manifest) are rows of tests/test_network_file_schema.py,
+# through `snncosim verilog` in a subprocess like the rows above.
+
+
+def test_messages_that_advised_the_wrong_fix():
+    """A threshold below 1 is not a width problem (it used to advise membrane_bits=2); K = 1 needs no extra bits
+    (the message said "needs 0 extra bits")."""
+    from golden.errors import SnnCosimError
+
+    bad = small_network()
+    bad.layers[0] = DenseLayer(bad.layers[0].weight, bad.layers[0].bias, np.full(5, -3), NeuronParams())
+    with pytest.raises(SnnCosimError) as caught:
+        bad.validate()
+    assert "thresholds must be at least 1" in str(caught.value) and "membrane_bits" not in str(caught.value)
+    ws = IntegerNetwork((6,), [DenseLayer(np.full((3, 6), 100), np.zeros(3, np.int64), np.full(3, 100),
+                                          NeuronParams("acc", "subtract"))],
+                        membrane_bits=8, input_coding="weighted", input_bits=1, phases=1)
+    with pytest.raises(SnnCosimError) as caught:
+        ws.validate()
+    message = str(caught.value)
+    assert "K = 1 phase " in message and "extra bit" not in message and "use membrane_bits=" in message
 
 
 def test_the_data_loss_report_of_issue_11_is_refused_and_the_files_survive(tmp_path):
