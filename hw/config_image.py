@@ -41,13 +41,12 @@ digits, one space, the data as ``ceil(cfg_data_bits / 4)`` hex digits — in the
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from golden.errors import SnnCosimError
-from golden.files import make_public
+from golden.files import write_text_atomic
 from golden.ir import IntegerNetwork
 
 from .config import (FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, GLOBAL_FS_MODE, GLOBAL_PHASES,
@@ -172,16 +171,7 @@ def write_config_hex(words: list[tuple[int, int]], path: str | os.PathLike, data
             raise SnnCosimError(f"configuration word ({addr:#x}, {value:#x}) does not fit 32 address bits and "
                                 f"{data_bits} data bits")
         lines.append(f"{addr:08X} {value:0{digits}X}\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.writelines(lines)
-        make_public(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, "".join(lines))
     return path
 
 
