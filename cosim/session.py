@@ -246,7 +246,7 @@ def _watchdog_cycles(config, steps: int) -> int:
     """Generous bound on one image's cycles: every input of every layer spiking at every step, doubled."""
     def events(l):  # most EVENT cycles one input spike of layer l can cost (conv: every tap; pool: one group)
         geo = config.geometry(l)
-        return geo[7] * geo[8] * (1 if geo[0] else config.groups(l)) if geo else config.groups(l)
+        return geo.taps * (1 if geo.is_pool else config.groups(l)) if geo else config.groups(l)
 
     per_step = sum(config.words(l) + config.layer_sizes[l - 1] * events(l) + config.state_words(l)
                    + config.c_layer for l in range(1, config.n_layers + 1))

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from golden.errors import SnnCosimError, UnsupportedLayerError, WidthError
 from golden.ir import IntegerNetwork, signed_bits_for, signed_range
 
 __all__ = [
-    "EngineConfig", "check_supported", "MIN_C_LAYER", "MIN_C_IMAGE",
+    "EngineConfig", "Geometry", "check_supported", "MIN_C_LAYER", "MIN_C_IMAGE",
     "CFG_ADDR_BITS", "REGION_SHIFT", "STEP_BITS", "LAYER_BITS", "GROUP_BITS", "PREDICTION_BITS",
     "SPIKE_COUNT_BITS", "LEAK_SHIFT_BITS", "PARAM_BITS", "N_COUNTERS", "MAX_LAYERS", "MAX_PHASE_BITS",
     "GLOBAL_REGION", "GLOBAL_PHASES", "GLOBAL_SKIP_LAST", "GLOBAL_FS_MODE", "phase_bits_for",
@@ -64,6 +65,60 @@ SKIP_WEIGHT_BASE = 1 << (REGION_SHIFT - 1)
 # per (step, layer), the start cycle per image. Larger golden.cycle_model constants are met with idle cycles.
 MIN_C_LAYER = 2
 MIN_C_IMAGE = 1
+
+
+class Geometry(NamedTuple):
+    """The geometry of one conv2d / avgpool2d layer (or conv skip) as plain integers, in the order of
+    ``golden.cycle_model.SPATIAL_FIELDS`` (``spatial_of`` gives the same values as a bare tuple; a Geometry is a
+    tuple, so it hashes, compares and serialises as one). Dense layers have no Geometry: ``()``."""
+
+    pool: int  # 1: avgpool2d, 0: conv2d
+    c_in: int
+    h_in: int
+    w_in: int
+    c_out: int
+    h_out: int
+    w_out: int
+    kernel_h: int
+    kernel_w: int
+    stride_y: int
+    stride_x: int
+    pad_y: int
+    pad_x: int
+
+    @classmethod
+    def of(cls, values) -> "Geometry | tuple[()]":
+        """``values`` (a geometry tuple, or ``()`` for dense) as a Geometry of ints, ``()`` for dense; a tuple of
+        the wrong length comes back as a plain tuple (EngineConfig's validation names it)."""
+        values = tuple(int(v) for v in values)
+        return cls(*values) if len(values) == len(cls._fields) else values
+
+    @property
+    def is_pool(self) -> bool:
+        return bool(self.pool)
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return self.c_in, self.h_in, self.w_in
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        return self.c_out, self.h_out, self.w_out
+
+    @property
+    def in_positions(self) -> int:
+        """``h_in · w_in``: input positions (source mask words per channel group)."""
+        return self.h_in * self.w_in
+
+    @property
+    def out_positions(self) -> int:
+        """``h_out · w_out``: output positions."""
+        return self.h_out * self.w_out
+
+    @property
+    def taps(self) -> int:
+        """``kernel_h · kernel_w``: kernel taps per input channel."""
+        return self.kernel_h * self.kernel_w
 
 
 def check_supported(net: IntegerNetwork) -> None:
@@ -243,7 +298,7 @@ class EngineConfig:
     fs_shift_bits: int = 0  # 0: no FS hardware; else the FS spike-weight shift k (d = ±2^k) has fs_shift_bits bits
     c_layer: int | None = None
     c_image: int | None = None
-    # per layer: () for dense, else the conv/pool geometry tuple of golden.cycle_model.spatial_of; () = all dense
+    # per layer: () for dense, else the conv/pool Geometry (golden.cycle_model.spatial_of's values); () = all dense
     spatial: tuple = ()
     # per layer: 1 = lateral-inhibition hardware (Lee 2016) for that dense layer; () = none
     inhibition: tuple = ()
@@ -255,7 +310,7 @@ class EngineConfig:
         object.__setattr__(self, "inhibition", tuple(int(bool(v)) for v in self.inhibition))
         if self.inhibition and not any(self.inhibition):
             object.__setattr__(self, "inhibition", ())
-        object.__setattr__(self, "spatial", tuple(tuple(int(v) for v in g) for g in self.spatial))
+        object.__setattr__(self, "spatial", tuple(Geometry.of(g) for g in self.spatial))
         if self.spatial and not any(self.spatial):
             object.__setattr__(self, "spatial", ())
         object.__setattr__(self, "skips", tuple(sorted(tuple(int(v) for v in s) for s in self.skips)))
@@ -311,8 +366,8 @@ class EngineConfig:
             if self.spatial[-1]:
                 raise SnnCosimError("the output layer must be dense")
             for l, geo in enumerate(self.spatial, start=1):
-                if geo and (len(geo) != 13 or geo[1] * geo[2] * geo[3] != self.layer_sizes[l - 1]
-                            or geo[4] * geo[5] * geo[6] != self.layer_sizes[l]):
+                if geo and (not isinstance(geo, Geometry) or geo.c_in * geo.in_positions != self.layer_sizes[l - 1]
+                            or geo.c_out * geo.out_positions != self.layer_sizes[l]):
                     raise SnnCosimError(f"layer {l}: spatial geometry {geo} does not match layer_sizes")
         self._validate_skips()
         for l in range(1, self.n_layers + 1):
@@ -339,18 +394,19 @@ class EngineConfig:
     def _validate_skips(self) -> None:
         targets = set()
         for skip in self.skips:
-            target, source, geo = skip[0], skip[1], skip[2:]
+            target, source, geo = skip[0], skip[1], Geometry.of(skip[2:])
             if not 1 <= source <= target - 2 or target > self.n_layers or target in targets:
                 raise SnnCosimError(f"skip {skip[:2]}: needs 1 <= source <= target-2 <= {self.n_layers - 2} and one "
                                     f"skip per target")
             targets.add(target)
             if self.fs:
                 raise SnnCosimError("skip connections are not supported in FS builds")
-            tgeo = self.geometry(target)
-            if tgeo and tgeo[0]:
+            tgeo, sgeo = self.geometry(target), self.geometry(source)
+            if tgeo and tgeo.is_pool:
                 raise SnnCosimError(f"skip {skip[:2]}: a pooling layer cannot be a junction")
-            if bool(geo) != bool(tgeo) or (geo and (len(geo) != 13 or geo[0] or tuple(geo[4:7]) != tuple(tgeo[4:7])
-                                                   or tuple(geo[1:4]) != tuple(self.geometry(source)[4:7]))):
+            if bool(geo) != bool(tgeo) or (geo and (not isinstance(geo, Geometry) or geo.is_pool
+                                                   or geo.out_shape != tgeo.out_shape
+                                                   or not sgeo or geo.in_shape != sgeo.out_shape)):
                 raise SnnCosimError(f"skip {skip[:2]}: geometry {geo} does not match the source and target layers")
             if self.skip_weight_words(target) > SKIP_WEIGHT_BASE or self.weight_words(target) > SKIP_WEIGHT_BASE:
                 raise SnnCosimError(f"junction layer {target}: weight memories above {SKIP_WEIGHT_BASE} words "
@@ -358,10 +414,10 @@ class EngineConfig:
 
     # ------------------------------------------------------------------------------------------- residual junctions
     def skip_of(self, l: int) -> tuple | None:
-        """``(source, conv skip geometry or ())`` of junction layer ``l``, None when ``l`` has no skip."""
+        """``(source, conv skip Geometry or ())`` of junction layer ``l``, None when ``l`` has no skip."""
         for skip in self.skips:
             if skip[0] == l:
-                return skip[1], tuple(skip[2:])
+                return skip[1], Geometry.of(skip[2:])
         return None
 
     def skip_words(self, l: int) -> int:
@@ -370,7 +426,7 @@ class EngineConfig:
         source, _ = self.skip_of(l)
         geo = self.geometry(source)
         if geo:
-            return geo[5] * geo[6] * -(-geo[4] // self.lanes)
+            return geo.out_positions * -(-geo.c_out // self.lanes)
         return -(-self.layer_sizes[source] // self.lanes)
 
     def skip_weight_words(self, l: int) -> int:
@@ -378,7 +434,7 @@ class EngineConfig:
         skip from a conv/pool source, rows in its hardware order), ``n_source·G_l`` (dense skip)."""
         source, geo = self.skip_of(l)
         if geo:
-            return geo[1] * geo[7] * geo[8] * self.groups(l)
+            return geo.c_in * geo.taps * self.groups(l)
         if self.geometry(source):
             return self.skip_words(l) * self.lanes * self.groups(l)
         return self.layer_sizes[source] * self.groups(l)
@@ -394,11 +450,11 @@ class EngineConfig:
         if not 0 <= l <= self.n_layers:
             raise SnnCosimError(f"layer {l} is not in 0..{self.n_layers}")
         if l and self.geometry(l):
-            return -(-self.geometry(l)[4] // self.lanes)
+            return -(-self.geometry(l).c_out // self.lanes)
         return -(-self.layer_sizes[l] // self.lanes)
 
-    def geometry(self, l: int) -> tuple:
-        """The conv/pool geometry tuple of layer ``l`` (golden.cycle_model.SPATIAL_FIELDS), ``()`` for dense."""
+    def geometry(self, l: int) -> Geometry | tuple[()]:
+        """The conv/pool :class:`Geometry` of layer ``l``, ``()`` for dense."""
         return self.spatial[l - 1] if self.spatial else ()
 
     def plans(self):
@@ -438,7 +494,7 @@ class EngineConfig:
         source), ``c_in·kh·kw·G_l`` (conv), 1 (pool: the pool weight in every lane)."""
         geo = self.geometry(l)
         if geo:
-            return 1 if geo[0] else geo[1] * geo[7] * geo[8] * self.groups(l)
+            return 1 if geo.is_pool else geo.c_in * geo.taps * self.groups(l)
         if self.spatial_source(l):
             return self.words(l) * self.lanes * self.groups(l)
         return self.layer_sizes[l - 1] * self.groups(l)
@@ -455,9 +511,9 @@ class EngineConfig:
         ``q·G + g``, lane p is channel ``g·P + p`` at position ``q = y·w + x``."""
         P = self.lanes
         if l == 0 and self.geometry(1):
-            c, h, w = self.geometry(1)[1:4]
+            c, h, w = self.geometry(1).in_shape
         elif l >= 1 and self.geometry(l):
-            c, h, w = self.geometry(l)[4:7]
+            c, h, w = self.geometry(l).out_shape
         else:
             n = self.layer_sizes[l]
             order = np.arange(self.groups(l) * P, dtype=np.int64)
@@ -524,10 +580,10 @@ class EngineConfig:
 
                 entries = max(1, sum(len(row) for row in cycle_model.reach_table(geo)))
                 index_bits = max(1, entries.bit_length())
-                out += [(f"reach_start_{l}", geo[2] * geo[3] + 1, index_bits),
-                        (f"reach_end_{l}", geo[2] * geo[3], index_bits),
-                        (f"reach_oq_{l}", entries, max(1, (geo[5] * geo[6] * self.groups(l)).bit_length())),
-                        (f"reach_tap_{l}", entries, max(1, (geo[7] * geo[8] * self.groups(l)).bit_length()))]
+                out += [(f"reach_start_{l}", geo.in_positions + 1, index_bits),
+                        (f"reach_end_{l}", geo.in_positions, index_bits),
+                        (f"reach_oq_{l}", entries, max(1, (geo.out_positions * self.groups(l)).bit_length())),
+                        (f"reach_tap_{l}", entries, max(1, (geo.taps * self.groups(l)).bit_length()))]
         out += [("out_counts", self.groups(self.n_layers), P * SPIKE_COUNT_BITS),
                 ("acc", self.max_groups, P * self.acc_bits)]
         return out

@@ -197,7 +197,7 @@ class NetworkEngine(wiring.Component):
         has_skip = const_table("has_skip", {l: int(l in SK) for l in G}) if SK else None
         w_last = const_table("w_last", {k: Wp[k] - 1 for k in Wp}, vkey)
         row_step = const_table("row_step", {l: P * G[l] for l in G})
-        width = {l: c.geometry(l)[4] if c.geometry(l) else sizes[l] for l in G}  # neurons / output channels
+        width = {l: c.geometry(l).c_out if c.geometry(l) else sizes[l] for l in G}  # neurons / output channels
         last_lanes = const_table("last_lanes", {l: width[l] - (G[l] - 1) * P for l in G})
         last_group_mask = const_table("last_group_mask", {l: (1 << (width[l] - (G[l] - 1) * P)) - 1 for l in G})
         last_word_mask = const_table("last_word_mask", {  # spatial sources: padding lanes are already 0
@@ -232,14 +232,14 @@ class NetworkEngine(wiring.Component):
             spatial = {l: c.geometry(l) for l in G if c.geometry(l)} | {k: SK[l][1] for k, l in skip_keys.items()
                                                                           if SK[l][1]}  # conv skip passes
             is_spatial = const_table("is_spatial", {l: int(l in spatial) for l in Gp}, vkey)
-            is_pool = const_table("is_pool", {l: int(l in spatial and spatial[l][0] == 1) for l in Gp}, vkey)
+            is_pool = const_table("is_pool", {l: int(l in spatial and spatial[l].is_pool) for l in Gp}, vkey)
             # source counters: the current mask word is position `pos`, channel group `pos_g` of the source
-            src_groups = {l: -(-spatial[l][1] // P) for l in spatial}
-            pos = Signal(_index_bits(max([g[2] * g[3] for g in spatial.values()]) + 1), name="src_pos")
+            src_groups = {l: -(-spatial[l].c_in // P) for l in spatial}
+            pos = Signal(_index_bits(max([g.in_positions for g in spatial.values()]) + 1), name="src_pos")
             pos_g = Signal(_index_bits(max(src_groups.values())), name="src_group")
             gin_last = const_table("gin_last", {l: src_groups.get(l, 1) - 1 for l in Gp}, vkey)
-            ci_step = const_table("ci_step", {l: (P * spatial[l][7] * spatial[l][8] * Gp[l]
-                                                  if l in spatial and not spatial[l][0] else 0) for l in Gp}, vkey)
+            ci_step = const_table("ci_step", {l: (P * spatial[l].taps * Gp[l]
+                                                  if l in spatial and not spatial[l].is_pool else 0) for l in Gp}, vkey)
             ci_base = Signal(addr_bits, name="ci_base")  # pos_g·P·kh·kw·G_l: weight address of channel pos_g·P
             entry_bits = 1
             starts, oqs, taps = {}, {}, {}
@@ -248,7 +248,6 @@ class NetworkEngine(wiring.Component):
                 start = [0]
                 for row in table:
                     start.append(start[-1] + len(row))
-                T = geo[7] * geo[8]
                 starts[l] = start
                 oqs[l] = [oq * Gp[l] for row in table for oq, _ in row] or [0]
                 taps[l] = [tap * Gp[l] for row in table for _, tap in row] or [0]
@@ -274,8 +273,8 @@ class NetworkEngine(wiring.Component):
             entry_tap = per_layer("entry_tap", unsigned(addr_bits),
                                   {l: rom(f"reach_tap_{l}", taps[l], entry) for l in spatial}, vkey)
             bit_channel = per_layer("bit_channel", unsigned(addr_bits), {  # bit · kh·kw·G_l
-                l: Array(p * spatial[l][7] * spatial[l][8] * Gp[l] for p in range(P))[bit]
-                for l in spatial if not spatial[l][0]}, vkey)
+                l: Array(p * spatial[l].taps * Gp[l] for p in range(P))[bit]
+                for l in spatial if not spatial[l].is_pool}, vkey)
             conv_addr = Signal(addr_bits)
             m.d.comb += conv_addr.eq(Mux(is_pool, 0, ci_base + bit_channel + entry_tap + group))
             spatial_acc = Signal(acc_bits_)
@@ -670,7 +669,7 @@ class NetworkEngine(wiring.Component):
             nl.control.eq(sel_control),
             nl.floor.eq(sel_floor),
         ]
-        if c.spatial and any(geo[0] for geo in spatial.values()):  # pool: Mux(mask bit, pool weight, 0) per lane
+        if c.spatial and any(geo.is_pool for geo in spatial.values()):  # pool: Mux(mask bit, pool weight, 0) per lane
             for p in range(P):
                 m.d.comb += xb.weights[p].eq(Mux(pool_lanes[p], sel_weights[p], 0))
         else:

@@ -9,7 +9,7 @@ import pytest
 from golden import counting, cycle_model
 from golden.errors import UnsupportedLayerError
 from golden.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
-from hw.config import EngineConfig
+from hw.config import EngineConfig, Geometry
 from hw.config_image import config_words
 from test_hw_engine import assert_equivalent, golden_trace, run_engine
 
@@ -86,6 +86,26 @@ def test_conv_cycle_formula_hand_computed():
     assert trace.counter("weight_reads")[0, 0, 0] == 13
     assert trace.counter("state_reads")[0, 0, 0] == 16 == trace.counter("state_writes")[0, 0, 0]
     assert cycles[1] == 16 + 1 + cycle_model.C_LAYER  # dense after conv: 16 positions × 1 group, no spikes
+
+
+def test_geometry_names_the_spatial_fields():
+    rng = np.random.default_rng(4)
+    net = conv_pool_dense(rng, in_shape=(2, 7, 6), kernel=(3, 2), stride=(2, 1), padding=(1, 0))
+    conv, pool, _ = net.layers
+    config = EngineConfig.for_network(net, lanes=4)
+    geo = config.geometry(1)
+    assert isinstance(geo, Geometry) and len(Geometry._fields) == len(cycle_model.SPATIAL_FIELDS)
+    assert geo == cycle_model.spatial_of(conv) and hash(geo) == hash(cycle_model.spatial_of(conv))
+    assert (geo.in_shape, geo.out_shape) == (tuple(conv.in_shape), tuple(conv.out_shape))
+    assert (geo.kernel_h, geo.kernel_w, geo.stride_y, geo.stride_x, geo.pad_y, geo.pad_x) == (3, 2, 2, 1, 1, 0)
+    assert (geo.taps, geo.in_positions, geo.out_positions) == (6, 42, conv.out_shape[1] * conv.out_shape[2])
+    assert not geo.is_pool and config.geometry(2).is_pool and config.geometry(3) == ()
+    # a Geometry is stored, hashed and digested as the bare tuple it replaces (build caches keep their keys)
+    bare = EngineConfig(config.layer_sizes, lanes=4, membrane_bits=config.membrane_bits, acc_bits=config.acc_bits,
+                        bias_bits=config.bias_bits, threshold_bits=config.threshold_bits, weight_bits=5,
+                        spatial=tuple(cycle_model.spatial_of(layer) for layer in net.layers))
+    assert bare == config and hash(bare) == hash(config) and bare.digest() == config.digest()
+    assert bare.as_dict()["spatial"] == [list(cycle_model.spatial_of(layer)) for layer in net.layers]
 
 
 def test_weight_memory_scales_with_kernel():
