@@ -238,8 +238,8 @@ def _run_job_in(options: JobOptions, work: Path, out_dir: Path) -> JobResult:
                 other_trace.meta["coding"] = other.describe()
                 other_trace.save(work / "traces" / f"{coding}_golden.npz")
         (work / "curves.json").write_text(json.dumps(curves))
-    from golden.counting import ann_macs  # local: keeps start-up light
     from golden.cycle_model import fixed_overhead
+    from golden.macs import ann_macs, ann_macs_per_layer
 
     result = JobResult(
         options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
@@ -289,7 +289,7 @@ def _run_job_in(options: JobOptions, work: Path, out_dir: Path) -> JobResult:
 
             counts = energy.Counts.from_totals(totals, n_test, overhead_cycles=C_IMAGE * n_test)
             result.energy_source = f"golden counts of {n_test} test images"
-        comparisons = energy.compare_chips(counts, energy.ann_macs_by_layer(network), energy.load_chips(),
+        comparisons = energy.compare_chips(counts, ann_macs_per_layer(network), energy.load_chips(),
                                            energy.Geometry.of(network, options.lanes))
         result.energy_lines = energy.energy_table(comparisons)
     result.phase_seconds = phases.seconds

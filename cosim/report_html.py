@@ -32,6 +32,7 @@ import numpy as np
 from golden import energy as E
 from golden.errors import SnnCosimError
 from golden.files import OUTPUT_MARKER, require_complete, write_text_atomic
+from golden.macs import ann_macs_per_layer
 from golden.trace import COUNTER_NAMES, Comparison, Trace, compare
 
 __all__ = ["RunData", "load_run", "run_energy", "write_report"]
@@ -89,7 +90,7 @@ class RunData:
 
     def ann_macs_per_layer(self) -> list[int] | None:
         if self.network is not None:
-            return E.ann_macs_by_layer(self.network)
+            return ann_macs_per_layer(self.network)
         if self.summary.get("ann_macs_per_image"):
             return [int(self.summary["ann_macs_per_image"])]
         return None

@@ -22,7 +22,6 @@ and the import is refused rather than silently wrong.
 from __future__ import annotations
 
 import copy
-import math
 import operator
 from dataclasses import dataclass, replace
 from typing import Literal, Sequence
@@ -545,17 +544,4 @@ def network_input_shape(ops: Sequence[AffineOp]) -> tuple[int, ...]:
     return (int(np.prod(first.in_shape)),) if first.kind == "linear" else tuple(first.in_shape)
 
 
-def ann_mac_count(ops: Sequence[AffineOp]) -> int:
-    """Multiply-accumulates of one ANN inference (SPEC §5's comparison figure): Σ fan-in × outputs."""
-    total = 0
-    for op in ops:
-        if op.kind == "linear":
-            total += int(op.weight.size)
-        elif op.kind == "conv2d":
-            total += int(math.prod(op.weight.shape[1:])) * op.n_out
-        else:
-            total += op.kernel[0] * op.kernel[1] * op.n_out
-    return total
-
-
-__all__ = ["AffineOp", "ResidualSkip", "apply_op", "forward_ops", "import_network", "import_residual_network", "network_input_shape", "ann_mac_count"]
+__all__ = ["AffineOp", "ResidualSkip", "apply_op", "forward_ops", "import_network", "import_residual_network", "network_input_shape"]

@@ -1,4 +1,5 @@
-"""Operation counts per (image, step, layer) (SPEC §5, docs/spec.md §5) and the ANN's own MAC count.
+"""Operation counts per (image, step, layer) (SPEC §5, docs/spec.md §5); the ANN's own MAC count is
+:mod:`golden.macs`.
 
 The nine counters, in :data:`COUNTER_NAMES` order, of layer ``l`` at step ``t`` (``S_in`` = spikes layer ``l−1``
 emitted at step ``t``, layer 0 = the input; ``P`` lanes; ``G_l = ceil(n_l/P)``):
@@ -53,12 +54,13 @@ import torch
 from . import cycle_model
 from .errors import SnnCosimError
 from .ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
+from .macs import ann_macs_per_layer
 from .trace import COUNTER_NAMES, Trace
 
 __all__ = [
-    "COUNTER_NAMES", "LayerGeometry", "layer_geometry", "fan_out", "ann_macs", "ann_macs_per_layer",
+    "COUNTER_NAMES", "LayerGeometry", "layer_geometry", "fan_out",
     "assemble_counters", "counters_from_spikes", "spikes_per_neuron", "totals_per_layer", "spike_counts",
-    "fs_source_weights", "fs_multiplies", "fs_skip_delay", "fs_delayed_skip_spikes", "skip_ann_macs",
+    "fs_source_weights", "fs_multiplies", "fs_skip_delay", "fs_delayed_skip_spikes",
     "assemble_fs_counters", "fs_spikes_per_neuron",
     "position_reach", "pool_word_events",
 ]
@@ -126,45 +128,6 @@ def pool_word_events(layer, source, lanes: int):
         x = np.concatenate([x, np.zeros((*x.shape[:-2], groups * lanes - c, h * w), dtype=bool)], axis=-2)
     words = x.reshape(*x.shape[:-2], groups, lanes, h * w).any(axis=-2)
     return (words.astype(np.int64) * reach).sum(axis=(-2, -1))
-
-
-def ann_macs_per_layer(network: IntegerNetwork) -> list[int]:
-    """The ANN's multiply-accumulates of one inference, layer by layer: dense ``n_in·n_out``; conv
-    ``c_out·h_out·w_out·c_in·kh·kw`` (padded taps included, as an ANN computes them); average pool
-    ``c·h_out·w_out·kh·kw`` (one accumulate per window element)."""
-    out = []
-    for layer in network.layers:
-        if isinstance(layer, DenseLayer):
-            out.append(layer.n_in * layer.n_out)
-        elif isinstance(layer, Conv2dLayer):
-            c_out, c_in, kh, kw = (int(s) for s in layer.weight.shape)
-            _, ho, wo = layer.out_shape
-            out.append(c_out * ho * wo * c_in * kh * kw)
-        elif isinstance(layer, AvgPool2dLayer):
-            c, ho, wo = layer.out_shape
-            out.append(c * ho * wo * layer.kernel[0] * layer.kernel[1])
-        else:
-            raise SnnCosimError(f"cannot count the MACs of layer kind {getattr(layer, 'kind', '?')!r}")
-    for skip in getattr(network, "skips", None) or []:  # a residual shortcut adds its own MACs to the junction
-        out[skip.target - 1] += skip_ann_macs(network, skip)
-    return out
-
-
-def skip_ann_macs(network: IntegerNetwork, skip) -> int:
-    """The ANN's operations of a residual shortcut: per output position, one MAC per (output, input) channel
-    pair (dense: neuron pair) whose kernel is not all zero, times the kernel taps. An identity shortcut (a diagonal
-    1×1 kernel) thus costs ``c·h·w``, the ANN's element-wise addition; a 1×1 downsampling conv its full MACs."""
-    weight = np.asarray(skip.weight)
-    if weight.ndim == 2:
-        return int(np.count_nonzero(weight))
-    _, ho, wo = network.layers[skip.target - 1].out_shape
-    pairs = int(np.count_nonzero(np.abs(weight).sum(axis=(2, 3))))
-    return pairs * ho * wo * int(weight.shape[2] * weight.shape[3])
-
-
-def ann_macs(network: IntegerNetwork) -> int:
-    """The ANN's MAC count of one inference of the same network (SPEC §5 comparison)."""
-    return int(sum(ann_macs_per_layer(network)))
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ state_read``, ``state_writes → state_write``; ``cycles`` give the static energ
 accesses.
 
 The ANN baseline on the same chip: the ANN's MACs of the same network (one per synapse and image, the SPEC §5
-comparison count) priced as ``mac``, plus one weight operand read per MAC, packed ``per_bits / weight_bits`` to an
-access (``ceil(macs_l · weight_bits / per_bits)`` accesses per layer and image). Activation reads/writes are not
-counted on either side (the SNN's spike-mask words are not counted either); see ``docs/energy.md``.
+comparison count of :func:`golden.macs.ann_macs_per_layer`, residual shortcuts included) priced as ``mac``, plus
+one weight operand read per MAC, packed ``per_bits / weight_bits`` to an access (``ceil(macs_l · weight_bits /
+per_bits)`` accesses per layer and image). Activation reads/writes are not counted on either side (the SNN's
+spike-mask words are not counted either); see ``docs/energy.md``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from .trace import COUNTER_NAMES, Trace
 __all__ = [
     "ChipModelError", "EnergyTermError", "TERMS", "TERM_COUNTER", "Price", "ChipModel", "Geometry", "Counts",
     "Energy", "ChipComparison", "load_chip", "load_chips", "shipped_chip_names", "snn_energy", "ann_energy",
-    "compare_chips", "ac_per_mac", "ann_macs_by_layer", "fmt_energy", "energy_table",
+    "compare_chips", "ac_per_mac", "fmt_energy", "energy_table",
 ]
 
 FORMAT_NAME = "snncosim-chip-model"
@@ -717,27 +718,6 @@ def snn_energy(counts: Counts | Trace, chip: ChipModel, geometry: Geometry) -> E
     return Energy(chip.name, "snn", counts.images, tuple(rows),
                   _static(chip, counts.overhead_cycles) if static else None, static, excluded, included,
                   counts.source)
-
-
-def ann_macs_by_layer(network) -> list[int]:
-    """The ANN's MACs of one inference per layer — the same numbers as ``golden.counting.ann_macs_per_layer``
-    (dense ``n_in·n_out``; conv ``c_out·h_out·w_out·c_in·kh·kw``; avg pool ``c·h_out·w_out·kh·kw``), computed
-    from the layer shapes alone so that reports need not import torch (a unit test keeps the two equal)."""
-    out = []
-    for layer in network.layers:
-        kind = getattr(layer, "kind", "?")
-        if kind == "dense":
-            out.append(int(layer.n_in) * int(layer.n_out))
-        elif kind == "conv2d":
-            c_out, c_in, kh, kw = (int(s) for s in layer.weight.shape)
-            _, ho, wo = layer.out_shape
-            out.append(c_out * ho * wo * c_in * kh * kw)
-        elif kind == "avgpool2d":
-            c, ho, wo = layer.out_shape
-            out.append(c * ho * wo * int(layer.kernel[0]) * int(layer.kernel[1]))
-        else:
-            raise SnnCosimError(f"cannot count the MACs of layer kind {kind!r}")
-    return out
 
 
 def ann_energy(macs_per_layer: Sequence[int], chip: ChipModel, weight_bits: int, images: int = 1) -> Energy:

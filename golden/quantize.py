@@ -31,10 +31,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .ann import AffineOp, ann_mac_count, network_input_shape
+from .ann import AffineOp, network_input_shape
 from .errors import SnnCosimError, WidthError
 from .ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, Layer, NeuronParams, signed_bits_for,
                  signed_range)
+from .macs import layer_ann_macs
 from .normalize import Normalization, weighted_ceiling
 
 INPUT_CODINGS = ("rate", "direct", "weighted")
@@ -206,7 +207,7 @@ def quantize(normalization: Normalization, *, weight_bits: int = 8, membrane_bit
         "source": "golden.convert",
         "normalization": normalization.summary(),
         "quantization": quant,
-        "ann": {"layers": [op.describe() for op in ops], "mac_count": ann_mac_count(ops)},
+        "ann": {"layers": [op.describe() for op in ops], "mac_count": sum(layer_ann_macs(layer) for layer in layers)},
     }
     record.update(metadata or {})
     network = IntegerNetwork(input_shape=network_input_shape(ops), layers=layers, weight_bits=weight_bits,

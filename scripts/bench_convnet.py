@@ -38,11 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from golden import cycle_model  # noqa: E402
 from golden.convert import convert  # noqa: E402
-from golden.counting import ann_macs, counters_from_spikes  # noqa: E402
+from golden.counting import counters_from_spikes  # noqa: E402
 from golden.data import default_split  # noqa: E402
 from golden.encoding import rate_encode, weighted_encode  # noqa: E402
 from golden.fs_convert import fs_convert  # noqa: E402
 from golden.ir import Conv2dLayer, IntegerNetwork, NeuronParams  # noqa: E402
+from golden.macs import ann_macs  # noqa: E402
 from golden.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
 from golden.spikenorm import spike_norm_convert  # noqa: E402
 from golden.trace import COUNTER_NAMES  # noqa: E402

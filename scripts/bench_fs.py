@@ -18,6 +18,7 @@ import numpy as np
 from golden import counting, cycle_model
 from golden.data import default_split
 from golden.fs_convert import fs_convert
+from golden.macs import ann_macs
 from golden.simulate import FloatSimulator, IntegerSimulator
 from golden.train import default_mlp, evaluate
 
@@ -53,13 +54,13 @@ def main() -> None:
         hidden = sum(n for n in net.layer_sizes[1:-1])
         hidden_spikes = sum(per_neuron[l] * net.layer_sizes[l + 1] for l in range(len(net.layers) - 1)) / hidden
         input_spikes = float(np.asarray(trace.input_spikes).sum() / (n_images * net.n_inputs))
-        ann_macs = counting.ann_macs(net)
+        net_macs = ann_macs(net)
         stream = cycle_model.fs_stream_cycles(trace.counter("cycles"), phases)
         print(f"FS K={phases:2d}: integer {100 * accuracy:.2f}% ({100 * (accuracy - ann):+.2f} pp vs ANN), float "
               f"{100 * float_accuracy:.2f}%; spikes per hidden neuron {hidden_spikes:.3f}, input spikes per pixel "
               f"{input_spikes:.3f}; α = {[round(a, 3) for a in result.alphas]}, θ = {result.thetas}, "
               f"membrane_bits = {net.membrane_bits}, saturations = {totals['saturations']}")
-        print(f"        per image: ACs {totals['acs'] / n_images:.0f} (ANN MACs {ann_macs}), MACs "
+        print(f"        per image: ACs {totals['acs'] / n_images:.0f} (ANN MACs {net_macs}), MACs "
               f"{totals['macs'] / n_images:.0f}, latency {net.fs_latency} steps, cycles "
               f"{trace.image_cycles.mean():.0f} (P={args.lanes}); stream of {n_images}: "
               f"{stream.global_steps} steps (vs {stream.unstreamed_steps}), {stream.total_cycles} cycles, "

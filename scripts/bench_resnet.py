@@ -17,7 +17,7 @@ jobs share them), so ``--test`` images x max(``--steps``) x rows sets the run ti
 Prints: the ANN accuracy (2 000-image test part); per conversion the SNN accuracy after T steps on the first
 ``--test`` test images (one encoder seed), the steps needed to reach ANN − 1 pp (on those images), and the ratio of
 the SNN's accumulates (input and hidden spikes × fan-out, skip passes included, summed over T_max steps) to the
-ANN's multiply-accumulates of one inference (golden.counting.ann_macs; an identity shortcut counts as c·h·w
+ANN's multiply-accumulates of one inference (golden.macs.ann_macs; an identity shortcut counts as c·h·w
 additions). Sengupta reports 1.975 (VGG-16) and 2.4 (ResNet-34).
 """
 
@@ -32,10 +32,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden.counting import ann_macs  # noqa: E402
 from golden.data import default_split  # noqa: E402
 from golden.encoding import rate_encode, weighted_encode  # noqa: E402
 from golden.ir import NeuronParams  # noqa: E402
+from golden.macs import ann_macs  # noqa: E402
 from golden.residual import convert_residual, default_resnet  # noqa: E402
 from golden.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
 from golden.train import evaluate  # noqa: E402

@@ -22,9 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden.counting import ann_macs, fs_spikes_per_neuron  # noqa: E402
+from golden.counting import fs_spikes_per_neuron  # noqa: E402
 from golden.data import default_split  # noqa: E402
 from golden.fs_convert import fs_convert_residual  # noqa: E402
+from golden.macs import ann_macs  # noqa: E402
 from golden.residual import default_resnet  # noqa: E402
 from golden.simulate import IntegerSimulator  # noqa: E402
 from golden.train import evaluate, predict  # noqa: E402

@@ -14,7 +14,6 @@ import yaml
 from golden import energy as E
 from golden.cycle_model import C_IMAGE
 from golden.errors import SnnCosimError
-from golden.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
 from golden.trace import COUNTER_NAMES, Trace
 
 SHIPPED = {"cmos45nm", "cmos45nm_int32", "loihi", "truenorth", "spinnaker", "spinnaker2"}
@@ -373,18 +372,6 @@ def test_ac_per_mac_ratio_is_exact():
     trace = _hand_trace(seed=8, n_images=3)
     counts = E.Counts.from_trace(trace)
     assert E.ac_per_mac(counts, [40, 10]) == Fraction(trace.totals()["acs"], 3 * 50)
-
-
-def test_ann_macs_by_layer_matches_golden_counting():
-    from golden.counting import ann_macs_per_layer
-
-    rng = np.random.default_rng(0)
-    conv = Conv2dLayer(rng.integers(-3, 3, (4, 2, 3, 3)), np.zeros(4, np.int64), np.full(4, 5), (2, 8, 8),
-                       stride=(1, 1), padding=(1, 1))
-    pool = AvgPool2dLayer(1, np.full(4, 4), (4, 8, 8))
-    dense = DenseLayer(rng.integers(-3, 3, (5, 64)), np.zeros(5, np.int64), np.full(5, 5))
-    net = IntegerNetwork((2, 8, 8), [conv, pool, dense])
-    assert E.ann_macs_by_layer(net) == ann_macs_per_layer(net)
 
 
 def test_counts_reject_nonsense():

@@ -13,6 +13,7 @@ from golden.convert import convert
 from golden.data import default_split, to_unit
 from golden.errors import DataError, SnnCosimError, UnsupportedLayerError, WidthError
 from golden.ir import IntegerNetwork, NeuronParams
+from golden.macs import ann_macs
 from golden.normalize import activation_stats, data_based, model_based, normalize, percentile_based
 from golden.quantize import quantize
 from golden.train import make_convnet, make_mlp
@@ -284,6 +285,9 @@ def test_conv_and_avgpool_conversion(convnet, codes):
     assert pool.threshold.shape == (4,) and np.all(pool.threshold == result.scales[1])
     assert net.layers[2].threshold.shape == (6,) and net.layers[2].bias.shape == (6,)
     assert result.float_network.layers[1].weight == pytest.approx(float(result.normalization.ops[1].weight))
+    # the conversion record's ANN MACs: conv 5×5, pool 2×2, conv 5×5, pool 2×2, dense
+    assert net.metadata["ann"]["mac_count"] == ann_macs(net) == (4 * 24 * 24 * 1 * 25 + 4 * 12 * 12 * 4
+                                                                 + 6 * 8 * 8 * 4 * 25 + 6 * 4 * 4 * 4 + 10 * 96)
 
 
 def test_direct_coding(mlp, codes):

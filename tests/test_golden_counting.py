@@ -1,4 +1,4 @@
-"""Counters, ANN MACs and the cycle model on hand-computed cases."""
+"""Counters and the cycle model on hand-computed cases (the ANN MACs: test_golden_macs.py)."""
 
 from __future__ import annotations
 
@@ -82,17 +82,6 @@ def test_pool_fan_out_skips_uncovered_inputs():
     pool = AvgPool2dLayer(1, np.ones(2, dtype=np.int64), in_shape=(2, 5, 4), kernel=(2, 2), stride=(2, 2))
     fo = counting.fan_out(pool).reshape(2, 5, 4)
     assert (fo[:, :4] == 1).all() and (fo[:, 4] == 0).all()  # row 4 is outside every window
-
-
-def test_ann_macs():
-    conv = Conv2dLayer(np.ones((4, 1, 3, 3), dtype=np.int64), np.zeros(4, dtype=np.int64),
-                       np.ones(4, dtype=np.int64), in_shape=(1, 8, 8))  # → 4x6x6
-    pool = AvgPool2dLayer(1, np.ones(4, dtype=np.int64), in_shape=(4, 6, 6))  # → 4x3x3
-    dense = _dense(10, 36)
-    network = IntegerNetwork((1, 8, 8), [conv, pool, dense]).validate()
-    assert counting.ann_macs_per_layer(network) == [4 * 36 * 9, 4 * 9 * 4, 360]
-    assert counting.ann_macs(network) == 1296 + 144 + 360
-    assert counting.ann_macs(IntegerNetwork((784,), [_dense(100, 784), _dense(10, 100)])) == 78400 + 1000
 
 
 # ----------------------------------------------------------------------------------------------- counters

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from golden import counting, cycle_model
+from golden import counting, cycle_model, macs
 from golden.encoding import rate_encode
 from golden.errors import NetworkFileError, WidthError
 from golden.ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
@@ -243,8 +243,8 @@ def test_ann_macs_of_shortcuts():
     rng = np.random.default_rng(9)
     net = residual_net(rng)
     plain = IntegerNetwork(net.input_shape, net.layers, weight_bits=4, membrane_bits=7)
-    with_skips = counting.ann_macs_per_layer(net)
-    without = counting.ann_macs_per_layer(plain)
+    with_skips = macs.ann_macs_per_layer(net)
+    without = macs.ann_macs_per_layer(plain)
     assert with_skips[2] - without[2] == 3 * 6 * 6  # identity: one addition per element
     pairs = int(np.count_nonzero(np.abs(net.skips[1].weight).sum(axis=(2, 3))))
     assert with_skips[4] - without[4] == pairs * 3 * 3
