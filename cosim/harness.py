@@ -29,7 +29,7 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -132,11 +132,6 @@ def _write_if_changed(path: Path, text: str) -> Path:
     return path
 
 
-def write_harness(params: HarnessParams, path: str | os.PathLike, *, waves: bool = False) -> Path:
-    """Write ``tb_top`` to ``path`` (untouched when identical, so builds keyed on it stay cached)."""
-    return _write_if_changed(Path(path), harness_verilog(params, waves=waves))
-
-
 def content_hash(*texts: str | bytes) -> str:
     digest = hashlib.sha256()
     for text in texts:
@@ -196,25 +191,6 @@ def unpack_hex_fields(words: Sequence[str], field_bits: int, n_fields: int, sign
 
 
 # ----------------------------------------------------------------------------------------------- input files
-def write_config_file(words: Iterable[tuple[int, int]], path: str | os.PathLike, cfg_data_bits: int) -> int:
-    """Write configuration ``(address, data)`` words; returns how many. Data are two's complement in
-    ``cfg_data_bits`` (negative data are wrapped)."""
-    mask = (1 << cfg_data_bits) - 1
-    digits = _hex_digits(cfg_data_bits)
-    lines = []
-    for address, data in words:
-        address, data = int(address), int(data)
-        if not 0 <= address < (1 << 32):
-            raise WidthError(f"configuration address {address:#x} does not fit 32 bits")
-        if data < -(1 << (cfg_data_bits - 1)) or data > mask:
-            raise WidthError(f"configuration data {data:#x} does not fit cfg_data_bits={cfg_data_bits}")
-        lines.append(f"{address:08x} {data & mask:0{digits}x}\n")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(lines))
-    return len(lines)
-
-
 def write_stimulus_file(input_spikes: np.ndarray, lanes: int, path: str | os.PathLike,
                         order: np.ndarray | None = None) -> int:
     """Write ``bool [N, T, n_0]`` input spikes as ``W_1 = ceil(n_0 / P)`` words per step; returns W_1. ``order``

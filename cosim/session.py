@@ -28,6 +28,7 @@ hardware totals and cycles are checked against the per-image counters and ``gold
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -445,7 +446,7 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
             plusargs.append(f"+snn_fs_chunk={chunk}")
         t0 = time.perf_counter()
         failure = None
-        with (_Progress(trace_path, n_images, b"P " if fs else b"D ") if progress else _null()):
+        with (_Progress(trace_path, n_images, b"P " if fs else b"D ") if progress else contextlib.nullcontext()):
             try:
                 result = _runner.run(engine.handle, "cosim.tb_engine", plusargs=plusargs, waves=waves,
                                      test_dir=work)
@@ -503,14 +504,6 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
     if temporary:
         run.work_dir = run.trace_text = None
     return run
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _cross_check_fs(summary: dict, parsed: _harness.HarnessTrace) -> list[str]:

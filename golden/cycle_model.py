@@ -99,11 +99,6 @@ def fixed_overhead(layer_sizes: Sequence[int], lanes: int, steps: int, images: i
     return int(images) * (int(steps) * fixed_overhead_per_step(layer_sizes, lanes) + C_IMAGE)
 
 
-def spike_cycles_lower_bound(total_acs: int, lanes: int) -> float:
-    """``ACs / P``: the cycles an ideal P-lane crossbar needs for the accumulations alone."""
-    return total_acs / _check_lanes(lanes)
-
-
 def ac_bound_ratio(total_cycles: int, total_acs: int, lanes: int, fixed: int) -> float:
     """``(cycles − fixed) / (ACs / P)``: how far the accumulate phase is from one AC per lane per cycle.
 
@@ -324,12 +319,6 @@ def network_plans(network, lanes: int) -> list[LayerPlan]:
 #     cycles(t, l) = W_l + E_l·e_l + W_skip + E_skip·G_l + (state words) + C_LAYER
 # with E_skip = S_skip (input spikes of the skip source, dense skip) or R_skip (Σ over skip-source spikes of the
 # output positions each reaches through the skip kernel, conv skip).
-def skip_geometry(skip_layer) -> tuple[int, ...]:
-    """The geometry tuple (SPATIAL_FIELDS) of a conv skip's synapses (``SkipConnection.as_layer``), ``()`` for a
-    dense skip."""
-    return spatial_of(skip_layer)
-
-
 def skip_source_words(network, source: int, lanes: int) -> int:
     """Mask words of skip source ``source`` in the order the engine reads them: ``h·w·ceil(c/P)`` for a conv/pool
     layer (position-major), else ``ceil(n/P)``; the input (source 0) as layer 1 reads it."""

@@ -716,10 +716,6 @@ class IntegerNetwork:
         """``skip``'s synapses as a dense / conv layer object reading its source (see SkipConnection.as_layer)."""
         return skip.as_layer(self.layer_shape(skip.source))
 
-    @property
-    def is_dense_only(self) -> bool:
-        return all(layer.kind == "dense" for layer in self.layers)
-
     # ----------------------------------------------------------------------------------------------- checks
     def validate(self) -> "IntegerNetwork":
         """Check the fields' types (the file format's schema, docs/file-format.md: integers are never bools,

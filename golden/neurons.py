@@ -344,11 +344,6 @@ class FsNeuron(nn.Module):
     def phases(self) -> int:
         return len(self.params.fs_threshold)
 
-    @property
-    def out_weights(self) -> tuple:
-        """d[1..K]: the weight this layer's spikes carry into the next layer (empty for 'acc')."""
-        return tuple(self.params.fs_weight)
-
     def reset_state(self, batch: int, n: int | None = None, device=None) -> None:
         self.v = _zero_membranes(self, batch, n, device)
         self.saturated = torch.zeros_like(self.v, dtype=torch.bool)
@@ -381,12 +376,6 @@ class FsNeuron(nn.Module):
         spikes = self.v >= self.table_threshold[phase - 1]
         self.v = self._write(self.v - self.table_reset[phase - 1] * spikes.to(self.v.dtype))
         return spikes
-
-    def idle(self) -> torch.Tensor:
-        """A step outside both windows: nothing changes, nothing saturates, no spikes."""
-        self._check()
-        self.saturated = torch.zeros_like(self.v, dtype=torch.bool)
-        return torch.zeros_like(self.v, dtype=torch.bool)
 
 
 class IntegerFsNeuron(FsNeuron):
