@@ -37,6 +37,7 @@ from golden import cycle_model
 from golden.errors import SnnCosimError, WidthError
 from golden.files import write_text_atomic
 from golden.trace import COUNTER_NAMES
+from hw.ports import engine_ports
 
 N_COUNTERS = len(COUNTER_NAMES)
 TOPLEVEL = "tb_top"
@@ -112,14 +113,36 @@ def _select_sections(text: str, flags: dict[str, bool]) -> str:
     return "".join(out)
 
 
+# The harness's own name for an engine port whose name its sequencer already uses for something else
+_SIGNAL_NAMES = {"n_images": "stream_images"}  # n_images: the job's images; stream_images: images of this start
+
+
+def _engine_signals(params: HarnessParams) -> tuple[str, str]:
+    """The harness's declarations of one signal per port of ``snn_engine`` (:func:`hw.ports.engine_ports`; inputs
+    are ``logic`` driven by the sequencer, 0 at time 0, outputs ``wire``) and the instance's port connections."""
+    ports = engine_ports(params)
+    declarations, connections = [], []
+    for port in ports:
+        signal = _SIGNAL_NAMES.get(port.name, port.name)
+        kind = "logic" if port.direction == "in" else "wire "
+        width = f"[{port.width - 1}:0]" if port.width > 1 else ""
+        init = " = '0" if port.direction == "in" else ""
+        note = f"  // port {port.name}" if signal != port.name else ""
+        declarations.append(f"  {kind} {width:<10} {signal}{init};{note}")
+        connections.append(f"    .{port.name}({signal})")
+    return "\n".join(declarations), ",\n".join(connections)
+
+
 def harness_verilog(params: HarnessParams, *, waves: bool = False) -> str:
     """The SystemVerilog text of ``tb_top`` for ``params``; ``waves`` selects the 50 % duty-cycle clock. FS builds
     (``params.fs``) get the template's ``// @if FS`` sections; other builds render as if they did not exist."""
     text = resources.files("cosim.hdl").joinpath("harness.sv.tmpl").read_text()
     text = _select_sections(text, {"FS": params.fs})
     style = "waves" if waves else "fast"
+    signals, connections = _engine_signals(params)
     for key, value in {"P": params.lanes, "M": params.membrane_bits, "W": params.counter_bits,
-                       "CFGW": params.cfg_data_bits, "CLOCK": CLOCKS[style], "CLOCK_STYLE": style}.items():
+                       "CFGW": params.cfg_data_bits, "CLOCK": CLOCKS[style], "CLOCK_STYLE": style,
+                       "ENGINE_SIGNALS": signals, "ENGINE_CONNECTIONS": connections}.items():
         text = text.replace("{{" + key + "}}", str(value))
     if "{{" in text:
         raise SnnCosimError("harness template has an unknown placeholder")

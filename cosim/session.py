@@ -71,27 +71,17 @@ def _hw_source_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def _check_ports(config) -> None:
-    """The harness names the ports of docs/architecture.md; fail clearly if the engine's differ."""
-    try:
-        from hw.engine import port_widths
-    except ImportError:
-        return
-    expected = {
-        "cfg_valid": 1, "cfg_addr": 32, "cfg_data": config.cfg_data_bits, "start": 1, "n_steps": 16, "busy": 1,
-        "done": 1, "spike_in_valid": 1, "spike_in_ready": 1, "spike_in_data": config.lanes, "rec_valid": 1,
-        "rec_step": 16, "rec_layer": 8, "rec_group": 16, "rec_spikes": config.lanes,
-        "rec_membranes": config.lanes * config.membrane_bits, "sum_valid": 1, "sum_step": 16, "sum_layer": 8,
-        "sum_counters": len(COUNTER_NAMES) * config.counter_bits,
-        "total_counters": len(COUNTER_NAMES) * config.counter_bits, "image_cycles": config.counter_bits,
-        "prediction": 16,
-    }
-    if getattr(config, "fs", False):  # FS builds: the image stream (docs/architecture.md, "FS-neurons")
-        expected |= {"n_images": 16, "pred_valid": 1, "pred_image": 16}
-    actual = {name: width for name, (_, width) in port_widths(config).items()}
+def _check_ports(config, text: str) -> None:
+    """The harness declares and connects the ports of ``hw.ports.engine_ports``; fail clearly if the generated
+    ``snn_engine`` has others (names, directions or widths)."""
+    from hw.ports import CLOCK_PORTS, port_widths
+    from hw.verilog import MODULE_NAME, verilog_ports
+
+    expected = dict(port_widths(config), **CLOCK_PORTS)
+    actual = verilog_ports(text, MODULE_NAME)
     if actual != expected:
         diff = sorted(set(actual.items()) ^ set(expected.items()))
-        raise SnnCosimError(f"snn_engine ports differ from the harness's (docs/architecture.md): {diff[:4]}")
+        raise SnnCosimError(f"snn_engine ports differ from hw.ports.engine_ports (the harness's): {diff[:4]}")
 
 
 def engine_verilog_text(config, cache_dir: str | os.PathLike | None = None) -> str:
@@ -113,8 +103,8 @@ def engine_verilog_text(config, cache_dir: str | os.PathLike | None = None) -> s
                 return _verilog_cache[key]
         from hw.verilog import engine_verilog
 
-        _check_ports(config)
         text = engine_verilog(config)
+        _check_ports(config, text)
         if path is not None:
             _harness._write_if_changed(path, text)
         _verilog_cache[key] = text

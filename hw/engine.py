@@ -51,21 +51,21 @@ from __future__ import annotations
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from golden.trace import COUNTER_NAMES
 
 from golden import cycle_model
 
-from .config import (CFG_ADDR_BITS, FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE,
-                     GLOBAL_FS_MODE, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, GROUP_BITS, IMAGE_BITS,
+from .config import (FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE,
+                     GLOBAL_FS_MODE, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, IMAGE_BITS,
                      LAYER_BITS, MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PARAM_BITS, PREDICTION_BITS, REGION_SHIFT,
                      SPIKE_COUNT_BITS, STEP_BITS, INHIBIT_BASE, EngineConfig)
 from .crossbar import Crossbar
 from .fs import FsNeuronLanes, FsWindow
 from .neuron import InhibitLanes, NeuronControl, NeuronLanes, PhaseCounter
+from .ports import engine_signature
 
-__all__ = ["NetworkEngine", "port_widths"]
+__all__ = ["NetworkEngine"]
 
 assert len(COUNTER_NAMES) == N_COUNTERS
 
@@ -75,35 +75,15 @@ def _index_bits(n: int) -> int:
     return max(1, (n - 1).bit_length())
 
 
-def port_widths(config: EngineConfig) -> dict[str, tuple[str, int]]:
-    """``name -> (direction, width)`` of every port of ``snn_engine`` besides ``clk`` and ``rst``, in the order of
-    docs/architecture.md."""
-    P, M, W = config.lanes, config.membrane_bits, config.counter_bits
-    ports = {
-        "cfg_valid": ("in", 1), "cfg_addr": ("in", CFG_ADDR_BITS), "cfg_data": ("in", config.cfg_data_bits),
-        "start": ("in", 1), "n_steps": ("in", STEP_BITS),
-        "busy": ("out", 1), "done": ("out", 1),
-        "spike_in_valid": ("in", 1), "spike_in_ready": ("out", 1), "spike_in_data": ("in", P),
-        "rec_valid": ("out", 1), "rec_step": ("out", STEP_BITS), "rec_layer": ("out", LAYER_BITS),
-        "rec_group": ("out", GROUP_BITS), "rec_spikes": ("out", P), "rec_membranes": ("out", P * M),
-        "sum_valid": ("out", 1), "sum_step": ("out", STEP_BITS), "sum_layer": ("out", LAYER_BITS),
-        "sum_counters": ("out", N_COUNTERS * W),
-        "total_counters": ("out", N_COUNTERS * W), "image_cycles": ("out", W),
-        "prediction": ("out", PREDICTION_BITS),
-    }
-    if config.fs:  # FS builds only: the image stream (docs/architecture.md, "FS-neurons")
-        ports |= {"n_images": ("in", IMAGE_BITS), "pred_valid": ("out", 1), "pred_image": ("out", IMAGE_BITS)}
-    return ports
-
-
 class NetworkEngine(wiring.Component):
-    """The engine of one :class:`~hw.config.EngineConfig`; Verilog module ``snn_engine`` (``hw.verilog``)."""
+    """The engine of one :class:`~hw.config.EngineConfig`; Verilog module ``snn_engine`` (``hw.verilog``); its
+    ports are :func:`hw.ports.engine_ports`."""
 
     def __init__(self, config: EngineConfig):
         if not isinstance(config, EngineConfig):
             raise TypeError(f"NetworkEngine needs an EngineConfig, got {type(config).__name__}")
         self.config = config
-        super().__init__({name: (In if d == "in" else Out)(w) for name, (d, w) in port_widths(config).items()})
+        super().__init__(engine_signature(config))  # the ports of hw.ports, defined once
 
     @staticmethod
     def _next_step(m, layer, step, n_steps, c, phase, enter_layer):

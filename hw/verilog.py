@@ -25,11 +25,11 @@ from amaranth.back import verilog as amaranth_verilog
 from golden.errors import SnnCosimError
 from golden.files import staged_output
 from golden.ir import IntegerNetwork
-from golden.trace import COUNTER_NAMES
 
 from .config import CFG_ADDR_BITS, IMAGE_BITS, PREDICTION_BITS, STEP_BITS, EngineConfig
 from .config_image import config_words, write_config_hex
-from .engine import NetworkEngine, port_widths
+from .engine import NetworkEngine
+from .ports import engine_ports, port_widths
 
 __all__ = ["MODULE_NAME", "TOP_NAME", "engine_verilog", "fpga_top_verilog", "manifest_text", "verilog_ports",
            "write_verilog"]
@@ -41,7 +41,7 @@ TOP_NAME = "snn_top"
 @functools.lru_cache(maxsize=8)
 def engine_verilog(config: EngineConfig) -> str:
     """Verilog text of ``NetworkEngine(config)`` as module ``snn_engine`` (ports ``clk``, ``rst`` and those of
-    :func:`hw.engine.port_widths`)."""
+    :func:`hw.ports.engine_ports`)."""
     return amaranth_verilog.convert(NetworkEngine(config), name=MODULE_NAME, emit_src=False)
 
 
@@ -161,28 +161,7 @@ endmodule
 
 def manifest_text(config: EngineConfig, n_words: int, network_name: str = "") -> str:
     """``README.txt`` of a Verilog output folder."""
-    P, M, W = config.lanes, config.membrane_bits, config.counter_bits
-    meaning = {
-        "cfg_valid": "configuration write (accepted while not running an image)",
-        "cfg_addr": "region << 24 | index (see config.hex)",
-        "cfg_data": "configuration data word",
-        "start": "one-cycle pulse: start an image", "n_steps": "steps T of the image",
-        "busy": "running an image (or clearing the accumulator after rst)",
-        "done": "one-cycle pulse: image finished; totals and prediction valid until the next start",
-        "spike_in_valid": "input spike word valid", "spike_in_ready": "engine takes the word",
-        "spike_in_data": f"bit p of word w = input neuron w*{P}+p",
-        "rec_valid": "record beat (step, layer, group)", "rec_step": "1-based step", "rec_layer": "1-based layer",
-        "rec_group": "lane group g", "rec_spikes": f"spike of neuron g*{P}+p at bit p",
-        "rec_membranes": f"end-of-step membrane of lane p at [p*{M} +: {M}]",
-        "sum_valid": "summary beat (step, layer)", "sum_step": "1-based step", "sum_layer": "1-based layer",
-        "sum_counters": f"counter k at [k*{W} +: {W}]: " + ", ".join(COUNTER_NAMES),
-        "total_counters": "per-image totals, same layout", "image_cycles": "cycles of the image incl. C_IMAGE",
-        "prediction": "argmax of output spike counts, or of the output membranes for an 'acc' output layer "
-                      "(ties: lowest index)",
-        "n_images": "FS stream: images of the stream, sampled at start (n_steps ignored)",
-        "pred_valid": "FS stream: prediction beat (prediction of image pred_image)",
-        "pred_image": "FS stream: 0-based image of the prediction beat",
-    }
+    P, W = config.lanes, config.counter_bits
     lines = [
         f"snncosim hardware export{' of ' + network_name if network_name else ''}",
         "",
@@ -220,8 +199,8 @@ def manifest_text(config: EngineConfig, n_words: int, network_name: str = "") ->
                   "stream schedule. A start runs n_images images, image n entering at global step 2K*n+1; "
                   "a beat of global step g, layer l is image (ceil(g/K)-l)>>1, local step g-2K*image", ""]
     lines += ["Ports of snn_engine (besides clk, rst; all active high, synchronous reset)"]
-    for name, (direction, width) in port_widths(config).items():
-        lines.append(f"  {name:<15} {direction:<4} {width:>4}  {meaning[name]}")
+    for port in engine_ports(config):
+        lines.append(f"  {port.name:<15} {port.direction:<4} {port.width:>4}  {port.meaning}")
     lines += ["", "Ports of snn_top",
               "  clk, rst; ready (out: configuration loaded); start, n_steps[16], spike_in_valid, spike_in_ready,",
               f"  spike_in_data[{P}], busy, done, prediction[{PREDICTION_BITS}], image_cycles[{W}];"

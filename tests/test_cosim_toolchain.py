@@ -5,16 +5,20 @@ The Verilator builds and the RTL equivalence tests live in ``cosim/tests`` (``py
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cosim import harness, toolchain
+from cosim import harness, session, toolchain
 from cosim.harness import HarnessParams, format_hex_words, parse_trace_file, unpack_hex_fields
 from golden.errors import SnnCosimError, ToolchainError, WidthError
 from golden.trace import COUNTER_NAMES, Trace
+from hw.config import EngineConfig
+from hw.ports import engine_ports
+from hw.verilog import engine_verilog
 
 
 # ----------------------------------------------------------------------------------------------- toolchain
@@ -129,6 +133,32 @@ def test_harness_template_renders_for_the_widths():
     assert "snn_engine engine (" in text
     with pytest.raises(WidthError):
         HarnessParams(lanes=0, membrane_bits=8, counter_bits=32, cfg_data_bits=8)
+
+
+@pytest.mark.parametrize("fs", [False, True])
+def test_harness_declares_and_connects_every_engine_port(fs):
+    params = HarnessParams(lanes=5, membrane_bits=13, counter_bits=24, cfg_data_bits=65, fs=fs)
+    text = harness.harness_verilog(params)
+    instance = text[text.index("snn_engine engine ("):]
+    instance = instance[:instance.index(");")]
+    for port in engine_ports(params):  # the table the engine's signature is built from
+        signal = "stream_images" if port.name == "n_images" else port.name
+        width = f"[{port.width - 1}:0] " if port.width > 1 else ""
+        kind = "logic" if port.direction == "in" else "wire"
+        assert re.search(rf"^  {kind}\s+{re.escape(width)}\s*{signal}\b", text, re.M), port
+        assert f".{port.name}({signal})" in instance
+    assert ("n_images" in instance) == fs and "sum_counters(sum_counters)" in instance
+    assert "wire  [215:0]    total_counters;" in text and "logic [64:0]     cfg_data = '0;" in text
+
+
+def test_session_rejects_an_engine_with_other_ports():
+    config = EngineConfig((6, 5, 3), lanes=4)
+    text = engine_verilog(config)
+    session._check_ports(config, text)
+    with pytest.raises(SnnCosimError, match="snn_engine ports differ"):
+        session._check_ports(config, text.replace("rec_group", "rec_grp"))
+    with pytest.raises(SnnCosimError, match="snn_engine ports differ"):
+        session._check_ports(EngineConfig((6, 5, 3), lanes=2), text)
 
 
 @pytest.mark.parametrize("bits", [1, 4, 7, 8, 13, 64, 100])

@@ -15,7 +15,8 @@ from golden.simulate import IntegerSimulator
 from golden.trace import COUNTER_NAMES, Trace, compare
 from hw.config import EngineConfig
 from hw.config_image import config_words
-from hw.engine import NetworkEngine, port_widths
+from hw.engine import NetworkEngine
+from hw.ports import port_widths
 
 K = 4
 LANES = 4

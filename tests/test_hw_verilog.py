@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth.hdl import Shape
 
 from golden.errors import UnsupportedLayerError
 from golden.ir import Conv2dLayer, IntegerNetwork, NeuronParams
 from golden.simulate import IntegerSimulator
 from hw.config import EngineConfig
 from hw.config_image import config_words, read_config_hex, region_address
-from hw.engine import port_widths
+from hw.ports import engine_ports, engine_signature, port_widths
 from hw.verilog import engine_verilog, verilog_ports, write_verilog
 
 from test_hw_engine import random_network
@@ -62,6 +63,20 @@ def test_engine_module_has_the_documented_ports(net):
     assert ports["cfg_data"] == ("in", config.cfg_data_bits)
 
 
+def test_engine_ports_are_the_signature_and_the_documented_table(net):
+    config = EngineConfig.for_network(net, lanes=LANES)
+    fs = EngineConfig((6, 5, 3), lanes=LANES, membrane_bits=12, phase_bits=2, fs_shift_bits=2)
+    for cfg in (config, fs):
+        members = engine_signature(cfg).members  # NetworkEngine's signature
+        assert {name: (member.flow.name.lower(), Shape.cast(member.shape).width)
+                for name, member in members.items()} == port_widths(cfg)
+    assert [p.name for p in engine_ports(fs)][-3:] == ["n_images", "pred_valid", "pred_image"]
+    # every port is named in docs/architecture.md's port table
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text()
+    table = docs[docs.index("### Ports"):docs.index("## Lateral inhibition")]
+    assert all(f"`{p.name}`" in table for p in engine_ports(fs))
+
+
 def test_config_image_packs_lanes_as_documented(net):
     config = EngineConfig.for_network(net, lanes=LANES)
     words = dict(config_words(net, config))
@@ -87,6 +102,8 @@ def test_write_verilog_writes_every_file(out_dir, net):
     readme = (out_dir / "README.txt").read_text()
     for name, (_, width) in port_widths(config).items():
         assert name in readme and str(width) in readme
+    for port in engine_ports(config):  # the README's port list is the table's
+        assert f"  {port.name:<15} {port.direction:<4} {port.width:>4}  {port.meaning}\n" in readme
     top = verilog_ports((out_dir / "snn_top.v").read_text(), "snn_top")
     assert top["prediction"] == ("out", 16) and top["spike_in_data"] == ("in", LANES) and top["ready"][0] == "out"
 

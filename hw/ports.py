@@ -1,0 +1,87 @@
+"""The ports of ``snn_engine``, defined once (docs/architecture.md, "Ports").
+
+:func:`engine_ports` is the one table: :class:`hw.engine.NetworkEngine`'s signature (:func:`engine_signature`),
+the co-simulation harness's signal declarations and instance connections (``cosim.harness``), the port check of
+``cosim.session`` and the port list of the Verilog folder's README (``hw.verilog.manifest_text``) are all made from
+it. Amaranth's Verilog adds ``clk`` and ``rst`` (the sync domain) to these. Torch-free and Amaranth-free (only
+:func:`engine_signature` imports Amaranth).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import (CFG_ADDR_BITS, GROUP_BITS, IMAGE_BITS, LAYER_BITS, N_COUNTERS, PREDICTION_BITS,
+                     STEP_BITS)
+
+__all__ = ["Port", "engine_ports", "port_widths", "engine_signature", "CLOCK_PORTS"]
+
+# The ports Amaranth adds for the sync domain (not in the table: no Component member)
+CLOCK_PORTS = {"clk": ("in", 1), "rst": ("in", 1)}
+
+
+@dataclass(frozen=True)
+class Port:
+    """One port of ``snn_engine``: ``direction`` "in" (driven by the host) or "out", ``width`` bits, ``meaning``
+    (one line, as in the README manifest)."""
+
+    name: str
+    direction: str
+    width: int
+    meaning: str
+
+
+def engine_ports(config) -> tuple[Port, ...]:
+    """Every port of ``snn_engine`` besides ``clk`` and ``rst``, in the order of docs/architecture.md. ``config``
+    is an :class:`hw.config.EngineConfig` or anything with its ``lanes``, ``membrane_bits``, ``counter_bits``,
+    ``cfg_data_bits`` and ``fs`` (``cosim.harness.HarnessParams``)."""
+    from golden.trace import COUNTER_NAMES
+
+    P, M, W = int(config.lanes), int(config.membrane_bits), int(config.counter_bits)
+    ports = [
+        Port("cfg_valid", "in", 1, "configuration write (accepted while not running an image)"),
+        Port("cfg_addr", "in", CFG_ADDR_BITS, "region << 24 | index (see config.hex)"),
+        Port("cfg_data", "in", int(config.cfg_data_bits), "configuration data word"),
+        Port("start", "in", 1, "one-cycle pulse: start an image"),
+        Port("n_steps", "in", STEP_BITS, "steps T of the image"),
+        Port("busy", "out", 1, "running an image (or clearing the accumulator after rst)"),
+        Port("done", "out", 1, "one-cycle pulse: image finished; totals and prediction valid until the next start"),
+        Port("spike_in_valid", "in", 1, "input spike word valid"),
+        Port("spike_in_ready", "out", 1, "engine takes the word"),
+        Port("spike_in_data", "in", P, f"bit p of word w = input neuron w*{P}+p"),
+        Port("rec_valid", "out", 1, "record beat (step, layer, group)"),
+        Port("rec_step", "out", STEP_BITS, "1-based step"),
+        Port("rec_layer", "out", LAYER_BITS, "1-based layer"),
+        Port("rec_group", "out", GROUP_BITS, "lane group g"),
+        Port("rec_spikes", "out", P, f"spike of neuron g*{P}+p at bit p"),
+        Port("rec_membranes", "out", P * M, f"end-of-step membrane of lane p at [p*{M} +: {M}]"),
+        Port("sum_valid", "out", 1, "summary beat (step, layer)"),
+        Port("sum_step", "out", STEP_BITS, "1-based step"),
+        Port("sum_layer", "out", LAYER_BITS, "1-based layer"),
+        Port("sum_counters", "out", N_COUNTERS * W, f"counter k at [k*{W} +: {W}]: " + ", ".join(COUNTER_NAMES)),
+        Port("total_counters", "out", N_COUNTERS * W, "per-image totals, same layout"),
+        Port("image_cycles", "out", W, "cycles of the image incl. C_IMAGE"),
+        Port("prediction", "out", PREDICTION_BITS, "argmax of output spike counts, or of the output membranes for "
+                                                   "an 'acc' output layer (ties: lowest index)"),
+    ]
+    if config.fs:  # FS builds only: the image stream (docs/architecture.md, "FS-neurons")
+        ports += [
+            Port("n_images", "in", IMAGE_BITS, "FS stream: images of the stream, sampled at start (n_steps ignored)"),
+            Port("pred_valid", "out", 1, "FS stream: prediction beat (prediction of image pred_image)"),
+            Port("pred_image", "out", IMAGE_BITS, "FS stream: 0-based image of the prediction beat"),
+        ]
+    return tuple(ports)
+
+
+def port_widths(config) -> dict[str, tuple[str, int]]:
+    """``name -> (direction, width)`` of :func:`engine_ports` (no ``clk``, ``rst``)."""
+    return {port.name: (port.direction, port.width) for port in engine_ports(config)}
+
+
+def engine_signature(config):
+    """The ``amaranth.lib.wiring.Signature`` of :class:`hw.engine.NetworkEngine`: one plain-signal member per port
+    of :func:`engine_ports` (In for "in", Out for "out")."""
+    from amaranth.lib.wiring import In, Out, Signature
+
+    return Signature({port.name: (In if port.direction == "in" else Out)(port.width)
+                      for port in engine_ports(config)})
