@@ -26,7 +26,7 @@ import numpy as np
 
 from golden.errors import WidthError
 from golden.ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
-                       signed_range)
+                       layer_inhibition, signed_range)
 
 __all__ = ["BINS", "SHAPES", "Shape", "Case", "generate", "measure", "directed_cases", "format_table",
            "engine_config", "golden_run", "golden_run_for", "single_thread",
@@ -316,7 +316,7 @@ def generate(shape: Shape | str, seed: int, family: str | None = None) -> Case:
     spikes = _inputs(shape, rng, net, family)
     kinds = "/".join(sorted({layer.neuron.kind for layer in net.layers}))
     extra = f" K={K}" + (f" S={net.skip_periods}" if family == "weighted" else "") if K else ""
-    wta = sum(getattr(layer, "inhibition", None) is not None for layer in net.layers)
+    wta = sum(layer_inhibition(layer) is not None for layer in net.layers)
     desc = (f"{shape.name} seed {seed}: {family} {kinds}{extra}{f' wta×{wta}' if wta else ''}, "
             f"{spikes.shape[0]} images × {spikes.shape[1]} steps")
     return Case(shape.name, int(seed), family, net, spikes, desc)
@@ -417,7 +417,7 @@ def measure(net: IntegerNetwork, trace, lanes: int) -> Counter:
                 pv = previous(v)
                 add("lif-leak-pos", ((pv >> neuron.leak_shift) != 0)[pv > 0].sum())
                 add("lif-leak-neg", (pv < 0).sum())
-            u = getattr(layer, "inhibition", None)
+            u = layer_inhibition(layer)
             inhibited = np.zeros_like(s)
             if u is not None:  # m_i = spikes of the other neurons of the layer at this step
                 m = s.sum(axis=-1, keepdims=True) - s

@@ -270,7 +270,7 @@ def counters_from_spikes(network: IntegerNetwork, inputs, spikes, saturations, l
             acs.append((src.to(torch.float64) @ fo).to(torch.int64))
     out_spikes = torch.stack([_to_torch(s).to(device).sum(-1, dtype=torch.int64) for s in spikes], -1)
     skip_stats = {}
-    if getattr(network, "skips", None):  # residual junctions: the skip pass reads the skip source's spikes
+    if network.skips:  # residual junctions: the skip pass reads the skip source's spikes
         all_sources = [_to_torch(inputs)] + [_to_torch(s) for s in spikes]
         skip_s_in = torch.zeros_like(out_spikes)
         skip_acs = torch.zeros_like(out_spikes)
@@ -365,7 +365,7 @@ def _fs_skip_multiplies(network: IntegerNetwork) -> np.ndarray:
     mult = fs_multiplies(network)  # row k: the weights of source k's spikes (k = 0: the input)
     out = np.zeros_like(collect)
     phase = np.arange(n_layers * phases) % phases
-    for skip in getattr(network, "skips", None) or []:
+    for skip in network.skips:
         out[:, skip.target - 1] = collect[:, skip.target - 1] & mult[skip.source][phase]
     return out
 
@@ -391,7 +391,7 @@ def assemble_fs_counters(s_in, synaptic, spikes, saturations, network: IntegerNe
     multiply = _like(counters, multiply.astype(np.int64))
     synaptic = counters[..., _K["acs"]]
     skip_part = synaptic * 0
-    if getattr(network, "skips", None):
+    if network.skips:
         skip_part = skip_acs.to(torch.int64) if isinstance(skip_acs, torch.Tensor) else \
             np.asarray(skip_acs, dtype=np.int64)
     skip_multiply = _like(counters, _fs_skip_multiplies(network).astype(np.int64))

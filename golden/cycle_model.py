@@ -308,7 +308,7 @@ def layer_plans(layer_sizes: Sequence[int], spatial: Sequence[tuple], lanes: int
 def network_plans(network, lanes: int) -> list[LayerPlan]:
     """The :class:`LayerPlan` of every layer of ``network``, ``inhibit`` set for layers with lateral inhibition."""
     plans = layer_plans(network.layer_sizes, [spatial_of(layer) for layer in network.layers], lanes)
-    return [replace(plan, inhibit=getattr(layer, "inhibition", None) is not None)
+    return [replace(plan, inhibit=layer.kind == "dense" and layer.inhibition is not None)
             for plan, layer in zip(plans, network.layers)]
 
 
@@ -336,7 +336,7 @@ def skip_plans(network, lanes: int) -> dict[int, LayerPlan]:
     junction's G_l, ``per_event`` = G_l, ``reach_div`` = c_out (conv skip) or 0 (dense skip); ``state_words`` 0."""
     _check_lanes(lanes)
     plans = {}
-    for skip in getattr(network, "skips", None) or []:
+    for skip in network.skips:
         target = network.layers[skip.target - 1]
         groups = lane_groups(target.out_shape[0] if target.kind != "dense" else target.n_out, lanes)
         words = skip_source_words(network, skip.source, lanes)

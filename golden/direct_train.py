@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from .data import DEFAULT_SPLIT_SEED, DEFAULT_TRAIN_SIZE, default_split
 from .encoding import rate_encode
 from .errors import DataError, NetworkFileError, SnnCosimError
-from .ir import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, signed_range
+from .ir import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, layer_inhibition, signed_range
 from .lee_config import LayerSpec, LeeConfig, parse_layers
 from .train import cache_dir as _cache_dir
 
@@ -428,7 +428,7 @@ def network_counts(network: IntegerNetwork, spikes: torch.Tensor, *, device="cpu
         if neuron.kind != "lif" or neuron.reset != "subtract" or not neuron.floor_threshold or layer.bias.any():
             raise SnnCosimError("network_counts runs bias-free LIF networks with floor_threshold (direct_train "
                                 "exports) only")
-        inhibition = getattr(layer, "inhibition", None)
+        inhibition = layer_inhibition(layer)
         if layer.kind == "dense":
             specs.append(LayerSpec("dense", (layer.n_in,), (layer.n_out,), kappa=-1.0 if inhibition is not None
                                    else 0.0))

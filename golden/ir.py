@@ -607,6 +607,12 @@ class AvgPool2dLayer:
 Layer = DenseLayer | Conv2dLayer | AvgPool2dLayer
 
 
+def layer_inhibition(layer: Layer) -> np.ndarray | None:
+    """The WTA strengths of a layer with lateral inhibition (:attr:`DenseLayer.inhibition`); ``None`` for a dense
+    layer without and for every conv2d / avgpool2d layer (they have no inhibition)."""
+    return layer.inhibition if layer.kind == "dense" else None
+
+
 @dataclass(frozen=True)
 class SkipConnection:
     """A residual shortcut (Sengupta 2019 §6): junction layer ``target`` (1-based) receives, besides layer
@@ -836,11 +842,9 @@ class IntegerNetwork:
 
     def _check_inhibition(self, layer: Layer, where: str) -> None:
         """WTA strengths u_j of a dense IF/LIF layer (docs/spec.md §3c): integers in [0, 2^(M−1)−1], shape [n_out]."""
-        inhibition = getattr(layer, "inhibition", None)
+        inhibition = layer_inhibition(layer)
         if inhibition is None:
             return
-        if layer.kind != "dense":
-            raise NetworkFileError(f"{where}: lateral inhibition is supported for dense layers only")
         if layer.neuron.kind not in ("if", "lif"):
             raise NetworkFileError(f"{where}: lateral inhibition needs IF/LIF neurons, not {layer.neuron.kind!r}")
         arr = np.asarray(inhibition)
@@ -1038,7 +1042,7 @@ class IntegerNetwork:
             else:
                 for array_name in ("weight", "bias", "threshold"):
                     arrays[f"layer{index}.{array_name}"] = np.asarray(getattr(layer, array_name), dtype=np.int64)
-                if getattr(layer, "inhibition", None) is not None:
+                if layer_inhibition(layer) is not None:
                     arrays[f"layer{index}.inhibition"] = np.asarray(layer.inhibition, dtype=np.int64)
                 if layer.kind == "conv2d":
                     entry.update(in_shape=[int(v) for v in layer.in_shape], stride=[int(v) for v in layer.stride],
@@ -1065,7 +1069,7 @@ class IntegerNetwork:
         """The lowest version that holds this network: 2 when a layer uses lateral inhibition or floor_threshold,
         or the network has skip connections (docs/file-format.md), else 1, so that files without these features
         stay readable by older readers."""
-        lee = any(getattr(layer, "inhibition", None) is not None or layer.neuron.floor_threshold
+        lee = any(layer_inhibition(layer) is not None or layer.neuron.floor_threshold
                   for layer in self.layers)
         return FORMAT_VERSION if lee or self.skips else 1
 

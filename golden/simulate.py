@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from . import counting, cycle_model
 from .errors import SnnCosimError, WidthError
-from .ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
+from .ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, layer_inhibition
 from .neurons import FloatFsNeuron, FloatNeuron, FsNeuron, IntegerFsNeuron, IntegerNeuron, Neuron
 from .trace import COUNTER_NAMES, Trace
 
@@ -172,7 +172,7 @@ class _Simulator:
         self.pool_layers = [isinstance(layer, AvgPool2dLayer) for layer in network.layers]
         # residual junctions (docs/spec.md §4a): layer index (0-based) → (source index, synapses, fan-out)
         self.skip_synapses = {}
-        for skip in getattr(network, "skips", None) or []:
+        for skip in network.skips:
             skip_layer = network.skip_layer(skip)
             self.skip_synapses[skip.target - 1] = (
                 int(skip.source), Synapses(skip_layer, dtype).to(self.device),
@@ -392,8 +392,7 @@ def _fs_inputs(x: torch.Tensor, network) -> torch.Tensor:
 
 
 def _weighted_args(network) -> dict:
-    return {"phases": int(getattr(network, "phases", 0) or 0),
-            "skip_periods": int(getattr(network, "skip_periods", 0) or 0)}
+    return {"phases": int(network.phases), "skip_periods": int(network.skip_periods)}
 
 
 # ----------------------------------------------------------------------------------------------- integer
@@ -414,7 +413,7 @@ class IntegerSimulator(_Simulator):
                 return IntegerFsNeuron(layer.neuron, _per_neuron(layer, layer.threshold),
                                        _per_neuron(layer, layer.bias), network.membrane_bits)
             return IntegerNeuron(layer.neuron, _per_neuron(layer, layer.threshold), _per_neuron(layer, layer.bias),
-                                 network.membrane_bits, inhibition=getattr(layer, "inhibition", None), **weighted)
+                                 network.membrane_bits, inhibition=layer_inhibition(layer), **weighted)
 
         self._build(network, make, dtype, device)
 
@@ -537,7 +536,7 @@ class FloatSimulator(_Simulator):
             if fs:
                 return FloatFsNeuron(params, _per_neuron(layer, np.asarray(layer.threshold, dtype=np.float64)),
                                      _per_neuron(layer, np.asarray(layer.bias, dtype=np.float64)))
-            inhibition = getattr(layer, "inhibition", None)
+            inhibition = layer_inhibition(layer)
             if inhibition is not None:
                 inhibition = np.asarray(inhibition, dtype=np.float64)
             return FloatNeuron(params, _per_neuron(layer, np.asarray(layer.threshold, dtype=np.float64)),

@@ -75,7 +75,7 @@ def reference(network: IntegerNetwork, inputs, lanes: int):
                     v[l][j] = new
                     out.append(1 if fire else 0)
                     saturated.append(new_sat)
-                inhibition = getattr(layer, "inhibition", None)
+                inhibition = layer.inhibition if layer.kind == "dense" else None
                 if inhibition is not None:  # WTA: every other spike of the layer pulls v down by u_j, then the floor
                     n = sum(out)
                     for j in range(layer.n_out):
