@@ -62,6 +62,7 @@ from .config import (FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGH
                      SPIKE_COUNT_BITS, STEP_BITS, INHIBIT_BASE, EngineConfig)
 from .crossbar import Crossbar
 from .fs import FsNeuronLanes, FsWindow
+from .argmax import RunningArgmax
 from .neuron import InhibitLanes, NeuronControl, NeuronLanes, PhaseCounter
 from .ports import engine_signature
 
@@ -405,8 +406,7 @@ class NetworkEngine(wiring.Component):
             rank_floor = -(1 << (rank_shape.width - 1))
         else:
             rank_shape, rank_floor = unsigned(SPIKE_COUNT_BITS), 0
-        best_rank = Signal(rank_shape)
-        best_index = Signal(PREDICTION_BITS)
+        m.submodules.argmax = argmax = RunningArgmax(P, rank_shape, PREDICTION_BITS, rank_floor)
         # value of (t, l)'s counters in SUMMARY: the cycle counter has not counted SUMMARY itself yet
         summary = {name: Signal(W, name=f"sum_{name}") for name in COUNTER_NAMES}
         m.d.comb += [summary[name].eq(ctr["cycles"] + 1 if name == "cycles" else ctr.get(name, 0))
@@ -416,8 +416,8 @@ class NetworkEngine(wiring.Component):
             m.d.sync += [ctr["cycles"].eq(ctr["cycles"] + 1), image_cycles.eq(image_cycles + 1)]
 
         def enter_layer():
-            m.d.sync += [word.eq(0), word_base.eq(0), group.eq(0), group_base.eq(0),
-                         best_rank.eq(rank_floor), best_index.eq(0)]
+            m.d.sync += [word.eq(0), word_base.eq(0), group.eq(0), group_base.eq(0)]
+            m.d.comb += argmax.clear.eq(1)
             if c.spatial:
                 m.d.sync += [pos.eq(0), pos_g.eq(0), ci_base.eq(0), ugroup.eq(0)]
             if SK:
@@ -717,16 +717,8 @@ class NetworkEngine(wiring.Component):
         ranks = [new_count[p] for p in range(P)]
         if c.phase_bits:
             ranks = [Mux(controls[L].acc, v_out[p], new_count[p]) for p in range(P)]
-        cand_rank, cand_index = best_rank, best_index
-        for p in range(P):
-            # each stage is a named signal: reusing the previous stage's expression twice would double the
-            # expression tree per lane (2^P terms: minutes of elaboration and 30 MB of Verilog at P = 16)
-            better = lane_valid[p] & (ranks[p] > cand_rank)
-            next_rank = Signal.like(best_rank, name=f"argmax_rank_{p}")
-            next_index = Signal.like(best_index, name=f"argmax_index_{p}")
-            m.d.comb += [next_rank.eq(Mux(better, ranks[p], cand_rank)),
-                         next_index.eq(Mux(better, s1_base + p, cand_index))]
-            cand_rank, cand_index = next_rank, next_index
+        m.d.comb += [argmax.ranks[p].eq(ranks[p]) for p in range(P)]
+        m.d.comb += [argmax.valid.eq(lane_valid), argmax.base.eq(s1_base), argmax.update.eq(s1_update & (layer == L))]
 
         with m.If(s1_update):
             m.d.sync += [
@@ -735,8 +727,6 @@ class NetworkEngine(wiring.Component):
                 ctr["state_writes"].eq(ctr["state_writes"] + 1),
                 ctr["neuron_updates"].eq(ctr["neuron_updates"] + Mux(s1_last, last_lanes, P)),
             ]
-            with m.If(layer == L):
-                m.d.sync += [best_rank.eq(cand_rank), best_index.eq(cand_index)]
 
         # ------------------------------------------------------------------------------------ outputs
         m.d.comb += [
@@ -751,7 +741,7 @@ class NetworkEngine(wiring.Component):
             self.sum_counters.eq(Cat(*(summary[n] for n in COUNTER_NAMES))),
             self.total_counters.eq(Cat(*(totals[n] for n in COUNTER_NAMES))),
             self.image_cycles.eq(image_cycles),
-            self.prediction.eq(best_index),
+            self.prediction.eq(argmax.index),
         ]
         if c.fs:
             m.d.comb += self.pred_image.eq(cur.image)
