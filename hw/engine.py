@@ -56,12 +56,12 @@ from golden.trace import COUNTER_NAMES
 
 from golden import cycle_model
 
-from .config import (FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE,
-                     GLOBAL_FS_MODE, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, IMAGE_BITS,
-                     LAYER_BITS, MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PARAM_BITS, PREDICTION_BITS, REGION_SHIFT,
+from .config import (FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, IMAGE_BITS, LAYER_BITS,
+                     MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PARAM_BITS, PREDICTION_BITS, REGION_SHIFT,
                      SPIKE_COUNT_BITS, STEP_BITS, INHIBIT_BASE, EngineConfig)
 from .crossbar import Crossbar
 from .fs import FsNeuronLanes, FsWindow
+from .global_registers import GlobalRegisters
 from .argmax import RunningArgmax
 from .neuron import InhibitLanes, NeuronControl, NeuronLanes, PhaseCounter
 from .ports import engine_signature
@@ -382,17 +382,13 @@ class NetworkEngine(wiring.Component):
 
         # global registers of weighted spikes (region 0xFF): K and S·K, the last step an 'acc' layer skips
         if c.phase_bits:
-            phases = Signal(c.phase_bits + 1)
-            skip_last = Signal(STEP_BITS)
-            with m.If(cfg_we & (region == GLOBAL_REGION)):
-                with m.If(index == GLOBAL_PHASES):
-                    m.d.sync += phases.eq(self.cfg_data[:len(phases)])
-                with m.If(index == GLOBAL_SKIP_LAST):
-                    m.d.sync += skip_last.eq(self.cfg_data[:STEP_BITS])
-                if c.fs:
-                    with m.If(index == GLOBAL_FS_MODE):
-                        m.d.sync += fs_run.eq(self.cfg_data[0])
-            m.d.comb += [phase.phases.eq(phases), nl.shift.eq(phase.shift), nl.integrate.eq(step > skip_last)]
+            m.submodules.global_registers = glob = GlobalRegisters(c.phase_bits, c.cfg_data_bits, c.fs)
+            m.d.comb += [glob.write.eq(cfg_we), glob.addr.eq(self.cfg_addr), glob.data.eq(self.cfg_data)]
+            phases = glob.phases
+            if c.fs:
+                m.d.comb += fs_run.eq(glob.fs_mode)
+            m.d.comb += [phase.phases.eq(phases), nl.shift.eq(phase.shift),
+                         nl.integrate.eq(step > glob.skip_last)]
 
         # ------------------------------------------------------------------------------------ counters
         W = c.counter_bits
