@@ -91,10 +91,10 @@ def rtl_stream(result, split, args, phases: int) -> None:
 
 
 def side_by_side(model, split, labels, ann: float, args) -> None:
-    """Rate coding, weighted spikes and FS for the same network, each at its default length (cosim/job.py)."""
+    """Rate coding, weighted spikes and FS for the same network, each at its default length (cosim/app/job.py)."""
     import torch
 
-    from cosim.job import JobOptions, convert_for_coding
+    from cosim.app.job import JobOptions, convert_for_coding
 
     print(f"\nsame network, every coding (test part, {len(labels)} images; ANN {100 * ann:.2f}%):")
     print(f"  {'coding':<34}{'steps':>6}{'accuracy':>10}{'vs ANN':>9}{'spikes/neuron':>15}{'ACs/image':>12}")

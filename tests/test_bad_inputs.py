@@ -29,7 +29,7 @@ FAST_RUN = ["--test-images", "40", "--other-codings", "0", "-T", "8", "-q", "--n
 def cli(args, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     environment = dict(os.environ, SNNCOSIM_BUILD_DIR=str(BUILD_DIR), PYTHONPATH=str(REPO))
     environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "cosim.cli", *map(str, args)], cwd=cwd, env=environment,
+    return subprocess.run([sys.executable, "-m", "cosim.app", *map(str, args)], cwd=cwd, env=environment,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -282,7 +282,7 @@ def _simulators_of(folder: Path) -> list[int]:
 def test_a_signal_during_the_rtl_phase_stops_the_simulator_and_leaves_nothing(sig, tmp_path):
     environment = dict(os.environ, SNNCOSIM_BUILD_DIR=str(BUILD_DIR), PYTHONPATH=str(REPO))
     process = subprocess.Popen(
-        [sys.executable, "-m", "cosim.cli", "run", "--out", "r", "--rtl-images", "40", *FAST_RUN[:-1], "-T", "64"],
+        [sys.executable, "-m", "cosim.app", "run", "--out", "r", "--rtl-images", "40", *FAST_RUN[:-1], "-T", "64"],
         cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         started = _wait_for(lambda: bool(_simulators_of(tmp_path)) or process.poll() is not None, 300)
@@ -301,7 +301,7 @@ def test_a_signal_during_the_rtl_phase_stops_the_simulator_and_leaves_nothing(si
 def test_a_second_run_into_the_same_directory_is_refused_while_the_first_gives_the_true_verdict(tmp_path):
     environment = dict(os.environ, SNNCOSIM_BUILD_DIR=str(BUILD_DIR), PYTHONPATH=str(REPO))
     first = subprocess.Popen(
-        [sys.executable, "-m", "cosim.cli", "run", "--out", "x", "--seed", "0", "--rtl-images", "10",
+        [sys.executable, "-m", "cosim.app", "run", "--out", "x", "--seed", "0", "--rtl-images", "10",
          *FAST_RUN[:-1], "-T", "32", "--json", "first.json"],
         cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from cosim.cli import main
+from cosim.app.cli import main
 from golden.ir import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
 from golden.trace import Trace
 
@@ -109,7 +109,7 @@ def test_run_rejects_bad_options_before_doing_work(argv, message, tmp_path, caps
 
 
 def test_console_script_entry_point_prints_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "cosim.cli", "compare", str(tmp_path / "a"), str(tmp_path / "b")],
+    result = subprocess.run([sys.executable, "-m", "cosim.app", "compare", str(tmp_path / "a"), str(tmp_path / "b")],
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "no such trace file" in result.stderr

@@ -241,7 +241,7 @@ def _error_line(capsys) -> str:
 
 
 def test_cli_train_tiny_run(tmp_path, capsys):
-    from cosim.cli import main
+    from cosim.app.cli import main
 
     out = tmp_path / "lee.snn"
     assert main(["train", "-o", str(out), "--hidden", "16", "--steps", "8", "--epochs", "1", "--train-images", "100",
@@ -261,7 +261,7 @@ def test_cli_train_tiny_run(tmp_path, capsys):
     (["--device", "nonsense"], "not a torch device"),
 ])
 def test_cli_train_bad_arguments(tmp_path, capsys, argv, message):
-    from cosim.cli import main
+    from cosim.app.cli import main
 
     assert main(["train", "-o", str(tmp_path / "x.snn"), "-q"] + argv) == 2
     assert message in _error_line(capsys)

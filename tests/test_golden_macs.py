@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cosim.report_html import RunData
+from cosim.app.report_html import RunData
 from golden import energy as E
 from golden import macs
 from golden.errors import SnnCosimError

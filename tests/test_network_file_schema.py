@@ -389,7 +389,7 @@ def test_cli_verilog_refuses_bad_file(tmp_path, saved, case):
     key, edit, which, expected = BAD_FILES[case]
     edit(place(tmp_path, saved, key, "badnet.snn"))
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-m", "cosim.cli", "verilog", "badnet.snn", "-o", "outdir"],
+    done = subprocess.run([sys.executable, "-m", "cosim.app", "verilog", "badnet.snn", "-o", "outdir"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr
@@ -622,7 +622,7 @@ def test_select_keeps_a_correct_input_digest(tmp_path):
 
 
 def test_cli_compare_refuses_traces_of_different_inputs(tmp_path, capsys):
-    from cosim.cli import main
+    from cosim.app.cli import main
     _trace(1).save(tmp_path / "g.npz")
     _trace(2).save(tmp_path / "r.npz")
     assert main(["compare", str(tmp_path / "g.npz"), str(tmp_path / "r.npz")]) == 2

@@ -1,4 +1,4 @@
-"""The HTML report (cosim/report_html.py) from a synthetic run directory, and the `chips` / `report` commands."""
+"""The HTML report (cosim/app/report_html.py) from a synthetic run directory, and the `chips` / `report` commands."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from cosim.cli import main
-from cosim.report_html import load_run, write_report
+from cosim.app.cli import main
+from cosim.app.report_html import load_run, write_report
 from golden import energy as E
 from golden.cycle_model import C_IMAGE, step_cycles
 from golden.errors import SnnCosimError
@@ -194,7 +194,7 @@ def test_cli_report_writes_and_prints_the_path(tmp_path, capsys):
 
 
 def test_raster_of_a_long_run_draws_a_window_around_the_divergence(tmp_path):
-    from cosim.report_html import RASTER_MAX_STEPS, plot_raster
+    from cosim.app.report_html import RASTER_MAX_STEPS, plot_raster
 
     net = _network()
     golden = _trace(net, seed=3, n_images=1, steps=RASTER_MAX_STEPS + 44)

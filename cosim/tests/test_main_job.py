@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cosim.cli import main
+from cosim.app.cli import main
 
 
 def test_snncosim_run_end_to_end(tmp_path, capsys):

@@ -151,7 +151,7 @@ def _keep_evidence(exc: BaseException) -> bool:
     """A run that failed in the simulator, or whose RTL output was inconsistent, is kept (marked incomplete) for
     its logs and partial traces; so is one that failed for a reason that is not a user error (a bug: evidence).
     User errors leave nothing."""
-    from .runner import SimulationError
+    from cosim.runner import SimulationError
 
     return isinstance(exc, (SimulationError, TraceMismatch)) or not isinstance(exc, SnnCosimError)
 

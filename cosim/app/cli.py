@@ -65,7 +65,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         check_writable_file(args.json, "--json")
     from .job import run_job
-    from .report import print_run_table
+    from .report_text import print_run_table
 
     result = run_job(options)
     print_run_table(result)

@@ -4,7 +4,7 @@
 a PNG embedded as base64: the file can be mailed or archived alone) and ``energy.json`` (the energy figures, exact
 values as fractions next to their floats). Layout read (every file but ``summary.json`` is optional)::
 
-    summary.json              the JobResult of cosim/job.py
+    summary.json              the JobResult of cosim/app/job.py
     network.snn/              the IntegerNetwork (layer shapes for the ANN's MACs, widths for memory words)
     golden_trace.npz          golden Trace of the co-simulated images
     rtl_trace.npz             RTL Trace of the same images

@@ -1,0 +1,7 @@
+"""``python -m cosim.app``: the same as the ``snncosim`` console script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
