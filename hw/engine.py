@@ -60,6 +60,7 @@ from .config import (FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGH
                      MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PARAM_BITS, PREDICTION_BITS, REGION_SHIFT,
                      SPIKE_COUNT_BITS, STEP_BITS, INHIBIT_BASE, EngineConfig)
 from .crossbar import Crossbar
+from .events import LowestSetBit
 from .fs import FsNeuronLanes, FsWindow
 from .global_registers import GlobalRegisters
 from .argmax import RunningArgmax
@@ -186,13 +187,11 @@ class NetworkEngine(wiring.Component):
             k: all_lanes if c.geometry(SK[l][0]) else (1 << (sizes[SK[l][0]] - (Wp[k] - 1) * P)) - 1
             for k, l in skip_keys.items()}, vkey)
 
-        # lowest set bit of the current mask word: the next input spike event (ascending i)
-        bit = Signal(_index_bits(P))
-        for p in reversed(range(P)):
-            with m.If(mask[p]):
-                m.d.comb += bit.eq(p)
-        mask_rest = Signal(P)
-        m.d.comb += mask_rest.eq(mask & (mask - 1))  # the mask without its lowest set bit
+        # lowest set bit of the current mask word: the next input spike event (ascending i); mask_rest: the mask
+        # without it
+        m.submodules.events = events = LowestSetBit(P)
+        m.d.comb += events.mask.eq(mask)
+        bit, mask_rest = events.bit, events.rest
         bit_offset = per_layer("bit_offset", unsigned(addr_bits),
                                {l: Array(p * G[l] for p in range(P))[bit] for l in G})  # bit · G_l
         weight_addr = Signal(addr_bits)
