@@ -57,14 +57,14 @@ from golden.trace import COUNTER_NAMES
 from golden import cycle_model
 
 from .config import (FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, IMAGE_BITS, LAYER_BITS,
-                     MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PARAM_BITS, PREDICTION_BITS, REGION_SHIFT,
+                     MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PREDICTION_BITS, REGION_SHIFT,
                      SPIKE_COUNT_BITS, STEP_BITS, INHIBIT_BASE, EngineConfig)
 from .crossbar import Crossbar
 from .events import LowestSetBit
 from .fs import FsNeuronLanes, FsWindow
 from .global_registers import GlobalRegisters
 from .argmax import RunningArgmax
-from .neuron import InhibitLanes, NeuronControl, NeuronLanes, PhaseCounter
+from .neuron import InhibitLanes, LayerParams, NeuronControl, NeuronLanes, PhaseCounter
 from .ports import engine_signature
 
 __all__ = ["NetworkEngine"]
@@ -296,13 +296,9 @@ class NetworkEngine(wiring.Component):
             biases[l] = cfg_memory(f"bias_{l}", lanes_of(signed(c.bias_bits)), G[l], base + 1, ugroup)
             thresholds[l] = cfg_memory(f"threshold_{l}", lanes_of(unsigned(c.threshold_bits)), G[l], base + 2,
                                        ugroup)
-            controls[l] = Signal(NeuronControl, name=f"control_{l}")
-            floors[l] = Signal(signed(M), name=f"floor_{l}")
-            with m.If(cfg_we & (region == base + 3)):
-                with m.If(index == 0):
-                    m.d.sync += controls[l].eq(self.cfg_data[:PARAM_BITS])
-                with m.If(index == 1):
-                    m.d.sync += floors[l].eq(self.cfg_data[:M])
+            m.submodules[f"params_{l}"] = params = LayerParams(base + 3, M, c.cfg_data_bits)
+            m.d.comb += [params.write.eq(cfg_we), params.addr.eq(self.cfg_addr), params.data.eq(self.cfg_data)]
+            controls[l], floors[l] = params.control, params.floor
             if l in SK:  # the junction's skip weights: its weight region from index SKIP_WEIGHT_BASE on
                 depth = c.skip_weight_words(l)
                 mem = Memory(shape=lanes_of(signed(c.weight_bits)), depth=depth, init=[])

@@ -27,9 +27,9 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import LEAK_SHIFT_BITS
+from .config import CFG_ADDR_BITS, LEAK_SHIFT_BITS, PARAM_BITS, REGION_SHIFT
 
-__all__ = ["NeuronControl", "NeuronLanes", "InhibitLanes", "PhaseCounter"]
+__all__ = ["NeuronControl", "LayerParams", "NeuronLanes", "InhibitLanes", "PhaseCounter"]
 
 
 class NeuronControl(data.Struct):
@@ -49,6 +49,30 @@ def _clamp(value, lo: int, hi: int, width: int):
     """(clamped M-bit value, saturated flag) of a wide signed value."""
     high, low = value > hi, value < lo
     return Mux(high, hi, Mux(low, lo, value[:width].as_signed())), high | low
+
+
+class LayerParams(wiring.Component):
+    """The neuron parameter registers of one layer, written through the configuration port in the layer's params
+    region ``region`` (``4(l−1)+3``): index 0 the params word (``control``, the low ``PARAM_BITS`` data bits),
+    index 1 the floor (``floor``, ``membrane_bits`` two's complement). ``write`` is an accepted configuration
+    write of ``data`` at ``addr``. Both are 0 after reset."""
+
+    def __init__(self, region: int, membrane_bits: int, data_bits: int):
+        self.region = int(region)
+        super().__init__({"write": In(1), "addr": In(CFG_ADDR_BITS), "data": In(data_bits),
+                          "control": Out(NeuronControl), "floor": Out(signed(membrane_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        control, floor = Signal(NeuronControl), Signal.like(self.floor)
+        index = self.addr[:REGION_SHIFT]
+        with m.If(self.write & (self.addr[REGION_SHIFT:] == self.region)):
+            with m.If(index == 0):
+                m.d.sync += control.eq(self.data[:PARAM_BITS])
+            with m.If(index == 1):
+                m.d.sync += floor.eq(self.data[:len(floor)])
+        m.d.comb += [self.control.eq(control), self.floor.eq(floor)]
+        return m
 
 
 class NeuronLanes(wiring.Component):

@@ -245,3 +245,39 @@ def test_phase_counter_counts_shifts_of_one_period_per_step():
     for phases, shifts in seen.items():
         expected = [phases - 1 - t % phases if phases else 0 for t in range(len(shifts))]
         assert shifts == expected, phases
+
+
+def test_layer_params_registers_follow_their_writes():
+    """LayerParams: the params word (index 0) and the floor (index 1) of the layer's region take the data of an
+    accepted write there and keep it otherwise (no write, another region, another index); 0 after reset."""
+    from hw.config import PARAM_BITS, REGION_SHIFT
+    from hw.neuron import LayerParams
+
+    rng = np.random.default_rng(12)
+    region, data_bits = 7, 20
+    dut = LayerParams(region, M, data_bits)
+    writes = [(bool(rng.random() < 0.8), int(region if rng.random() < 0.7 else rng.integers(0, 255)) << REGION_SHIFT
+               | int(rng.choice([0, 1, 2, 0x400])), int(rng.integers(0, 1 << data_bits))) for _ in range(300)]
+    seen = set()
+
+    async def testbench(ctx):
+        control, floor = 0, 0
+        for write, addr, value in writes:
+            ctx.set(dut.write, int(write))
+            ctx.set(dut.addr, addr)
+            ctx.set(dut.data, value)
+            await ctx.tick()
+            if write and addr >> REGION_SHIFT == region and addr & 0xFFFFFF in (0, 1):
+                if addr & 1:
+                    floor = (value & ((1 << M) - 1)) - ((value >> (M - 1) & 1) << M)
+                else:
+                    control = value & ((1 << PARAM_BITS) - 1)
+                seen.add(addr & 1)
+            assert ctx.get(dut.control.as_value()) == control and ctx.get(dut.floor) == floor
+            assert ctx.get(dut.control.lif) == control & 1 and ctx.get(dut.control.inhibit) == control >> 12 & 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert seen == {0, 1}
