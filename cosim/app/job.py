@@ -1,7 +1,11 @@
 """The main job: train (or reuse) a network, convert it, measure ANN vs SNN accuracy, co-simulate on the RTL.
 
-``snncosim run`` is a thin wrapper around :func:`run_job`. Every phase reports its wall time so that the benchmark
-and the user can see where the minutes go.
+``snncosim run`` is a thin wrapper around :func:`run_job`, which calls the stages in order inside the staged run
+directory: :func:`load_data`, :func:`train_model`, :func:`convert_model`, :func:`build_engine` (only with RTL images),
+:func:`evaluate_golden` and :func:`evaluate_other_codings`, :func:`summarize` (the JobResult of the golden part),
+:func:`cosimulate_images` + :func:`record_cosimulation`, :func:`estimate_energy` and :func:`write_html_report`. Each
+stage takes what it needs and returns a small dataclass. Every phase reports its wall time so that the benchmark and
+the user can see where the minutes go.
 """
 
 from __future__ import annotations
@@ -157,95 +161,215 @@ def _keep_evidence(exc: BaseException) -> bool:
 
 
 def _run_job_in(options: JobOptions, work: Path, out_dir: Path) -> JobResult:
-    """The job, writing into the staging directory ``work``; paths it reports name ``out_dir``."""
+    """The job, writing into the staging directory ``work``; paths it reports name ``out_dir``: the stages below,
+    in order, each timed as one phase."""
     phases = _Phases()
 
     with phases("data"):
-        split = golden_data.default_split()
-        test_images = split.test_images if options.test_images is None else split.test_images[:options.test_images]
-        test_labels = split.test_labels if options.test_images is None else split.test_labels[:options.test_images]
-        if len(test_images) == 0:
-            raise SnnCosimError("no test images selected")
+        data = load_data(options)
     with phases("train"):
-        model = golden_train.default_mlp(options.cache_dir, progress=options.progress)
-        ann_accuracy = golden_train.evaluate(model, test_images, test_labels)
+        trained = train_model(options, data)
     with phases("convert"):
-        network, encode = convert_for_coding(model, split.train_images[:2000], options)
-        network.save(work / "network.snn")
+        converted = convert_model(options, trained.model, data, work)
+    rtl_n = min(options.rtl_images, data.n_test) if options.rtl else 0
     engine = None
-    rtl_n = min(options.rtl_images, len(test_images)) if options.rtl else 0
     if rtl_n > 0:  # the toolchain is needed (and checked) only here, before the long golden phase
-        from hw.config import EngineConfig
-
-        from cosim.session import prepare_engine
-
         with phases("build"):
-            engine = prepare_engine(EngineConfig.for_network(network, lanes=options.lanes), waves=options.waves)
+            engine = build_engine(options, converted.network).engine
 
     with phases("golden" if options.other_codings == 0 else "golden (all codings)"):
-        simulator = IntegerSimulator(network)
-        n_test = len(test_images)
-        codes = torch.as_tensor(np.asarray(test_images)).reshape(n_test, -1)
-        correct = 0
-        chunk = 250
-        cosim_parts = []
-        totals = None
-        spikes_per_layer = np.zeros(len(network.layers))
-        curve_correct = np.zeros(options.steps)
-        curve_spikes = np.zeros(options.steps)
-        curve_acs = np.zeros(options.steps)
-        bar = tqdm(total=n_test, desc=f"golden {options.coding} SNN, T={options.steps}", unit="img",
-                   disable=not options.progress, leave=False)
-        for start in range(0, n_test, chunk):
-            stop = min(n_test, start + chunk)
-            spikes_in = encode(codes[start:stop], start)
-            trace = simulator.run(spikes_in, lanes=options.lanes, record_membranes=None)
-            labels = np.asarray(test_labels[start:stop])
-            correct += int((trace.predictions == labels).sum())
-            curve_correct += (output_predictions_per_step(trace, network) == labels[:, None]).sum(axis=0)
-            curve_spikes += trace.counter("spikes").sum(axis=(0, 2))
-            curve_acs += trace.counter("acs").sum(axis=(0, 2))
-            chunk_totals = trace.totals()
-            totals = chunk_totals if totals is None else {k: totals[k] + v for k, v in chunk_totals.items()}
-            spikes_per_layer += np.array([s.sum() for s in trace.spikes], dtype=float)
-            if start < rtl_n:  # every image asked for, across chunks (no silent limit)
-                cosim_parts.append(spikes_in[:, :rtl_n - start])
-            bar.update(stop - start)
-        bar.close()
-        snn_accuracy = correct / n_test
-        curves = {
-            options.coding: {
-                "steps": list(range(1, options.steps + 1)),
-                "accuracy": (curve_correct / n_test).tolist(),
-                "spikes_per_image": (np.cumsum(curve_spikes) / n_test).tolist(),
-                "acs_per_image": (np.cumsum(curve_acs) / n_test).tolist(),
-            },
-            "ann_accuracy": float(ann_accuracy),
-        }
+        evaluation = evaluate_golden(options, converted, data, trained.ann_accuracy, rtl_n)
+        curves = evaluation.curves
         if options.other_codings > 0:
-            from dataclasses import replace
-
-            for coding in CODINGS:
-                if coding == options.coding:
-                    continue
-                other = replace(options, coding=coding, steps=None, phases=None, rtl=False)
-                other.validate()
-                other_net, other_encode = convert_for_coding(model, split.train_images[:2000], other)
-                n_other = min(options.other_codings, n_test)
-                other_trace = IntegerSimulator(other_net).run(other_encode(codes[:n_other], 0), lanes=options.lanes)
-                curves[coding] = coding_curve(other_trace, other_net, np.asarray(test_labels[:n_other]))
-                (work / "traces").mkdir(exist_ok=True)
-                other_trace.meta["coding"] = other.describe()
-                other_trace.save(work / "traces" / f"{coding}_golden.npz")
+            curves.update(evaluate_other_codings(options, trained.model, data, work).curves)
         (work / "curves.json").write_text(json.dumps(curves))
-    from golden.cycle_model import fixed_overhead
-    from golden.macs import ann_macs, ann_macs_per_layer
+    result = summarize(options, trained, converted.network, evaluation, data.n_test, out_dir)
 
+    cosim = None
+    if engine is not None:
+        cosim = cosimulate_images(options, converted.network, engine, evaluation, work, phases)
+        record_cosimulation(result, cosim, data, work, out_dir)
+    with phases("energy"):
+        estimate = estimate_energy(options, converted.network, evaluation, data.n_test, cosim)
+        result.energy_source = estimate.source
+        result.energy_lines = estimate.lines
+    result.phase_seconds = phases.seconds
+    (work / "summary.json").write_text(result.to_json())
+    if options.report:
+        with phases("report"):
+            result.report = write_html_report(work, out_dir)
+        result.phase_seconds = phases.seconds
+        (work / "summary.json").write_text(result.to_json())
+    return result
+
+
+# The stages of the main job. Each takes what it needs and returns a small dataclass; run_job calls them in order.
+
+
+@dataclass
+class JobData:
+    """The images of the main job: the calibration images (the first 2,000 training images) and the test part."""
+    calibration_images: object
+    test_images: object
+    test_labels: object
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test_images)
+
+
+def load_data(options: JobOptions) -> JobData:
+    """The embedded MNIST default split; ``options.test_images`` limits the test part."""
+    split = golden_data.default_split()
+    test_images = split.test_images if options.test_images is None else split.test_images[:options.test_images]
+    test_labels = split.test_labels if options.test_images is None else split.test_labels[:options.test_images]
+    if len(test_images) == 0:
+        raise SnnCosimError("no test images selected")
+    return JobData(calibration_images=split.train_images[:2000], test_images=test_images, test_labels=test_labels)
+
+
+@dataclass
+class TrainedModel:
+    model: torch.nn.Module
+    ann_accuracy: float
+
+
+def train_model(options: JobOptions, data: JobData) -> TrainedModel:
+    """The project's MNIST MLP, trained once and cached under ``options.cache_dir``; its ANN test accuracy."""
+    model = golden_train.default_mlp(options.cache_dir, progress=options.progress)
+    return TrainedModel(model=model, ann_accuracy=golden_train.evaluate(model, data.test_images, data.test_labels))
+
+
+@dataclass
+class ConvertedNetwork:
+    network: IntegerNetwork
+    encode: object  # encode(pixel_codes [B, n] uint8, first_image_index) -> bool spikes [T, B, n]
+
+
+def convert_model(options: JobOptions, model, data: JobData, work: Path) -> ConvertedNetwork:
+    """Convert for ``options.coding`` (an FS conversion sets ``options.steps`` to its latency) and write
+    ``network.snn``."""
+    network, encode = convert_for_coding(model, data.calibration_images, options)
+    network.save(work / "network.snn")
+    return ConvertedNetwork(network=network, encode=encode)
+
+
+@dataclass
+class BuiltEngine:
+    engine: object  # cosim.session.Engine
+
+
+def build_engine(options: JobOptions, network: IntegerNetwork) -> BuiltEngine:
+    """Build (or reuse from the cache) the RTL engine sized for ``network``; checks the toolchain."""
+    from hw.config import EngineConfig
+
+    from cosim.session import prepare_engine
+
+    return BuiltEngine(prepare_engine(EngineConfig.for_network(network, lanes=options.lanes), waves=options.waves))
+
+
+@dataclass
+class GoldenEvaluation:
+    """The golden model on the whole test part: accuracy, counter totals, spikes per layer, the curves of
+    curves.json for the chosen coding, and the input spikes of the first ``rtl_images`` images
+    (``[T, rtl_images, n]``, None when there are none) for the co-simulation."""
+    simulator: IntegerSimulator
+    snn_accuracy: float
+    totals: dict
+    spikes_per_layer: np.ndarray
+    curves: dict
+    cosim_spikes: torch.Tensor | None
+
+
+def evaluate_golden(options: JobOptions, converted: ConvertedNetwork, data: JobData, ann_accuracy: float,
+                    rtl_images: int) -> GoldenEvaluation:
+    network, encode = converted.network, converted.encode
+    simulator = IntegerSimulator(network)
+    n_test = data.n_test
+    codes = torch.as_tensor(np.asarray(data.test_images)).reshape(n_test, -1)
+    correct = 0
+    chunk = 250
+    cosim_parts = []
+    totals = None
+    spikes_per_layer = np.zeros(len(network.layers))
+    curve_correct = np.zeros(options.steps)
+    curve_spikes = np.zeros(options.steps)
+    curve_acs = np.zeros(options.steps)
+    bar = tqdm(total=n_test, desc=f"golden {options.coding} SNN, T={options.steps}", unit="img",
+               disable=not options.progress, leave=False)
+    for start in range(0, n_test, chunk):
+        stop = min(n_test, start + chunk)
+        spikes_in = encode(codes[start:stop], start)
+        trace = simulator.run(spikes_in, lanes=options.lanes, record_membranes=None)
+        labels = np.asarray(data.test_labels[start:stop])
+        correct += int((trace.predictions == labels).sum())
+        curve_correct += (output_predictions_per_step(trace, network) == labels[:, None]).sum(axis=0)
+        curve_spikes += trace.counter("spikes").sum(axis=(0, 2))
+        curve_acs += trace.counter("acs").sum(axis=(0, 2))
+        chunk_totals = trace.totals()
+        totals = chunk_totals if totals is None else {k: totals[k] + v for k, v in chunk_totals.items()}
+        spikes_per_layer += np.array([s.sum() for s in trace.spikes], dtype=float)
+        if start < rtl_images:  # every image asked for, across chunks (no silent limit)
+            cosim_parts.append(spikes_in[:, :rtl_images - start])
+        bar.update(stop - start)
+    bar.close()
+    curves = {
+        options.coding: {
+            "steps": list(range(1, options.steps + 1)),
+            "accuracy": (curve_correct / n_test).tolist(),
+            "spikes_per_image": (np.cumsum(curve_spikes) / n_test).tolist(),
+            "acs_per_image": (np.cumsum(curve_acs) / n_test).tolist(),
+        },
+        "ann_accuracy": float(ann_accuracy),
+    }
+    return GoldenEvaluation(simulator=simulator, snn_accuracy=correct / n_test, totals=totals,
+                            spikes_per_layer=spikes_per_layer, curves=curves,
+                            cosim_spikes=torch.cat(cosim_parts, dim=1) if cosim_parts else None)
+
+
+@dataclass
+class OtherCodings:
+    """curves.json entries of the other codings (each at its default length); their traces are saved under
+    ``traces/``."""
+    curves: dict
+
+
+def evaluate_other_codings(options: JobOptions, model, data: JobData, work: Path) -> OtherCodings:
+    """The golden model with the codings other than ``options.coding`` on the first ``options.other_codings``
+    test images."""
+    from dataclasses import replace
+
+    n_test = data.n_test
+    codes = torch.as_tensor(np.asarray(data.test_images)).reshape(n_test, -1)
+    curves = {}
+    for coding in CODINGS:
+        if coding == options.coding:
+            continue
+        other = replace(options, coding=coding, steps=None, phases=None, rtl=False)
+        other.validate()
+        other_net, other_encode = convert_for_coding(model, data.calibration_images, other)
+        n_other = min(options.other_codings, n_test)
+        other_trace = IntegerSimulator(other_net).run(other_encode(codes[:n_other], 0), lanes=options.lanes)
+        curves[coding] = coding_curve(other_trace, other_net, np.asarray(data.test_labels[:n_other]))
+        (work / "traces").mkdir(exist_ok=True)
+        other_trace.meta["coding"] = other.describe()
+        other_trace.save(work / "traces" / f"{coding}_golden.npz")
+    return OtherCodings(curves)
+
+
+def summarize(options: JobOptions, trained: TrainedModel, network: IntegerNetwork, evaluation: GoldenEvaluation,
+              n_test: int, out_dir: Path) -> JobResult:
+    """The JobResult of the golden part: accuracies, totals, spikes per neuron, MACs and cycles per image."""
+    from golden.cycle_model import fixed_overhead
+    from golden.macs import ann_macs
+
+    totals = evaluation.totals
     result = JobResult(
         options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
-        ann_accuracy=float(ann_accuracy), snn_accuracy=float(snn_accuracy), test_images=n_test,
+        ann_accuracy=float(trained.ann_accuracy), snn_accuracy=float(evaluation.snn_accuracy), test_images=n_test,
         steps=options.steps, coding_description=options.describe(), golden_totals=totals,
-        spikes_per_neuron=[float(s / n_test / layer.n_out) for s, layer in zip(spikes_per_layer, network.layers)],
+        spikes_per_neuron=[float(s / n_test / layer.n_out)
+                           for s, layer in zip(evaluation.spikes_per_layer, network.layers)],
         ann_macs_per_image=int(ann_macs(network)),
         cycles_per_image=(totals["cycles"] / n_test),
         out_dir=str(out_dir),
@@ -253,53 +377,81 @@ def _run_job_in(options: JobOptions, work: Path, out_dir: Path) -> JobResult:
     fixed = fixed_overhead(network.layer_sizes, options.lanes, options.steps, n_test)
     result.cycle_bound_ratio = float((totals["cycles"] - fixed) / (totals["acs"] / options.lanes)) \
         if totals["acs"] else None
-
-    if engine is not None:
-        from cosim.session import cosimulate
-
-        n_rtl = rtl_n
-        cosim_spikes = torch.cat(cosim_parts, dim=1)
-        with phases("golden_trace"):
-            golden_trace = simulator.run(cosim_spikes, lanes=options.lanes, record_membranes=True)
-            golden_trace.save(work / "golden_trace.npz")
-        with phases("rtl"):
-            rtl_run = cosimulate(network, cosim_spikes.permute(1, 0, 2), lanes=options.lanes, work_dir=work / "rtl",
-                                 waves=options.waves, progress=options.progress, engine=engine)
-            rtl_run.trace.save(work / "rtl_trace.npz")
-        comparison = compare(golden_trace, rtl_run.trace)
-        result.rtl_images = n_rtl
-        result.equivalent = comparison.equivalent
-        result.first_difference = None if comparison.equivalent else str(comparison.first_difference)
-        result.rtl_totals = rtl_run.trace.totals()
-        result.golden_totals_rtl_images = golden_trace.totals()
-        labels = np.asarray(test_labels[:n_rtl])
-        result.rtl_accuracy = float((rtl_run.trace.predictions == labels).mean())
-        result.rtl_cycles_per_second = float(rtl_run.cycles_per_second)
-        result.rtl_images_per_second = float(rtl_run.images_per_second)
-        result.waves_file = str(out_dir / Path(rtl_run.waves_file).relative_to(work.resolve())) \
-            if rtl_run.waves_file else ""
-    with phases("energy"):
-        from golden import energy
-
-        if result.equivalent is not None:  # RTL counters, checked equal to the golden counts above
-            counts, result.energy_source = energy.Counts.from_trace(rtl_run.trace), \
-                f"RTL hardware counters of {result.rtl_images} co-simulated images"
-        else:
-            from golden.cycle_model import C_IMAGE
-
-            counts = energy.Counts.from_totals(totals, n_test, overhead_cycles=C_IMAGE * n_test)
-            result.energy_source = f"golden counts of {n_test} test images"
-        comparisons = energy.compare_chips(counts, ann_macs_per_layer(network), energy.load_chips(),
-                                           energy.Geometry.of(network, options.lanes))
-        result.energy_lines = energy.energy_table(comparisons)
-    result.phase_seconds = phases.seconds
-    (work / "summary.json").write_text(result.to_json())
-    if options.report:
-        with phases("report"):
-            from .report_html import write_report
-
-            write_report(work, in_progress=True)
-            result.report = str(out_dir / "report.html")
-        result.phase_seconds = phases.seconds
-        (work / "summary.json").write_text(result.to_json())
     return result
+
+
+@dataclass
+class Cosimulation:
+    """The first ``images`` test images on the golden model (membranes recorded) and on the RTL, compared."""
+    images: int
+    golden_trace: object  # golden.trace.Trace
+    rtl_run: object  # cosim.session.RtlRun
+    comparison: object  # golden.trace.Comparison
+
+
+def cosimulate_images(options: JobOptions, network: IntegerNetwork, engine, evaluation: GoldenEvaluation,
+                      work: Path, phases: _Phases) -> Cosimulation:
+    """The golden trace and the RTL run of the images of ``evaluation.cosim_spikes`` (timed as the phases
+    ``golden_trace`` and ``rtl``), saved as ``golden_trace.npz`` / ``rtl_trace.npz``, and their comparison."""
+    from cosim.session import cosimulate
+
+    cosim_spikes = evaluation.cosim_spikes
+    with phases("golden_trace"):
+        golden_trace = evaluation.simulator.run(cosim_spikes, lanes=options.lanes, record_membranes=True)
+        golden_trace.save(work / "golden_trace.npz")
+    with phases("rtl"):
+        rtl_run = cosimulate(network, cosim_spikes.permute(1, 0, 2), lanes=options.lanes, work_dir=work / "rtl",
+                             waves=options.waves, progress=options.progress, engine=engine)
+        rtl_run.trace.save(work / "rtl_trace.npz")
+    return Cosimulation(images=cosim_spikes.shape[1], golden_trace=golden_trace, rtl_run=rtl_run,
+                        comparison=compare(golden_trace, rtl_run.trace))
+
+
+def record_cosimulation(result: JobResult, cosim: Cosimulation, data: JobData, work: Path, out_dir: Path) -> None:
+    """The co-simulation's fields of ``result``; the waves file is named under ``out_dir``."""
+    rtl_run, comparison = cosim.rtl_run, cosim.comparison
+    result.rtl_images = cosim.images
+    result.equivalent = comparison.equivalent
+    result.first_difference = None if comparison.equivalent else str(comparison.first_difference)
+    result.rtl_totals = rtl_run.trace.totals()
+    result.golden_totals_rtl_images = cosim.golden_trace.totals()
+    labels = np.asarray(data.test_labels[:cosim.images])
+    result.rtl_accuracy = float((rtl_run.trace.predictions == labels).mean())
+    result.rtl_cycles_per_second = float(rtl_run.cycles_per_second)
+    result.rtl_images_per_second = float(rtl_run.images_per_second)
+    result.waves_file = str(out_dir / Path(rtl_run.waves_file).relative_to(work.resolve())) \
+        if rtl_run.waves_file else ""
+
+
+@dataclass
+class EnergyEstimate:
+    source: str
+    lines: list
+
+
+def estimate_energy(options: JobOptions, network: IntegerNetwork, evaluation: GoldenEvaluation, n_test: int,
+                    cosim: Cosimulation | None) -> EnergyEstimate:
+    """The chips' energy per image from the RTL hardware counters when there was a co-simulation (checked equal
+    to the golden counts), else from the golden counts of the test part."""
+    from golden import energy
+    from golden.macs import ann_macs_per_layer
+
+    if cosim is not None:
+        counts = energy.Counts.from_trace(cosim.rtl_run.trace)
+        source = f"RTL hardware counters of {cosim.images} co-simulated images"
+    else:
+        from golden.cycle_model import C_IMAGE
+
+        counts = energy.Counts.from_totals(evaluation.totals, n_test, overhead_cycles=C_IMAGE * n_test)
+        source = f"golden counts of {n_test} test images"
+    comparisons = energy.compare_chips(counts, ann_macs_per_layer(network), energy.load_chips(),
+                                       energy.Geometry.of(network, options.lanes))
+    return EnergyEstimate(source=source, lines=energy.energy_table(comparisons))
+
+
+def write_html_report(work: Path, out_dir: Path) -> str:
+    """``report.html`` of the run being written in ``work``; returns its published path."""
+    from .report_html import write_report
+
+    write_report(work, in_progress=True)
+    return str(out_dir / "report.html")
