@@ -158,10 +158,11 @@ def convert(model: nn.Module, calibration_images=None, *, method: Method = "data
 
     ``method``: "data" (Diehl Alg. 2, default), "model" (Alg. 1, needs no images) or "percentile" (Rueckauer
     2017, ``percentile`` of the positive activations). ``neuron`` (kind, reset, leak_shift, floor; default IF with
-    reset to zero) applies to every layer. ``input_coding``: "rate" (Bernoulli spikes, p = max_rate·code/255),
-    "direct" (codes fed to layer 1) or "weighted" (Kim 2018 weighted spikes). ``max_rate`` only rescales biases
-    (every rate scales by it); it must be the max_rate the simulation uses. ``input_shape`` is needed only for
-    conv networks whose images do not show the channel axis.
+    reset to zero, whereas the command line's ``--reset`` defaults to subtract: docs/conversion.md) applies to every
+    layer. ``input_coding``: "rate" (Bernoulli spikes, p = max_rate·code/255), "direct" (codes fed to layer 1) or
+    "weighted" (Kim 2018 weighted spikes). ``max_rate`` only rescales biases (every rate scales by it); it must be
+    the max_rate the simulation uses. ``input_shape`` is needed only for conv networks whose images do not show the
+    channel axis.
 
     Weighted spikes (``input_coding="weighted"``, ``phases`` = K in 1..16, ``skip_periods`` = S ≥ 0; Kim 2018
     §4.1-4.2): activations normalised into [0, 1 − 2^-K]; inputs are the upper K bits of the pixels

@@ -32,7 +32,8 @@ class Interrupted(KeyboardInterrupt):
 def _add_conversion_options(parser: argparse.ArgumentParser, norms=("data", "model", "percentile")) -> None:
     parser.add_argument("--neuron", choices=("if", "lif"), default="if", help="neuron model (default: if)")
     parser.add_argument("--reset", choices=("zero", "subtract"), default="subtract",
-                        help="reset after a spike (default: subtract)")
+                        help="reset after a spike (default: subtract; the Python API golden.convert.convert "
+                             "defaults to zero, see docs/conversion.md)")
     parser.add_argument("--leak-shift", type=int, default=4, help="LIF leak v >>> k (default: 4)")
     parser.add_argument("--norm", choices=norms, default="data",
                         help="normalisation: Diehl 2015 model/data-based, Rueckauer percentile"
