@@ -344,3 +344,15 @@ def test_the_compiler_is_checked_before_the_golden_phase_and_only_when_a_build_i
     cached = cli(["run", "--out", "r", "--rtl-images", "2", *FAST_RUN], tmp_path, env={"CXX": "/nonexistent/g++"})
     assert cached.returncode == 0, cached.stderr[-2000:]
     assert "EQUIVALENT" in cached.stdout
+
+
+def test_the_published_run_names_its_own_directory_not_the_staging_one(tmp_path):
+    result = cli(["run", "--out", "myrun", "--no-rtl", "--test-images", "20", "-T", "4", "--other-codings", "0",
+                  "-q", "--json", "s.json"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["out_dir"] == "myrun" and summary["report"] == str(Path("myrun") / "report.html")
+    report = (tmp_path / "myrun" / "report.html").read_text()
+    assert "snncosim report — myrun" in report and ".part-" not in report
+    assert ".part-" not in (tmp_path / "myrun" / "summary.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["myrun", "s.json"]

@@ -453,5 +453,5 @@ def write_html_report(work: Path, out_dir: Path) -> str:
     """``report.html`` of the run being written in ``work``; returns its published path."""
     from .report_html import write_report
 
-    write_report(work, in_progress=True)
+    write_report(work, in_progress=True, shown_as=out_dir)
     return str(out_dir / "report.html")

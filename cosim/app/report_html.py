@@ -624,11 +624,12 @@ def _img(uri: str | None, alt: str, missing: str) -> str:
 
 
 def write_report(run_dir: str | Path, chips: list | None = None, output: str | Path | None = None, *,
-                 in_progress: bool = False) -> Path:
+                 in_progress: bool = False, shown_as: str | Path | None = None) -> Path:
     """Write ``report.html`` (and ``energy.json``) for a run directory; returns the HTML path.
 
     ``chips``: chip-model names or YAML paths (default: every shipped model); ``in_progress``: see
-    :func:`load_run`."""
+    :func:`load_run`; ``shown_as``: the directory the report names (the run's final path while the job writes
+    it in a staging directory)."""
     t0 = time.perf_counter()
     run = load_run(run_dir, in_progress=in_progress)
     models = E.load_chips(chips)
@@ -648,9 +649,10 @@ def write_report(run_dir: str | Path, chips: list | None = None, output: str | P
     layers_png = plot_layers(sets, macs if run.network is not None else None)
     energy_png = plot_energy(figures)
 
-    title = f"snncosim report — {run.path.name}"
+    shown = Path(shown_as) if shown_as is not None else run.path
+    title = f"snncosim report — {shown.name}"
     body = [f"<h1>{_e(title)}</h1>",
-            f"<p class='muted'>run directory <code>{_e(run.path)}</code>; written "
+            f"<p class='muted'>run directory <code>{_e(shown)}</code>; written "
             f"{time.strftime('%Y-%m-%d %H:%M:%S')}</p>",
             _verdict(run), "<h2>Figures of the run</h2>", _figures_table(run, figures), _counters_table(run),
             "<h2>Accuracy vs time step</h2>",
