@@ -65,7 +65,7 @@ from .fs import FsNeuronLanes, FsWindow
 from .global_registers import GlobalRegisters
 from .argmax import RunningArgmax
 from .neuron import InhibitLanes, LayerParams, NeuronControl, NeuronLanes, PhaseCounter
-from .ports import engine_signature
+from .ports import config_write_signature, engine_signature
 
 __all__ = ["NetworkEngine"]
 
@@ -273,6 +273,8 @@ class NetworkEngine(wiring.Component):
         region = self.cfg_addr[REGION_SHIFT:]
         index = self.cfg_addr[:REGION_SHIFT]
         m.d.comb += cfg_we.eq(self.cfg_valid & cfg_open)
+        cfg_bus = config_write_signature(c.cfg_data_bits).create(path=("cfg_bus",))  # for the config registers
+        m.d.comb += [cfg_bus.write.eq(cfg_we), cfg_bus.addr.eq(self.cfg_addr), cfg_bus.data.eq(self.cfg_data)]
 
         def cfg_memory(name, shape, depth, region_no, read_addr):
             mem = Memory(shape=shape, depth=depth, init=[])
@@ -297,7 +299,7 @@ class NetworkEngine(wiring.Component):
             thresholds[l] = cfg_memory(f"threshold_{l}", lanes_of(unsigned(c.threshold_bits)), G[l], base + 2,
                                        ugroup)
             m.submodules[f"params_{l}"] = params = LayerParams(base + 3, M, c.cfg_data_bits)
-            m.d.comb += [params.write.eq(cfg_we), params.addr.eq(self.cfg_addr), params.data.eq(self.cfg_data)]
+            wiring.connect(m, cfg_bus, params.cfg)
             controls[l], floors[l] = params.control, params.floor
             if l in SK:  # the junction's skip weights: its weight region from index SKIP_WEIGHT_BASE on
                 depth = c.skip_weight_words(l)
@@ -378,7 +380,7 @@ class NetworkEngine(wiring.Component):
         # global registers of weighted spikes (region 0xFF): K and S·K, the last step an 'acc' layer skips
         if c.phase_bits:
             m.submodules.global_registers = glob = GlobalRegisters(c.phase_bits, c.cfg_data_bits, c.fs)
-            m.d.comb += [glob.write.eq(cfg_we), glob.addr.eq(self.cfg_addr), glob.data.eq(self.cfg_data)]
+            wiring.connect(m, cfg_bus, glob.cfg)
             phases = glob.phases
             if c.fs:
                 m.d.comb += fs_run.eq(glob.fs_mode)

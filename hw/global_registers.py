@@ -7,8 +7,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import CFG_ADDR_BITS, GLOBAL_FS_MODE, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, REGION_SHIFT, \
-    STEP_BITS
+from .config import GLOBAL_FS_MODE, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, REGION_SHIFT, STEP_BITS
+from .ports import config_write_signature
 
 __all__ = ["GlobalRegisters"]
 
@@ -16,14 +16,14 @@ __all__ = ["GlobalRegisters"]
 class GlobalRegisters(wiring.Component):
     """Registers written through the configuration port at ``region 0xFF``: index 0 ``phases`` (K, 0 = off; the
     low ``phase_bits + 1`` data bits), index 1 ``skip_last`` (S·K, the last step in which an 'acc' output layer
-    does not integrate) and, with ``fs``, index 2 ``fs_mode`` (1 = the pipelined FS stream schedule). ``write``
-    is an accepted configuration write (``cfg_valid`` while the port is open) of ``data`` at ``addr``. All
-    registers are 0 after reset."""
+    does not integrate) and, with ``fs``, index 2 ``fs_mode`` (1 = the pipelined FS stream schedule). ``cfg`` is
+    the engine's configuration-write bus (:func:`hw.ports.config_write_signature`). All registers are 0 after
+    reset."""
 
     def __init__(self, phase_bits: int, data_bits: int, fs: bool = False):
         self.fs = bool(fs)
         members = {
-            "write": In(1), "addr": In(CFG_ADDR_BITS), "data": In(data_bits),
+            "cfg": In(config_write_signature(data_bits)),
             "phases": Out(phase_bits + 1), "skip_last": Out(STEP_BITS),
         }
         if self.fs:
@@ -33,15 +33,16 @@ class GlobalRegisters(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         phases, skip_last, fs_mode = Signal.like(self.phases), Signal.like(self.skip_last), Signal()
-        index = self.addr[:REGION_SHIFT]
-        with m.If(self.write & (self.addr[REGION_SHIFT:] == GLOBAL_REGION)):
+        cfg = self.cfg
+        index = cfg.addr[:REGION_SHIFT]
+        with m.If(cfg.write & (cfg.addr[REGION_SHIFT:] == GLOBAL_REGION)):
             with m.If(index == GLOBAL_PHASES):
-                m.d.sync += phases.eq(self.data[:len(phases)])
+                m.d.sync += phases.eq(cfg.data[:len(phases)])
             with m.If(index == GLOBAL_SKIP_LAST):
-                m.d.sync += skip_last.eq(self.data[:STEP_BITS])
+                m.d.sync += skip_last.eq(cfg.data[:STEP_BITS])
             if self.fs:
                 with m.If(index == GLOBAL_FS_MODE):
-                    m.d.sync += fs_mode.eq(self.data[0])
+                    m.d.sync += fs_mode.eq(cfg.data[0])
         m.d.comb += [self.phases.eq(phases), self.skip_last.eq(skip_last)]
         if self.fs:
             m.d.comb += self.fs_mode.eq(fs_mode)

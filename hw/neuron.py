@@ -27,7 +27,8 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import CFG_ADDR_BITS, LEAK_SHIFT_BITS, PARAM_BITS, REGION_SHIFT
+from .config import LEAK_SHIFT_BITS, PARAM_BITS, REGION_SHIFT
+from .ports import config_write_signature
 
 __all__ = ["NeuronControl", "LayerParams", "NeuronLanes", "InhibitLanes", "PhaseCounter"]
 
@@ -54,23 +55,24 @@ def _clamp(value, lo: int, hi: int, width: int):
 class LayerParams(wiring.Component):
     """The neuron parameter registers of one layer, written through the configuration port in the layer's params
     region ``region`` (``4(l−1)+3``): index 0 the params word (``control``, the low ``PARAM_BITS`` data bits),
-    index 1 the floor (``floor``, ``membrane_bits`` two's complement). ``write`` is an accepted configuration
-    write of ``data`` at ``addr``. Both are 0 after reset."""
+    index 1 the floor (``floor``, ``membrane_bits`` two's complement), written through ``cfg``, the engine's
+    configuration-write bus (:func:`hw.ports.config_write_signature`). Both are 0 after reset."""
 
     def __init__(self, region: int, membrane_bits: int, data_bits: int):
         self.region = int(region)
-        super().__init__({"write": In(1), "addr": In(CFG_ADDR_BITS), "data": In(data_bits),
+        super().__init__({"cfg": In(config_write_signature(data_bits)),
                           "control": Out(NeuronControl), "floor": Out(signed(membrane_bits))})
 
     def elaborate(self, platform):
         m = Module()
         control, floor = Signal(NeuronControl), Signal.like(self.floor)
-        index = self.addr[:REGION_SHIFT]
-        with m.If(self.write & (self.addr[REGION_SHIFT:] == self.region)):
+        cfg = self.cfg
+        index = cfg.addr[:REGION_SHIFT]
+        with m.If(cfg.write & (cfg.addr[REGION_SHIFT:] == self.region)):
             with m.If(index == 0):
-                m.d.sync += control.eq(self.data[:PARAM_BITS])
+                m.d.sync += control.eq(cfg.data[:PARAM_BITS])
             with m.If(index == 1):
-                m.d.sync += floor.eq(self.data[:len(floor)])
+                m.d.sync += floor.eq(cfg.data[:len(floor)])
         m.d.comb += [self.control.eq(control), self.floor.eq(floor)]
         return m
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .config import (CFG_ADDR_BITS, GROUP_BITS, IMAGE_BITS, LAYER_BITS, N_COUNTERS, PREDICTION_BITS,
                      STEP_BITS)
 
-__all__ = ["Port", "engine_ports", "port_widths", "engine_signature", "CLOCK_PORTS"]
+__all__ = ["Port", "engine_ports", "port_widths", "engine_signature", "config_write_signature", "CLOCK_PORTS"]
 
 # The ports Amaranth adds for the sync domain (not in the table: no Component member)
 CLOCK_PORTS = {"clk": ("in", 1), "rst": ("in", 1)}
@@ -76,6 +76,15 @@ def engine_ports(config) -> tuple[Port, ...]:
 def port_widths(config) -> dict[str, tuple[str, int]]:
     """``name -> (direction, width)`` of :func:`engine_ports` (no ``clk``, ``rst``)."""
     return {port.name: (port.direction, port.width) for port in engine_ports(config)}
+
+
+def config_write_signature(data_bits: int):
+    """The engine's internal configuration-write bus: ``write`` (an accepted write: ``cfg_valid`` while the port is
+    open), ``addr`` (``cfg_addr``: ``region << 24 | index``), ``data`` (``cfg_data``), all driven by the engine. The
+    configuration registers (``GlobalRegisters``, ``LayerParams``) take it flipped as their member ``cfg``."""
+    from amaranth.lib.wiring import Out, Signature
+
+    return Signature({"write": Out(1), "addr": Out(CFG_ADDR_BITS), "data": Out(int(data_bits))})
 
 
 def engine_signature(config):

@@ -26,9 +26,9 @@ def test_global_registers_follow_their_writes(fs):
         state = {"phases": 0, "skip_last": 0, "fs_mode": 0}
         assert ctx.get(dut.phases) == 0 and ctx.get(dut.skip_last) == 0
         for write, addr, data in writes:
-            ctx.set(dut.write, int(write))
-            ctx.set(dut.addr, addr)
-            ctx.set(dut.data, data)
+            ctx.set(dut.cfg.write, int(write))
+            ctx.set(dut.cfg.addr, addr)
+            ctx.set(dut.cfg.data, data)
             await ctx.tick()
             if write and addr >> REGION_SHIFT == GLOBAL_REGION:
                 index = addr & ((1 << REGION_SHIFT) - 1)

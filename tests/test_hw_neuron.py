@@ -263,9 +263,9 @@ def test_layer_params_registers_follow_their_writes():
     async def testbench(ctx):
         control, floor = 0, 0
         for write, addr, value in writes:
-            ctx.set(dut.write, int(write))
-            ctx.set(dut.addr, addr)
-            ctx.set(dut.data, value)
+            ctx.set(dut.cfg.write, int(write))
+            ctx.set(dut.cfg.addr, addr)
+            ctx.set(dut.cfg.data, value)
             await ctx.tick()
             if write and addr >> REGION_SHIFT == region and addr & 0xFFFFFF in (0, 1):
                 if addr & 1:
