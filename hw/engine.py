@@ -56,12 +56,11 @@ from golden.trace import COUNTER_NAMES
 
 from golden import cycle_model
 
-from .config import (FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, IMAGE_BITS, LAYER_BITS,
-                     MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PREDICTION_BITS, REGION_SHIFT,
+from .config import (IMAGE_BITS, LAYER_BITS, MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PREDICTION_BITS, REGION_SHIFT,
                      SPIKE_COUNT_BITS, STEP_BITS, INHIBIT_BASE, EngineConfig)
 from .crossbar import Crossbar
 from .events import LowestSetBit
-from .fs import FsNeuronLanes, FsWindow
+from .fs import FsNeuronLanes, FsTables, FsWindow
 from .global_registers import GlobalRegisters
 from .argmax import RunningArgmax
 from .neuron import InhibitLanes, LayerParams, NeuronControl, NeuronLanes, PhaseCounter
@@ -354,25 +353,16 @@ class NetworkEngine(wiring.Component):
 
         # FS tables (region 4(l−1)+3 at index bases 0x100 / 0x200 / 0x300): K entries each, read at the phase
         if c.fs:
-            def table_memory(name, shape, region_no, base_index, data):
-                mem = Memory(shape=shape, depth=c.max_phases, init=[])
-                m.submodules[name] = mem
-                wp, rp = mem.write_port(), mem.read_port()
-                m.d.comb += [wp.addr.eq(index[:c.phase_bits]), wp.data.eq(data), rp.addr.eq(phase.index),
-                             wp.en.eq(cfg_we & (region == region_no) & (index >= base_index)
-                                      & (index < base_index + c.max_phases))]
-                return rp.data
-
             fs_thr, fs_rst, fs_wgt = {}, {}, {}
-            weight_code = Cat(self.cfg_data[:c.fs_shift_bits], self.cfg_data[FS_NEGATIVE_BIT])
             for l in range(1, L + 1):
-                base = 4 * (l - 1) + 3
-                if l < L:  # the output layer never fires
-                    fs_thr[l] = table_memory(f"fs_threshold_{l}", signed(M), base, FS_THRESHOLD_BASE,
-                                             self.cfg_data[:M])
-                    fs_rst[l] = table_memory(f"fs_reset_{l}", signed(M), base, FS_RESET_BASE, self.cfg_data[:M])
-                fs_wgt[l] = table_memory(f"fs_weight_{l}", unsigned(c.fs_shift_bits + 1), base, FS_WEIGHT_BASE,
-                                         weight_code)
+                tables = FsTables(4 * (l - 1) + 3, M, c.phase_bits, c.fs_shift_bits, c.cfg_data_bits,
+                                  fires=l < L)  # the output layer never fires
+                m.submodules[f"fs_tables_{l}"] = tables
+                wiring.connect(m, cfg_bus, tables.cfg)
+                m.d.comb += tables.phase.eq(phase.index)
+                if l < L:
+                    fs_thr[l], fs_rst[l] = tables.threshold, tables.reset
+                fs_wgt[l] = tables.weight
             sel_fs_threshold = per_layer("sel_fs_threshold", signed(M), fs_thr)
             sel_fs_reset = per_layer("sel_fs_reset", signed(M), fs_rst)
             sel_fs_weight = per_layer("sel_fs_weight", unsigned(c.fs_shift_bits + 1), fs_wgt)

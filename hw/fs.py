@@ -26,13 +26,16 @@ Layers outside the range are idle and cost no cycle. The stream ends with window
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .config import IMAGE_BITS, LAYER_BITS, STEP_BITS
+from .config import (FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, IMAGE_BITS, LAYER_BITS,
+                     REGION_SHIFT, STEP_BITS)
+from .ports import config_write_signature
 
-__all__ = ["FsNeuronLanes", "FsWindow"]
+__all__ = ["FsNeuronLanes", "FsWindow", "FsTables"]
 
 
 def _clamp(value, lo: int, hi: int, width: int):
@@ -81,6 +84,46 @@ class FsNeuronLanes(wiring.Component):
                 self.spikes[p].eq(~self.collect & fire),
                 self.saturated[p].eq(Mux(self.collect, sat_collect, fire & sat_fire)),
             ]
+        return m
+
+
+class FsTables(wiring.Component):
+    """The K-entry FS tables of one layer, written through ``cfg`` (the engine's configuration-write bus,
+    :func:`hw.ports.config_write_signature`) in the layer's params region ``region`` at index ``base + t − 1``
+    (t = 1..K = 2^phase_bits) and read at ``phase`` (k − 1; the data follow one cycle later): ``threshold`` T_l[t]
+    (base 0x100) and ``reset`` h_l[t] (base 0x200), M-bit two's complement, only for a layer that ``fires`` (not
+    the output layer); ``weight`` d_in[t] (base 0x300) as ``shift_bits`` bits of k and the negative bit (the
+    configuration word's bits 0.. and 6)."""
+
+    def __init__(self, region: int, membrane_bits: int, phase_bits: int, shift_bits: int, data_bits: int,
+                 fires: bool = True):
+        self.region, self.fires = int(region), bool(fires)
+        self.membrane_bits, self.phase_bits, self.shift_bits = int(membrane_bits), int(phase_bits), int(shift_bits)
+        members = {"cfg": In(config_write_signature(data_bits)), "phase": In(self.phase_bits)}
+        if self.fires:
+            members |= {"threshold": Out(signed(self.membrane_bits)), "reset": Out(signed(self.membrane_bits))}
+        members["weight"] = Out(self.shift_bits + 1)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, K, M = self.cfg, 1 << self.phase_bits, self.membrane_bits
+        index = cfg.addr[:REGION_SHIFT]
+
+        def table(name, shape, base_index, data):
+            mem = Memory(shape=shape, depth=K, init=[])
+            m.submodules[name] = mem
+            wp, rp = mem.write_port(), mem.read_port()
+            m.d.comb += [wp.addr.eq(index[:self.phase_bits]), wp.data.eq(data), rp.addr.eq(self.phase),
+                         wp.en.eq(cfg.write & (cfg.addr[REGION_SHIFT:] == self.region) & (index >= base_index)
+                                  & (index < base_index + K))]
+            return rp.data
+
+        if self.fires:
+            m.d.comb += [self.threshold.eq(table("threshold", signed(M), FS_THRESHOLD_BASE, cfg.data[:M])),
+                         self.reset.eq(table("reset", signed(M), FS_RESET_BASE, cfg.data[:M]))]
+        weight_code = Cat(cfg.data[:self.shift_bits], cfg.data[FS_NEGATIVE_BIT])
+        m.d.comb += self.weight.eq(table("weight", unsigned(self.shift_bits + 1), FS_WEIGHT_BASE, weight_code))
         return m
 
 

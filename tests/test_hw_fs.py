@@ -363,3 +363,53 @@ def test_fs_verilog_export_lints_and_streams_in_verilator(rng, tmp_path):
     golden = golden_fs_trace(net, np.stack(codes), lanes=LANES)
     assert preds == [(n, int(golden.predictions[n])) for n in range(3)]
     assert cycles == cycle_model.fs_stream_cycles(golden.counter("cycles"), K).total_cycles
+
+
+@pytest.mark.parametrize("fires", [True, False])
+def test_fs_tables_written_and_read_at_the_phase(fires):
+    """FsTables: T, h (layers that fire) and d_in entries t = 1..K of the layer's params region, read at phase k − 1
+    one cycle later; writes to other regions, indices or without `write` leave them alone."""
+    from hw.config import FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, REGION_SHIFT
+    from hw.fs import FsTables
+
+    rng = np.random.default_rng(3 + fires)
+    region, M, phase_bits, shift_bits, data_bits = 7, 10, 2, 3, 16
+    K = 1 << phase_bits
+    dut = FsTables(region, M, phase_bits, shift_bits, data_bits, fires=fires)
+    bases = {"threshold": FS_THRESHOLD_BASE, "reset": FS_RESET_BASE, "weight": FS_WEIGHT_BASE}
+    writes = []
+    for _ in range(200):
+        name = str(rng.choice(sorted(bases)))
+        t = int(rng.integers(0, K + 1))  # t = K: past the table
+        reg = region if rng.random() < 0.8 else region + 4
+        writes.append((bool(rng.random() < 0.85), reg << REGION_SHIFT | bases[name] + t, int(rng.integers(0, 1 << 16))))
+
+    def signed_m(v):
+        v &= (1 << M) - 1
+        return v - (1 << M) if v >> (M - 1) else v
+
+    async def testbench(ctx):
+        tables = {name: [0] * K for name in bases}
+        for write, addr, value in writes:
+            ctx.set(dut.cfg.write, int(write))
+            ctx.set(dut.cfg.addr, addr)
+            ctx.set(dut.cfg.data, value)
+            await ctx.tick()
+            index = addr & ((1 << REGION_SHIFT) - 1)
+            for name, base in bases.items():
+                if write and addr >> REGION_SHIFT == region and base <= index < base + K:
+                    tables[name][index - base] = (signed_m(value) if name != "weight" else
+                                                  value & ((1 << shift_bits) - 1) | (value >> 6 & 1) << shift_bits)
+        ctx.set(dut.cfg.write, 0)
+        for k in range(K):
+            ctx.set(dut.phase, k)
+            await ctx.tick()
+            assert ctx.get(dut.weight) == tables["weight"][k]
+            if fires:
+                assert ctx.get(dut.threshold) == tables["threshold"][k] and ctx.get(dut.reset) == tables["reset"][k]
+        assert fires or not hasattr(dut, "threshold")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
