@@ -57,13 +57,13 @@ from golden.trace import COUNTER_NAMES
 from golden import cycle_model
 
 from .config import (IMAGE_BITS, LAYER_BITS, MIN_C_IMAGE, MIN_C_LAYER, N_COUNTERS, PREDICTION_BITS, REGION_SHIFT,
-                     SPIKE_COUNT_BITS, STEP_BITS, INHIBIT_BASE, EngineConfig)
+                     SPIKE_COUNT_BITS, STEP_BITS, EngineConfig)
 from .crossbar import Crossbar
 from .events import LowestSetBit
 from .fs import FsNeuronLanes, FsTables, FsWindow
 from .global_registers import GlobalRegisters
 from .argmax import RunningArgmax
-from .neuron import InhibitLanes, LayerParams, NeuronControl, NeuronLanes, PhaseCounter
+from .neuron import InhibitLanes, InhibitStrengths, LayerParams, NeuronControl, NeuronLanes, PhaseCounter
 from .ports import config_write_signature, engine_signature
 
 __all__ = ["NetworkEngine"]
@@ -336,13 +336,11 @@ class NetworkEngine(wiring.Component):
             for l in range(1, L + 1):
                 if not c.inhibits(l):
                     continue
-                mem = Memory(shape=lanes_of(unsigned(c.threshold_bits)), depth=G[l], init=[])
-                m.submodules[f"inhibit_{l}"] = mem
-                wp, rp = mem.write_port(), mem.read_port()
-                m.d.comb += [wp.addr.eq(index - INHIBIT_BASE), wp.data.eq(self.cfg_data), rp.addr.eq(group),
-                             wp.en.eq(cfg_we & (region == 4 * (l - 1) + 3) & (index >= INHIBIT_BASE)
-                                      & (index < INHIBIT_BASE + G[l]))]
-                inhibit_u[l] = rp.data
+                strengths = InhibitStrengths(4 * (l - 1) + 3, P, c.threshold_bits, G[l], c.cfg_data_bits)
+                m.submodules[f"inhibit_{l}"] = strengths
+                wiring.connect(m, cfg_bus, strengths.cfg)
+                m.d.comb += strengths.group.eq(group)
+                inhibit_u[l] = strengths.u
                 own_write[l], own_read[l] = state_memory(f"own_{l}", unsigned(2 * P), G[l], read_domain="comb")
                 m.d.comb += own_read[l].addr.eq(s1_group)
             sel_u = per_layer("sel_inhibit_u", lanes_of(unsigned(c.threshold_bits)), inhibit_u)

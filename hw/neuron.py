@@ -25,12 +25,13 @@ multiplier per lane).
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .config import LEAK_SHIFT_BITS, PARAM_BITS, REGION_SHIFT
+from .config import INHIBIT_BASE, LEAK_SHIFT_BITS, PARAM_BITS, REGION_SHIFT
 from .ports import config_write_signature
 
-__all__ = ["NeuronControl", "LayerParams", "NeuronLanes", "InhibitLanes", "PhaseCounter"]
+__all__ = ["NeuronControl", "LayerParams", "NeuronLanes", "InhibitLanes", "InhibitStrengths", "PhaseCounter"]
 
 
 class NeuronControl(data.Struct):
@@ -189,6 +190,31 @@ class InhibitLanes(wiring.Component):
                 self.active[p].eq(active),
                 self.saturated[p].eq(active & clip),
             ]
+        return m
+
+
+class InhibitStrengths(wiring.Component):
+    """The WTA strengths u of one layer with lateral inhibition (Lee 2016, docs/spec.md §3c): ``groups`` words of
+    ``lanes`` × ``threshold_bits`` (unsigned), written through ``cfg`` (the engine's configuration-write bus,
+    :func:`hw.ports.config_write_signature`) in the layer's params region ``region`` at index ``0x400 + g``, read
+    at ``group`` (the data follow one cycle later, like θ)."""
+
+    def __init__(self, region: int, lanes: int, threshold_bits: int, groups: int, data_bits: int):
+        self.region, self.groups = int(region), int(groups)
+        super().__init__({"cfg": In(config_write_signature(data_bits)),
+                          "group": In(max(1, (self.groups - 1).bit_length())),
+                          "u": Out(data.ArrayLayout(unsigned(threshold_bits), lanes))})
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        index = cfg.addr[:REGION_SHIFT]
+        m.submodules.memory = mem = Memory(shape=self.u.shape(), depth=self.groups, init=[])
+        wp, rp = mem.write_port(), mem.read_port()
+        m.d.comb += [wp.addr.eq(index - INHIBIT_BASE), wp.data.eq(cfg.data), rp.addr.eq(self.group),
+                     wp.en.eq(cfg.write & (cfg.addr[REGION_SHIFT:] == self.region) & (index >= INHIBIT_BASE)
+                              & (index < INHIBIT_BASE + self.groups)),
+                     self.u.eq(rp.data)]
         return m
 
 

@@ -281,3 +281,40 @@ def test_layer_params_registers_follow_their_writes():
     sim.add_testbench(testbench)
     sim.run()
     assert seen == {0, 1}
+
+
+def test_inhibit_strengths_written_and_read_at_the_group():
+    """InhibitStrengths: word 0x400 + g of the layer's params region holds the lanes' u of group g (read one cycle
+    after `group`); other regions, indices past the groups and writes without `write` leave the memory alone."""
+    from hw.config import INHIBIT_BASE, REGION_SHIFT
+    from hw.neuron import InhibitStrengths
+
+    rng = np.random.default_rng(13)
+    region, lanes, bits, groups, data_bits = 11, 3, 5, 5, 15
+    dut = InhibitStrengths(region, lanes, bits, groups, data_bits)
+    writes = [(bool(rng.random() < 0.85), int(region if rng.random() < 0.8 else region - 4) << REGION_SHIFT
+               | INHIBIT_BASE + int(rng.integers(0, groups + 2)) if rng.random() < 0.9 else region << REGION_SHIFT,
+               int(rng.integers(0, 1 << data_bits))) for _ in range(200)]
+
+    async def testbench(ctx):
+        memory = [0] * groups
+        for write, addr, value in writes:
+            ctx.set(dut.cfg.write, int(write))
+            ctx.set(dut.cfg.addr, addr)
+            ctx.set(dut.cfg.data, value)
+            await ctx.tick()
+            index = addr & ((1 << REGION_SHIFT) - 1)
+            if write and addr >> REGION_SHIFT == region and INHIBIT_BASE <= index < INHIBIT_BASE + groups:
+                memory[index - INHIBIT_BASE] = value
+        ctx.set(dut.cfg.write, 0)
+        for g in range(groups):
+            ctx.set(dut.group, g)
+            await ctx.tick()
+            for p in range(lanes):
+                assert ctx.get(dut.u[p]) == memory[g] >> (p * bits) & ((1 << bits) - 1)
+        assert any(memory)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
