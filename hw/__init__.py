@@ -6,6 +6,22 @@ writes ``snn_engine.v``, the configuration image and a synthesizable FPGA top. M
 docs/hardware.md.
 """
 
-from .config import EngineConfig, check_supported
+import hashlib as _hashlib
+from pathlib import Path as _Path
 
-__all__ = ["EngineConfig", "check_supported"]
+
+def _sources_digest() -> str:
+    digest = _hashlib.sha256()
+    for path in sorted(_Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# The hardware generator's sources as this process imports them (taken before any submodule is imported): keys
+# the on-disk Verilog cache, so that Verilog made by this process is never stored under the key of sources that
+# were edited while it ran.
+SOURCE_DIGEST = _sources_digest()
+
+from .config import EngineConfig, check_supported  # noqa: E402
+
+__all__ = ["EngineConfig", "SOURCE_DIGEST", "check_supported"]
