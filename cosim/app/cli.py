@@ -361,25 +361,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--hidden", default=",".join(str(h) for h in direct_train_default("hidden")),
                     help="hidden layers, comma-separated: dense sizes and convolutions CcK[sS][pP], e.g. 8c5s2,100 "
                          "(default: %(default)s)")
-    tr.add_argument("--steps", "-T", type=int, default=direct_train_default("steps"),
-                    help="time steps per training image (default: %(default)s)")
+    for flags, kind, what in (
+            (("--steps", "-T"), int, "time steps per training image"),
+            (("--epochs",), int, "epochs over the training images"),
+            (("--batch-size",), int, "mini-batch size"),
+            (("--lr",), float, "Adam learning rate of weights and thresholds"),
+            (("--kappa-hidden",), float, "WTA strength κ of the first hidden layer, in [-1, 0]"),
+            (("--kappa-output",), float, "WTA strength κ of the output layer, in [-1, 0]"),
+            (("--rho",), float, "threshold regularisation ρ"),
+            (("--lam",), float, "exponential weight regularisation λ"),
+            (("--leak-shift",), int, "LIF leak v >>> k")):
+        name = flags[0][2:].replace("-", "_")
+        tr.add_argument(*flags, type=kind, default=direct_train_default(name), help=f"{what} (default: %(default)s)")
     tr.add_argument("--test-steps", type=int, default=None, help="time steps per test image (default: --steps)")
-    tr.add_argument("--epochs", type=int, default=direct_train_default("epochs"),
-                    help="epochs over the training images (default: %(default)s)")
-    tr.add_argument("--batch-size", type=int, default=direct_train_default("batch_size"),
-                    help="mini-batch size (default: %(default)s)")
-    tr.add_argument("--lr", type=float, default=direct_train_default("lr"),
-                    help="Adam learning rate of weights and thresholds (default: %(default)s)")
-    tr.add_argument("--kappa-hidden", type=float, default=direct_train_default("kappa_hidden"),
-                    help="WTA strength κ of the first hidden layer, in [-1, 0] (default: %(default)s)")
-    tr.add_argument("--kappa-output", type=float, default=direct_train_default("kappa_output"),
-                    help="WTA strength κ of the output layer, in [-1, 0] (default: %(default)s)")
-    tr.add_argument("--rho", type=float, default=direct_train_default("rho"),
-                    help="threshold regularisation ρ (default: %(default)s)")
-    tr.add_argument("--lam", type=float, default=direct_train_default("lam"),
-                    help="exponential weight regularisation λ (default: %(default)s)")
-    tr.add_argument("--leak-shift", type=int, default=direct_train_default("leak_shift"),
-                    help="LIF leak v >>> k (default: %(default)s)")
     tr.add_argument("--max-rate", type=float, default=1.0, help="input spike probability at full intensity")
     tr.add_argument("--weight-bits", type=int, default=8)
     tr.add_argument("--membrane-bits", type=int, default=24)
