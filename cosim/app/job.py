@@ -24,7 +24,7 @@ from golden import data as golden_data
 from golden import train as golden_train
 from golden.encoding import rate_encode, weighted_encode
 from golden.errors import SnnCosimError, TraceMismatch
-from golden.files import check_output_path, staged_output
+from golden.files import staged_output
 from golden.ir import IntegerNetwork
 from golden.simulate import IntegerSimulator
 from golden.trace import compare
@@ -142,7 +142,6 @@ def run_job(options: JobOptions) -> JobResult:
     inside; ``snncosim report`` refuses it), and a directory snncosim did not write is never touched."""
     options.validate()
     out_dir = Path(options.out_dir)
-    check_output_path(out_dir, "run", force=options.force, option="--out")
     with staged_output(out_dir, "run", force=options.force, option="--out", publish_failures=_keep_evidence) as work:
         try:
             return _run_job_in(options, work, out_dir)
