@@ -18,6 +18,8 @@ from hw.config_image import config_words
 from hw.engine import NetworkEngine
 from hw.ports import port_widths
 
+from config_bus import write_beat
+
 K = 4
 LANES = 4
 
@@ -391,10 +393,7 @@ def test_fs_tables_written_and_read_at_the_phase(fires):
     async def testbench(ctx):
         tables = {name: [0] * K for name in bases}
         for write, addr, value in writes:
-            ctx.set(dut.cfg.write, int(write))
-            ctx.set(dut.cfg.addr, addr)
-            ctx.set(dut.cfg.data, value)
-            await ctx.tick()
+            await write_beat(ctx, dut.cfg, write, addr, value)
             index = addr & ((1 << REGION_SHIFT) - 1)
             for name, base in bases.items():
                 if write and addr >> REGION_SHIFT == region and base <= index < base + K:

@@ -8,6 +8,8 @@ from amaranth.sim import Simulator
 from hw.config import GLOBAL_FS_MODE, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, REGION_SHIFT
 from hw.global_registers import GlobalRegisters
 
+from config_bus import write_beat
+
 PHASE_BITS, DATA_BITS = 3, 24
 
 
@@ -26,10 +28,7 @@ def test_global_registers_follow_their_writes(fs):
         state = {"phases": 0, "skip_last": 0, "fs_mode": 0}
         assert ctx.get(dut.phases) == 0 and ctx.get(dut.skip_last) == 0
         for write, addr, data in writes:
-            ctx.set(dut.cfg.write, int(write))
-            ctx.set(dut.cfg.addr, addr)
-            ctx.set(dut.cfg.data, data)
-            await ctx.tick()
+            await write_beat(ctx, dut.cfg, write, addr, data)
             if write and addr >> REGION_SHIFT == GLOBAL_REGION:
                 index = addr & ((1 << REGION_SHIFT) - 1)
                 name, bits = {GLOBAL_PHASES: ("phases", PHASE_BITS + 1), GLOBAL_SKIP_LAST: ("skip_last", 16),

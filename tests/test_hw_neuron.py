@@ -10,6 +10,8 @@ from golden.ir import NeuronParams
 from golden.neurons import IntegerNeuron
 from hw.neuron import NeuronLanes, PhaseCounter
 
+from config_bus import write_beat
+
 P, M, ACC, BIAS, THR = 4, 8, 11, 6, 7
 LO, HI = -(1 << (M - 1)), (1 << (M - 1)) - 1
 
@@ -263,10 +265,7 @@ def test_layer_params_registers_follow_their_writes():
     async def testbench(ctx):
         control, floor = 0, 0
         for write, addr, value in writes:
-            ctx.set(dut.cfg.write, int(write))
-            ctx.set(dut.cfg.addr, addr)
-            ctx.set(dut.cfg.data, value)
-            await ctx.tick()
+            await write_beat(ctx, dut.cfg, write, addr, value)
             if write and addr >> REGION_SHIFT == region and addr & 0xFFFFFF in (0, 1):
                 if addr & 1:
                     floor = (value & ((1 << M) - 1)) - ((value >> (M - 1) & 1) << M)
@@ -299,10 +298,7 @@ def test_inhibit_strengths_written_and_read_at_the_group():
     async def testbench(ctx):
         memory = [0] * groups
         for write, addr, value in writes:
-            ctx.set(dut.cfg.write, int(write))
-            ctx.set(dut.cfg.addr, addr)
-            ctx.set(dut.cfg.data, value)
-            await ctx.tick()
+            await write_beat(ctx, dut.cfg, write, addr, value)
             index = addr & ((1 << REGION_SHIFT) - 1)
             if write and addr >> REGION_SHIFT == region and INHIBIT_BASE <= index < INHIBIT_BASE + groups:
                 memory[index - INHIBIT_BASE] = value
