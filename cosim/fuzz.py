@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from golden.errors import WidthError
-from golden.ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
+from golden.core.errors import WidthError
+from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
                        layer_inhibition, signed_range)
 
 __all__ = ["BINS", "SHAPES", "Shape", "Case", "generate", "measure", "directed_cases", "format_table",
@@ -148,7 +148,7 @@ def _rate_neuron(rng, lo: int) -> NeuronParams:
 
 def _fs_neuron(rng, K: int, hi: int, lo: int, fs_shift_bits: int) -> NeuronParams:
     """ReLU tables (θ·2^(K−t)), or random signed tables (any T, h; d = ±2^k) that can clip in FIRE."""
-    from golden.fs import relu_integer_table
+    from golden.conversion.fs_tables import relu_integer_table
 
     k_max = (1 << fs_shift_bits) - 1
     if rng.random() < 0.5:
@@ -285,7 +285,7 @@ def _inputs(shape: Shape, rng, net: IntegerNetwork, family: str) -> np.ndarray:
     ones) or FS (K-bit codes, L·K steps)."""
     import torch
 
-    from golden.encoding import fs_encode, weighted_encode
+    from golden.simulation.encoding import fs_encode, weighted_encode
 
     n_images = int(rng.integers(2, 4))
     n = net.n_inputs
@@ -347,7 +347,7 @@ def _lane_width(layer) -> int:
 
 def measure(net: IntegerNetwork, trace, lanes: int) -> Counter:
     """Hits per bin of :data:`BINS` in one run: ``trace`` (golden or RTL) of ``net`` with ``lanes`` lanes."""
-    from golden.trace import COUNTER_NAMES
+    from golden.core.trace import COUNTER_NAMES
 
     hits: Counter = Counter()
     lo, hi = signed_range(net.membrane_bits)

@@ -33,10 +33,10 @@ from typing import Sequence
 
 import numpy as np
 
-from golden import cycle_model
-from golden.errors import SnnCosimError, WidthError
-from golden.files import write_text_atomic
-from golden.trace import COUNTER_NAMES
+from golden.core import cycle_model
+from golden.core.errors import SnnCosimError, WidthError
+from golden.core.files import write_text_atomic
+from golden.core.trace import COUNTER_NAMES
 from hw.ports import engine_ports
 
 N_COUNTERS = len(COUNTER_NAMES)
@@ -246,7 +246,7 @@ def write_stimulus_file(input_spikes: np.ndarray, lanes: int, path: str | os.Pat
 # ----------------------------------------------------------------------------------------------- trace file
 @dataclass
 class HarnessTrace:
-    """The trace text file, parsed. Arrays are indexed like :class:`golden.trace.Trace`; ``problems`` lists
+    """The trace text file, parsed. Arrays are indexed like :class:`golden.core.trace.Trace`; ``problems`` lists
     every inconsistency of the RTL's own output (missing/duplicate beats, totals that are not the sum of the
     per-step counters, ...): each one is an RTL bug report."""
 
@@ -268,7 +268,7 @@ class FsStreams:
     """What an FS run's starts reported. Stream k covers images ``bases[k] .. bases[k] + counts[k] − 1``;
     ``totals [S, 9]``, ``cycles [S]`` (the engine's ``image_cycles`` at ``done``: the whole stream, one C_IMAGE),
     ``predictions [S]`` (the last image's) and ``harness_cycles [S]`` come from its ``done``; ``expected_cycles
-    [S]`` is ``golden.cycle_model.fs_stream_cycles`` of the per-image cycles the beats gave and
+    [S]`` is ``golden.core.cycle_model.fs_stream_cycles`` of the per-image cycles the beats gave and
     ``pipelined_cycles [S]`` the layer-parallel bound of the same stream; ``pred_cycles [N]`` is the cycle of each
     image's prediction beat counted from its stream's start (−1 when missing)."""
 
@@ -513,7 +513,7 @@ def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_si
     ``total_counters`` and ``harness_cycles`` of the result are per *stream* (``[S, 9]``, ``[S]``); the streams'
     own reports are in ``fs`` (:class:`FsStreams`). ``problems`` lists every inconsistency: missing, duplicate
     or misplaced beats, stream totals that are not the sum of their images' counters, stream cycles that are not
-    ``golden.cycle_model.fs_stream_cycles`` of the per-image cycles, prediction beats out of order. ``orders``:
+    ``golden.core.cycle_model.fs_stream_cycles`` of the per-image cycles, prediction beats out of order. ``orders``:
     as for :func:`parse_trace_file` (networks with conv/pool layers)."""
     path = Path(path)
     if not path.is_file():

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from golden.errors import SnnCosimError, ToolchainError
+from golden.core.errors import SnnCosimError, ToolchainError
 
 from .toolchain import VerilatorInfo, compiler_version, ensure_verilator, fst_supported
 

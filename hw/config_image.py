@@ -45,9 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.errors import SnnCosimError
-from golden.files import write_text_atomic
-from golden.ir import IntegerNetwork
+from golden.core.errors import SnnCosimError
+from golden.core.files import write_text_atomic
+from golden.core.network import IntegerNetwork
 
 from .config import (FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, GLOBAL_FS_MODE, GLOBAL_PHASES,
                      GLOBAL_REGION, GLOBAL_SKIP_LAST, INHIBIT_BASE, PARAM_BITS, REGION_SHIFT, SKIP_WEIGHT_BASE,

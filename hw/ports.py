@@ -35,7 +35,7 @@ def engine_ports(config) -> tuple[Port, ...]:
     """Every port of ``snn_engine`` besides ``clk`` and ``rst``, in the order of docs/architecture.md. ``config``
     is an :class:`hw.config.EngineConfig` or anything with its ``lanes``, ``membrane_bits``, ``counter_bits``,
     ``cfg_data_bits`` and ``fs`` (``cosim.harness.HarnessParams``)."""
-    from golden.trace import COUNTER_NAMES
+    from golden.core.trace import COUNTER_NAMES
 
     P, M, W = int(config.lanes), int(config.membrane_bits), int(config.counter_bits)
     ports = [

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from amaranth.back import verilog as amaranth_verilog
 
-from golden.errors import SnnCosimError
-from golden.files import staged_output
-from golden.ir import IntegerNetwork
+from golden.core.errors import SnnCosimError
+from golden.core.files import staged_output
+from golden.core.network import IntegerNetwork
 
 from .config import CFG_ADDR_BITS, IMAGE_BITS, PREDICTION_BITS, STEP_BITS, EngineConfig
 from .config_image import config_words, write_config_hex
@@ -213,7 +213,7 @@ def write_verilog(net: IntegerNetwork, out_dir: str | os.PathLike, lanes: int = 
                   **overrides) -> list[Path]:
     """Write ``snn_engine.v``, ``config.hex``, ``snn_top.v`` and ``README.txt`` for ``net`` as the directory
     ``out_dir``; returns their paths in that order. The directory is built beside ``out_dir`` and renamed into
-    place (golden.files.staged_output): an earlier Verilog directory there is replaced, an earlier snncosim output
+    place (golden.core.files.staged_output): an earlier Verilog directory there is replaced, an earlier snncosim output
     of another kind only with ``force``, a user's file or non-empty directory never. ``overrides`` go to
     :meth:`EngineConfig.for_network`."""
     config = EngineConfig.for_network(net, lanes=lanes, **overrides)

@@ -1,4 +1,4 @@
-"""Diehl's ConvNet (28x28-12c5-2s-64c5-2s-10, bias-free, average pooling; golden.train.default_convnet) on the
+"""Diehl's ConvNet (28x28-12c5-2s-64c5-2s-10, bias-free, average pooling; golden.training.ann_trainer.default_convnet) on the
 embedded MNIST split (issue 6): accuracy per coding and normalisation, spiking ACs per ANN MAC, RTL cycles per
 conv layer against ACs/P, weight memory per layer.
 
@@ -36,18 +36,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden import cycle_model  # noqa: E402
-from golden.convert import convert  # noqa: E402
-from golden.counting import counters_from_spikes  # noqa: E402
-from golden.data import default_split  # noqa: E402
-from golden.encoding import rate_encode, weighted_encode  # noqa: E402
-from golden.fs_convert import fs_convert  # noqa: E402
-from golden.ir import Conv2dLayer, IntegerNetwork, NeuronParams  # noqa: E402
-from golden.macs import ann_macs  # noqa: E402
-from golden.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
-from golden.spikenorm import spike_norm_convert  # noqa: E402
-from golden.trace import COUNTER_NAMES  # noqa: E402
-from golden.train import DEFAULT_CONV_RECIPE, default_convnet, evaluate  # noqa: E402
+from golden.core import cycle_model  # noqa: E402
+from golden.conversion.convert import convert  # noqa: E402
+from golden.simulation.counting import counters_from_spikes  # noqa: E402
+from golden.data.mnist import default_split  # noqa: E402
+from golden.simulation.encoding import rate_encode, weighted_encode  # noqa: E402
+from golden.conversion.fs_convert import fs_convert  # noqa: E402
+from golden.core.network import Conv2dLayer, IntegerNetwork, NeuronParams  # noqa: E402
+from golden.core.macs import ann_macs  # noqa: E402
+from golden.simulation.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
+from golden.conversion.spikenorm import spike_norm_convert  # noqa: E402
+from golden.core.trace import COUNTER_NAMES  # noqa: E402
+from golden.training.ann_trainer import DEFAULT_CONV_RECIPE, default_convnet, evaluate  # noqa: E402
 from hw.config import EngineConfig  # noqa: E402
 
 LANES = 16
@@ -68,7 +68,7 @@ def weight_memory(net: IntegerNetwork, lanes: int) -> list[tuple[str, int, int, 
 
 def resized(net: IntegerNetwork, size: int) -> IntegerNetwork:
     """The same conv/pool weights on a ``size``×``size`` input (the dense head resized, zero weights)."""
-    from golden.ir import AvgPool2dLayer, DenseLayer
+    from golden.core.network import AvgPool2dLayer, DenseLayer
 
     layers, shape = [], (net.input_shape[0], size, size)
     for layer in net.layers:

@@ -2,7 +2,7 @@
 
     python scripts/bench_fs.py [--phases 8 10] [--lanes 8] [--percentile 99.99 | --max]
 
-On the embedded MNIST test part (golden.data.default_split(), 2000 images) with golden.train.default_mlp():
+On the embedded MNIST test part (golden.data.mnist.default_split(), 2000 images) with golden.training.ann_trainer.default_mlp():
 for each K, the integer FS network's accuracy (golden model) and its float twin's, the difference to the ANN in
 percentage points, the mean spikes per hidden neuron and image (paper: 1.36–1.45 on CIFAR ResNets), the input
 spikes per pixel, ACs vs the ANN's MACs, saturations, latency L·K, and the cycles of one image and of a stream.
@@ -15,12 +15,14 @@ import time
 
 import numpy as np
 
-from golden import counting, cycle_model
-from golden.data import default_split
-from golden.fs_convert import fs_convert
-from golden.macs import ann_macs
-from golden.simulate import FloatSimulator, IntegerSimulator
-from golden.train import default_mlp, evaluate
+from golden.simulation import counting
+
+from golden.core import cycle_model
+from golden.data.mnist import default_split
+from golden.conversion.fs_convert import fs_convert
+from golden.core.macs import ann_macs
+from golden.simulation.simulate import FloatSimulator, IntegerSimulator
+from golden.training.ann_trainer import default_mlp, evaluate
 
 
 def main() -> None:
@@ -73,7 +75,7 @@ def main() -> None:
 def rtl_stream(result, split, args, phases: int) -> None:
     """Stream ``--rtl-images`` test images through the RTL: equivalence, steady state vs the pipeline bound."""
     from cosim.session import cosimulate, golden_reference
-    from golden.trace import compare
+    from golden.core.trace import compare
 
     n = args.rtl_images
     spikes = result.input_spikes(split.test_images[:n]).permute(1, 0, 2).numpy()

@@ -4,7 +4,7 @@
 On the embedded MNIST set (8 000-image train part, 2 000-image test part) it prints:
 
 1. test accuracy of the directly trained 784-H-10 LIF network (WTA, floor at −θ) and of a converted network of the
-   same size (bias-free ReLU ANN trained with golden.train, converted with golden.convert: data-based
+   same size (bias-free ReLU ANN trained with golden.training.ann_trainer, converted with golden.conversion.convert: data-based
    normalisation, IF reset by subtraction, rate coding), both run by the golden integer simulation on the same
    rate-coded spikes, at several step counts, with the accumulate operations (ACs) and spikes each spends per
    image (golden counters);
@@ -12,7 +12,7 @@ On the embedded MNIST set (8 000-image train part, 2 000-image test part) it pri
    simulation, image by image (target ≥ 99 %).
 
 Usage: python scripts/bench_lee.py [--quick] [--hidden 100] [--epochs N] [--train-images N] [--test-images N]
-The default Lee network is golden.direct_train.default_lee_network (cached); other sizes are trained here.
+The default Lee network is golden.training.lee_trainer.default_lee_network (cached); other sizes are trained here.
 """
 
 from __future__ import annotations
@@ -28,11 +28,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden import convert, data, direct_train, train  # noqa: E402
-from golden.encoding import rate_encode  # noqa: E402
-from golden.ir import NeuronParams  # noqa: E402
-from golden.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
-from golden.trace import COUNTER_NAMES  # noqa: E402
+from golden.conversion import convert  # noqa: E402
+
+from golden.data import mnist as data  # noqa: E402
+
+from golden.training import lee_trainer as direct_train  # noqa: E402
+
+from golden.training import ann_trainer as train  # noqa: E402
+from golden.simulation.encoding import rate_encode  # noqa: E402
+from golden.core.network import NeuronParams  # noqa: E402
+from golden.simulation.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
+from golden.core.trace import COUNTER_NAMES  # noqa: E402
 
 
 def main() -> int:

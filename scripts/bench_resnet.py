@@ -1,12 +1,12 @@
 """The deepest network the project trains — a small ResNet (two plain 3×3 convs, three basic blocks with identity
 and 1×1 stride-2 shortcuts, average pool, linear; 10 weight layers, bias-free) on the embedded MNIST split —
-converted with Sengupta's residual rules (golden.residual): data-based normalisation (max activation; 99.9th
+converted with Sengupta's residual rules (golden.conversion.residual): data-based normalisation (max activation; 99.9th
 percentile, Rueckauer 2017) vs Spike-Norm, IF with reset to zero and by subtraction, rate coding, 8-bit weights,
 integer golden simulator. A diagnostic row drops rule 2 (shared thresholds) for data-based normalisation. Rows
 ``ws-<method>:K`` convert for weighted spikes (Kim 2018, K phases, 'ws' hidden layers, 'acc' output; the same rules)
 and are simulated for ``--periods`` periods of K steps.
 
-    python scripts/bench_resnet.py            # ANN trained once and cached (golden.residual.default_resnet)
+    python scripts/bench_resnet.py            # ANN trained once and cached (golden.conversion.residual.default_resnet)
     python scripts/bench_resnet.py --quick    # fewer test images and steps
     python scripts/bench_resnet.py --rows data:zero spikenorm:subtract   # a subset of the rows
     python scripts/bench_resnet.py --test 100 --rows ws-percentile:4 ws-data:4   # weighted spikes, K = 4
@@ -17,7 +17,7 @@ jobs share them), so ``--test`` images x max(``--steps``) x rows sets the run ti
 Prints: the ANN accuracy (2 000-image test part); per conversion the SNN accuracy after T steps on the first
 ``--test`` test images (one encoder seed), the steps needed to reach ANN − 1 pp (on those images), and the ratio of
 the SNN's accumulates (input and hidden spikes × fan-out, skip passes included, summed over T_max steps) to the
-ANN's multiply-accumulates of one inference (golden.macs.ann_macs; an identity shortcut counts as c·h·w
+ANN's multiply-accumulates of one inference (golden.core.macs.ann_macs; an identity shortcut counts as c·h·w
 additions). Sengupta reports 1.975 (VGG-16) and 2.4 (ResNet-34).
 """
 
@@ -32,13 +32,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden.data import default_split  # noqa: E402
-from golden.encoding import rate_encode, weighted_encode  # noqa: E402
-from golden.ir import NeuronParams  # noqa: E402
-from golden.macs import ann_macs  # noqa: E402
-from golden.residual import convert_residual, default_resnet  # noqa: E402
-from golden.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
-from golden.train import evaluate  # noqa: E402
+from golden.data.mnist import default_split  # noqa: E402
+from golden.simulation.encoding import rate_encode, weighted_encode  # noqa: E402
+from golden.core.network import NeuronParams  # noqa: E402
+from golden.core.macs import ann_macs  # noqa: E402
+from golden.conversion.residual import convert_residual, default_resnet  # noqa: E402
+from golden.simulation.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
+from golden.training.ann_trainer import evaluate  # noqa: E402
 
 
 # method:reset; "data-unshared" = data-based without rule 2 (each layer its own λ), a diagnostic

@@ -1,5 +1,5 @@
-"""The small ResNet of scripts/bench_resnet.py (golden.residual.default_resnet, cached) converted to FS-neurons
-(Stöckl & Maass 2021) with residual junctions (golden.fs_convert.fs_convert_residual; docs/spec.md §3b,
+"""The small ResNet of scripts/bench_resnet.py (golden.conversion.residual.default_resnet, cached) converted to FS-neurons
+(Stöckl & Maass 2021) with residual junctions (golden.conversion.fs_convert.fs_convert_residual; docs/spec.md §3b,
 "Residual junctions in FS networks"): integer ReLU tables of K steps, 8-bit weights, the default membrane width
 (nothing saturates), the integer golden simulator (golden model only: the engine has no FS delay line).
 
@@ -22,13 +22,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden.counting import fs_spikes_per_neuron  # noqa: E402
-from golden.data import default_split  # noqa: E402
-from golden.fs_convert import fs_convert_residual  # noqa: E402
-from golden.macs import ann_macs  # noqa: E402
-from golden.residual import default_resnet  # noqa: E402
-from golden.simulate import IntegerSimulator  # noqa: E402
-from golden.train import evaluate, predict  # noqa: E402
+from golden.simulation.counting import fs_spikes_per_neuron  # noqa: E402
+from golden.data.mnist import default_split  # noqa: E402
+from golden.conversion.fs_convert import fs_convert_residual  # noqa: E402
+from golden.core.macs import ann_macs  # noqa: E402
+from golden.conversion.residual import default_resnet  # noqa: E402
+from golden.simulation.simulate import IntegerSimulator  # noqa: E402
+from golden.training.ann_trainer import evaluate, predict  # noqa: E402
 
 
 def main(argv=None) -> int:

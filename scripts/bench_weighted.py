@@ -6,7 +6,7 @@
    accuracy −1 pp, −0.1 pp and 0 pp on the embedded MNIST test part (2 000 images, default MLP), the spikes spent
    per image by then (network and input separately) and the reductions rate/WS (Kim's Table 2 convention: > 1
    means WS needs fewer). Every curve comes from ONE integer-simulator run of its maximum T
-   (``golden.simulate.accuracy_and_spikes_curve``); the latency is the first step at which the target is met.
+   (``golden.simulation.simulate.accuracy_and_spikes_curve``); the latency is the first step at which the target is met.
 2. Whether "WS reaches ANN −1 pp in fewer steps than rate coding" holds (the issue's target).
 3. Early decision (Kim Algorithm 1) on the best WS networks: mean decision step, accuracy, spikes saved.
 
@@ -25,12 +25,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden import data, train  # noqa: E402
-from golden.convert import convert, weighted_codes  # noqa: E402
-from golden.early_decision import early_decision, spikes_until  # noqa: E402
-from golden.encoding import iter_rate_encode, weighted_encode  # noqa: E402
-from golden.ir import NeuronParams  # noqa: E402
-from golden.simulate import CurvePoint, IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
+from golden.data import mnist as data  # noqa: E402
+
+from golden.training import ann_trainer as train  # noqa: E402
+from golden.conversion.convert import convert, weighted_codes  # noqa: E402
+from golden.simulation.early_decision import early_decision, spikes_until  # noqa: E402
+from golden.simulation.encoding import iter_rate_encode, weighted_encode  # noqa: E402
+from golden.core.network import NeuronParams  # noqa: E402
+from golden.simulation.simulate import CurvePoint, IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
 
 TARGETS = (("-1 pp", 0.01), ("-0.1 pp", 0.001), ("0 pp", 0.0))
 CHUNK = 500  # images per simulator call: bounds the memory of the encoded inputs (T·chunk·784 bools)

@@ -1,10 +1,10 @@
-"""Fit the FS-neuron tables (Stöckl & Maass 2021) shipped in golden/fs_tables.json and print their quality.
+"""Fit the FS-neuron tables (Stöckl & Maass 2021) shipped in golden/conversion/fs_tables.json and print their quality.
 
-    python scripts/fit_fs_tables.py                 # full-quality fits, writes golden/fs_tables.json
+    python scripts/fit_fs_tables.py                 # full-quality fits, writes golden/conversion/fs_tables.json
     python scripts/fit_fs_tables.py --quick --no-save
 
 Fits SiLU (K = 16 on [−8, 12], loss weighted ×10 on [−2, 2]) and sigmoid (K = 12 on [−10, 10]) with
-golden.fs.fit_table (gradient descent through the K steps with a triangle pseudo-derivative), each once with
+golden.conversion.fs_tables.fit_table (gradient descent through the K steps with a triangle pseudo-derivative), each once with
 free d and once shift-only (every d a signed power of two: the receiving layer shifts instead of multiplying),
 the latter starting from the free fit (noise 0.02, lr 0.01) and training d through its nearest power of two
 (straight-through), then T and h with d fixed.
@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from golden.fs import (FIT_SPECS, REPORT_REGION, fit_table, quantize_table, relu_integer_table, relu_table,
+from golden.conversion.fs_tables import (FIT_SPECS, REPORT_REGION, fit_table, quantize_table, relu_integer_table, relu_table,
                        save_tables, table_mse, TABLES_PATH)
 
 PAPER = {"silu": "paper (K=16): 0.0023 inside [-2,2], 0.0064 outside", "sigmoid": "paper (K=12): no MSE given"}
@@ -39,7 +39,7 @@ def quantised_mse(table, lo: float, hi: float, scale: int = 256) -> float:
     x = np.linspace(lo, hi, 100_001)
     v = np.rint(x * scale).astype(np.int64)
     out, _, _, _ = q.response(v)
-    from golden.fs import ACTIVATIONS
+    from golden.conversion.fs_tables import ACTIVATIONS
     import torch
     y = ACTIVATIONS[table.activation](torch.as_tensor(x)).numpy()
     return float(np.mean((out / scale - y) ** 2))

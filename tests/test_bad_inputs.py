@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden.ir import DenseLayer, IntegerNetwork, NeuronParams
-from golden.trace import Trace
+from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
+from golden.core.trace import Trace
 
 REPO = Path(__file__).resolve().parents[1]
 # the co-simulation tests' build directory: runs here reuse their Verilator builds (and leave theirs for them)
@@ -64,7 +64,7 @@ def small_network(seed: int = 0, **neuron) -> IntegerNetwork:
 def trace_for(network: IntegerNetwork, seed: int) -> Trace:
     import torch
 
-    from golden.simulate import IntegerSimulator
+    from golden.simulation.simulate import IntegerSimulator
 
     spikes = torch.from_numpy(np.random.default_rng(seed).random((6, 2, 6)) < 0.5)
     return IntegerSimulator(network).run(spikes, lanes=4, record_membranes=True)
@@ -209,7 +209,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(row, tmp_path):
 def test_messages_that_advised_the_wrong_fix():
     """A threshold below 1 is not a width problem (it used to advise membrane_bits=2); K = 1 needs no extra bits
     (the message said "needs 0 extra bits")."""
-    from golden.errors import SnnCosimError
+    from golden.core.errors import SnnCosimError
 
     bad = small_network()
     bad.layers[0] = DenseLayer(bad.layers[0].weight, bad.layers[0].bias, np.full(5, -3), NeuronParams())

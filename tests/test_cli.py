@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from cosim.app.cli import main
-from golden.ir import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
-from golden.trace import Trace
+from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
+from golden.core.trace import Trace
 
 
 def _small_network(seed: int = 0) -> IntegerNetwork:
@@ -164,7 +164,7 @@ def test_convert_user_model_with_mismatched_weights(tmp_path, capsys):
 
 
 RESNET_FILE = """
-from golden.residual import make_resnet
+from golden.conversion.residual import make_resnet
 
 
 def resnet():

@@ -14,8 +14,8 @@ import pytest
 
 from cosim import harness, session, toolchain
 from cosim.harness import HarnessParams, format_hex_words, parse_trace_file, unpack_hex_fields
-from golden.errors import SnnCosimError, ToolchainError, WidthError
-from golden.trace import COUNTER_NAMES, Trace
+from golden.core.errors import SnnCosimError, ToolchainError, WidthError
+from golden.core.trace import COUNTER_NAMES, Trace
 from hw.config import EngineConfig
 from hw.ports import engine_ports
 from hw.verilog import engine_verilog

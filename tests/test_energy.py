@@ -1,4 +1,4 @@
-"""Chip energy models (golden/energy.py, golden/chips/*.yaml): schema rejections that name file and field, exact
+"""Chip energy models (golden/energy/estimate.py, golden/energy/chips/*.yaml): schema rejections that name file and field, exact
 energies recomputed independently from the YAML, per-layer sums, and explicit 'no figure' terms."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from golden import energy as E
-from golden.cycle_model import C_IMAGE
-from golden.errors import SnnCosimError
-from golden.trace import COUNTER_NAMES, Trace
+from golden.energy import estimate as E
+from golden.core.cycle_model import C_IMAGE
+from golden.core.errors import SnnCosimError
+from golden.core.trace import COUNTER_NAMES, Trace
 
 SHIPPED = {"cmos45nm", "cmos45nm_int32", "loihi", "truenorth", "spinnaker", "spinnaker2"}
 
@@ -250,7 +250,7 @@ def _hand_trace(seed: int = 0, n_images: int = 3, steps: int = 5, layers: int = 
 
 
 def _dec(text) -> Fraction:
-    """Independent exact reading of a YAML number: via its text and Decimal, not golden.energy's loader."""
+    """Independent exact reading of a YAML number: via its text and Decimal, not golden.energy.estimate's loader."""
     return Fraction(Decimal(str(text)))
 
 

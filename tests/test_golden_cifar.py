@@ -1,4 +1,4 @@
-"""golden.cifar: the official CIFAR-10 python batches, read with a restricted unpickler (fake batches in tmp_path)."""
+"""golden.data.cifar: the official CIFAR-10 python batches, read with a restricted unpickler (fake batches in tmp_path)."""
 
 import os
 import pickle
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from golden.cifar import BATCH_FOLDER, TEST_FILES, TRAIN_FILES, load_cifar10_dir
-from golden.errors import DataError
+from golden.data.cifar import BATCH_FOLDER, TEST_FILES, TRAIN_FILES, load_cifar10_dir
+from golden.core.errors import DataError
 
 
 def fake_batch(n, seed, *, protocol=2):

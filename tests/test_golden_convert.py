@@ -8,15 +8,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from golden.ann import forward_ops, import_network
-from golden.convert import convert
-from golden.data import default_split, to_unit
-from golden.errors import DataError, SnnCosimError, UnsupportedLayerError, WidthError
-from golden.ir import IntegerNetwork, NeuronParams
-from golden.macs import ann_macs
-from golden.normalize import activation_stats, data_based, model_based, normalize, percentile_based
-from golden.quantize import quantize
-from golden.train import make_convnet, make_mlp
+from golden.conversion.ann_import import forward_ops, import_network
+from golden.conversion.convert import convert
+from golden.data.mnist import default_split, to_unit
+from golden.core.errors import DataError, SnnCosimError, UnsupportedLayerError, WidthError
+from golden.core.network import IntegerNetwork, NeuronParams
+from golden.core.macs import ann_macs
+from golden.conversion.normalize import activation_stats, data_based, model_based, normalize, percentile_based
+from golden.conversion.quantize import quantize
+from golden.training.ann_trainer import make_convnet, make_mlp
 
 
 @pytest.fixture(scope="module")
@@ -327,8 +327,8 @@ def test_calibration_images(mlp, codes):
 
 
 def test_integer_network_runs_in_the_simulator(mlp, codes):
-    simulate = pytest.importorskip("golden.simulate")
-    encoding = pytest.importorskip("golden.encoding")
+    simulate = pytest.importorskip("golden.simulation.simulate")
+    encoding = pytest.importorskip("golden.simulation.encoding")
     result = convert(mlp, codes)
     spikes = encoding.rate_encode(codes[:4], 8, max_rate=1.0, seed=0)
     trace = simulate.IntegerSimulator(result.integer, device="cpu").run(spikes)

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from golden.ann import forward_ops
-from golden.convert import convert, weighted_codes
-from golden.data import default_split, to_unit
-from golden.encoding import pixel_codes_to_phases, weighted_encode
-from golden.errors import SnnCosimError, WidthError
-from golden.ir import IntegerNetwork, NeuronParams
-from golden.neurons import FloatNeuron, IntegerNeuron
-from golden.simulate import FloatSimulator, IntegerSimulator
-from golden.train import make_convnet, make_mlp, train
+from golden.conversion.ann_import import forward_ops
+from golden.conversion.convert import convert, weighted_codes
+from golden.data.mnist import default_split, to_unit
+from golden.simulation.encoding import pixel_codes_to_phases, weighted_encode
+from golden.core.errors import SnnCosimError, WidthError
+from golden.core.network import IntegerNetwork, NeuronParams
+from golden.simulation.neurons import FloatNeuron, IntegerNeuron
+from golden.simulation.simulate import FloatSimulator, IntegerSimulator
+from golden.training.ann_trainer import make_convnet, make_mlp, train
 
 WS = NeuronParams("ws", "subtract")
 ACC = NeuronParams("acc")

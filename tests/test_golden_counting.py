@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from golden import counting, cycle_model
-from golden.cycle_model import C_IMAGE, C_LAYER
-from golden.errors import SnnCosimError
-from golden.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
-from golden.simulate import IntegerSimulator
-from golden.trace import COUNTER_NAMES
+from golden.simulation import counting
+
+from golden.core import cycle_model
+from golden.core.cycle_model import C_IMAGE, C_LAYER
+from golden.core.errors import SnnCosimError
+from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
+from golden.simulation.simulate import IntegerSimulator
+from golden.core.trace import COUNTER_NAMES
 from literal_reference import pool_word_events
 
 

@@ -1,4 +1,4 @@
-"""golden.data: IDX reading, the embedded MNIST set, its fixed split, full-download folders."""
+"""golden.data.mnist: IDX reading, the embedded MNIST set, its fixed split, full-download folders."""
 
 import gzip
 import shutil
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from golden import data
-from golden.errors import DataError, SnnCosimError
+from golden.data import mnist as data
+from golden.core.errors import DataError, SnnCosimError
 
 
 def write_idx(path, array: np.ndarray, magic: int, compress: bool = False):

@@ -1,4 +1,4 @@
-"""Direct training after Lee, Delbruck & Pfeiffer 2016 (golden/direct_train.py): transfer function, Lee's
+"""Direct training after Lee, Delbruck & Pfeiffer 2016 (golden/training/lee_trainer.py): transfer function, Lee's
 backward formulas, regularisers, a tiny training run, export, and the trainer's simulation vs the golden
 integer simulation of the exported network."""
 
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from golden import direct_train as dt
-from golden.data import default_split
-from golden.errors import DataError, SnnCosimError
-from golden.ir import IntegerNetwork
-from golden.simulate import IntegerSimulator
+from golden.training import lee_trainer as dt
+from golden.data.mnist import default_split
+from golden.core.errors import DataError, SnnCosimError
+from golden.core.network import IntegerNetwork
+from golden.simulation.simulate import IntegerSimulator
 
 
 @pytest.fixture(scope="module")

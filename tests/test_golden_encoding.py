@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from golden.encoding import direct_encode, image_seed, iter_rate_encode, rate_encode, spike_probability
-from golden.errors import SnnCosimError
+from golden.simulation.encoding import direct_encode, image_seed, iter_rate_encode, rate_encode, spike_probability
+from golden.core.errors import SnnCosimError
 
 
 def test_shape_dtype_and_flattening():
@@ -94,7 +94,7 @@ def test_direct_encode():
 # Literal tests of the encoders (issue 11). The encoders feed the golden model and the RTL alike, so no golden ↔ RTL
 # comparison can catch a fault in them: every expectation below is written out by hand from docs/spec.md §3a, §3b
 # and §5, never taken from the encoder itself.
-from golden.encoding import fs_encode, fs_pixel_codes, pixel_codes_to_phases, weighted_encode  # noqa: E402
+from golden.simulation.encoding import fs_encode, fs_pixel_codes, pixel_codes_to_phases, weighted_encode  # noqa: E402
 
 
 def _bits(spikes, image=0, neuron=0) -> list[int]:

@@ -12,18 +12,20 @@ import pytest
 import torch
 import torch.nn as nn
 
-from golden import counting, cycle_model
-from golden.data import default_split
-from golden.encoding import fs_encode, fs_pixel_codes
-from golden.errors import NetworkFileError, SnnCosimError, UnsupportedLayerError, WidthError
-from golden.fs import (FIT_SPECS, FsTable, fit_table, fs_integer_response, input_weights,
+from golden.simulation import counting
+
+from golden.core import cycle_model
+from golden.data.mnist import default_split
+from golden.simulation.encoding import fs_encode, fs_pixel_codes
+from golden.core.errors import NetworkFileError, SnnCosimError, UnsupportedLayerError, WidthError
+from golden.conversion.fs_tables import (FIT_SPECS, FsTable, fit_table, fs_integer_response, input_weights,
                        is_signed_power_of_two, load_tables, quantize_table, relu_integer_table, relu_table,
                        signed_power_of_two, table_for)
-from golden.fs_convert import fs_convert
-from golden.ir import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
-from golden.simulate import FloatSimulator, IntegerSimulator, accuracy_curve
-from golden.trace import COUNTER_NAMES, compare
-from golden.train import make_convnet, make_mlp, predict as ann_predict, train
+from golden.conversion.fs_convert import fs_convert
+from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
+from golden.simulation.simulate import FloatSimulator, IntegerSimulator, accuracy_curve
+from golden.core.trace import COUNTER_NAMES, compare
+from golden.training.ann_trainer import make_convnet, make_mlp, predict as ann_predict, train
 from literal_reference import connections
 
 ACC = NeuronParams("acc")
@@ -613,8 +615,8 @@ def test_convert_residual_tracks_the_ann_logits(mnist):
     linear head: the FS network's output membrane, divided by the output scale, equals the ANN's logits up to the
     K-bit codes' rounding; the skip weights are the ANN's shortcut per source code unit, times the junction's
     scale; no membrane saturates."""
-    from golden.fs_convert import fs_convert_residual
-    from golden.residual import BasicBlock
+    from golden.conversion.fs_convert import fs_convert_residual
+    from golden.conversion.residual import BasicBlock
     images, labels, test_images, _ = mnist
     torch.manual_seed(0)
     model = nn.Sequential(BasicBlock(1, 4), BasicBlock(4, 8, 2), nn.AvgPool2d(2), nn.Flatten(),

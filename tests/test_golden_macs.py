@@ -1,4 +1,4 @@
-"""The ANN's MACs of one inference (golden.macs), the one count behind the counters, the energy model's ANN
+"""The ANN's MACs of one inference (golden.core.macs), the one count behind the counters, the energy model's ANN
 baseline, the report and the job summary — residual shortcuts included (issue 12)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from cosim.app.report_html import RunData
-from golden import energy as E
-from golden import macs
-from golden.errors import SnnCosimError
-from golden.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, SkipConnection, identity_skip
+from golden.energy import estimate as E
+from golden.core import macs
+from golden.core.errors import SnnCosimError
+from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, SkipConnection, identity_skip
 
 
 def _dense(n_out, n_in):

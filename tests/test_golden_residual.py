@@ -6,12 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from golden import counting, cycle_model, macs
-from golden.encoding import rate_encode
-from golden.errors import NetworkFileError, WidthError
-from golden.ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
+from golden.simulation import counting
+
+from golden.core import cycle_model
+
+from golden.core import macs
+from golden.simulation.encoding import rate_encode
+from golden.core.errors import NetworkFileError, WidthError
+from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
                        identity_skip)
-from golden.simulate import FloatSimulator, IntegerSimulator
+from golden.simulation.simulate import FloatSimulator, IntegerSimulator
 from literal_reference import connections, per_neuron_value, pool_word_events
 
 
@@ -107,7 +111,7 @@ def test_weighted_spike_residual_matches_literal_reference():
     identity, 1×1 stride-2 and dense skips, a small membrane (the IR's junction headroom check allows 10 bits)."""
     from dataclasses import replace
 
-    from golden.encoding import weighted_encode
+    from golden.simulation.encoding import weighted_encode
 
     rng = np.random.default_rng(11)
     base = residual_net(rng, NeuronParams("if", "subtract"))

@@ -1,4 +1,4 @@
-"""Conversion of residual ANNs (golden.ann.import_residual_network, golden.residual): torch.fx import of
+"""Conversion of residual ANNs (golden.conversion.ann_import.import_residual_network, golden.conversion.residual): torch.fx import of
 ``relu(main + shortcut)`` blocks, Sengupta 2019 §6 rules (ReLU at each junction, equal thresholds of the fan-in
 layers, plain input layers) with clear errors, and the converted integer network tracking the ANN."""
 
@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from golden.ann import forward_ops, import_network, import_residual_network
-from golden.errors import UnsupportedLayerError
-from golden.ir import NeuronParams
-from golden.residual import BasicBlock, convert_residual
-from golden.encoding import rate_encode
-from golden.simulate import IntegerSimulator
+from golden.conversion.ann_import import forward_ops, import_network, import_residual_network
+from golden.core.errors import UnsupportedLayerError
+from golden.core.network import NeuronParams
+from golden.conversion.residual import BasicBlock, convert_residual
+from golden.simulation.encoding import rate_encode
+from golden.simulation.simulate import IntegerSimulator
 
 
 def small_resnet():
@@ -86,10 +86,10 @@ def test_converted_network_shares_thresholds_and_tracks_the_ann(method):
 
 # ----------------------------------------------------------------------------------------- weighted spikes (Kim 2018)
 def test_weighted_spike_conversion_reuses_the_plain_normalisation():
-    from golden.convert import _quantise_calibration
-    from golden.encoding import weighted_encode
-    from golden.errors import SnnCosimError
-    from golden.residual import residual_lambdas
+    from golden.conversion.convert import _quantise_calibration
+    from golden.simulation.encoding import weighted_encode
+    from golden.core.errors import SnnCosimError
+    from golden.conversion.residual import residual_lambdas
 
     model = small_resnet()
     images = torch.rand(32, 1, 8, 8, dtype=torch.float64)
@@ -125,11 +125,11 @@ def test_weighted_spike_conversion_reuses_the_plain_normalisation():
 def test_default_resnet_with_weighted_spikes_reaches_the_ann():
     """The trained ResNet (10 weight layers) with K = 4, percentile normalisation and Sengupta's rules: on 100 test
     images the 'acc' output after 12 periods is within 3 pp of the ANN (1 pp at ~12 periods when measured)."""
-    from golden.data import default_split
-    from golden.encoding import weighted_encode
-    from golden.residual import default_resnet
-    from golden.simulate import accuracy_curve
-    from golden.train import evaluate
+    from golden.data.mnist import default_split
+    from golden.simulation.encoding import weighted_encode
+    from golden.conversion.residual import default_resnet
+    from golden.simulation.simulate import accuracy_curve
+    from golden.training.ann_trainer import evaluate
 
     split = default_split()
     model = default_resnet()

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from golden import cycle_model
-from golden.errors import SnnCosimError, WidthError
-from golden.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, signed_range
-from golden.neurons import FloatNeuron, IntegerNeuron
-from golden.simulate import FloatSimulator, IntegerSimulator, accuracy_curve, predict
-from golden.trace import COUNTER_NAMES, Trace, compare
+from golden.core import cycle_model
+from golden.core.errors import SnnCosimError, WidthError
+from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, signed_range
+from golden.simulation.neurons import FloatNeuron, IntegerNeuron
+from golden.simulation.simulate import FloatSimulator, IntegerSimulator, accuracy_curve, predict
+from golden.core.trace import COUNTER_NAMES, Trace, compare
 from literal_reference import connections, per_neuron_value, pool_word_events
 
 

@@ -1,17 +1,17 @@
-"""golden.spikenorm: Sengupta 2019 Spike-Norm thresholds (checked against a literal loop) and the converted network."""
+"""golden.conversion.spikenorm: Sengupta 2019 Spike-Norm thresholds (checked against a literal loop) and the converted network."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
-from golden.encoding import rate_encode
-from golden.errors import DataError, SnnCosimError, WidthError
-from golden.ir import NeuronParams
-from golden.simulate import IntegerSimulator, accuracy_curve
-from golden.spikenorm import spike_norm_convert
-from golden.train import evaluate, make_convnet, train
-from golden.train import predict as ann_predict
+from golden.simulation.encoding import rate_encode
+from golden.core.errors import DataError, SnnCosimError, WidthError
+from golden.core.network import NeuronParams
+from golden.simulation.simulate import IntegerSimulator, accuracy_curve
+from golden.conversion.spikenorm import spike_norm_convert
+from golden.training.ann_trainer import evaluate, make_convnet, train
+from golden.training.ann_trainer import predict as ann_predict
 
 
 def seeded(builder, seed=0):

@@ -1,13 +1,13 @@
-"""golden.train: bias-free model builders, deterministic training, evaluation and the cached default MLP."""
+"""golden.training.ann_trainer: bias-free model builders, deterministic training, evaluation and the cached default MLP."""
 
 import pytest
 import torch
 import torch.nn as nn
 
-from golden import train as train_module
-from golden.data import default_split
-from golden.errors import DataError
-from golden.train import (MlpRecipe, cache_dir, default_mlp, evaluate, make_convnet, make_mlp, random_shift,
+from golden.training import ann_trainer as train_module
+from golden.data.mnist import default_split
+from golden.core.errors import DataError
+from golden.training.ann_trainer import (MlpRecipe, cache_dir, default_mlp, evaluate, make_convnet, make_mlp, random_shift,
                           train)
 
 TINY = MlpRecipe(hidden=(16,), epochs=1, train_subset=400)

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from golden import cycle_model
-from golden.early_decision import early_decision, period_average, spikes_until
-from golden.encoding import phase_of_step, pixel_codes_to_phases, weighted_encode
-from golden.errors import SnnCosimError
-from golden.ir import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, signed_range
-from golden.neurons import FloatNeuron, IntegerNeuron
-from golden.simulate import (FloatSimulator, IntegerSimulator, accuracy_and_spikes_curve, accuracy_curve,
+from golden.core import cycle_model
+from golden.simulation.early_decision import early_decision, period_average, spikes_until
+from golden.simulation.encoding import phase_of_step, pixel_codes_to_phases, weighted_encode
+from golden.core.errors import SnnCosimError
+from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, signed_range
+from golden.simulation.neurons import FloatNeuron, IntegerNeuron
+from golden.simulation.simulate import (FloatSimulator, IntegerSimulator, accuracy_and_spikes_curve, accuracy_curve,
                              predict)
-from golden.trace import COUNTER_NAMES, compare
+from golden.core.trace import COUNTER_NAMES, compare
 from literal_reference import connections, per_neuron_value, pool_word_events
 
 WS = NeuronParams("ws", "subtract")

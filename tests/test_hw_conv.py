@@ -6,9 +6,11 @@ membranes (saturation)."""
 import numpy as np
 import pytest
 
-from golden import counting, cycle_model
-from golden.errors import UnsupportedLayerError
-from golden.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
+from golden.simulation import counting
+
+from golden.core import cycle_model
+from golden.core.errors import UnsupportedLayerError
+from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
 from hw.config import EngineConfig, Geometry
 from hw.config_image import config_words
 from test_hw_engine import assert_equivalent, golden_trace, run_engine
@@ -78,7 +80,7 @@ def test_conv_cycle_formula_hand_computed():
     assert [len(r) for r in cycle_model.reach_table(cycle_model.spatial_of(conv))][:6] == [4, 6, 6, 4, 6, 9]
     inputs = np.zeros((1, 1, 16), dtype=bool)
     inputs[0, 0, [0, 5]] = True
-    from golden.simulate import IntegerSimulator
+    from golden.simulation.simulate import IntegerSimulator
     trace = IntegerSimulator(net, device="cpu").run(inputs, lanes=4)
     cycles = trace.counter("cycles")[0, 0]
     assert cycles[0] == 16 + (4 + 9) * 1 + 16 + cycle_model.C_LAYER
@@ -176,12 +178,12 @@ def _fs_conv_model(seed):
 
 def test_fs_converted_conv_pool_stream_matches_golden():
     """FS-neurons (Stöckl & Maass 2021) in conv and pool layers: a conv(3x3, pad 1) → avgpool → dense ReLU model
-    converted by golden.fs_convert (K = 4), three images streamed through one start with input stalls; every
+    converted by golden.conversion.fs_convert (K = 4), three images streamed through one start with input stalls; every
     (image, step, layer) entry, the stream totals and cycles equal the golden FS model (conv/pool cycle formula in
     the collect and fire windows)."""
     import torch
 
-    from golden.fs_convert import fs_convert
+    from golden.conversion.fs_convert import fs_convert
     from test_hw_fs import check_stream, golden_fs_trace, run_fs_streams
 
     rng = np.random.default_rng(2)
@@ -205,7 +207,7 @@ def test_fs_converted_conv_pool_stream_matches_golden():
 def test_fs_strided_conv_conv_dense_saturates():
     """Two FS conv layers (stride 2 with padding 2, then 2x2 kernels stride 1), random signed weights and integer
     ReLU tables, a small membrane so that COLLECT saturates; P = 3 leaves padding lanes in the channel groups."""
-    from golden.fs import relu_integer_table
+    from golden.conversion.fs_tables import relu_integer_table
     from test_hw_fs import check_stream, golden_fs_trace, run_fs_streams
 
     rng = np.random.default_rng(5)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden import cycle_model
-from golden.errors import SnnCosimError, UnsupportedLayerError, WidthError
-from golden.ir import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
-from golden.simulate import IntegerSimulator
-from golden.trace import COUNTER_NAMES, Trace, compare
+from golden.core import cycle_model
+from golden.core.errors import SnnCosimError, UnsupportedLayerError, WidthError
+from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
+from golden.simulation.simulate import IntegerSimulator
+from golden.core.trace import COUNTER_NAMES, Trace, compare
 from hw.config import EngineConfig
 from hw.config_image import config_words
 from hw.engine import NetworkEngine
@@ -283,7 +283,7 @@ def weighted_network(rng, sizes, phases=4, skip_periods=1, membrane_bits=12, wei
 
 
 def weighted_images(rng, net, n_images, steps):
-    from golden.encoding import weighted_encode
+    from golden.simulation.encoding import weighted_encode
 
     codes = rng.integers(0, 1 << net.phases, (n_images, net.n_inputs))
     spikes = weighted_encode(codes, steps, net.phases).numpy()  # [T, N, n_0]

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden import cycle_model
-from golden.encoding import fs_encode
-from golden.errors import UnsupportedLayerError, WidthError
-from golden.fs import relu_integer_table
-from golden.ir import DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
-from golden.simulate import IntegerSimulator
-from golden.trace import COUNTER_NAMES, Trace, compare
+from golden.core import cycle_model
+from golden.simulation.encoding import fs_encode
+from golden.core.errors import UnsupportedLayerError, WidthError
+from golden.conversion.fs_tables import relu_integer_table
+from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
+from golden.simulation.simulate import IntegerSimulator
+from golden.core.trace import COUNTER_NAMES, Trace, compare
 from hw.config import EngineConfig
 from hw.config_image import config_words
 from hw.engine import NetworkEngine

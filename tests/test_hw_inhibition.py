@@ -5,10 +5,10 @@ at −θ_j in the neuron lanes, the INHIBIT pass of lateral inhibition (hidden a
 import numpy as np
 import pytest
 
-from golden import cycle_model
-from golden.errors import UnsupportedLayerError, WidthError
-from golden.ir import DenseLayer, IntegerNetwork, NeuronParams
-from golden.trace import COUNTER_NAMES
+from golden.core import cycle_model
+from golden.core.errors import UnsupportedLayerError, WidthError
+from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
+from golden.core.trace import COUNTER_NAMES
 from hw.config import INHIBIT_BASE, EngineConfig
 from hw.config_image import config_words, region_address
 from test_hw_engine import assert_equivalent, golden_trace, run_engine

@@ -6,8 +6,8 @@ import pytest
 import torch
 from amaranth.sim import Simulator
 
-from golden.ir import NeuronParams
-from golden.neurons import IntegerNeuron
+from golden.core.network import NeuronParams
+from golden.simulation.neurons import IntegerNeuron
 from hw.neuron import NeuronLanes, PhaseCounter
 
 from config_bus import write_beat

@@ -6,9 +6,9 @@ downsampling and dense skips, IF-zero / LIF-subtract, small membranes (saturatio
 import numpy as np
 import pytest
 
-from golden import cycle_model
-from golden.errors import UnsupportedLayerError
-from golden.ir import DenseLayer, IntegerNetwork, NeuronParams, SkipConnection
+from golden.core import cycle_model
+from golden.core.errors import UnsupportedLayerError
+from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams, SkipConnection
 from hw.config import SKIP_WEIGHT_BASE, EngineConfig
 from hw.config_image import config_words
 from test_golden_residual import residual_net
@@ -66,7 +66,7 @@ def test_engine_rejects_skip_from_input_and_mismatched_skips():
         EngineConfig.for_network(net)
     res = residual_net(np.random.default_rng(1))
     plain = IntegerNetwork(res.input_shape, res.layers, weight_bits=4, membrane_bits=7)
-    from golden.errors import WidthError
+    from golden.core.errors import WidthError
     with pytest.raises(WidthError, match="skip connections"):
         EngineConfig.for_network(plain, lanes=4).check_fits(res)
     assert "skips" not in EngineConfig.for_network(plain, lanes=4).as_dict()  # plain builds keep their digests

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from amaranth.hdl import Shape
 
-from golden.errors import UnsupportedLayerError
-from golden.ir import Conv2dLayer, IntegerNetwork, NeuronParams
-from golden.simulate import IntegerSimulator
+from golden.core.errors import UnsupportedLayerError
+from golden.core.network import Conv2dLayer, IntegerNetwork, NeuronParams
+from golden.simulation.simulate import IntegerSimulator
 from hw.config import EngineConfig
 from hw.config_image import config_words, read_config_hex, region_address
 from hw.ports import engine_ports, engine_signature, port_widths

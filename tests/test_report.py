@@ -12,11 +12,11 @@ import pytest
 
 from cosim.app.cli import main
 from cosim.app.report_html import load_run, write_report
-from golden import energy as E
-from golden.cycle_model import C_IMAGE, step_cycles
-from golden.errors import SnnCosimError
-from golden.ir import DenseLayer, IntegerNetwork, NeuronParams
-from golden.trace import COUNTER_NAMES, Trace
+from golden.energy import estimate as E
+from golden.core.cycle_model import C_IMAGE, step_cycles
+from golden.core.errors import SnnCosimError
+from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
+from golden.core.trace import COUNTER_NAMES, Trace
 
 LANES = 4
 

@@ -14,15 +14,15 @@ import sys
 import threading
 from pathlib import Path
 
-from golden.errors import SnnCosimError
-from golden.files import check_output_path, check_writable_file, write_text_atomic
+from golden.core.errors import SnnCosimError
+from golden.core.files import check_output_path, check_writable_file, write_text_atomic
 
 INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class Interrupted(KeyboardInterrupt):
     """SIGTERM or SIGHUP, raised where the main thread is so that every ``finally`` runs: the simulator's process
-    group is ended (cosim.runner.run_process_group) and staged outputs are removed (golden.files)."""
+    group is ended (cosim.runner.run_process_group) and staged outputs are removed (golden.core.files)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -32,7 +32,7 @@ class Interrupted(KeyboardInterrupt):
 def _add_conversion_options(parser: argparse.ArgumentParser, norms=("data", "model", "percentile")) -> None:
     parser.add_argument("--neuron", choices=("if", "lif"), default="if", help="neuron model (default: if)")
     parser.add_argument("--reset", choices=("zero", "subtract"), default="subtract",
-                        help="reset after a spike (default: subtract; the Python API golden.convert.convert "
+                        help="reset after a spike (default: subtract; the Python API golden.conversion.convert.convert "
                              "defaults to zero, see docs/conversion.md)")
     parser.add_argument("--leak-shift", type=int, default=4, help="LIF leak v >>> k (default: 4)")
     parser.add_argument("--norm", choices=norms, default="data",
@@ -138,9 +138,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise SnnCosimError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     check_output_path(args.output, "network", force=args.force, option="-o")
-    from golden import convert as golden_convert
-    from golden import data as golden_data
-    from golden import train as golden_train
+    from golden.conversion import convert as golden_convert
+    from golden.data import mnist as golden_data
+    from golden.training import ann_trainer as golden_train
 
     if args.calibration is not None:
         calibration = golden_data.load_mnist_dir(args.calibration, part="train")[0][:2000]
@@ -154,7 +154,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if _has_residual_additions(model, shape):
         network = _convert_residual(model, calibration, shape, args, options)
     elif args.norm == "spikenorm":
-        from golden.spikenorm import spike_norm_convert
+        from golden.conversion.spikenorm import spike_norm_convert
 
         if args.neuron != "if":
             raise SnnCosimError("--norm spikenorm needs --neuron if (Sengupta 2019 balances non-leaky IF neurons)")
@@ -175,7 +175,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _has_residual_additions(model, shape) -> bool:
     """True when the model adds a shortcut to a layer's output (Sengupta 2019 §6 residual blocks)."""
-    from golden.ann import import_residual_network
+    from golden.conversion.ann_import import import_residual_network
 
     if shape is None:  # a dense-first model: guess_input_shape needs no help, and it has no conv blocks
         return False
@@ -183,7 +183,7 @@ def _has_residual_additions(model, shape) -> bool:
 
 
 def _convert_residual(model, calibration, shape, args, options):
-    from golden.residual import convert_residual
+    from golden.conversion.residual import convert_residual
 
     if args.norm == "percentile":
         raise SnnCosimError("--norm percentile is not available for residual networks; use data, model or spikenorm")
@@ -196,7 +196,7 @@ def _convert_residual(model, calibration, shape, args, options):
 
 
 def _cmd_verilog(args: argparse.Namespace) -> int:
-    from golden.ir import IntegerNetwork
+    from golden.core.network import IntegerNetwork
 
     if not 1 <= args.lanes <= 64:
         raise SnnCosimError(f"--lanes must be in 1..64, got {args.lanes}")
@@ -211,8 +211,8 @@ def _cmd_verilog(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from golden.files import incomplete_output_of
-    from golden.trace import Trace, compare
+    from golden.core.files import incomplete_output_of
+    from golden.core.trace import Trace, compare
 
     for path in (args.golden, args.rtl):
         marker = incomplete_output_of(path)
@@ -227,7 +227,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_chips(args: argparse.Namespace) -> int:
-    from golden.energy import load_chips
+    from golden.energy.estimate import load_chips
 
     for i, model in enumerate(load_chips(None if not args.models else args.models)):
         print(("\n" if i else "") + "\n".join(model.describe()))
@@ -242,8 +242,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def direct_train_default(name: str):
-    """A default of :class:`golden.lee_config.LeeConfig` (one source for the CLI's defaults)."""
-    from golden.lee_config import LeeConfig
+    """A default of :class:`golden.training.lee_config.LeeConfig` (one source for the CLI's defaults)."""
+    from golden.training.lee_config import LeeConfig
 
     return getattr(LeeConfig(), name)
 
@@ -256,8 +256,8 @@ def _parse_hidden(text: str) -> tuple:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from golden.datasets import DEFAULT_TRAIN_SIZE, TEST_PART_SIZE
-    from golden.lee_config import LeeConfig
+    from golden.data import DEFAULT_TRAIN_SIZE, TEST_PART_SIZE
+    from golden.training.lee_config import LeeConfig
 
     config = LeeConfig(
         hidden=_parse_hidden(args.hidden), steps=args.steps, test_steps=args.test_steps, epochs=args.epochs,
@@ -273,8 +273,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     check_output_path(args.output, "network", force=args.force, option="-o")
     import torch
 
-    from golden import data as golden_data
-    from golden import direct_train
+    from golden.data import mnist as golden_data
+    from golden.training import lee_trainer as direct_train
 
     if args.device is not None:
         try:

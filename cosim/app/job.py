@@ -19,15 +19,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from golden import convert as golden_convert
-from golden import data as golden_data
-from golden import train as golden_train
-from golden.encoding import rate_encode, weighted_encode
-from golden.errors import SnnCosimError, TraceMismatch
-from golden.files import staged_output
-from golden.ir import IntegerNetwork
-from golden.simulate import IntegerSimulator
-from golden.trace import compare
+from golden.conversion import convert as golden_convert
+from golden.data import mnist as golden_data
+from golden.training import ann_trainer as golden_train
+from golden.simulation.encoding import rate_encode, weighted_encode
+from golden.core.errors import SnnCosimError, TraceMismatch
+from golden.core.files import staged_output
+from golden.core.network import IntegerNetwork
+from golden.simulation.simulate import IntegerSimulator
+from golden.core.trace import compare
 
 from .options import CODINGS, JobOptions
 
@@ -85,7 +85,7 @@ def convert_for_coding(model, calibration_images, options: JobOptions):
     """Convert ``model`` for the chosen coding; return the integer network and an encoder
     ``encode(pixel_codes [B, n] uint8, first_image_index) -> bool spikes [T, B, n]`` for its input layer."""
     if options.coding == "fs":
-        from golden.fs_convert import fs_convert
+        from golden.conversion.fs_convert import fs_convert
 
         result = fs_convert(model, calibration_images, phases=options.phases, weight_bits=options.weight_bits,
                             membrane_bits=options.membrane_bits)
@@ -137,7 +137,7 @@ def coding_curve(trace, network: IntegerNetwork, labels: np.ndarray) -> dict:
 
 def run_job(options: JobOptions) -> JobResult:
     """Run the main job into ``options.out_dir``. Every option is checked first; the run directory is built in a
-    hidden sibling, locked against a second run, and renamed into place when it is whole (golden.files.
+    hidden sibling, locked against a second run, and renamed into place when it is whole (golden.core.files.
     staged_output): an interrupted run leaves nothing, a failed one is kept marked incomplete (its logs are
     inside; ``snncosim report`` refuses it), and a directory snncosim did not write is never touched."""
     options.validate()
@@ -359,8 +359,8 @@ def evaluate_other_codings(options: JobOptions, model, data: JobData, work: Path
 def summarize(options: JobOptions, trained: TrainedModel, network: IntegerNetwork, evaluation: GoldenEvaluation,
               n_test: int, out_dir: Path) -> JobResult:
     """The JobResult of the golden part: accuracies, totals, spikes per neuron, MACs and cycles per image."""
-    from golden.cycle_model import fixed_overhead
-    from golden.macs import ann_macs
+    from golden.core.cycle_model import fixed_overhead
+    from golden.core.macs import ann_macs
 
     totals = evaluation.totals
     result = JobResult(
@@ -383,9 +383,9 @@ def summarize(options: JobOptions, trained: TrainedModel, network: IntegerNetwor
 class Cosimulation:
     """The first ``images`` test images on the golden model (membranes recorded) and on the RTL, compared."""
     images: int
-    golden_trace: object  # golden.trace.Trace
+    golden_trace: object  # golden.core.trace.Trace
     rtl_run: object  # cosim.session.RtlRun
-    comparison: object  # golden.trace.Comparison
+    comparison: object  # golden.core.trace.Comparison
 
 
 def cosimulate_images(options: JobOptions, network: IntegerNetwork, engine, evaluation: GoldenEvaluation,
@@ -432,14 +432,14 @@ def estimate_energy(options: JobOptions, network: IntegerNetwork, evaluation: Go
                     cosim: Cosimulation | None) -> EnergyEstimate:
     """The chips' energy per image from the RTL hardware counters when there was a co-simulation (checked equal
     to the golden counts), else from the golden counts of the test part."""
-    from golden import energy
-    from golden.macs import ann_macs_per_layer
+    from golden.energy import estimate as energy
+    from golden.core.macs import ann_macs_per_layer
 
     if cosim is not None:
         counts = energy.Counts.from_trace(cosim.rtl_run.trace)
         source = f"RTL hardware counters of {cosim.images} co-simulated images"
     else:
-        from golden.cycle_model import C_IMAGE
+        from golden.core.cycle_model import C_IMAGE
 
         counts = energy.Counts.from_totals(evaluation.totals, n_test, overhead_cycles=C_IMAGE * n_test)
         source = f"golden counts of {n_test} test images"

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from golden.datasets import TEST_PART_SIZE
-from golden.errors import SnnCosimError
-from golden.ir import NeuronParams
+from golden.data import TEST_PART_SIZE
+from golden.core.errors import SnnCosimError
+from golden.core.network import NeuronParams
 
 __all__ = ["CODINGS", "DEFAULT_PHASES", "DEFAULT_STEPS", "JobOptions"]
 

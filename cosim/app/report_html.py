@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import energy as E
-from golden.errors import SnnCosimError
-from golden.files import OUTPUT_MARKER, require_complete, write_text_atomic
-from golden.macs import ann_macs_per_layer
-from golden.trace import COUNTER_NAMES, Comparison, Trace, compare
+from golden.energy import estimate as E
+from golden.core.errors import SnnCosimError
+from golden.core.files import OUTPUT_MARKER, require_complete, write_text_atomic
+from golden.core.macs import ann_macs_per_layer
+from golden.core.trace import COUNTER_NAMES, Comparison, Trace, compare
 
 __all__ = ["RunData", "load_run", "run_energy", "write_report"]
 
@@ -128,7 +128,7 @@ def load_run(run_dir: str | Path, *, in_progress: bool = False) -> RunData:
     run = RunData(path=path, summary=summary)
     net_path = path / "network.snn"
     if net_path.exists():
-        from golden.ir import IntegerNetwork
+        from golden.core.network import IntegerNetwork
         try:
             run.network = IntegerNetwork.load(net_path)
         except SnnCosimError as exc:
@@ -167,7 +167,7 @@ def _sizes(trace: Trace) -> list[int]:
 def energy_sets(run: RunData) -> list[EnergySet]:
     """The counts the report prices: the test part (golden totals), the co-simulated images (RTL counters when
     the RTL ran, else golden) and every extra coding's golden trace."""
-    from golden.cycle_model import C_IMAGE
+    from golden.core.cycle_model import C_IMAGE
 
     coding = run.coding
     sets = []

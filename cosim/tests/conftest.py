@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden.ir import DenseLayer, IntegerNetwork, NeuronParams
+from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cosim.session import check_equivalence, cosimulate, golden_reference
-from golden.ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
+from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
 from hw.config import EngineConfig
 
 from .conftest import random_spikes, run_and_check
@@ -69,7 +69,7 @@ def random_geometry(seed: int) -> dict:
 def geometry_network(geometry: dict, seed: int, coding: str, membrane_bits: int = 16) -> IntegerNetwork:
     """The network of ``geometry`` with random signed weights for ``coding``: 'if-zero', 'lif-subtract' (rate),
     'weighted' (ws hidden layers, acc output, K = 4, S = 1) or 'fs' (integer ReLU tables, acc output, K = 4)."""
-    from golden.fs import relu_integer_table
+    from golden.conversion.fs_tables import relu_integer_table
 
     rng = np.random.default_rng(seed)
     K = GEO_PHASES
@@ -117,7 +117,7 @@ def geometry_inputs(net: IntegerNetwork, seed: int) -> np.ndarray:
     """Image-major input spikes ``[N, T, n_0]`` for ``net``'s coding."""
     import torch
 
-    from golden.encoding import fs_encode, weighted_encode
+    from golden.simulation.encoding import fs_encode, weighted_encode
 
     rng = np.random.default_rng(seed)
     if net.input_coding == "rate":

@@ -1,4 +1,4 @@
-"""Diehl's ConvNet (28x28-12c5-2s-64c5-2s-10, bias-free, 2x2 average pooling; golden.train.default_convnet, trained
+"""Diehl's ConvNet (28x28-12c5-2s-64c5-2s-10, bias-free, 2x2 average pooling; golden.training.ann_trainer.default_convnet, trained
 on the embedded MNIST train part) converted three ways — IF rate coding with data-based normalisation (Diehl 2015),
 weighted spikes (Kim 2018, K = 4) and FS-neurons (Stöckl & Maass 2021, K = 6) — on one RTL build (P = 16; the FS
 hardware also runs the per-step schedule), each bit- and cycle-exact against the golden integer model on 10 test
@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from cosim.session import check_equivalence, config_for_networks, cosimulate, golden_reference
-from golden import cycle_model
-from golden.ir import NeuronParams
+from golden.core import cycle_model
+from golden.core.network import NeuronParams
 
 from .test_fs import check_stream
 
@@ -28,11 +28,11 @@ CODINGS = ("rate", "weighted", "fs")
 
 @pytest.fixture(scope="module")
 def convnet():
-    from golden import data as golden_data
-    from golden import train as golden_train
-    from golden.convert import convert
-    from golden.encoding import rate_encode, weighted_encode
-    from golden.fs_convert import fs_convert
+    from golden.data import mnist as golden_data
+    from golden.training import ann_trainer as golden_train
+    from golden.conversion.convert import convert
+    from golden.simulation.encoding import rate_encode, weighted_encode
+    from golden.conversion.fs_convert import fs_convert
 
     split = golden_data.default_split()
     model = golden_train.default_convnet()

@@ -121,7 +121,7 @@ def test_bins_are_measured_from_what_happened():
     """``cosim.fuzz.measure`` on hand-made runs (golden model only), counted by hand."""
     import numpy as np
 
-    from golden.ir import DenseLayer, IntegerNetwork, NeuronParams
+    from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
 
     # P = 4, 6 inputs in two source words (0..3, 4..5), a layer of exactly one group (n = 4 = P, G = 1)
     net = IntegerNetwork((6,), [DenseLayer(np.ones((4, 6), np.int64), np.zeros(4, np.int64),

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from cosim.session import (check_equivalence, compare_files, config_for_networks, cosimulate, golden_reference)
-from golden.errors import SnnCosimError, TraceMismatch
-from golden.ir import NeuronParams
-from golden.trace import COUNTER_NAMES, Trace
+from golden.core.errors import SnnCosimError, TraceMismatch
+from golden.core.network import NeuronParams
+from golden.core.trace import COUNTER_NAMES, Trace
 
 from .conftest import NEURON_VARIANTS, random_network, random_spikes, with_neurons
 

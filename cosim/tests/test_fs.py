@@ -18,10 +18,10 @@ import torch
 
 from cosim import harness
 from cosim.session import check_equivalence, config_for_networks, cosimulate, golden_reference
-from golden import cycle_model
-from golden.encoding import fs_encode
-from golden.errors import SnnCosimError
-from golden.ir import DenseLayer, IntegerNetwork, NeuronParams
+from golden.core import cycle_model
+from golden.simulation.encoding import fs_encode
+from golden.core.errors import SnnCosimError
+from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
 
 from .conftest import random_network, random_spikes
 
@@ -53,9 +53,9 @@ def check_stream(net: IntegerNetwork, rtl, golden) -> None:
 # ------------------------------------------------------------------------------------------- MNIST
 @pytest.fixture(scope="module")
 def mnist_fs():
-    from golden import data as golden_data
-    from golden import train as golden_train
-    from golden.fs_convert import fs_convert
+    from golden.data import mnist as golden_data
+    from golden.training import ann_trainer as golden_train
+    from golden.conversion.fs_convert import fs_convert
 
     split = golden_data.default_split()
     model = golden_train.default_mlp(progress=False)
@@ -113,9 +113,9 @@ SILU_MEMBRANE_BITS = 15
 
 
 def silu_params(scale: float, weight_scale: float) -> NeuronParams:
-    """The shipped shift-only SiLU table (golden/fs.py, K = 16) in integers: T, h ×scale, d the nearest signed
+    """The shipped shift-only SiLU table (golden/conversion/fs_tables.py, K = 16) in integers: T, h ×scale, d the nearest signed
     power of two of d·weight_scale."""
-    from golden.fs import quantize_table, table_for
+    from golden.conversion.fs_tables import quantize_table, table_for
 
     return quantize_table(table_for("silu", shift_only=True), scale, weight_scale, shift_only=True).neuron_params()
 

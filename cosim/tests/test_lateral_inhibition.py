@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from cosim.session import config_for_networks
-from golden.ir import IntegerNetwork, NeuronParams
+from golden.core.network import IntegerNetwork, NeuronParams
 
 from .conftest import random_network, random_spikes, run_and_check
 

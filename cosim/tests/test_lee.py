@@ -1,7 +1,7 @@
-"""The project's directly trained Lee 2016 network (``golden.direct_train.default_lee_network``: LIF with the floor
+"""The project's directly trained Lee 2016 network (``golden.training.lee_trainer.default_lee_network``: LIF with the floor
 at −θ_j and WTA lateral inhibition, exported as integers) runs on the RTL engine and matches the golden integer
 model bit for bit and cycle for cycle on 20 embedded MNIST test images, with the same rate-coded spikes the golden
-model and the trainer's evaluation use (``golden.encoding.rate_encode``, seed 0)."""
+model and the trainer's evaluation use (``golden.simulation.encoding.rate_encode``, seed 0)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ LANES = 8
 
 @pytest.fixture(scope="module")
 def lee():
-    from golden.data import DEFAULT_SPLIT_SEED, DEFAULT_TRAIN_SIZE, default_split
-    from golden.direct_train import default_lee_network
-    from golden.encoding import rate_encode
+    from golden.data.mnist import DEFAULT_SPLIT_SEED, DEFAULT_TRAIN_SIZE, default_split
+    from golden.training.lee_trainer import default_lee_network
+    from golden.simulation.encoding import rate_encode
 
     network, info = default_lee_network(progress=None)
     training = network.metadata["direct_training"]

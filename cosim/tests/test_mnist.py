@@ -1,4 +1,4 @@
-"""The project's trained MNIST network (golden.train.default_mlp, 784-256-10) converted three ways — IF reset to
+"""The project's trained MNIST network (golden.training.ann_trainer.default_mlp, 784-256-10) converted three ways — IF reset to
 zero, IF reset by subtraction, LIF — runs on one RTL build and matches the golden integer model bit for bit and
 cycle for cycle on 20 test images of 32 steps."""
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cosim.session import check_equivalence, config_for_networks, cosimulate, golden_reference
-from golden.ir import NeuronParams
+from golden.core.network import NeuronParams
 
 N_IMAGES = 20
 STEPS = 32
@@ -23,10 +23,10 @@ VARIANTS = {
 
 @pytest.fixture(scope="module")
 def mnist():
-    from golden import convert as golden_convert
-    from golden import data as golden_data
-    from golden import train as golden_train
-    from golden.encoding import rate_encode
+    from golden.conversion import convert as golden_convert
+    from golden.data import mnist as golden_data
+    from golden.training import ann_trainer as golden_train
+    from golden.simulation.encoding import rate_encode
 
     split = golden_data.default_split()
     model = golden_train.default_mlp(progress=False)

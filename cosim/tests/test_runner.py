@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cosim import runner
-from golden.errors import SnnCosimError
+from golden.core.errors import SnnCosimError
 
 COUNTER = """`timescale 1ns/1ps
 module counter_top;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cosim.session import check_equivalence, cosimulate, golden_reference
-from golden.ir import NeuronParams
+from golden.core.network import NeuronParams
 
 from .conftest import random_network, random_spikes
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from cosim.session import check_equivalence, config_for_networks, cosimulate, golden_reference
-from golden.cycle_model import image_cycles
-from golden.encoding import weighted_encode
-from golden.ir import IntegerNetwork, NeuronParams
+from golden.core.cycle_model import image_cycles
+from golden.simulation.encoding import weighted_encode
+from golden.core.network import IntegerNetwork, NeuronParams
 
 from .conftest import random_network
 
@@ -27,9 +27,9 @@ LANES = 8
 
 @pytest.fixture(scope="module")
 def mnist_weighted():
-    from golden import convert as golden_convert
-    from golden import data as golden_data
-    from golden import train as golden_train
+    from golden.conversion import convert as golden_convert
+    from golden.data import mnist as golden_data
+    from golden.training import ann_trainer as golden_train
 
     split = golden_data.default_split()
     model = golden_train.default_mlp(progress=False)

@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .errors import SnnCosimError
+from golden.core.errors import SnnCosimError
 
 _MASK64 = (1 << 64) - 1
 

@@ -31,12 +31,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .ann import AffineOp, network_input_shape
-from .errors import SnnCosimError, WidthError
-from .ir import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, Layer, NeuronParams, signed_bits_for,
+from golden.conversion.ann_import import AffineOp, network_input_shape
+from golden.core.errors import SnnCosimError, WidthError
+from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, Layer, NeuronParams, signed_bits_for,
                  signed_range)
-from .macs import layer_ann_macs
-from .normalize import Normalization, weighted_ceiling
+from golden.core.macs import layer_ann_macs
+from golden.conversion.normalize import Normalization, weighted_ceiling
 
 INPUT_CODINGS = ("rate", "direct", "weighted")
 
@@ -121,7 +121,7 @@ def quantize(normalization: Normalization, *, weight_bits: int = 8, membrane_bit
     """Turn normalised float layers into a validated :class:`IntegerNetwork` (see the module docstring).
 
     ``neuron`` (default IF, reset to zero) applies to every layer of a rate/direct network. With
-    ``input_coding="weighted"`` (Kim 2018; ``normalization`` from :func:`golden.normalize.for_weighted_spikes`)
+    ``input_coding="weighted"`` (Kim 2018; ``normalization`` from :func:`golden.conversion.normalize.for_weighted_spikes`)
     the neurons are fixed — 'ws' hidden layers and the 'acc' output layer — the biases are Kim's
     ``β = b'/(1 − 2^-K)``, ``input_bits = phases`` = K and ``skip_periods`` = S.
 
@@ -204,7 +204,7 @@ def quantize(normalization: Normalization, *, weight_bits: int = 8, membrane_bit
         quant.update(phases=phases, skip_periods=skip_periods, bias_factor=bias_factor,
                      input_lambda=float(normalization.input_lambda), min_membrane_bits=need)
     record = {
-        "source": "golden.convert",
+        "source": "golden.conversion.convert",
         "normalization": normalization.summary(),
         "quantization": quant,
         "ann": {"layers": [op.describe() for op in ops], "mac_count": sum(layer_ann_macs(layer) for layer in layers)},

@@ -7,7 +7,7 @@ numbers per activation, shared by all neurons of that activation:
 
 * :class:`FsTable` — the float tables in activation units (the paper's form), with the float response
   :func:`fs_response` (vectorised, numpy or torch);
-* :class:`IntegerFsTable` — the integer tables of an :class:`~golden.ir.IntegerNetwork` layer (``T``, ``h`` in
+* :class:`IntegerFsTable` — the integer tables of an :class:`~golden.core.network.IntegerNetwork` layer (``T``, ``h`` in
   the layer's membrane units, ``d`` in the next layer's weight units), with the exact integer response
   :func:`fs_integer_response` (saturating like the hardware's membrane).
 
@@ -19,7 +19,7 @@ first (with the ``≥`` comparison of SPEC §1), so in integers ``T = h = θ·2^
 SiLU and sigmoid tables are fitted (:func:`fit_table`) by gradient descent through the K steps with a triangle
 pseudo-derivative for the Heaviside step (paper §1.2, notes/004 §2.5): our own procedure, described at
 :func:`fit_table`. The full-quality fits are made by ``scripts/fit_fs_tables.py`` and shipped as data in
-``golden/fs_tables.json`` (:func:`load_tables`, :func:`table_for`). :func:`quantize_table` turns a float table
+``golden/conversion/fs_tables.json`` (:func:`load_tables`, :func:`table_for`). :func:`quantize_table` turns a float table
 into integers for a layer scale; with ``shift_only`` the ``d`` entries are signed powers of two, so the receiving
 datapath needs a shifter instead of a multiplier (tables fitted with ``shift_only=True`` lose little accuracy).
 """
@@ -37,8 +37,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .errors import SnnCosimError, UnsupportedLayerError, WidthError
-from .ir import MAX_PHASES, NeuronParams, signed_bits_for, signed_range
+from golden.core.errors import SnnCosimError, UnsupportedLayerError, WidthError
+from golden.core.network import MAX_PHASES, NeuronParams, signed_bits_for, signed_range
 
 __all__ = [
     "FsTable", "IntegerFsTable", "FitSpec", "FitResult", "FIT_SPECS", "ACTIVATIONS", "TABLES_PATH",
@@ -68,7 +68,7 @@ def _check_activation(activation: str) -> str:
     if activation not in ACTIVATIONS:
         raise UnsupportedLayerError(
             f"no FS table for activation {activation!r}; FS tables exist for "
-            f"{', '.join(repr(a) for a in ACTIVATIONS)} (fit another with golden.fs.fit_table)")
+            f"{', '.join(repr(a) for a in ACTIVATIONS)} (fit another with golden.conversion.fs_tables.fit_table)")
     return activation
 
 
@@ -215,7 +215,7 @@ def signed_power_of_two(values) -> np.ndarray:
 @dataclass(frozen=True)
 class IntegerFsTable:
     """Integer tables of one FS layer: ``threshold`` T and ``reset`` h in the layer's membrane units, ``weight``
-    d in the next layer's weight units (what :class:`~golden.ir.NeuronParams` holds)."""
+    d in the next layer's weight units (what :class:`~golden.core.network.NeuronParams` holds)."""
 
     threshold: tuple[int, ...]
     reset: tuple[int, ...]
@@ -276,7 +276,7 @@ def quantize_table(table: FsTable, scale: float, weight_scale: float, *, shift_o
     counted in ``1/weight_scale`` activation units: ``T = round(T·scale)``, ``h = round(h·scale)``,
     ``d = round(d·weight_scale)`` (half to even). With ``shift_only`` every d becomes the nearest signed power of
     two of ``d·weight_scale`` (log domain, at least 1 in magnitude), so the next layer shifts instead of
-    multiplying. The next layer's weights must then be divided by ``weight_scale`` (``golden.fs_convert`` does).
+    multiplying. The next layer's weights must then be divided by ``weight_scale`` (``golden.conversion.fs_convert`` does).
     A d that rounds to 0 without ``shift_only`` is kept as 0 (that step's spikes carry nothing)."""
     for name, value in (("scale", scale), ("weight_scale", weight_scale)):
         if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
@@ -524,7 +524,7 @@ def _load(path: str) -> tuple[FsTable, ...]:
 
 
 def load_tables(path: str | Path | None = None) -> list[FsTable]:
-    """The fitted tables shipped in ``golden/fs_tables.json`` (or ``path``), made by
+    """The fitted tables shipped in ``golden/conversion/fs_tables.json`` (or ``path``), made by
     ``scripts/fit_fs_tables.py``."""
     return list(_load(str(TABLES_PATH if path is None else path)))
 
@@ -556,4 +556,4 @@ def table_for(activation: str, phases: int | None = None, *, alpha: float = 1.0,
             return table
     raise UnsupportedLayerError(
         f"no shipped {activation} table with K={phases}{' (shift-only)' if shift_only else ''}; fit one with "
-        f"golden.fs.fit_table({activation!r}, {phases}{', shift_only=True' if shift_only else ''})")
+        f"golden.conversion.fs_tables.fit_table({activation!r}, {phases}{', shift_only=True' if shift_only else ''})")

@@ -1,5 +1,5 @@
 """The configuration of Lee 2016 direct training and its layer grammar (torch-free, so that the command line can
-show defaults and check options without importing the trainer). :mod:`golden.direct_train` trains with it."""
+show defaults and check options without importing the trainer). :mod:`golden.training.lee_trainer` trains with it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import SnnCosimError
+from golden.core.errors import SnnCosimError
 
 __all__ = ["LeeConfig", "LayerSpec", "parse_layers"]
 

@@ -13,7 +13,7 @@ and **average** pooling instead of max pooling. :func:`import_network` reads suc
 * ``nn.BatchNorm1d/2d`` directly after a Linear/Conv2d is folded exactly into it with its eval-mode statistics:
   ``W' = W·γ/√(σ²+ε)``, ``b' = (b − μ)·γ/√(σ²+ε) + β`` (per output channel).
 
-Everything else raises :class:`~golden.errors.UnsupportedLayerError` naming the module path, its type and what to
+Everything else raises :class:`~golden.core.errors.UnsupportedLayerError` naming the module path, its type and what to
 use instead. Weights and biases are kept in ``float64``. The import is checked by running the model (eval mode)
 and the imported ops on the same random input: if they disagree, the model does something the importer cannot see
 and the import is refused rather than silently wrong.
@@ -32,7 +32,7 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import UnsupportedLayerError
+from golden.core.errors import UnsupportedLayerError
 
 OpKind = Literal["linear", "conv2d", "avgpool2d"]
 
@@ -517,7 +517,7 @@ def import_network(model: nn.Module, input_shape: Sequence[int] | None = None) -
     ops = importer.run()
     if importer.skips:
         raise UnsupportedLayerError(f"{type(model).__name__} has residual additions; convert it with "
-                                    f"golden.residual.convert_residual (import_residual_network)")
+                                    f"golden.conversion.residual.convert_residual (import_residual_network)")
     if shape is None:
         shape = ops[0].in_shape
     _check_against_model(model, ops, shape)

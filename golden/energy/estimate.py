@@ -1,6 +1,6 @@
 """Energy of a run on a target chip model (SPEC §7): exact operation counts × cited energy per operation.
 
-A **chip model** is a YAML file (``golden/chips/*.yaml`` ship with the package; users pass a path). Every number in
+A **chip model** is a YAML file (``golden/energy/chips/*.yaml`` ship with the package; users pass a path). Every number in
 it carries a unit, a citation (``source`` + ``where``), the kind of evidence behind it and whether we checked it
 against the primary paper. A model has a **scope**:
 
@@ -21,7 +21,7 @@ the nearest binary float), counts are Python integers, and every energy is a Fra
 Fraction is correctly rounded, so anyone who recomputes Σ count × price from the saved counts and the YAML gets the
 same float to the last digit.
 
-Counters (``golden.trace.COUNTER_NAMES``) map onto the priced terms as ``acs → ac``, ``macs → mac``,
+Counters (``golden.core.trace.COUNTER_NAMES``) map onto the priced terms as ``acs → ac``, ``macs → mac``,
 ``neuron_updates → neuron_update``, ``spikes → spike``, ``weight_reads → weight_read``, ``state_reads →
 state_read``, ``state_writes → state_write``; ``cycles`` give the static energy (static power × cycles / clock);
 ``saturations`` are not priced. Memory terms are priced per access of ``per_bits`` bits: one engine word of
@@ -29,7 +29,7 @@ state_read``, ``state_writes → state_write``; ``cycles`` give the static energ
 accesses.
 
 The ANN baseline on the same chip: the ANN's MACs of the same network (one per synapse and image, the SPEC §5
-comparison count of :func:`golden.macs.ann_macs_per_layer`, residual shortcuts included) priced as ``mac``, plus
+comparison count of :func:`golden.core.macs.ann_macs_per_layer`, residual shortcuts included) priced as ``mac``, plus
 one weight operand read per MAC, packed ``per_bits / weight_bits`` to an access (``ceil(macs_l · weight_bits /
 per_bits)`` accesses per layer and image). Activation reads/writes are not counted on either side (the SNN's
 spike-mask words are not counted either); see ``docs/energy.md``.
@@ -46,8 +46,8 @@ from typing import Iterable, Mapping, Sequence
 
 import yaml
 
-from .errors import SnnCosimError
-from .trace import COUNTER_NAMES, Trace
+from golden.core.errors import SnnCosimError
+from golden.core.trace import COUNTER_NAMES, Trace
 
 __all__ = [
     "ChipModelError", "EnergyTermError", "TERMS", "TERM_COUNTER", "Price", "ChipModel", "Geometry", "Counts",
@@ -492,11 +492,11 @@ def _parse_model(raw, file: str, path: Path | None, shipped: bool) -> ChipModel:
 
 
 def _chips_dir():
-    return resources.files("golden.chips")
+    return resources.files("golden.energy.chips")
 
 
 def shipped_chip_names() -> list[str]:
-    """Names of the chip models shipped in ``golden/chips`` (sorted)."""
+    """Names of the chip models shipped in ``golden/energy/chips`` (sorted)."""
     return sorted(p.name[:-5] for p in _chips_dir().iterdir() if p.name.endswith(".yaml"))
 
 

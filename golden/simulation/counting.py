@@ -1,10 +1,10 @@
 """Operation counts per (image, step, layer) (SPEC §5, docs/spec.md §5); the ANN's own MAC count is
-:mod:`golden.macs`.
+:mod:`golden.core.macs`.
 
 The nine counters, in :data:`COUNTER_NAMES` order, of layer ``l`` at step ``t`` (``S_in`` = spikes layer ``l−1``
 emitted at step ``t``, layer 0 = the input; ``P`` lanes; ``G_l = ceil(n_l/P)``):
 
-* ``cycles``         — the cycle model (:mod:`golden.cycle_model`): ``W_l + S_in·G_l + G_l + C_LAYER``
+* ``cycles``         — the cycle model (:mod:`golden.core.cycle_model`): ``W_l + S_in·G_l + G_l + C_LAYER``
 * ``acs``            — Σ over input spikes of the spike's fan-out: ``S_in·n_l`` for dense layers; for conv/pool the
   number of output neurons the spiking input actually reaches (zero padding and stride taken into account)
 * ``macs``           — 0 for spiking input; for a "direct" first layer the layer's ANN MACs every step
@@ -21,7 +21,7 @@ a neuron that saturates in the integrate or in the inhibition counts once.
 
 For a "direct" first layer every input is visited every step: ``S_in(t, 1) := n_0`` in cycles and weight reads,
 and ``acs = 0``. Conv and pool layers follow the engine's convolution schedule (docs/architecture.md,
-"Convolution"; :func:`golden.cycle_model.layer_plans`): with ``R`` = Σ over input spikes of the output positions
+"Convolution"; :func:`golden.core.cycle_model.layer_plans`): with ``R`` = Σ over input spikes of the output positions
 each reaches (``acs / c_out`` for conv), ``Q = h_out·w_out`` positions and ``G_l = ceil(c_out/P)`` channel
 groups, conv: ``cycles = W_l + R·G_l + Q·G_l + C_LAYER`` and ``weight_reads = R·G_l``; pool (word-parallel: input
 channel = output channel, so a source word lines up lane for lane with its output channel group): ``cycles = W_l +
@@ -51,11 +51,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import cycle_model
-from .errors import SnnCosimError
-from .ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
-from .macs import ann_macs_per_layer
-from .trace import COUNTER_NAMES, Trace
+from golden.core import cycle_model
+from golden.core.errors import SnnCosimError
+from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
+from golden.core.macs import ann_macs_per_layer
+from golden.core.trace import COUNTER_NAMES, Trace
 
 __all__ = [
     "COUNTER_NAMES", "LayerGeometry", "layer_geometry", "fan_out",

@@ -1,6 +1,6 @@
-"""The ANN's multiply-accumulates of one inference of an :class:`~golden.ir.IntegerNetwork` (SPEC §5's comparison
-figure, docs/spec.md §5): the one count that the counters (:mod:`golden.counting`), the energy model
-(:mod:`golden.energy`), the conversion record (:mod:`golden.quantize`) and the job summary use. Torch-free, so that
+"""The ANN's multiply-accumulates of one inference of an :class:`~golden.core.network.IntegerNetwork` (SPEC §5's comparison
+figure, docs/spec.md §5): the one count that the counters (:mod:`golden.simulation.counting`), the energy model
+(:mod:`golden.energy.estimate`), the conversion record (:mod:`golden.conversion.quantize`) and the job summary use. Torch-free, so that
 reports can use it.
 
 Per layer: dense ``n_in·n_out``; conv ``c_out·h_out·w_out·c_in·kh·kw`` (padded taps included, as an ANN computes
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import SnnCosimError
-from .ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, SkipConnection
+from golden.core.errors import SnnCosimError
+from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, SkipConnection
 
 __all__ = ["layer_ann_macs", "skip_ann_macs", "ann_macs_per_layer", "ann_macs"]
 

@@ -37,7 +37,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .errors import SnnCosimError
+from golden.core.errors import SnnCosimError
 
 __all__ = ["EarlyDecision", "early_decision", "period_average", "spikes_until"]
 

@@ -8,14 +8,14 @@
 Every ReLU unit becomes an FS neuron with the ReLU table of K steps; connections and weights stay. The layer's
 integer scale folds the table's range into the weights (notes/004 §5 "ReLU in integers"):
 
-* Input: 8-bit pixels become K-bit codes ``x`` (:func:`golden.encoding.fs_pixel_codes`: ``pixel << (K − 8)`` for
+* Input: 8-bit pixels become K-bit codes ``x`` (:func:`golden.simulation.encoding.fs_pixel_codes`: ``pixel << (K − 8)`` for
   K ≥ 8, the upper K bits for K < 8) sent MSB first with ``d_in[t] = 2^(K−t)``; one code unit is the ANN input
   ``u_0 = 2^(8−K)/255`` (exact for K ≥ 8).
 * Hidden layer l (ReLU, range ``α_l``): its output code ``n_l = clamp(round(y_l/u_l), 0, 2^K − 1)`` stands for the
   activation ``n_l·u_l``, ``u_l = α_l/2^K``. With the integer threshold scale ``θ_l`` and ``s_l = θ_l/u_l``
   membrane units per pre-activation unit: ``W_int = round(W_l·u_{l−1}·s_l)``, ``b_int = round(b_l·s_l) + ⌊θ_l/2⌋``
   (the ``+⌊θ_l/2⌋`` makes the FS floor a rounding; pooling layers have no bias and floor), tables
-  ``T = h = θ_l·2^(K−t)``, ``d = 2^(K−t)`` (:func:`golden.fs.relu_integer_table`). ``θ_l`` is the largest integer
+  ``T = h = θ_l·2^(K−t)``, ``d = 2^(K−t)`` (:func:`golden.conversion.fs_tables.relu_integer_table`). ``θ_l`` is the largest integer
   whose weights fit ``weight_bits``: ``θ_l = ⌊(2^(weight_bits−1) − 1)·u_l / max|W_l·u_{l−1}|⌋`` (≥ 1, else a
   :class:`WidthError`).
 * Output layer: ``acc`` (collects in window L, never fires), ``W_int = round(W_L·u_{L−1}·s_L)`` with the largest
@@ -41,13 +41,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .ann import AffineOp, forward_ops, import_network, import_residual_network, network_input_shape
-from .convert import guess_input_shape
-from .encoding import fs_encode, fs_pixel_codes
-from .quantize import build_layer
-from .errors import DataError, SnnCosimError, UnsupportedLayerError, WidthError
-from .fs import relu_integer_table, relu_table
-from .ir import IntegerNetwork, Layer, MAX_PHASES, NeuronParams, SkipConnection, signed_bits_for, signed_range
+from golden.conversion.ann_import import AffineOp, forward_ops, import_network, import_residual_network, network_input_shape
+from golden.conversion.convert import guess_input_shape
+from golden.simulation.encoding import fs_encode, fs_pixel_codes
+from golden.conversion.quantize import build_layer
+from golden.core.errors import DataError, SnnCosimError, UnsupportedLayerError, WidthError
+from golden.conversion.fs_tables import relu_integer_table, relu_table
+from golden.core.network import IntegerNetwork, Layer, MAX_PHASES, NeuronParams, SkipConnection, signed_bits_for, signed_range
 
 __all__ = ["FsConversionResult", "fs_convert", "fs_convert_residual", "fs_input_unit", "DEFAULT_FS_PERCENTILE"]
 
@@ -82,7 +82,7 @@ class FsConversionResult:
         return int(self.integer.fs_latency)
 
     def input_codes(self, pixels):
-        """K-bit input codes of 8-bit pixel codes (:func:`golden.encoding.fs_pixel_codes`)."""
+        """K-bit input codes of 8-bit pixel codes (:func:`golden.simulation.encoding.fs_pixel_codes`)."""
         return fs_pixel_codes(pixels, self.phases)
 
     def input_spikes(self, pixels, *, device=None) -> torch.Tensor:
@@ -202,12 +202,12 @@ def fs_convert_residual(model: nn.Module, calibration_images=None, *, phases: in
                         percentile: float | None = DEFAULT_FS_PERCENTILE, round_to_nearest: bool = True,
                         input_shape: Sequence[int] | None = None, batch_size: int = 500) -> FsConversionResult:
     """:func:`fs_convert` for residual networks (``relu(main + shortcut)`` blocks,
-    :func:`golden.ann.import_residual_network`): every junction becomes an FS layer with a
-    :class:`~golden.ir.SkipConnection` (docs/spec.md §3b, "Residual junctions in FS networks"). The shortcut
+    :func:`golden.conversion.ann_import.import_residual_network`): every junction becomes an FS layer with a
+    :class:`~golden.core.network.SkipConnection` (docs/spec.md §3b, "Residual junctions in FS networks"). The shortcut
     carries the source's FS code ``n_k`` (``u_k`` per code unit, ``u_0`` for the input), so its weights are
     scaled like main weights: ``S_int = round(S·u_k·s_l)``, and ``θ_l`` is the largest integer for which both
     ``W_int`` and ``S_int`` fit ``weight_bits``. ``α_l`` are measured on the ANN with its shortcuts. Unlike the
-    rate conversion (golden.residual, Sengupta's rules) no thresholds are shared and a shortcut may start at the
+    rate conversion (golden.conversion.residual, Sengupta's rules) no thresholds are shared and a shortcut may start at the
     input: FS codes are values, so the junction adds them exactly."""
     images = _check_args(calibration_images, phases, weight_bits, percentile)
     shape = _input_shape(model, images, input_shape)
@@ -221,7 +221,7 @@ def fs_convert_residual(model: nn.Module, calibration_images=None, *, phases: in
 def _convert_ops(ops, skips, images, phases, weight_bits, membrane_bits, alpha, percentile, round_to_nearest,
                  batch_size) -> FsConversionResult:
     """The conversion of the imported ``ops`` (and residual ``skips``) described in the module docstring."""
-    from .residual import _skip_weight  # the shortcut as a weight array in the junction's geometry
+    from golden.conversion.residual import _skip_weight  # the shortcut as a weight array in the junction's geometry
 
     _check_activations(ops)
     alphas = _alphas(ops, images, phases, alpha, percentile, batch_size, skips)

@@ -1,7 +1,7 @@
 """Direct training of spiking networks with backpropagation (Lee, Delbruck & Pfeiffer 2016), in discrete time.
 
 The network is trained on the spikes it will see in the golden model and on the RTL: rate-coded inputs from
-:func:`golden.encoding.rate_encode`, LIF neurons of docs/spec.md §3 (``v = sat(v − (v >>> k) + I)``, reset by
+:func:`golden.simulation.encoding.rate_encode`, LIF neurons of docs/spec.md §3 (``v = sat(v − (v >>> k) + I)``, reset by
 subtraction, the floor ``v ≥ −θ_j`` of Lee's clip at −V_th, per-neuron thresholds) and the lateral inhibition of
 docs/spec.md §3c (after every neuron of the layer has fired, neuron i loses ``u_i·m_i``, ``m_i`` = spikes of the
 other neurons at that step, ``u_i = round(|κ|·θ_i)``; then the floor again).
@@ -10,7 +10,7 @@ other neurons at that step, ``u_i = round(|κ|·θ_i)``; then the floor again).
 forward pass quantises the float parameters per layer (scale ``s_l = (2^(b−1)−1) / max|w_l|``; ``W = round(w·s_l)``,
 ``θ = max(1, round(θ_float·s_l))``, ``u = round(|κ|·θ)``) and runs the integer dynamics on integer-valued floats
 (exact below 2^24, the arithmetic shift as ``floor(v·2^-k)``, saturation emulated). So the trainer's "float
-simulation" and :class:`golden.simulate.IntegerSimulator` of :func:`export`'s network compute the same spikes.
+simulation" and :class:`golden.simulation.simulate.IntegerSimulator` of :func:`export`'s network compute the same spikes.
 
 **Backward** = Lee's approximations (Sec. 2.2), evaluated on the time-averaged low-pass traces of the sample
 (Eq. 4 in discrete time: ``x(t) = γ·x(t−1) + s(t)``, ``γ = 1 − 2^−k`` the leak, reported in units of spikes per
@@ -39,12 +39,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import DEFAULT_SPLIT_SEED, DEFAULT_TRAIN_SIZE, default_split
-from .encoding import rate_encode
-from .errors import DataError, NetworkFileError, SnnCosimError
-from .ir import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, layer_inhibition, signed_range
-from .lee_config import LayerSpec, LeeConfig, parse_layers
-from .train import cache_dir as _cache_dir
+from golden.data.mnist import DEFAULT_SPLIT_SEED, DEFAULT_TRAIN_SIZE, default_split
+from golden.simulation.encoding import rate_encode
+from golden.core.errors import DataError, NetworkFileError, SnnCosimError
+from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, layer_inhibition, signed_range
+from golden.training.lee_config import LayerSpec, LeeConfig, parse_layers
+from golden.training.ann_trainer import cache_dir as _cache_dir
 
 __all__ = ["LeeConfig", "LeeTrainer", "LayerSpec", "parse_layers", "train_lee", "export", "default_lee_network",
            "DEFAULT_LEE_CONFIG", "TrainResult", "simulate_counts",
@@ -568,7 +568,7 @@ def evaluate(trainer: LeeTrainer, network: IntegerNetwork, images, labels, *, st
              agreement_images: int | None = None, progress: bool = False) -> dict:
     """Test accuracy of the trainer's simulation and of the golden integer simulation on the same spikes (seed
     ``seed``), and their prediction agreement."""
-    from .simulate import IntegerSimulator
+    from golden.simulation.simulate import IntegerSimulator
 
     labels = np.asarray(labels).reshape(-1).astype(np.int64)
     spikes = encode(images, steps, max_rate=trainer.config.max_rate, seed=seed)
@@ -585,7 +585,7 @@ def evaluate(trainer: LeeTrainer, network: IntegerNetwork, images, labels, *, st
 
 
 def _counter_index(name: str) -> int:
-    from .trace import COUNTER_NAMES
+    from golden.core.trace import COUNTER_NAMES
 
     return COUNTER_NAMES.index(name)
 

@@ -41,8 +41,8 @@ import numbers
 import torch
 from torch import nn
 
-from .errors import SnnCosimError
-from .ir import NeuronParams, signed_range
+from golden.core.errors import SnnCosimError
+from golden.core.network import NeuronParams, signed_range
 
 
 def _zero_membranes(layer: nn.Module, batch: int, n: int | None, device) -> torch.Tensor:

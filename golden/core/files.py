@@ -28,13 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import SnnCosimError
+from golden.core.errors import SnnCosimError
 
 __all__ = ["OUTPUT_MARKER", "OutputPathError", "check_output_path", "make_public", "output_kind",
            "output_lock", "require_complete", "staged_output", "write_bytes_atomic", "write_text_atomic"]
 
 OUTPUT_MARKER = ".snncosim-output.json"
-NETWORK_FORMAT_NAME = "snncosim-integer-network"  # golden.ir.FORMAT_NAME (kept here: ir imports this module)
+NETWORK_FORMAT_NAME = "snncosim-integer-network"  # golden.core.network.FORMAT_NAME (kept here: ir imports this module)
 
 
 class OutputPathError(SnnCosimError):

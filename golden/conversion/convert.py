@@ -2,7 +2,7 @@
 
     result = convert(model, calibration_images, method="data")                      # rate coding (Diehl 2015)
     result = convert(model, calibration_images, input_coding="weighted", phases=4)  # weighted spikes (Kim 2018)
-    result.integer          # validated IntegerNetwork: what golden.simulate (integer) and the RTL run
+    result.integer          # validated IntegerNetwork: what golden.simulation.simulate (integer) and the RTL run
     result.float_network    # same structure in float64, thresholds 1.0: for accuracy studies only
     result.lambdas          # λ_1..λ_L of the normalisation (Diehl 2015 Alg. 1/2, Rueckauer 2017)
 
@@ -20,14 +20,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .ann import AffineOp, import_network, network_input_shape
-from .data import to_unit
-from .encoding import pixel_codes_to_phases
-from .errors import DataError, SnnCosimError
-from .ir import IntegerNetwork, NeuronParams
-from .normalize import (DEFAULT_PERCENTILE, Method, Normalization, for_weighted_spikes, normalize,
+from golden.conversion.ann_import import AffineOp, import_network, network_input_shape
+from golden.data.mnist import to_unit
+from golden.simulation.encoding import pixel_codes_to_phases
+from golden.core.errors import DataError, SnnCosimError
+from golden.core.network import IntegerNetwork, NeuronParams
+from golden.conversion.normalize import (DEFAULT_PERCENTILE, Method, Normalization, for_weighted_spikes, normalize,
                         scale_biases_for_rate, weighted_ceiling)
-from .quantize import build_layer, check_phases, quantize, weighted_neurons
+from golden.conversion.quantize import build_layer, check_phases, quantize, weighted_neurons
 
 PIXEL_BITS = 8  # calibration and test images are 8-bit pixel codes (or floats code/255)
 
@@ -50,7 +50,7 @@ class ConversionResult:
     @property
     def decision_scale(self) -> int:
         """Divisor that turns the integer network's output values into activation units (the ``scale`` of
-        :func:`golden.early_decision.early_decision`): ``2^K · s_L`` for weighted spikes (the 'acc' membrane is
+        :func:`golden.simulation.early_decision.early_decision`): ``2^K · s_L`` for weighted spikes (the 'acc' membrane is
         in units of 2^-K of the output layer, whose weights are s_L times the float ones), else ``s_L``. The
         float network needs ``scale = 1``."""
         return int(self.scales[-1]) << int(self.integer.phases)
@@ -73,13 +73,13 @@ def calibration_to_unit(images) -> torch.Tensor:
                         f"[0, 1]")
     if tensor.numel() and (float(tensor.min()) < 0 or float(tensor.max()) > 1):
         raise DataError(f"calibration images are floats in [{float(tensor.min()):.3g}, {float(tensor.max()):.3g}], "
-                        f"not in [0, 1]; pass uint8 codes 0..255 or divide by 255 (golden.data.to_unit)")
+                        f"not in [0, 1]; pass uint8 codes 0..255 or divide by 255 (golden.data.mnist.to_unit)")
     return tensor.to(torch.float64)
 
 
 def weighted_codes(pixels, phases: int, *, pixel_bits: int = PIXEL_BITS):
     """K-bit weighted-spike input codes of pixel codes: the upper K bits (``pixel >> (8 − K)``, Kim 2018:
-    "only the upper 4 bits of input pixel values are used"; :func:`golden.encoding.pixel_codes_to_phases`); for
+    "only the upper 4 bits of input pixel values are used"; :func:`golden.simulation.encoding.pixel_codes_to_phases`); for
     K > 8 the pixel with K − 8 zero bits appended. Either way the input value ``code/2^K`` is the pixel's
     upper bits over 2^8, the value that :func:`convert` folds into layer 1."""
     phases, _ = check_phases(phases, 0)

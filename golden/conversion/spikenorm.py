@@ -6,11 +6,11 @@
 
 For layer i = 1..L (notes/002 §2.8):
 
-1. the calibration images are rate coded (Bernoulli, p = max_rate·code/255, :func:`golden.encoding.rate_encode`
+1. the calibration images are rate coded (Bernoulli, p = max_rate·code/255, :func:`golden.simulation.encoding.rate_encode`
    with ``seed``) into spike trains ``X^0[t]``, t = 1..T;
 2. ``θ_i = max over t, images and neurons of the single-step weighted input W_i ⊛ X^{i−1}[t] + b_i·max_rate``
    (the paper's "vmem.input", **not** the membrane potential; biases, absent in the paper's nets, are included as
-   a per-step input scaled like :func:`golden.normalize.scale_biases_for_rate`);
+   a per-step input scaled like :func:`golden.conversion.normalize.scale_biases_for_rate`);
 3. layer i is simulated (IF, no leak, the reset of ``neuron``, threshold θ_i, from zero state per image) on
    ``X^{i−1}`` to give ``X^i``, the input of layer i+1.
 
@@ -21,7 +21,7 @@ emitted in the same step.
 Threshold balancing with θ_i on the raw weights is the weight normalisation ``W'_i = W_i/θ_i`` with threshold 1
 (exactly equivalent: notes/002 §2.5). Because layer i's inputs are real spikes (0/1), the factors do **not** chain
 as Diehl's λ_{l−1}/λ_l: the multiplier applied to layer i's weights is ``1/θ_i``, i.e. the equivalent
-``λ_i = θ_1·…·θ_i`` of :mod:`golden.normalize`. Quantisation is :func:`golden.quantize.quantize` unchanged
+``λ_i = θ_1·…·θ_i`` of :mod:`golden.conversion.normalize`. Quantisation is :func:`golden.conversion.quantize.quantize` unchanged
 (``s_i = floor((2^(wb−1)−1)/max|W'_i|)``, ``W_int = rint(W'_i·s_i)``, threshold ``s_i``).
 
 The calibration simulation runs in float64 on the CPU (the thresholds are measurements, the integer network is
@@ -36,13 +36,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .ann import AffineOp, apply_op, import_network, network_input_shape
-from .convert import build_float_network, calibration_to_unit, guess_input_shape
-from .encoding import rate_encode
-from .errors import DataError, SnnCosimError
-from .ir import IntegerNetwork, NeuronParams
-from .normalize import Normalization, apply_lambdas, scale_biases_for_rate
-from .quantize import quantize
+from golden.conversion.ann_import import AffineOp, apply_op, import_network, network_input_shape
+from golden.conversion.convert import build_float_network, calibration_to_unit, guess_input_shape
+from golden.simulation.encoding import rate_encode
+from golden.core.errors import DataError, SnnCosimError
+from golden.core.network import IntegerNetwork, NeuronParams
+from golden.conversion.normalize import Normalization, apply_lambdas, scale_biases_for_rate
+from golden.conversion.quantize import quantize
 
 DEFAULT_NEURON = NeuronParams("if", "subtract")
 DEFAULT_CHUNK = 64  # images per calibration chunk (results never depend on it)
@@ -50,7 +50,7 @@ DEFAULT_CHUNK = 64  # images per calibration chunk (results never depend on it)
 
 @dataclass(frozen=True)
 class SpikeNormResult:
-    """What :func:`spike_norm_convert` produces (the fields of :class:`golden.convert.ConversionResult` plus the
+    """What :func:`spike_norm_convert` produces (the fields of :class:`golden.conversion.convert.ConversionResult` plus the
     measured thresholds)."""
 
     integer: IntegerNetwork  # validated; simulate it, save it, build hardware from it
@@ -135,9 +135,9 @@ def spike_norm_convert(model: torch.nn.Module, calibration_images, *, steps: int
 
     ``calibration_images``: ``uint8`` codes 0..255 or floats in [0, 1] (rounded to codes), shape ``[N, ...]``;
     the paper uses a random mini-batch of 256 training images and ``steps`` = 2500. The spike trains are
-    :func:`golden.encoding.rate_encode` ``(codes, steps, max_rate=max_rate, seed=seed)``. ``neuron`` must be a
+    :func:`golden.simulation.encoding.rate_encode` ``(codes, steps, max_rate=max_rate, seed=seed)``. ``neuron`` must be a
     non-leaky IF neuron (``NeuronParams("if", reset)``); its reset is used both in the calibration run and in the
-    integer network. Widths as :func:`golden.quantize.quantize` (a :class:`WidthError` names the width that works).
+    integer network. Widths as :func:`golden.conversion.quantize.quantize` (a :class:`WidthError` names the width that works).
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise SnnCosimError(f"steps={steps!r} must be a positive integer (Sengupta 2019 uses 2500)")
@@ -163,7 +163,7 @@ def spike_norm_convert(model: torch.nn.Module, calibration_images, *, steps: int
     lambdas = list(np.cumprod(thresholds).astype(float))
     details = {"thresholds": thresholds, "steps": int(steps), "seed": int(seed), "spike_rates": rates}
     normalization = Normalization(apply_lambdas(rate_ops, lambdas), lambdas, "spike-norm", details=details)
-    record = {"source": "golden.spikenorm",
+    record = {"source": "golden.conversion.spikenorm",
               "spike_norm": {"thresholds": [float(t) for t in thresholds], "steps": int(steps), "seed": int(seed),
                              "calibration_images": int(images.shape[0]), "reset": neuron.reset,
                              "spike_rates": rates},

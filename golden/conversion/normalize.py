@@ -39,8 +39,8 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-from .ann import AffineOp, apply_op
-from .errors import DataError, SnnCosimError
+from golden.conversion.ann_import import AffineOp, apply_op
+from golden.core.errors import DataError, SnnCosimError
 
 Method = Literal["model", "data", "percentile"]
 METHODS = ("model", "data", "percentile")
@@ -110,7 +110,7 @@ def _as_input_batch(images: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Te
     images = torch.as_tensor(images)
     if not torch.is_floating_point(images):
         raise DataError(f"calibration images must be floats in [0, 1] here, got {images.dtype}; convert uint8 codes "
-                        f"with golden.data.to_unit")
+                        f"with golden.data.mnist.to_unit")
     n_values = int(np.prod(in_shape))
     if images.ndim < 1 or images.shape[0] == 0 or images[0].numel() != n_values:
         raise DataError(f"calibration images of shape {tuple(images.shape)} do not match the network input "
@@ -239,7 +239,7 @@ def for_weighted_spikes(normalization: Normalization, phases: int, input_scale: 
     ``input_scale · u`` for the SNN input value u = code/2^K). In terms of the normalised ops: layer 1's weights
     are multiplied by ``(1 − 2^-K)·input_scale``, every bias by ``1 − 2^-K``; deeper weights keep their ratio
     λ_{l−1}/λ_l. The result still computes the ANN's activations exactly: ``a'_l = a_l / λ'_l`` for input u.
-    Kim's bias ``β = b'/(1 − 2^-K)`` is applied at quantisation (``golden.quantize``)."""
+    Kim's bias ``β = b'/(1 − 2^-K)`` is applied at quantisation (``golden.conversion.quantize``)."""
     if isinstance(phases, bool) or not isinstance(phases, (int, np.integer)) or not 1 <= phases <= 16:
         raise SnnCosimError(f"phases K must be an integer in 1..16, got {phases!r}")
     if not input_scale > 0:

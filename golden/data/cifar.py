@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .errors import DataError
+from golden.core.errors import DataError
 
 BATCH_FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))

@@ -5,7 +5,7 @@ weights are then copied into IF neurons. :func:`make_mlp` and :func:`make_convne
 (``bias=False``), :func:`train` fits them with Adam and cross-entropy, :func:`evaluate` measures accuracy.
 
 :func:`default_mlp` is the network every example and benchmark uses: 784-256-10, bias-free, dropout 0.2,
-trained for 30 epochs on the 8 000-image train part of the embedded MNIST set (:func:`golden.data.default_split`)
+trained for 30 epochs on the 8 000-image train part of the embedded MNIST set (:func:`golden.data.mnist.default_split`)
 with random shifts of up to ±2 pixels (a deviation from Diehl, who trained on all 60 000 images without
 augmentation: with 8 000 images the shifts lift test accuracy from about 95 % to about 97.5 %). Seeds 0, 1, 2, 3
 give 97.05 %, 97.55 %, 97.40 % and 97.15 % on the 2 000-image test part; the default uses seed 1. It trains in
@@ -28,8 +28,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import DEFAULT_SPLIT_SEED, DEFAULT_TRAIN_SIZE, default_split, to_unit
-from .errors import DataError, SnnCosimError
+from golden.data.mnist import DEFAULT_SPLIT_SEED, DEFAULT_TRAIN_SIZE, default_split, to_unit
+from golden.core.errors import DataError, SnnCosimError
 
 CACHE_ENV = "SNNCOSIM_CACHE"
 DEFAULT_CACHE_DIR = Path("~/.cache/snncosim")

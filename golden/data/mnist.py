@@ -26,19 +26,19 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .errors import DataError
+from golden.core.errors import DataError
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
 GZIP_SIGNATURE = b"\x1f\x8b"
 
-EMBEDDED_DIR = Path(__file__).resolve().parent / "datasets" / "mnist"
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 EMBEDDED_FILES = {
     "images": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
     "labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
 }
 
-from .datasets import DEFAULT_TRAIN_SIZE, EMBEDDED_IMAGES, TEST_PART_SIZE  # noqa: E402,F401 (re-exported)
+from golden.data import DEFAULT_TRAIN_SIZE, EMBEDDED_IMAGES, TEST_PART_SIZE  # noqa: E402,F401 (re-exported)
 DEFAULT_SPLIT_SEED = 2015  # the year of Diehl et al.; any fixed number would do
 
 

@@ -1,7 +1,7 @@
 """Conversion of residual networks (Sengupta et al. 2019 §6) into integer SNNs with skip connections.
 
-``relu(main + shortcut)`` blocks (``golden.ann.import_residual_network``) become junction layers with
-:class:`~golden.ir.SkipConnection` s. Sengupta's three rules, enforced here (``UnsupportedLayerError`` otherwise):
+``relu(main + shortcut)`` blocks (``golden.conversion.ann_import.import_residual_network``) become junction layers with
+:class:`~golden.core.network.SkipConnection` s. Sengupta's three rules, enforced here (``UnsupportedLayerError`` otherwise):
 
 1. **ReLU at each junction** — checked by the importer (an addition must be followed by a ReLU).
 2. **Equal thresholds of the fan-in layers** of a junction: layer l−1 (the non-identity path), the shortcut's
@@ -23,7 +23,7 @@ group's later members take the λ of its first member (Sengupta: Spike-Norm for 
 for the residual layers after them).
 
 Weighted spikes (Kim 2018, ``input_coding="weighted"``, ``phases`` = K, ``skip_periods`` = S; data/percentile/model):
-the same rules with the plain path's weighted-spike normalisation (``golden.convert.convert``): the calibration
+the same rules with the plain path's weighted-spike normalisation (``golden.conversion.convert.convert``): the calibration
 activations are measured on the images reduced to their upper K bits, every λ is divided by the period ceiling
 ``1 − 2^-K`` (so the activations lie in [0, 1 − 2^-K]), the input factor is ``λ_0 = 256/255``, biases are Kim's
 ``β = b'/(1 − 2^-K)``; hidden layers are 'ws' (reset subtract), the output layer 'acc'. A junction's skip synapses
@@ -40,14 +40,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .ann import AffineOp, ResidualSkip, apply_op, forward_ops, import_residual_network
-from .convert import PIXEL_BITS, _quantise_calibration, calibration_to_unit, weighted_codes
-from .encoding import rate_encode
-from .errors import DataError, SnnCosimError, UnsupportedLayerError
-from .ir import IntegerNetwork, NeuronParams, SkipConnection, signed_range
-from .normalize import weighted_ceiling
-from .quantize import build_layer, check_phases, weighted_neurons
-from .spikenorm import integrate_if
+from golden.conversion.ann_import import AffineOp, ResidualSkip, apply_op, forward_ops, import_residual_network
+from golden.conversion.convert import PIXEL_BITS, _quantise_calibration, calibration_to_unit, weighted_codes
+from golden.simulation.encoding import rate_encode
+from golden.core.errors import DataError, SnnCosimError, UnsupportedLayerError
+from golden.core.network import IntegerNetwork, NeuronParams, SkipConnection, signed_range
+from golden.conversion.normalize import weighted_ceiling
+from golden.conversion.quantize import build_layer, check_phases, weighted_neurons
+from golden.conversion.spikenorm import integrate_if
 
 __all__ = ["ResidualConversion", "residual_groups", "residual_lambdas", "convert_residual"]
 
@@ -71,12 +71,12 @@ class ResidualConversion:
     @property
     def decision_scale(self) -> int:
         """Divisor that turns the output values into activation units: ``2^K·s_L`` for weighted spikes (the 'acc'
-        membrane), else ``s_L`` (as :attr:`golden.convert.ConversionResult.decision_scale`)."""
+        membrane), else ``s_L`` (as :attr:`golden.conversion.convert.ConversionResult.decision_scale`)."""
         return int(self.scales[-1]) << int(self.integer.phases)
 
     def input_codes(self, pixels):
         """The integer network's input codes for 8-bit pixel codes: the pixels for rate coding, their upper K bits
-        for weighted spikes (:func:`golden.convert.weighted_codes`)."""
+        for weighted spikes (:func:`golden.conversion.convert.weighted_codes`)."""
         if self.integer.input_coding == "weighted":
             return weighted_codes(pixels, self.integer.phases)
         return pixels
@@ -134,7 +134,7 @@ def _activations_max(ops, skips, images) -> list[float]:
 
 def _activations_percentile(ops, skips, images, percentile: float) -> list[float]:
     """The ``percentile``-th percentile of each layer's strictly positive activations (Rueckauer 2017; as
-    ``golden.normalize.percentile_based``, linear interpolation like ``numpy.percentile``)."""
+    ``golden.conversion.normalize.percentile_based``, linear interpolation like ``numpy.percentile``)."""
     if not 0 < percentile <= 100:
         raise SnnCosimError(f"percentile={percentile} must lie in (0, 100]; Rueckauer 2017 uses 99.9")
     lambdas = []
@@ -265,7 +265,7 @@ def convert_residual(model: torch.nn.Module, calibration_images, *, input_shape:
     lambdas, groups = residual_lambdas(ops, skips, method, images, steps=spikenorm_steps, reset=neuron.reset,
                                        seed=seed, percentile=percentile, shared_thresholds=shared_thresholds)
     input_lambda, bias_factor = 1.0, 1.0
-    if weighted:  # Kim 2018 §4.1 (golden.normalize.for_weighted_spikes): activations into [0, 1 − 2^-K]
+    if weighted:  # Kim 2018 §4.1 (golden.conversion.normalize.for_weighted_spikes): activations into [0, 1 − 2^-K]
         ceiling = weighted_ceiling(phases)
         lambdas = [lam / ceiling for lam in lambdas]
         input_lambda = (1 << PIXEL_BITS) / ((1 << PIXEL_BITS) - 1)  # ANN input = 256/255 · code/2^K
@@ -344,12 +344,12 @@ def make_resnet(width: int = 8, blocks: int = 3) -> torch.nn.Module:
 def default_resnet(cache_dir_path=None, *, width: int = 8, blocks: int = 3, epochs: int = 6, train_size: int | None = None,
                    seed: int = 0, progress: bool = False) -> torch.nn.Module:
     """:func:`make_resnet` trained on the embedded MNIST train part, cached as ``resnet-<recipe hash>.pt`` (like
-    ``golden.train.default_mlp``); ``model.test_accuracy`` holds the test-part accuracy."""
+    ``golden.training.ann_trainer.default_mlp``); ``model.test_accuracy`` holds the test-part accuracy."""
     import hashlib
     import json
 
-    from .data import default_split
-    from .train import cache_dir, cached_model, evaluate, train
+    from golden.data.mnist import default_split
+    from golden.training.ann_trainer import cache_dir, cached_model, evaluate, train
 
     recipe = {"width": width, "blocks": blocks, "epochs": epochs, "train_size": train_size, "seed": seed, "v": 1}
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]

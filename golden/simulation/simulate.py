@@ -1,4 +1,4 @@
-"""Simulation of an :class:`~golden.ir.IntegerNetwork`: the bit-accurate integer golden model and a float model.
+"""Simulation of an :class:`~golden.core.network.IntegerNetwork`: the bit-accurate integer golden model and a float model.
 
 Time order (SPEC §2): for t = 1..T, for l = 1..L, layer l consumes the spikes layer l−1 emitted at the **same**
 step t (layer 0 = the input). Every image starts from zero state; images of a batch are independent (the same as
@@ -34,11 +34,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import counting, cycle_model
-from .errors import SnnCosimError, WidthError
-from .ir import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, layer_inhibition
-from .neurons import FloatFsNeuron, FloatNeuron, FsNeuron, IntegerFsNeuron, IntegerNeuron, Neuron
-from .trace import COUNTER_NAMES, Trace
+from golden.simulation import counting
+
+from golden.core import cycle_model
+from golden.core.errors import SnnCosimError, WidthError
+from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, layer_inhibition
+from golden.simulation.neurons import FloatFsNeuron, FloatNeuron, FsNeuron, IntegerFsNeuron, IntegerNeuron, Neuron
+from golden.core.trace import COUNTER_NAMES, Trace
 
 __all__ = ["IntegerSimulator", "FloatSimulator", "FloatRun", "CurvePoint", "accuracy_curve",
            "accuracy_and_spikes_curve", "predict", "default_device"]
@@ -360,7 +362,7 @@ class _Simulator:
         """``[N, T, n_out]`` decision values after each step: the output 'acc' layer's membrane (int64 for the
         integer model, in units of 2^-K; float64 for the float model), or for a spiking output layer the
         cumulative output spike counts (int64). ``predict(trajectory[:, T-1])`` is the prediction after T steps;
-        :func:`golden.early_decision.early_decision` reads this array."""
+        :func:`golden.simulation.early_decision.early_decision` reads this array."""
         inputs = self._inputs(inputs)
         dtype = self.neurons[-1].threshold.dtype if self.accumulator_output else torch.int64
         out = np.empty((inputs.shape[1], inputs.shape[0], self.network.n_outputs),
@@ -506,7 +508,7 @@ class IntegerSimulator(_Simulator):
 class FloatRun:
     """Result of :meth:`FloatSimulator.run`: spikes per neuron over all steps (``int64 [N, n_l]`` per layer),
     spikes per (image, step, layer) ``int64 [N, T, L]``, synaptic operations (ACs, or MACs for a direct first
-    layer, as in :mod:`golden.counting`) per (image, step, layer), output spikes ``bool [N, T, n_out]`` and
+    layer, as in :mod:`golden.simulation.counting`) per (image, step, layer), output spikes ``bool [N, T, n_out]`` and
     predictions ``int64 [N]``. For an 'acc' output layer ``output_membranes`` is its membrane trajectory
     ``float64 [N, T, n_out]`` (Kim's V^L) and the predictions are its argmax after the last step."""
 
@@ -521,7 +523,7 @@ class FloatRun:
 class FloatSimulator(_Simulator):
     """The same network structure with float64 weights, biases and thresholds and no saturation (accuracy studies).
 
-    Takes an :class:`IntegerNetwork`-shaped object whose arrays are floats (``golden.convert``'s
+    Takes an :class:`IntegerNetwork`-shaped object whose arrays are floats (``golden.conversion.convert``'s
     ``float_network``: normalised weights, thresholds 1.0); an integer network works too. A "direct" first
     layer receives the given input values as they are. Weighted-spike layers ('ws', 'acc') use the network's
     ``phases`` and ``skip_periods`` and Kim's Eq. 8–10 (the bias arrays hold Kim's β)."""

@@ -1,0 +1,1 @@
+"""Energy per chip model (YAML chip models in chips/)."""

@@ -1,0 +1,1 @@
+"""Exact integer (and float) simulation: neurons, encoders, simulators, early decision, operation counts."""
