@@ -10,6 +10,7 @@ from golden.simulation import counting
 
 from golden.core import cycle_model
 from golden.core.errors import UnsupportedLayerError
+from golden.core.geometry import SPATIAL_FIELDS
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
 from hw.config import EngineConfig, Geometry
 from hw.config_image import config_words
@@ -96,7 +97,7 @@ def test_geometry_names_the_spatial_fields():
     conv, pool, _ = net.layers
     config = EngineConfig.for_network(net, lanes=4)
     geo = config.geometry(1)
-    assert isinstance(geo, Geometry) and len(Geometry._fields) == len(cycle_model.SPATIAL_FIELDS)
+    assert isinstance(geo, Geometry) and Geometry._fields == SPATIAL_FIELDS
     assert geo == cycle_model.spatial_of(conv) and hash(geo) == hash(cycle_model.spatial_of(conv))
     assert (geo.in_shape, geo.out_shape) == (tuple(conv.in_shape), tuple(conv.out_shape))
     assert (geo.kernel_h, geo.kernel_w, geo.stride_y, geo.stride_x, geo.pad_y, geo.pad_x) == (3, 2, 2, 1, 1, 0)

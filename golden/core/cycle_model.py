@@ -43,6 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from golden.core.errors import SnnCosimError
+from golden.core.geometry import Geometry, geometry_of
 
 C_LAYER = 2
 C_IMAGE = 1
@@ -222,26 +223,9 @@ def fs_stream_cycles(cycles, phases: int) -> FsStream:
 
 
 # ----------------------------------------------------------------------------------------------- conv / pool layers
-# Geometry of a conv2d / avgpool2d layer as plain integers (hashable; EngineConfig.spatial holds one per layer, ()
-# for dense): (pool, c_in, h, w, c_out, ho, wo, kh, kw, stride_y, stride_x, pad_y, pad_x), pool = 1 for avgpool2d.
-SPATIAL_FIELDS = ("pool", "c_in", "h", "w", "c_out", "ho", "wo", "kh", "kw", "sy", "sx", "py", "px")
-
-
-def spatial_of(layer) -> tuple[int, ...]:
-    """The geometry tuple (:data:`SPATIAL_FIELDS`) of a conv2d / avgpool2d layer, ``()`` for a dense layer."""
-    kind = getattr(layer, "kind", None)
-    if kind == "dense":
-        return ()
-    c_in, h, w = (int(v) for v in layer.in_shape)
-    c_out, ho, wo = (int(v) for v in layer.out_shape)
-    if kind == "conv2d":
-        kh, kw = (int(v) for v in layer.weight.shape[2:])
-        return (0, c_in, h, w, c_out, ho, wo, kh, kw, int(layer.stride[0]), int(layer.stride[1]),
-                int(layer.padding[0]), int(layer.padding[1]))
-    if kind == "avgpool2d":
-        return (1, c_in, h, w, c_out, ho, wo, int(layer.kernel[0]), int(layer.kernel[1]), int(layer.stride[0]),
-                int(layer.stride[1]), 0, 0)
-    raise SnnCosimError(f"layer kind {kind!r} has no cycle model")
+def spatial_of(layer) -> "Geometry | tuple[()]":
+    """The :class:`~golden.core.geometry.Geometry` of a conv2d / avgpool2d layer, ``()`` for a dense layer."""
+    return geometry_of(layer)
 
 
 @dataclass(frozen=True)
@@ -272,11 +256,11 @@ class LayerPlan:
 def _spatial_source(layer_sizes, spatial, l: int, lanes: int, input_shape=None) -> int | None:
     """Words of layer l's source when it is read in hardware order (position-major, channel groups), else None."""
     if spatial[l - 1]:
-        _, c_in, h, w = spatial[l - 1][:4]
-        return h * w * lane_groups(c_in, lanes)
+        geo = spatial[l - 1]
+        return geo.in_positions * lane_groups(geo.c_in, lanes)
     if l >= 2 and spatial[l - 2]:
-        c, ho, wo = spatial[l - 2][4:7]
-        return ho * wo * lane_groups(c, lanes)
+        source = spatial[l - 2]
+        return source.out_positions * lane_groups(source.c_out, lanes)
     return None
 
 
@@ -287,7 +271,7 @@ def layer_plans(layer_sizes: Sequence[int], spatial: Sequence[tuple], lanes: int
     ``ceil(n_{l-1}/P)`` words in neuron order."""
     _check_lanes(lanes)
     sizes = [int(n) for n in layer_sizes]
-    spatial = list(spatial) if spatial else [()] * (len(sizes) - 1)
+    spatial = [Geometry.of(geo) for geo in spatial] if spatial else [()] * (len(sizes) - 1)
     plans = []
     for l in range(1, len(sizes)):
         words = _spatial_source(sizes, spatial, l, lanes)
@@ -295,10 +279,10 @@ def layer_plans(layer_sizes: Sequence[int], spatial: Sequence[tuple], lanes: int
             words = lane_groups(sizes[l - 1], lanes)
         geo = spatial[l - 1]
         if geo:
-            pool, c_out, ho, wo = geo[0], geo[4], geo[5], geo[6]
-            groups = lane_groups(c_out, lanes)
-            plans.append(LayerPlan("avgpool2d" if pool else "conv2d", words, groups, ho * wo * groups,
-                                   1 if pool else groups, 1 if pool else c_out))
+            groups = lane_groups(geo.c_out, lanes)
+            plans.append(LayerPlan("avgpool2d" if geo.is_pool else "conv2d", words, groups,
+                                   geo.out_positions * groups, 1 if geo.is_pool else groups,
+                                   1 if geo.is_pool else geo.c_out))
         else:
             groups = lane_groups(sizes[l], lanes)
             plans.append(LayerPlan("dense", words, groups, groups, groups, 0))
@@ -352,11 +336,13 @@ def spatial_cycles(plan: LayerPlan, reach):
     return plan.words + reach * plan.per_event + plan.state_words + C_LAYER
 
 
-def reach_table(geo: tuple) -> list[list[tuple[int, int]]]:
+def reach_table(geo: "Geometry | tuple") -> list[list[tuple[int, int]]]:
     """For every input position ``q = iy·w + ix`` of a conv/pool layer, the ``(output position oq = oy·wo + ox,
     kernel tap ky·kw + kx)`` pairs whose receptive field contains it (stride and zero padding aware), ascending oq:
     the order in which the engine visits them."""
-    _, _, h, w, _, ho, wo, kh, kw, sy, sx, py, px = geo
+    geo = Geometry.of(geo)
+    h, w, ho, wo, kh, kw = geo.h_in, geo.w_in, geo.h_out, geo.w_out, geo.kernel_h, geo.kernel_w
+    sy, sx, py, px = geo.stride_y, geo.stride_x, geo.pad_y, geo.pad_x
     table = []
     for iy in range(h):
         for ix in range(w):
