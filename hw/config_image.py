@@ -1,32 +1,6 @@
 """The run-time configuration image: an integer network as writes to the engine's ``cfg`` port.
 
-Address map (docs/architecture.md): ``cfg_addr = region << 24 | index``; for layer ``l`` (1-based)
-
-========================  =======================  =====================================================
-region                    index                    data (lane ``p`` of a P-lane word at ``[p·bits +: bits]``)
-========================  =======================  =====================================================
-``4(l−1) + 0`` weights    ``i·G_l + g``            ``W[g·P + p, i]``, ``weight_bits`` two's complement
-``4(l−1) + 0`` skip       ``2^23 + j``             junction l's skip weights, laid out as a layer's weights
-                                                   (conv skip: ``j = (ci·kh·kw + tap)·G_l + g``; dense skip:
-                                                   ``j = i·G_l + g``, rows in the source's hardware order)
-``4(l−1) + 1`` bias       ``g``                    ``bias[g·P + p]``, ``bias_bits`` two's complement
-``4(l−1) + 2`` threshold  ``g``                    ``θ[g·P + p]``, ``threshold_bits`` unsigned
-``4(l−1) + 3`` params     ``0``                    bit 0 kind (0 IF, 1 LIF), bit 1 reset (0 zero, 1 subtract),
-                                                   bits 2..7 leak_shift, bit 8 floor enable, bit 9 ``ws``
-                                                   (weighted spike), bit 10 ``acc`` (output accumulator),
-                                                   bit 11 floor at −θ_j, bit 12 lateral inhibition (Lee 2016)
-``4(l−1) + 3`` params     ``1``                    floor, ``membrane_bits`` two's complement
-``4(l−1) + 3`` FS table   ``0x100 + t − 1``        ``T_l[t]``, ``membrane_bits`` two's complement (FS, l < L)
-``4(l−1) + 3`` FS table   ``0x200 + t − 1``        ``h_l[t]``, ``membrane_bits`` two's complement (FS, l < L)
-``4(l−1) + 3`` FS table   ``0x300 + t − 1``        ``d_in[t] = ±2^k`` of the spikes layer l *receives* (layer
-                                                   l−1's ``fs_weight``; the input's ``2^(K−t)`` for l = 1):
-                                                   bits 0..5 k, bit 6 set for negative d (FS builds)
-``4(l−1) + 3`` inhibition ``0x400 + g``            ``u[g·P + p]``, ``threshold_bits`` unsigned: WTA strengths
-                                                   (layers built with inhibition hardware, docs/spec.md §3c)
-``0xFF`` global           ``0``                    K, the number of phases (0 = no weighted spikes)
-``0xFF`` global           ``1``                    ``S·K``: an ``acc`` layer integrates only for steps t > S·K
-``0xFF`` global           ``2``                    1 = FS stream schedule, 0 = per-step schedule (FS builds)
-========================  =======================  =====================================================
+Addresses, regions and the params word: :mod:`golden.core.register_map` (the one register map).
 
 Padding lanes (``g·P + p ≥ n_l``) hold 0 everywhere; the engine also masks their spikes and counts. The global
 words 0 and 1 are written only for engines with weighted-spike hardware (``config.phase_bits > 0``); the FS table
@@ -47,23 +21,16 @@ import numpy as np
 
 from golden.core.errors import SnnCosimError
 from golden.core.files import write_text_atomic
-from golden.core.network import IntegerNetwork
+from golden.core.network import IntegerNetwork, layer_inhibition
 
-from .config import (FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, GLOBAL_FS_MODE, GLOBAL_PHASES,
-                     GLOBAL_REGION, GLOBAL_SKIP_LAST, INHIBIT_BASE, PARAM_BITS, REGION_SHIFT, SKIP_WEIGHT_BASE,
-                     EngineConfig, fs_input_weights, fs_weight_code)
+from golden.core.register_map import (BIAS, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, GLOBAL_FS_MODE,
+                                      GLOBAL_PHASES, GLOBAL_SKIP_LAST, INHIBIT_BASE, PARAMS, PARAMS_CONTROL,
+                                      PARAMS_FLOOR, SKIP_WEIGHT_BASE, THRESHOLD, WEIGHTS, fs_weight_code,
+                                      global_address, params_word, region_address)
 
-__all__ = ["config_words", "write_config_hex", "read_config_hex", "region_address", "global_address"]
+from .config import EngineConfig, fs_input_weights
 
-
-def region_address(layer: int, field: int, index: int) -> int:
-    """``cfg_addr`` of ``field`` (0 weights, 1 bias, 2 threshold, 3 params) of 1-based ``layer``."""
-    return (4 * (layer - 1) + field) << REGION_SHIFT | index
-
-
-def global_address(index: int) -> int:
-    """``cfg_addr`` of global register ``index`` (0: K, 1: S·K) in region 0xFF."""
-    return GLOBAL_REGION << REGION_SHIFT | index
+__all__ = ["config_words", "write_config_hex", "read_config_hex"]
 
 
 def _pack(lanes: np.ndarray, bits: int) -> list[int]:
@@ -110,33 +77,29 @@ def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, i
                 weight = np.where(order[None, :] >= 0, weight[:, np.maximum(order, 0)], 0)
             by_input = weight.T.reshape(-1, G, P)  # address i·G + g, lane p
         for index, value in enumerate(_pack(by_input, config.weight_bits)):
-            words.append((region_address(l, 0, index), value))
+            words.append((region_address(l, WEIGHTS, index), value))
         skip = net.skip_into(l) if net.skips else None
         if skip is not None:  # residual junction: the skip weights, laid out as a conv / dense layer's weights
             for index, value in enumerate(_pack(_skip_by_input(skip, config, l), config.weight_bits)):
-                words.append((region_address(l, 0, SKIP_WEIGHT_BASE + index), value))
-        for field, array, bits in ((1, layer.bias, config.bias_bits), (2, layer.threshold, config.threshold_bits)):
+                words.append((region_address(l, WEIGHTS, SKIP_WEIGHT_BASE + index), value))
+        for field, array, bits in ((BIAS, layer.bias, config.bias_bits), (THRESHOLD, layer.threshold, config.threshold_bits)):
             packed = _pack(_lane_padded(np.asarray(array, dtype=np.int64), G, P).reshape(G, P), bits)
             words += [(region_address(l, field, g), value) for g, value in enumerate(packed)]
         neuron = layer.neuron
-        inhibition = getattr(layer, "inhibition", None)
-        control = (int(neuron.kind == "lif") | int(neuron.reset == "subtract") << 1
-                   | int(neuron.leak_shift) << 2 | int(neuron.floor is not None) << 8
-                   | int(neuron.kind == "ws") << 9 | int(neuron.kind == "acc") << 10
-                   | int(bool(neuron.floor_threshold)) << 11 | int(inhibition is not None) << 12)
-        assert control < 1 << PARAM_BITS
+        inhibition = layer_inhibition(layer)
         floor = 0 if neuron.floor is None else int(neuron.floor) & ((1 << config.membrane_bits) - 1)
-        words += [(region_address(l, 3, 0), control), (region_address(l, 3, 1), floor)]
+        words += [(region_address(l, PARAMS, PARAMS_CONTROL), params_word(neuron, inhibition is not None)),
+                  (region_address(l, PARAMS, PARAMS_FLOOR), floor)]
         if config.inhibits(l):  # every word of the u memory, zeros for a layer without inhibition
             u = np.zeros(G * P, dtype=np.int64) if inhibition is None else np.asarray(inhibition, dtype=np.int64)
             packed = _pack(_lane_padded(u, G, P).reshape(G, P), config.threshold_bits)
-            words += [(region_address(l, 3, INHIBIT_BASE + g), value) for g, value in enumerate(packed)]
+            words += [(region_address(l, PARAMS, INHIBIT_BASE + g), value) for g, value in enumerate(packed)]
         if fs:
             for t in range(net.phases):
                 if l < len(net.layers):  # the output layer ('acc') never fires
-                    words += [(region_address(l, 3, FS_THRESHOLD_BASE + t), int(neuron.fs_threshold[t]) & M_mask),
-                              (region_address(l, 3, FS_RESET_BASE + t), int(neuron.fs_reset[t]) & M_mask)]
-                words.append((region_address(l, 3, FS_WEIGHT_BASE + t), fs_weight_code(d_in[l - 1][t])))
+                    words += [(region_address(l, PARAMS, FS_THRESHOLD_BASE + t), int(neuron.fs_threshold[t]) & M_mask),
+                              (region_address(l, PARAMS, FS_RESET_BASE + t), int(neuron.fs_reset[t]) & M_mask)]
+                words.append((region_address(l, PARAMS, FS_WEIGHT_BASE + t), fs_weight_code(d_in[l - 1][t])))
     if config.phase_bits:
         phases = int(net.phases)
         words += [(global_address(GLOBAL_PHASES), phases),

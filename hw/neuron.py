@@ -28,23 +28,16 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .config import INHIBIT_BASE, LEAK_SHIFT_BITS, PARAM_BITS, REGION_SHIFT
+from golden.core.register_map import INHIBIT_BASE, PARAM_BITS, PARAM_FIELDS, REGION_SHIFT
+
 from .ports import config_write_signature
 
 __all__ = ["NeuronControl", "LayerParams", "NeuronLanes", "InhibitLanes", "InhibitStrengths", "PhaseCounter"]
 
 
-class NeuronControl(data.Struct):
-    """A layer's neuron model; also the bit layout of configuration word 0 of a layer's params region."""
-
-    lif: unsigned(1)  # bit 0: 0 = IF, 1 = LIF
-    subtract: unsigned(1)  # bit 1, reset: 0 = to zero, 1 = subtract θ (θ_k for ws)
-    leak_shift: unsigned(LEAK_SHIFT_BITS)  # bits 2..7
-    floor_en: unsigned(1)  # bit 8
-    ws: unsigned(1)  # bit 9: weighted spike, input and threshold shifted by the phase
-    acc: unsigned(1)  # bit 10: non-spiking output accumulator, phase-shifted input, gated by t > S·K
-    floor_theta: unsigned(1)  # bit 11: floor at −θ_j (Lee 2016; excludes floor_en)
-    inhibit: unsigned(1)  # bit 12: lateral inhibition, the layer's INHIBIT pass runs after UPDATE
+# A layer's neuron model: the params word of golden.core.register_map (PARAM_FIELDS) as an Amaranth struct layout
+NeuronControl = data.StructLayout({name: unsigned(bits) for name, bits in PARAM_FIELDS})
+assert NeuronControl.size == PARAM_BITS
 
 
 def _clamp(value, lo: int, hi: int, width: int):

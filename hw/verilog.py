@@ -25,8 +25,9 @@ from amaranth.back import verilog as amaranth_verilog
 from golden.core.errors import SnnCosimError
 from golden.core.files import staged_output
 from golden.core.network import IntegerNetwork
+from golden.core.register_map import CFG_ADDR_BITS
 
-from .config import CFG_ADDR_BITS, IMAGE_BITS, PREDICTION_BITS, STEP_BITS, EngineConfig
+from .config import IMAGE_BITS, PREDICTION_BITS, STEP_BITS, EngineConfig
 from .config_image import config_words, write_config_hex
 from .engine import NetworkEngine
 from .ports import engine_ports, port_widths

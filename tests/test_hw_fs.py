@@ -330,7 +330,8 @@ def test_fs_verilog_export_lints_and_streams_in_verilator(rng, tmp_path):
     import shutil
     import subprocess
 
-    from hw.config_image import global_address, read_config_hex, region_address
+    from golden.core.register_map import global_address, region_address
+    from hw.config_image import read_config_hex
     from hw.verilog import verilog_ports, write_verilog
     from test_hw_verilog import _verilator, run_fpga_top
 
@@ -371,7 +372,7 @@ def test_fs_verilog_export_lints_and_streams_in_verilator(rng, tmp_path):
 def test_fs_tables_written_and_read_at_the_phase(fires):
     """FsTables: T, h (layers that fire) and d_in entries t = 1..K of the layer's params region, read at phase k − 1
     one cycle later; writes to other regions, indices or without `write` leave them alone."""
-    from hw.config import FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, REGION_SHIFT
+    from golden.core.register_map import FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, REGION_SHIFT
     from hw.fs import FsTables
 
     rng = np.random.default_rng(3 + fires)

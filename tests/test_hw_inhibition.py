@@ -9,8 +9,10 @@ from golden.core import cycle_model
 from golden.core.errors import UnsupportedLayerError, WidthError
 from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
 from golden.core.trace import COUNTER_NAMES
-from hw.config import INHIBIT_BASE, EngineConfig
-from hw.config_image import config_words, region_address
+from golden.core.register_map import INHIBIT_BASE
+from hw.config import EngineConfig
+from golden.core.register_map import region_address
+from hw.config_image import config_words
 from test_hw_engine import assert_equivalent, golden_trace, run_engine
 
 K = {name: k for k, name in enumerate(COUNTER_NAMES)}

@@ -252,7 +252,7 @@ def test_phase_counter_counts_shifts_of_one_period_per_step():
 def test_layer_params_registers_follow_their_writes():
     """LayerParams: the params word (index 0) and the floor (index 1) of the layer's region take the data of an
     accepted write there and keep it otherwise (no write, another region, another index); 0 after reset."""
-    from hw.config import PARAM_BITS, REGION_SHIFT
+    from golden.core.register_map import PARAM_BITS, REGION_SHIFT
     from hw.neuron import LayerParams
 
     rng = np.random.default_rng(12)
@@ -285,7 +285,7 @@ def test_layer_params_registers_follow_their_writes():
 def test_inhibit_strengths_written_and_read_at_the_group():
     """InhibitStrengths: word 0x400 + g of the layer's params region holds the lanes' u of group g (read one cycle
     after `group`); other regions, indices past the groups and writes without `write` leave the memory alone."""
-    from hw.config import INHIBIT_BASE, REGION_SHIFT
+    from golden.core.register_map import INHIBIT_BASE, REGION_SHIFT
     from hw.neuron import InhibitStrengths
 
     rng = np.random.default_rng(13)

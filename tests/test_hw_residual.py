@@ -9,7 +9,8 @@ import pytest
 from golden.core import cycle_model
 from golden.core.errors import UnsupportedLayerError
 from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams, SkipConnection
-from hw.config import SKIP_WEIGHT_BASE, EngineConfig
+from golden.core.register_map import SKIP_WEIGHT_BASE
+from hw.config import EngineConfig
 from hw.config_image import config_words
 from test_golden_residual import residual_net
 from test_hw_engine import assert_equivalent, golden_trace, run_engine

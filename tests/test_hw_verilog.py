@@ -15,7 +15,8 @@ from golden.core.errors import UnsupportedLayerError
 from golden.core.network import Conv2dLayer, IntegerNetwork, NeuronParams
 from golden.simulation.simulate import IntegerSimulator
 from hw.config import EngineConfig
-from hw.config_image import config_words, read_config_hex, region_address
+from golden.core.register_map import region_address
+from hw.config_image import config_words, read_config_hex
 from hw.ports import engine_ports, engine_signature, port_widths
 from hw.verilog import engine_verilog, verilog_ports, write_verilog
 
@@ -216,7 +217,7 @@ def test_weighted_engine_keeps_the_port_list_and_lints(tmp_path, net):
     image carries the ws/acc params bits and the global K, S·K words, and Verilator lints it."""
     from test_hw_engine import weighted_network
 
-    from hw.config_image import global_address
+    from golden.core.register_map import global_address
 
     ws = weighted_network(np.random.default_rng(8), SIZES, phases=4, skip_periods=2)
     written = write_verilog(ws, tmp_path, lanes=LANES)
