@@ -39,6 +39,8 @@ from golden.core.files import write_text_atomic
 from golden.core.trace import COUNTER_NAMES
 from hw.ports import engine_ports
 
+from .beats import RecordBeats, SummaryBeats, decode_beats, decode_fs_beats
+
 N_COUNTERS = len(COUNTER_NAMES)
 TOPLEVEL = "tb_top"
 ENGINE_MODULE = "snn_engine"
@@ -319,6 +321,24 @@ def _hex_column(path: Path, rows: list[list[str]], col: int, bits: int, fields: 
         raise SnnCosimError(f"{path}: {what} of the RTL trace is not a hex word (X or Z bits?)") from None
 
 
+def _record_beats(path: Path, rows: list[list[str]], params: HarnessParams) -> RecordBeats:
+    """The ``R image step layer group spikes membranes`` lines as :class:`cosim.beats.RecordBeats`."""
+    if not rows:
+        return RecordBeats(*(np.zeros(0, dtype=np.int64),) * 4, np.zeros((0, params.lanes), dtype=np.int64),
+                           np.zeros((0, params.lanes), dtype=np.int64))
+    idx = _int_columns(path, rows, 4, "record")
+    return RecordBeats(*idx.T, _hex_column(path, rows, 5, 1, params.lanes, False, "rec_spikes"),
+                       _hex_column(path, rows, 6, params.membrane_bits, params.lanes, True, "rec_membranes"))
+
+
+def _summary_beats(path: Path, rows: list[list[str]], params: HarnessParams) -> SummaryBeats:
+    """The ``S image step layer counters`` lines as :class:`cosim.beats.SummaryBeats`."""
+    if not rows:
+        return SummaryBeats(*(np.zeros(0, dtype=np.int64),) * 3, np.zeros((0, N_COUNTERS), dtype=np.int64))
+    idx = _int_columns(path, rows, 3, "summary")
+    return SummaryBeats(*idx.T, _hex_column(path, rows, 4, params.counter_bits, N_COUNTERS, False, "sum_counters"))
+
+
 def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes: Sequence[int], n_images: int,
                      n_steps: int, orders: Sequence[np.ndarray] | None = None) -> HarnessTrace:
     """Parse the harness's trace text file for a network of ``layer_sizes`` (``[n_0, ..., n_L]``). ``orders``
@@ -327,18 +347,13 @@ def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes
     path = Path(path)
     if not path.is_file():
         raise SnnCosimError(f"{path}: the RTL run wrote no trace file")
-    lanes, m_bits, w_bits = params.lanes, params.membrane_bits, params.counter_bits
+    lanes, w_bits = params.lanes, params.counter_bits
     sizes = list(layer_sizes)
-    n_layers = len(sizes) - 1
-    groups = [(sizes[l] + lanes - 1) // lanes for l in range(1, n_layers + 1)]
-    if orders is not None:
-        groups = [len(order) // lanes for order in orders]
     lines, error, problems = _read_trace_lines(path)
     rec, summ, done = lines["R"], lines["S"], lines["D"]
-
-    spikes = [np.zeros((n_images, n_steps, g * lanes), dtype=bool) for g in groups]
-    membranes = [np.zeros((n_images, n_steps, g * lanes), dtype=np.int64) for g in groups]
-    counters = np.zeros((n_images, n_steps, n_layers, N_COUNTERS), dtype=np.int64)
+    beats = decode_beats(_record_beats(path, rec, params), _summary_beats(path, summ, params), sizes, lanes,
+                         n_images, n_steps, orders, problems)
+    counters = beats.counters
     image_cycles = np.zeros(n_images, dtype=np.int64)
     predictions = np.full(n_images, -1, dtype=np.int64)
     harness_cycles = np.zeros(n_images, dtype=np.int64)
@@ -349,41 +364,6 @@ def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes
 
     def hexcol(rows: list[list[str]], col: int, bits: int, fields: int, signed: bool, what: str) -> np.ndarray:
         return _hex_column(path, rows, col, bits, fields, signed, what)
-
-    # record beats: one per (image, step, layer, group)
-    if rec:
-        idx = columns(rec, 4, "record")
-        img, step, layer, group = idx.T
-        ok = (img >= 0) & (img < n_images) & (step >= 1) & (step <= n_steps) & (layer >= 1) & (layer <= n_layers)
-        ok &= group >= 0
-        ok[ok] &= group[ok] < np.array(groups)[layer[ok] - 1]
-        if not ok.all():
-            j = int(np.argmin(ok))
-            problems.append(f"record beat out of range: image {img[j]} step {step[j]} layer {layer[j]} "
-                            f"group {group[j]}")
-        spk = hexcol(rec, 5, 1, lanes, False, "rec_spikes")
-        mem = hexcol(rec, 6, m_bits, lanes, True, "rec_membranes")
-        seen = [np.zeros((n_images, n_steps, g), dtype=np.int64) for g in groups]
-        _scatter_records(spikes, membranes, seen, ok, layer, img, step, group, spk, mem, lanes)
-        _check_counts(seen, "record beat", problems, "image {} step {} layer {} group {}", n_images)
-    else:
-        seen = [np.zeros((n_images, n_steps, g), dtype=np.int64) for g in groups]
-        _check_counts(seen, "record beat", problems, "image {} step {} layer {} group {}", n_images)
-
-    # summary beats: one per (image, step, layer)
-    seen_s = np.zeros((n_images, n_steps, n_layers), dtype=np.int64)
-    if summ:
-        idx = columns(summ, 3, "summary")
-        img, step, layer = idx.T
-        ok = (img >= 0) & (img < n_images) & (step >= 1) & (step <= n_steps) & (layer >= 1) & (layer <= n_layers)
-        if not ok.all():
-            j = int(np.argmin(ok))
-            problems.append(f"summary beat out of range: image {img[j]} step {step[j]} layer {layer[j]}")
-        cnt = hexcol(summ, 4, w_bits, N_COUNTERS, False, "sum_counters")
-        np.add.at(seen_s, (img[ok], step[ok] - 1, layer[ok] - 1), 1)
-        counters[img[ok], step[ok] - 1, layer[ok] - 1] = cnt[ok]
-    _check_counts([seen_s], "summary beat", problems,
-                  "image {} step {} layer {}", n_images, layer_offset=True)
 
     # per-image results
     seen_d = np.zeros(n_images, dtype=np.int64)
@@ -417,54 +397,9 @@ def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes
             i = int(np.argmax(short))
             problems.append(f"image {i}: image_cycles {int(image_cycles[i])} is less than the sum of its "
                             f"per-step cycles")
-    _to_neuron_order(spikes, membranes, orders, sizes)
     return HarnessTrace(
-        spikes=[s[..., :n] for s, n in zip(spikes, sizes[1:])],
-        membranes=[m[..., :n] for m, n in zip(membranes, sizes[1:])],
-        counters=counters, image_cycles=image_cycles, predictions=predictions, harness_cycles=harness_cycles,
+        spikes=beats.spikes, membranes=beats.membranes, counters=counters, image_cycles=image_cycles, predictions=predictions, harness_cycles=harness_cycles,
         total_counters=total_counters, images_done=images_done, error=error, problems=problems)
-
-
-def _to_neuron_order(spikes, membranes, orders, sizes) -> None:
-    """Hardware order (position-major, channel groups; ``orders`` as in :func:`parse_trace_file`) → torch neuron
-    order, in place; nothing for ``orders=None``."""
-    if orders is None:
-        return
-    for l, order in enumerate(orders):
-        order = np.asarray(order, dtype=np.int64)
-        valid = np.flatnonzero(order >= 0)
-        for arrays in (spikes, membranes):
-            out = np.zeros(arrays[l].shape[:2] + (sizes[l + 1],), dtype=arrays[l].dtype)
-            out[..., order[valid]] = arrays[l][..., valid]
-            arrays[l] = out
-
-
-def _scatter_records(spikes, membranes, seen, ok, layer, img, step, group, spk, mem, lanes: int) -> None:
-    """Write the valid (``ok``) record beats into the per-layer ``[N, T, n]`` arrays (lane p of group g is column
-    ``g·P + p``; ``step`` is 1-based) and count every (image, step, group) seen, for the missing/duplicate check."""
-    for l in range(len(spikes)):
-        sel = ok & (layer == l + 1)
-        i, s, g = img[sel], step[sel] - 1, group[sel]
-        np.add.at(seen[l], (i, s, g), 1)
-        cols = g[:, None] * lanes + np.arange(lanes)[None, :]
-        spikes[l][i[:, None], s[:, None], cols] = spk[sel].astype(bool)
-        membranes[l][i[:, None], s[:, None], cols] = mem[sel]
-
-
-def _check_counts(seen: list[np.ndarray], what: str, problems: list[str], where: str, n_images: int,
-                  layer_offset: bool = False) -> None:
-    for l, count in enumerate(seen):
-        if (count == 1).all():
-            continue
-        bad = np.argwhere(count != 1)[0]
-        index = [int(v) for v in bad]
-        if layer_offset:
-            index = [index[0], index[1] + 1, index[2] + 1]
-        else:
-            index = [index[0], index[1] + 1, l + 1, index[2]]
-        n = int(count[tuple(bad)])
-        problems.append(f"{'missing' if n == 0 else f'{n} copies of the'} {what} at {where.format(*index)}")
-        return
 
 
 # ----------------------------------------------------------------------------------------------- FS streams
@@ -477,31 +412,6 @@ def fs_stream_layout(n_images: int, images_per_start: int) -> tuple[np.ndarray, 
     bases = np.arange(0, n_images, images_per_start, dtype=np.int64)
     counts = np.minimum(images_per_start, n_images - bases)
     return bases, counts
-
-
-def _fs_locate(base: np.ndarray, step: np.ndarray, layer: np.ndarray, bases: np.ndarray, counts: np.ndarray,
-               phases: int, active: np.ndarray):
-    """Map beats ``(stream base, global step g, layer l)`` to ``(image, local step s, ok)``: window
-    ``w = (g − 1)//K + 1``, image ``n = (w − l) >> 1`` of the stream, ``s = g − 2K·n`` (docs/hardware.md); ``ok``
-    only for a known stream, an image of it and an active (s, l) entry of the golden schedule."""
-    n_layers = active.shape[1]
-    sid = np.clip(np.searchsorted(bases, base), 0, len(bases) - 1)
-    known = bases[sid] == base
-    window = (step - 1) // phases + 1
-    n = np.right_shift(window - layer, 1)
-    local = step - 2 * phases * n
-    ok = known & (step >= 1) & (layer >= 1) & (layer <= n_layers) & (n >= 0) & (n < counts[sid])
-    ok &= (local >= 1) & (local <= active.shape[0])
-    ok[ok] &= active[local[ok] - 1, layer[ok] - 1]
-    return bases[sid] + n, local, ok
-
-
-def _first_bad_count(seen: np.ndarray, expected: np.ndarray):
-    """Index of the first entry whose beat count differs from ``expected`` (broadcast), else None."""
-    bad = seen != expected
-    if not bad.any():
-        return None
-    return tuple(int(v) for v in np.argwhere(bad)[0])
 
 
 def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes: Sequence[int], phases: int,
@@ -518,70 +428,21 @@ def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_si
     path = Path(path)
     if not path.is_file():
         raise SnnCosimError(f"{path}: the RTL run wrote no trace file")
-    lanes, m_bits, w_bits = params.lanes, params.membrane_bits, params.counter_bits
+    lanes, w_bits = params.lanes, params.counter_bits
     c_image = cycle_model.C_IMAGE if c_image is None else int(c_image)
     sizes = list(layer_sizes)
     n_layers = len(sizes) - 1
     phases = int(phases)
-    steps = n_layers * phases
     bases, counts = np.asarray(bases, dtype=np.int64), np.asarray(counts, dtype=np.int64)
     n_streams, n_images = len(bases), int(counts.sum())
     active = cycle_model.fs_active(n_layers, phases)  # [L·K, L]
-    groups = [(sizes[l] + lanes - 1) // lanes for l in range(1, n_layers + 1)]
-    if orders is not None:
-        groups = [len(order) // lanes for order in orders]
     lines, error, problems = _read_trace_lines(path, with_predictions=True)
     rec, summ, done, preds = lines["R"], lines["S"], lines["D"], lines["P"]
-
-    spikes = [np.zeros((n_images, steps, g * lanes), dtype=bool) for g in groups]
-    membranes = [np.zeros((n_images, steps, g * lanes), dtype=np.int64) for g in groups]
-    counters = np.zeros((n_images, steps, n_layers, N_COUNTERS), dtype=np.int64)
+    beats = decode_fs_beats(_record_beats(path, rec, params), _summary_beats(path, summ, params), sizes, lanes,
+                            phases, bases, counts, active, orders, problems)
+    counters = beats.counters
     predictions = np.full(n_images, -1, dtype=np.int64)
     pred_cycles = np.full(n_images, -1, dtype=np.int64)
-
-    # record beats: one per active (image, local step, layer, group)
-    seen = [np.zeros((n_images, steps, g), dtype=np.int64) for g in groups]
-    if rec:
-        idx = _int_columns(path, rec, 4, "record")
-        base, step, layer, group = idx.T
-        img, local, ok = _fs_locate(base, step, layer, bases, counts, phases, active)
-        ok &= group >= 0
-        ok[ok] &= group[ok] < np.array(groups)[layer[ok] - 1]
-        if not ok.all():
-            j = int(np.argmin(ok))
-            problems.append(f"record beat of no active entry: stream of image {base[j]}, global step {step[j]}, "
-                            f"layer {layer[j]}, group {group[j]}")
-        spk = _hex_column(path, rec, 5, 1, lanes, False, "rec_spikes")
-        mem = _hex_column(path, rec, 6, m_bits, lanes, True, "rec_membranes")
-        _scatter_records(spikes, membranes, seen, ok, layer, img, local, group, spk, mem, lanes)
-    for l in range(n_layers):
-        bad = _first_bad_count(seen[l], active[None, :, l, None].astype(np.int64))
-        if bad is not None:
-            i, s, g = bad
-            n = int(seen[l][bad])
-            problems.append(f"{'missing' if n == 0 else f'{n} copies of the'} record beat at image {i} step "
-                            f"{s + 1} layer {l + 1} group {g}")
-            break
-
-    # summary beats: one per active (image, local step, layer)
-    seen_s = np.zeros((n_images, steps, n_layers), dtype=np.int64)
-    if summ:
-        idx = _int_columns(path, summ, 3, "summary")
-        base, step, layer = idx.T
-        img, local, ok = _fs_locate(base, step, layer, bases, counts, phases, active)
-        if not ok.all():
-            j = int(np.argmin(ok))
-            problems.append(f"summary beat of no active entry: stream of image {base[j]}, global step {step[j]}, "
-                            f"layer {layer[j]}")
-        cnt = _hex_column(path, summ, 4, w_bits, N_COUNTERS, False, "sum_counters")
-        np.add.at(seen_s, (img[ok], local[ok] - 1, layer[ok] - 1), 1)
-        counters[img[ok], local[ok] - 1, layer[ok] - 1] = cnt[ok]
-    bad = _first_bad_count(seen_s, active[None].astype(np.int64))
-    if bad is not None:
-        i, s, l = bad
-        n = int(seen_s[bad])
-        problems.append(f"{'missing' if n == 0 else f'{n} copies of the'} summary beat at image {i} step {s + 1} "
-                        f"layer {l + 1}")
     image_cycles = counters[..., COUNTER_NAMES.index("cycles")].sum(axis=(1, 2)) + c_image
 
     # prediction beats: one per image, in order within each stream
@@ -665,9 +526,6 @@ def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_si
     streams = FsStreams(phases=phases, bases=bases, counts=counts, totals=totals, cycles=stream_cycles,
                         predictions=stream_predictions, harness_cycles=harness_cycles, expected_cycles=expected,
                         pipelined_cycles=pipelined, pred_cycles=pred_cycles)
-    _to_neuron_order(spikes, membranes, orders, sizes)
     return HarnessTrace(
-        spikes=[s[..., :n] for s, n in zip(spikes, sizes[1:])],
-        membranes=[m[..., :n] for m, n in zip(membranes, sizes[1:])],
-        counters=counters, image_cycles=image_cycles, predictions=predictions, harness_cycles=harness_cycles,
+        spikes=beats.spikes, membranes=beats.membranes, counters=counters, image_cycles=image_cycles, predictions=predictions, harness_cycles=harness_cycles,
         total_counters=totals, images_done=images_done, error=error, problems=problems, fs=streams)

@@ -11,6 +11,7 @@ from golden.core.errors import SnnCosimError, UnsupportedLayerError, WidthError
 from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
 from golden.simulation.simulate import IntegerSimulator
 from golden.core.trace import COUNTER_NAMES, Trace, compare
+from cosim.beats import RecordBeats, SummaryBeats, decode_beats, unpack_words
 from hw.config import EngineConfig
 from hw.config_image import config_words
 from hw.engine import NetworkEngine
@@ -29,26 +30,19 @@ def random_network(rng, sizes, neurons, membrane_bits=8, weight_bits=6):
                           membrane_bits=membrane_bits).validate()
 
 
-def _signed(value, bits):
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
-
-
 def run_engine(net, config, images, stall_rng=None, configure=True):
-    """Drive ``images`` (list of ``bool [T, n_0]``) through one engine, back to back; returns an RTL Trace plus
-    the per-image hardware totals."""
+    """Drive ``images`` (list of ``bool [T, n_0]``) through one engine, back to back; returns an RTL Trace (the
+    record and summary beats decoded by :func:`cosim.beats.decode_beats`, as the Verilator harness's are; every beat
+    present exactly once) plus the per-image hardware totals."""
     dut = NetworkEngine(config)
     P, M, W, L = config.lanes, config.membrane_bits, config.counter_bits, config.n_layers
     sizes = config.layer_sizes
     n_img, T = len(images), images[0].shape[0]
-    spikes = [np.zeros((n_img, T, n), dtype=bool) for n in sizes[1:]]
-    membranes = [np.zeros((n_img, T, n), dtype=np.int64) for n in sizes[1:]]
-    counters = np.full((n_img, T, L, len(COUNTER_NAMES)), -1, dtype=np.int64)
+    records, summaries = [], []  # (image, step, layer, group, rec_spikes, rec_membranes) / (image, step, layer, sum)
     image_cycles = np.zeros(n_img, dtype=np.int64)
     predictions = np.zeros(n_img, dtype=np.int64)
-    totals = np.zeros((n_img, len(COUNTER_NAMES)), dtype=np.int64)
+    totals = []
     words = config_words(net, config)
-    orders = [None] + [config.hardware_order(l) for l in range(1, L + 1)]  # rec lane → torch neuron index
 
     async def testbench(ctx):
         while ctx.get(dut.busy):  # CLEAR after reset
@@ -76,22 +70,14 @@ def run_engine(net, config, images, stall_rng=None, configure=True):
                 ctx.set(dut.spike_in_valid, bool(queue) and not stall)
                 ctx.set(dut.spike_in_data, queue[0] if queue else 0)
                 if ctx.get(dut.rec_valid):
-                    t, l, g = ctx.get(dut.rec_step), ctx.get(dut.rec_layer), ctx.get(dut.rec_group)
-                    spk, mem = ctx.get(dut.rec_spikes), ctx.get(dut.rec_membranes)
-                    for p in range(P):
-                        j = int(orders[l][g * P + p])
-                        if j >= 0:
-                            spikes[l - 1][k, t - 1, j] = (spk >> p) & 1
-                            membranes[l - 1][k, t - 1, j] = _signed(mem >> (p * M), M)
+                    records.append((k, ctx.get(dut.rec_step), ctx.get(dut.rec_layer), ctx.get(dut.rec_group),
+                                    ctx.get(dut.rec_spikes), ctx.get(dut.rec_membranes)))
                 if ctx.get(dut.sum_valid):
-                    t, l, value = ctx.get(dut.sum_step), ctx.get(dut.sum_layer), ctx.get(dut.sum_counters)
-                    counters[k, t - 1, l - 1] = [(value >> (i * W)) & ((1 << W) - 1)
-                                                 for i in range(len(COUNTER_NAMES))]
+                    summaries.append((k, ctx.get(dut.sum_step), ctx.get(dut.sum_layer), ctx.get(dut.sum_counters)))
                 if ctx.get(dut.done):
                     image_cycles[k] = ctx.get(dut.image_cycles)
                     predictions[k] = ctx.get(dut.prediction)
-                    value = ctx.get(dut.total_counters)
-                    totals[k] = [(value >> (i * W)) & ((1 << W) - 1) for i in range(len(COUNTER_NAMES))]
+                    totals.append(ctx.get(dut.total_counters))
                     assert not ctx.get(dut.busy)
                     break
                 took = ctx.get(dut.spike_in_valid) and ctx.get(dut.spike_in_ready)
@@ -104,9 +90,13 @@ def run_engine(net, config, images, stall_rng=None, configure=True):
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     sim.run()
-    trace = Trace(spikes=spikes, counters=counters, image_cycles=image_cycles, predictions=predictions,
-                  membranes=membranes)
-    return trace, totals
+    orders = [config.hardware_order(l) for l in range(1, L + 1)]  # rec lane → torch neuron index
+    beats = decode_beats(RecordBeats.from_words(records, P, M), SummaryBeats.from_words(summaries, W), sizes, P,
+                         n_img, T, orders)
+    assert beats.problems == [], beats.problems
+    trace = Trace(spikes=beats.spikes, counters=beats.counters, image_cycles=image_cycles, predictions=predictions,
+                  membranes=beats.membranes)
+    return trace, unpack_words(totals, W, len(COUNTER_NAMES), False)
 
 
 def golden_trace(net, images, lanes):

@@ -13,6 +13,7 @@ from golden.conversion.fs_tables import relu_integer_table
 from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
 from golden.simulation.simulate import IntegerSimulator
 from golden.core.trace import COUNTER_NAMES, Trace, compare
+from cosim.beats import RecordBeats, SummaryBeats, decode_fs_beats
 from hw.config import EngineConfig
 from hw.config_image import config_words
 from hw.engine import NetworkEngine
@@ -22,11 +23,6 @@ from config_bus import write_beat
 
 K = 4
 LANES = 4
-
-
-def _signed(value, bits):
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 # ------------------------------------------------------------------------------------------- networks
@@ -69,27 +65,21 @@ def golden_fs_trace(net, codes, lanes):
 
 
 # ------------------------------------------------------------------------------------------- the RTL
-def local_position(global_step, layer, phases):
-    """docs/hardware.md: a beat of global step g and layer l belongs to image n = (w − l) >> 1 (w = ceil(g/K)),
-    local step s = g − 2K·n; the layer collects when w − l is even and fires when it is odd."""
-    window = (global_step - 1) // phases + 1
-    image = (window - layer) >> 1
-    return image, global_step - 2 * phases * image
-
-
 def run_fs_streams(net, config, streams, stall_rng=None):
     """Run ``streams`` (each a list of images, an image = its input codes ``[n_0]``) through one FS engine, one
     start per stream (``n_images`` = its length), back to back (the next start in the DONE cycle). Returns per
-    stream ``(trace, out)``: the per-image RTL trace (beats mapped with :func:`local_position`; idle entries have
-    no beats and stay 0 as in the golden traces; per-image cycles = Σ of its summary beats + C_IMAGE) and what
-    the hardware reported (stream totals and cycles, prediction beats, summary beats, last global step)."""
+    stream ``(trace, out)``: the per-image RTL trace (beats mapped to images and local steps by
+    :func:`cosim.beats.decode_fs_beats`, as the Verilator harness's are, every active entry's beats present exactly
+    once; idle entries have no beats and stay 0 as in the golden traces; per-image cycles = Σ of its summary beats
+    + C_IMAGE) and what the hardware reported (stream totals and cycles, prediction beats, summary beats, last
+    global step)."""
     dut = NetworkEngine(config)
     P, M, W, L = config.lanes, config.membrane_bits, config.counter_bits, config.n_layers
     sizes = config.layer_sizes
     Kp = net.phases
-    steps = L * Kp
     words = config_words(net, config)
     results = []
+    active = cycle_model.fs_active(L, Kp)
 
     def input_words(codes_list):  # each image's code during its first window: K·W_1 words, image by image
         queue = []
@@ -97,7 +87,7 @@ def run_fs_streams(net, config, streams, stall_rng=None):
             queue += [int(w) for w in config.input_words(fs_input_spikes(codes, Kp)).reshape(-1)]
         return queue
 
-    orders = {l: config.hardware_order(l) for l in range(1, L + 1)}  # record lane -> torch neuron index
+    orders = [config.hardware_order(l) for l in range(1, L + 1)]  # record lane -> torch neuron index
 
     async def testbench(ctx):
         while ctx.get(dut.busy):  # CLEAR after reset
@@ -110,10 +100,7 @@ def run_fs_streams(net, config, streams, stall_rng=None):
         ctx.set(dut.cfg_valid, 0)
         for codes_list in streams:
             N = len(codes_list)
-            spikes = [np.zeros((N, steps, n), dtype=bool) for n in sizes[1:]]
-            membranes = [np.zeros((N, steps, n), dtype=np.int64) for n in sizes[1:]]
-            counters = np.zeros((N, steps, L, len(COUNTER_NAMES)), dtype=np.int64)
-            seen = np.zeros((N, steps, L), dtype=bool)
+            records, summaries = [], []  # beats of this stream (image field 0: the stream's first image)
             out = {"pred": [], "sums": 0}
             queue = input_words(codes_list)
             ctx.set(dut.start, 1)
@@ -127,21 +114,11 @@ def run_fs_streams(net, config, streams, stall_rng=None):
                 ctx.set(dut.spike_in_valid, bool(queue) and not stall)
                 ctx.set(dut.spike_in_data, queue[0] if queue else 0)
                 if ctx.get(dut.rec_valid):
-                    g, l, grp = ctx.get(dut.rec_step), ctx.get(dut.rec_layer), ctx.get(dut.rec_group)
-                    n, s = local_position(g, l, Kp)
-                    spk, mem = ctx.get(dut.rec_spikes), ctx.get(dut.rec_membranes)
-                    for p in range(P):
-                        j = int(orders[l][grp * P + p])
-                        if j >= 0:
-                            spikes[l - 1][n, s - 1, j] = (spk >> p) & 1
-                            membranes[l - 1][n, s - 1, j] = _signed(mem >> (p * M), M)
+                    records.append((0, ctx.get(dut.rec_step), ctx.get(dut.rec_layer), ctx.get(dut.rec_group),
+                                    ctx.get(dut.rec_spikes), ctx.get(dut.rec_membranes)))
                 if ctx.get(dut.sum_valid):
-                    g, l, value = ctx.get(dut.sum_step), ctx.get(dut.sum_layer), ctx.get(dut.sum_counters)
-                    n, s = local_position(g, l, Kp)
-                    assert not seen[n, s - 1, l - 1], f"two summaries for image {n} step {s} layer {l}"
-                    seen[n, s - 1, l - 1] = True
-                    counters[n, s - 1, l - 1] = [(value >> (i * W)) & ((1 << W) - 1)
-                                                 for i in range(len(COUNTER_NAMES))]
+                    g = ctx.get(dut.sum_step)
+                    summaries.append((0, g, ctx.get(dut.sum_layer), ctx.get(dut.sum_counters)))
                     out["sums"] += 1
                     out["last_step"] = g
                 if ctx.get(dut.pred_valid):
@@ -164,9 +141,12 @@ def run_fs_streams(net, config, streams, stall_rng=None):
             for n, value in out["pred"]:
                 assert predictions[n] == -1, f"two predictions for image {n}"
                 predictions[n] = value
-            image_cycles = counters[..., 0].sum(axis=(1, 2)) + config.c_image
-            results.append((Trace(spikes=spikes, counters=counters, image_cycles=image_cycles,
-                                  predictions=predictions, membranes=membranes), out))
+            beats = decode_fs_beats(RecordBeats.from_words(records, P, M), SummaryBeats.from_words(summaries, W),
+                                    sizes, P, Kp, np.array([0]), np.array([N]), active, orders)
+            assert beats.problems == [], beats.problems
+            image_cycles = beats.counters[..., 0].sum(axis=(1, 2)) + config.c_image
+            results.append((Trace(spikes=beats.spikes, counters=beats.counters, image_cycles=image_cycles,
+                                  predictions=predictions, membranes=beats.membranes), out))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
