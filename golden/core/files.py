@@ -34,7 +34,7 @@ __all__ = ["OUTPUT_MARKER", "OutputPathError", "check_output_path", "make_public
            "output_lock", "require_complete", "staged_output", "write_bytes_atomic", "write_text_atomic"]
 
 OUTPUT_MARKER = ".snncosim-output.json"
-NETWORK_FORMAT_NAME = "snncosim-integer-network"  # golden.core.network.FORMAT_NAME (kept here: ir imports this module)
+NETWORK_FORMAT_NAME = "snncosim-integer-network"  # golden.core.network_file.FORMAT_NAME (kept here: network_file imports this module)
 
 
 class OutputPathError(SnnCosimError):
