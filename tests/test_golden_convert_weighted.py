@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from cosim.app.options import JobOptions
 from golden.conversion.ann_import import forward_ops
 from golden.conversion.convert import convert, weighted_codes
 from golden.data.mnist import default_split, to_unit
@@ -222,5 +223,6 @@ def test_rate_conversion_unchanged(mlp, codes):
         assert np.array_equal(layer.weight, np.rint(w_norm * s).astype(np.int64))
         assert np.array_equal(layer.bias, np.rint(op.bias / lam * s).astype(np.int64))
         previous = lam
-    assert convert(mlp, codes).integer.layers[0].neuron == NeuronParams()  # default IF, reset to zero
+    # the API's default neuron is the command line's: IF, reset by subtraction (golden.conversion.DEFAULT_NEURON)
+    assert convert(mlp, codes).integer.layers[0].neuron == NeuronParams("if", "subtract") == JobOptions().neuron_params()
     assert result.decision_scale == result.scales[-1]

@@ -15,7 +15,16 @@ import threading
 from pathlib import Path
 
 from golden.core.errors import SnnCosimError
-from golden.core.files import check_output_path, check_writable_file, write_text_atomic
+from golden.core.files import check_output_path, check_writable_file, incomplete_output_of, write_text_atomic
+from golden.core.network import IntegerNetwork
+from golden.core.trace import Trace, compare
+from golden.data import DEFAULT_TRAIN_SIZE, TEST_PART_SIZE
+from golden.training.lee_config import LeeConfig
+
+from .options import JobOptions
+
+# torch, Amaranth and the conversion/simulation code are imported inside the commands that need them, so that the
+# CLI starts (and refuses a bad option) in about a second
 
 INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -30,12 +39,14 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _add_conversion_options(parser: argparse.ArgumentParser, norms=("data", "model", "percentile")) -> None:
-    parser.add_argument("--neuron", choices=("if", "lif"), default="if", help="neuron model (default: if)")
-    parser.add_argument("--reset", choices=("zero", "subtract"), default="subtract",
-                        help="reset after a spike (default: subtract; the Python API golden.conversion.convert.convert "
-                             "defaults to zero, see docs/conversion.md)")
-    parser.add_argument("--leak-shift", type=int, default=4, help="LIF leak v >>> k (default: 4)")
-    parser.add_argument("--norm", choices=norms, default="data",
+    defaults = JobOptions()  # the one place of the defaults (the Python API's too: golden.conversion.DEFAULT_NEURON)
+    parser.add_argument("--neuron", choices=("if", "lif"), default=defaults.neuron,
+                        help=f"neuron model (default: {defaults.neuron})")
+    parser.add_argument("--reset", choices=("zero", "subtract"), default=defaults.reset,
+                        help=f"reset after a spike (default: {defaults.reset}, as the Python API)")
+    parser.add_argument("--leak-shift", type=int, default=defaults.leak_shift,
+                        help=f"LIF leak v >>> k (default: {defaults.leak_shift})")
+    parser.add_argument("--norm", choices=norms, default=defaults.norm,
                         help="normalisation: Diehl 2015 model/data-based, Rueckauer percentile"
                              + (", Sengupta 2019 Spike-Norm" if "spikenorm" in norms else "") + " (default: data)")
     parser.add_argument("--percentile", type=float, default=99.9, help="for --norm percentile (default: 99.9)")
@@ -52,7 +63,6 @@ def _add_force_option(parser: argparse.ArgumentParser, option: str) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .options import JobOptions
 
     options = JobOptions(
         coding=args.coding, phases=args.phases, skip_periods=args.skip_periods, steps=args.steps, rtl_images=args.rtl_images, test_images=args.test_images, lanes=args.lanes,
@@ -128,7 +138,6 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from .options import JobOptions
 
     options = JobOptions(neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift, norm="data",
                          percentile=args.percentile, weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
@@ -196,7 +205,6 @@ def _convert_residual(model, calibration, shape, args, options):
 
 
 def _cmd_verilog(args: argparse.Namespace) -> int:
-    from golden.core.network import IntegerNetwork
 
     if not 1 <= args.lanes <= 64:
         raise SnnCosimError(f"--lanes must be in 1..64, got {args.lanes}")
@@ -211,8 +219,6 @@ def _cmd_verilog(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from golden.core.files import incomplete_output_of
-    from golden.core.trace import Trace, compare
 
     for path in (args.golden, args.rtl):
         marker = incomplete_output_of(path)
@@ -243,7 +249,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def direct_train_default(name: str):
     """A default of :class:`golden.training.lee_config.LeeConfig` (one source for the CLI's defaults)."""
-    from golden.training.lee_config import LeeConfig
 
     return getattr(LeeConfig(), name)
 
@@ -256,8 +261,6 @@ def _parse_hidden(text: str) -> tuple:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from golden.data import DEFAULT_TRAIN_SIZE, TEST_PART_SIZE
-    from golden.training.lee_config import LeeConfig
 
     config = LeeConfig(
         hidden=_parse_hidden(args.hidden), steps=args.steps, test_steps=args.test_steps, epochs=args.epochs,

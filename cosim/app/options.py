@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from golden.data import TEST_PART_SIZE
+from golden.conversion import DEFAULT_NEURON
 from golden.core.errors import SnnCosimError
 from golden.core.network import NeuronParams
+from golden.data import TEST_PART_SIZE
 
 __all__ = ["CODINGS", "DEFAULT_PHASES", "DEFAULT_STEPS", "JobOptions"]
 
@@ -27,8 +28,8 @@ class JobOptions:
     rtl_images: int = 20
     test_images: int | None = None  # None: the whole test part
     lanes: int = 8
-    neuron: str = "if"
-    reset: str = "subtract"
+    neuron: str = DEFAULT_NEURON.kind
+    reset: str = DEFAULT_NEURON.reset  # the API's default too (golden.conversion.DEFAULT_NEURON)
     leak_shift: int = 4
     norm: str = "data"
     percentile: float = 99.9

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from golden.conversion import DEFAULT_NEURON
 from golden.conversion.ann_import import AffineOp, import_network, network_input_shape
 from golden.data.mnist import to_unit
 from golden.simulation.encoding import pixel_codes_to_phases
@@ -157,8 +158,8 @@ def convert(model: nn.Module, calibration_images=None, *, method: Method = "data
     """Convert a trained ReLU ANN into an integer SNN (Diehl 2015 recipe; SPEC §1).
 
     ``method``: "data" (Diehl Alg. 2, default), "model" (Alg. 1, needs no images) or "percentile" (Rueckauer
-    2017, ``percentile`` of the positive activations). ``neuron`` (kind, reset, leak_shift, floor; default IF with
-    reset to zero, whereas the command line's ``--reset`` defaults to subtract: docs/conversion.md) applies to every
+    2017, ``percentile`` of the positive activations). ``neuron`` (kind, reset, leak_shift, floor; default
+    :data:`golden.conversion.DEFAULT_NEURON`, IF with reset by subtraction, as the command line) applies to every
     layer. ``input_coding``: "rate" (Bernoulli spikes, p = max_rate·code/255), "direct" (codes fed to layer 1) or
     "weighted" (Kim 2018 weighted spikes). ``max_rate`` only rescales biases (every rate scales by it); it must be
     the max_rate the simulation uses. ``input_shape`` is needed only for conv networks whose images do not show the
@@ -201,7 +202,7 @@ def convert(model: nn.Module, calibration_images=None, *, method: Method = "data
         normalization = for_weighted_spikes(normalization, phases, input_lambda)
         neurons = weighted_neurons(len(ops))
     else:
-        neuron = NeuronParams() if neuron is None else neuron
+        neuron = DEFAULT_NEURON if neuron is None else neuron
         neurons = [neuron]
     if max_rate != 1.0:
         normalization = replace(normalization, ops=scale_biases_for_rate(normalization.ops, max_rate))

@@ -31,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
+from golden.conversion import DEFAULT_NEURON
 from golden.conversion.ann_import import AffineOp, network_input_shape
 from golden.core.errors import SnnCosimError, WidthError
 from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, Layer, NeuronParams, signed_bits_for,
@@ -143,7 +144,7 @@ def quantize(normalization: Normalization, *, weight_bits: int = 8, membrane_bit
         if phases or skip_periods:
             raise SnnCosimError(f"phases/skip_periods belong to input_coding='weighted', not {input_coding!r}; "
                                 f"leave them at 0")
-        neuron = NeuronParams() if neuron is None else neuron
+        neuron = DEFAULT_NEURON if neuron is None else neuron
         neurons = [neuron] * len(ops)
     if not 2 <= weight_bits <= 32:
         raise WidthError(f"weight_bits={weight_bits} must lie in 2..32")

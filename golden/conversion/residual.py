@@ -40,6 +40,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from golden.conversion import DEFAULT_NEURON
 from golden.conversion.ann_import import AffineOp, ResidualSkip, apply_op, forward_ops, import_residual_network
 from golden.conversion.convert import PIXEL_BITS, _quantise_calibration, calibration_to_unit, weighted_codes
 from golden.simulation.encoding import rate_encode
@@ -237,7 +238,7 @@ def convert_residual(model: torch.nn.Module, calibration_images, *, input_shape:
     ``"spikenorm"``) under
     Sengupta's rules and quantise into a validated :class:`IntegerNetwork` with skip connections.
 
-    ``input_coding``: ``"rate"`` (default; ``neuron`` for every layer, IF reset to zero unless given) or
+    ``input_coding``: ``"rate"`` (default; ``neuron`` for every layer, IF reset by subtraction unless given) or
     ``"weighted"`` (Kim 2018, ``phases`` = K, ``skip_periods`` = S; not with Spike-Norm, whose λ come from rate
     spike trains; the neurons are fixed, 'ws' hidden and 'acc' output; module docstring). Input codes:
     :meth:`ResidualConversion.input_codes`."""
@@ -256,7 +257,7 @@ def convert_residual(model: torch.nn.Module, calibration_images, *, input_shape:
         raise SnnCosimError(f"residual conversion supports input_coding 'rate' or 'weighted', not {input_coding!r}")
     elif phases is not None or skip_periods:
         raise SnnCosimError("phases/skip_periods belong to input_coding='weighted'; leave them unset")
-    neuron = neuron or NeuronParams("if", "zero")
+    neuron = neuron or DEFAULT_NEURON
     ops, skips = import_residual_network(model, input_shape)
     neurons = weighted_neurons(len(ops)) if weighted else [neuron] * len(ops)
     images = calibration_to_unit(calibration_images) if calibration_images is not None else None
