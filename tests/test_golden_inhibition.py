@@ -158,7 +158,7 @@ def test_float_simulator_equals_integer_without_saturation():
     assert trace.totals()["saturations"] == 0 and trace.totals()["macs"] > 0
     result = FloatSimulator(network, device="cpu").run(inputs)
     for l in range(2):
-        np.testing.assert_array_equal(result.spike_counts[l], trace.spikes[l].sum(axis=1))
+        np.testing.assert_array_equal(result.spikes[l].sum(axis=1), trace.spikes[l].sum(axis=1))
     np.testing.assert_array_equal(result.predictions, trace.predictions)
 
 

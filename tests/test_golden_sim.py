@@ -317,11 +317,14 @@ def test_float_simulator_equals_integer_without_saturation():
     trace = IntegerSimulator(network, device="cpu").run(inputs)
     assert trace.totals()["saturations"] == 0
     result = FloatSimulator(network, device="cpu").run(inputs)
+    assert result.meta["source"] == "float" and result.membranes is None  # no 'acc' output: none recorded
     for l in range(2):
-        np.testing.assert_array_equal(result.spike_counts[l], trace.spikes[l].sum(axis=1))
-    np.testing.assert_array_equal(result.output_spikes, trace.spikes[-1])
+        np.testing.assert_array_equal(result.spikes[l].sum(axis=1), trace.spikes[l].sum(axis=1))
+    np.testing.assert_array_equal(result.spikes[-1], trace.spikes[-1])
     np.testing.assert_array_equal(result.predictions, trace.predictions)
-    np.testing.assert_array_equal(result.synaptic_ops, trace.counter("acs"))
+    np.testing.assert_array_equal(result.counter("acs"), trace.counter("acs"))
+    np.testing.assert_array_equal(result.counters, trace.counters)  # every counter: the integer definitions
+    np.testing.assert_array_equal(result.image_cycles, trace.image_cycles)
 
 
 def test_float_network_with_float_arrays():
@@ -332,8 +335,8 @@ def test_float_network_with_float_arrays():
     float_net = IntegerNetwork(network.input_shape, float_layers)
     inputs = rate_inputs(rng, 5, 2, 10)
     result = FloatSimulator(float_net, device="cpu").run(inputs, batch_size=1)
-    assert result.output_spikes.shape == (2, 5, 3)
-    assert result.step_spikes.shape == (2, 5, 2)
+    assert result.spikes[-1].shape == (2, 5, 3)
+    assert result.counter("spikes").shape == (2, 5, 2)
 
 
 def test_float_lif_neuron_equations():

@@ -55,7 +55,8 @@ def input_spikes_digest(input_spikes) -> str:
 
 @dataclass
 class Trace:
-    """Per-layer spikes ``bool [N, T, n_l]``, optional membranes ``int64 [N, T, n_l]`` (end of step), counters
+    """Per-layer spikes ``bool [N, T, n_l]``, optional membranes ``int64 [N, T, n_l]`` (end of step; ``float64``
+    in a trace of the float model, ``meta["source"] = "float"``), counters
     ``int64 [N, T, L, len(COUNTER_NAMES)]``, total cycles per image ``int64 [N]`` and predictions ``int64 [N]``.
     ``input_spikes`` (``bool [N, T, n_0]``) is kept when known so a run can be replayed.
 
@@ -148,7 +149,8 @@ class Trace:
             arrays[f"n_L{layer}"] = np.array(spikes.shape[-1])
         if self.membranes is not None:
             for layer, membrane in enumerate(self.membranes, start=1):
-                arrays[f"membrane_L{layer}"] = np.asarray(membrane, dtype=np.int64)
+                floating = np.issubdtype(np.asarray(membrane).dtype, np.floating)  # the float model's
+                arrays[f"membrane_L{layer}"] = np.asarray(membrane, dtype=np.float64 if floating else np.int64)
         if self.input_spikes is not None:
             arrays["input_spikes"] = np.packbits(np.asarray(self.input_spikes, dtype=bool), axis=-1)
             arrays["n_L0"] = np.array(self.input_spikes.shape[-1])

@@ -152,7 +152,7 @@ def early_decision(trajectory, theta: float, *, t1: int | None = None, t2: int |
 
 def spikes_until(step_spikes, steps) -> np.ndarray:
     """Spikes of each image up to and including its decision step: ``step_spikes`` ``[N, T]`` or ``[N, T, L]``
-    (e.g. ``trace.counter("spikes")``, ``FloatRun.step_spikes``), ``steps`` ``int [N]`` (1-based) → ``[N]``
+    (e.g. ``trace.counter("spikes")`` of a golden, float or RTL trace), ``steps`` ``int [N]`` (1-based) → ``[N]``
     (or ``[N, L]``)."""
     counts = np.asarray(step_spikes)
     steps = np.asarray(steps, dtype=np.int64).reshape(-1)

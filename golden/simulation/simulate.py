@@ -42,7 +42,7 @@ from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, Integer
 from golden.simulation.neurons import FloatFsNeuron, FloatNeuron, FsNeuron, IntegerFsNeuron, IntegerNeuron, Neuron
 from golden.core.trace import COUNTER_NAMES, Trace
 
-__all__ = ["IntegerSimulator", "FloatSimulator", "FloatRun", "CurvePoint", "accuracy_curve",
+__all__ = ["IntegerSimulator", "FloatSimulator", "CurvePoint", "accuracy_curve",
            "accuracy_and_spikes_curve", "predict", "default_device"]
 
 _EXACT_LIMIT = {torch.float64: 2 ** 53, torch.float32: 2 ** 24}
@@ -338,6 +338,57 @@ class _Simulator:
                 yield start, stop, inputs[:, start:stop].to(self.device)
                 bar.update(stop - start)
 
+    def _trace(self, input_spikes, lanes: int, record_membranes: bool | None, batch_size, progress: bool, desc: str,
+               membrane_dtype, meta: dict) -> Trace:
+        """The :class:`Trace` of every image of ``input_spikes`` (what both simulators' ``run`` return): spikes per
+        layer, membranes (``membrane_dtype``) when ``record_membranes`` (None: exactly for an 'acc' output layer),
+        counters for a ``lanes``-wide engine (:mod:`golden.simulation.counting`), image cycles, predictions, the
+        input spikes (not for direct input) and ``meta`` (plus the cycle constants, coding, K, S, FS latency)."""
+        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+            raise SnnCosimError(f"lanes must be a positive integer, got {lanes!r}")
+        if record_membranes is None:
+            record_membranes = self.accumulator_output
+        inputs = self._inputs(input_spikes)
+        steps, n_images = inputs.shape[0], inputs.shape[1]
+        n_layers = len(self.network.layers)
+        sizes = self.network.layer_sizes
+        spikes = [np.empty((n_images, steps, n), dtype=bool) for n in sizes[1:]]
+        membranes = [np.empty((n_images, steps, n), dtype=membrane_dtype) for n in sizes[1:]] \
+            if record_membranes else None
+        counters = np.empty((n_images, steps, n_layers, len(COUNTER_NAMES)), dtype=np.int64)
+        final_output = np.empty((n_images, sizes[-1]), dtype=membrane_dtype)
+        every = list(range(n_layers))
+        for start, stop, x_all in self._batches(inputs, batch_size, progress, desc):
+            spk, mem, stats = self._steps(x_all, spike_layers=every, membrane_layers=every if record_membranes else (),
+                                          stats=_STATS, lanes=lanes)
+            for l in range(n_layers):
+                spikes[l][start:stop] = spk[l].cpu().numpy()
+                if record_membranes:
+                    membranes[l][start:stop] = mem[l].cpu().numpy()
+            final_output[start:stop] = self.neurons[-1].v.cpu().numpy()
+            assemble = counting.assemble_fs_counters if self.fs else counting.assemble_counters
+            skip_stats = {"skip_s_in": stats["skip_s_in"], "skip_acs": stats["skip_acs"]} if self.skip_synapses else {}
+            counters[start:stop] = assemble(
+                stats["s_in"], stats["acs"], stats["spikes"], stats["saturations"], self.network,
+                lanes, pool_words=stats["pool_words"], **skip_stats).cpu().numpy()
+        image_cycles = counters[..., COUNTER_NAMES.index("cycles")].sum(axis=(1, 2)) + cycle_model.C_IMAGE
+        if self.accumulator_output:
+            predictions = predict(final_output)
+        else:
+            predictions = predict(spikes[-1].sum(axis=1, dtype=np.int64))
+        input_record = None
+        if not self.direct:
+            input_record = inputs.permute(1, 0, 2).cpu().numpy().astype(bool, copy=False)
+        meta = {"source": meta["source"], "lanes": lanes, "c_layer": cycle_model.C_LAYER,
+                "c_image": cycle_model.C_IMAGE, "input_coding": self.network.input_coding,
+                **{k: v for k, v in meta.items() if k != "source"}}
+        if self.network.phases:
+            meta.update(phases=int(self.network.phases), skip_periods=int(self.network.skip_periods))
+        if self.fs:
+            meta.update(fs=True, latency_steps=int(self.network.fs_latency))
+        return Trace(spikes=spikes, counters=counters, image_cycles=image_cycles.astype(np.int64),
+                     predictions=predictions, membranes=membranes, input_spikes=input_record, meta=meta)
+
     def output_spikes(self, inputs, *, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """Output-layer spikes only, ``bool [N, T, n_out]`` (light: nothing else is kept)."""
         inputs = self._inputs(inputs)
@@ -458,68 +509,11 @@ class IntegerSimulator(_Simulator):
         ``record_membranes=None`` (default) records them exactly when the output layer is the non-spiking 'acc'
         accumulator, whose membrane is that layer's only output. Predictions: argmax of the output spike counts,
         or of the 'acc' membrane after the last step (ties to the lowest index)."""
-        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
-            raise SnnCosimError(f"lanes must be a positive integer, got {lanes!r}")
-        if record_membranes is None:
-            record_membranes = self.accumulator_output
-        inputs = self._inputs(input_spikes)
-        steps, n_images = inputs.shape[0], inputs.shape[1]
-        n_layers = len(self.network.layers)
-        sizes = self.network.layer_sizes
-        spikes = [np.empty((n_images, steps, n), dtype=bool) for n in sizes[1:]]
-        membranes = [np.empty((n_images, steps, n), dtype=np.int64) for n in sizes[1:]] if record_membranes else None
-        counters = np.empty((n_images, steps, n_layers, len(COUNTER_NAMES)), dtype=np.int64)
-        final_output = np.empty((n_images, sizes[-1]), dtype=np.int64)
-        every = list(range(n_layers))
-        for start, stop, x_all in self._batches(inputs, batch_size, progress, "golden"):
-            spk, mem, stats = self._steps(x_all, spike_layers=every, membrane_layers=every if record_membranes else (),
-                                          stats=_STATS, lanes=lanes)
-            for l in range(n_layers):
-                spikes[l][start:stop] = spk[l].cpu().numpy()
-                if record_membranes:
-                    membranes[l][start:stop] = mem[l].cpu().numpy()
-            final_output[start:stop] = self.neurons[-1].v.cpu().numpy()
-            assemble = counting.assemble_fs_counters if self.fs else counting.assemble_counters
-            skip_stats = {"skip_s_in": stats["skip_s_in"], "skip_acs": stats["skip_acs"]} if self.skip_synapses else {}
-            counters[start:stop] = assemble(
-                stats["s_in"], stats["acs"], stats["spikes"], stats["saturations"], self.network,
-                lanes, pool_words=stats["pool_words"], **skip_stats).cpu().numpy()
-        image_cycles = counters[..., COUNTER_NAMES.index("cycles")].sum(axis=(1, 2)) + cycle_model.C_IMAGE
-        if self.accumulator_output:
-            predictions = predict(final_output)
-        else:
-            predictions = predict(spikes[-1].sum(axis=1, dtype=np.int64))
-        input_record = None
-        if not self.direct:
-            input_record = inputs.permute(1, 0, 2).cpu().numpy().astype(bool, copy=False)
-        meta = {"source": "golden", "lanes": lanes, "c_layer": cycle_model.C_LAYER,
-                "c_image": cycle_model.C_IMAGE, "input_coding": self.network.input_coding,
-                "network_sha256": self.network_digest}
-        if self.network.phases:
-            meta.update(phases=int(self.network.phases), skip_periods=int(self.network.skip_periods))
-        if self.fs:
-            meta.update(fs=True, latency_steps=int(self.network.fs_latency))
-        return Trace(spikes=spikes, counters=counters, image_cycles=image_cycles.astype(np.int64),
-                     predictions=predictions, membranes=membranes, input_spikes=input_record, meta=meta)
+        meta = {"source": "golden", "network_sha256": self.network_digest}
+        return self._trace(input_spikes, lanes, record_membranes, batch_size, progress, "golden", np.int64, meta)
 
 
 # ----------------------------------------------------------------------------------------------- float
-@dataclass
-class FloatRun:
-    """Result of :meth:`FloatSimulator.run`: spikes per neuron over all steps (``int64 [N, n_l]`` per layer),
-    spikes per (image, step, layer) ``int64 [N, T, L]``, synaptic operations (ACs, or MACs for a direct first
-    layer, as in :mod:`golden.simulation.counting`) per (image, step, layer), output spikes ``bool [N, T, n_out]`` and
-    predictions ``int64 [N]``. For an 'acc' output layer ``output_membranes`` is its membrane trajectory
-    ``float64 [N, T, n_out]`` (Kim's V^L) and the predictions are its argmax after the last step."""
-
-    spike_counts: list[np.ndarray]
-    step_spikes: np.ndarray
-    synaptic_ops: np.ndarray
-    output_spikes: np.ndarray
-    predictions: np.ndarray
-    output_membranes: np.ndarray | None = None
-
-
 class FloatSimulator(_Simulator):
     """The same network structure with float64 weights, biases and thresholds and no saturation (accuracy studies).
 
@@ -562,34 +556,20 @@ class FloatSimulator(_Simulator):
             return inputs
         return super()._inputs(inputs)
 
-    def run(self, inputs, *, batch_size: int | None = None, progress: bool = False) -> FloatRun:
-        inputs = self._inputs(inputs)
-        steps, n_images = inputs.shape[0], inputs.shape[1]
-        sizes = self.network.layer_sizes
-        n_layers = len(sizes) - 1
-        last = n_layers - 1
-        counts = [np.zeros((n_images, n), dtype=np.int64) for n in sizes[1:]]
-        step_spikes = np.zeros((n_images, steps, n_layers), dtype=np.int64)
-        ops = np.zeros((n_images, steps, n_layers), dtype=np.int64)
-        out = np.empty((n_images, steps, sizes[-1]), dtype=bool)
-        trajectory = np.empty((n_images, steps, sizes[-1]), dtype=np.float64) if self.accumulator_output else None
-        geo = counting.layer_geometry(self.network) if self.direct else None
-        for start, stop, x_all in self._batches(inputs, batch_size, progress, "float"):
-            spk, mem, stats = self._steps(x_all, spike_layers=range(n_layers),
-                                          membrane_layers=[last] if trajectory is not None else (),
-                                          stats=("acs", "spikes"))
-            for l in range(n_layers):
-                counts[l][start:stop] = spk[l].sum(1, dtype=torch.int64).cpu().numpy()
-            out[start:stop] = spk[last].cpu().numpy()
-            if trajectory is not None:
-                trajectory[start:stop] = mem[last].cpu().numpy()
-            step_spikes[start:stop] = stats["spikes"].cpu().numpy()
-            ops[start:stop] = stats["acs"].cpu().numpy()
-            if geo is not None:
-                ops[start:stop, :, 0] = geo[0].macs_per_step
-        predictions = predict(trajectory[:, -1]) if trajectory is not None else predict(counts[-1])
-        return FloatRun(spike_counts=counts, step_spikes=step_spikes, synaptic_ops=ops, output_spikes=out,
-                        predictions=predictions, output_membranes=trajectory)
+    def run(self, inputs, *, lanes: int = 8, record_membranes: bool | None = None, batch_size: int | None = None,
+            progress: bool = False) -> Trace:
+        """Simulate every image of ``inputs`` (``bool [T, B, n_0]``, or the input values of a "direct" first
+        layer) and return a :class:`Trace` of the same form as :meth:`IntegerSimulator.run`'s, with float64
+        membranes (recorded by the same rule, ``record_membranes=None``: exactly for an 'acc' output layer, whose
+        trajectory is Kim's V^L) and ``meta["source"] = "float"``. The counters are the integer model's definitions
+        (:mod:`golden.simulation.counting`, for a ``lanes``-wide engine) applied to the float spikes; the float
+        model never saturates (``saturations`` 0). Predictions: argmax of the output spike counts, or of the 'acc'
+        membrane after the last step (ties to the lowest index).
+
+        Memory: like the integer model, every layer's spikes ``bool [N, T, n_l]`` are kept (and, with membranes,
+        8 bytes per neuron and step); ``record_membranes=False`` keeps big accuracy runs small."""
+        return self._trace(inputs, lanes, record_membranes, batch_size, progress, "float", np.float64,
+                           {"source": "float"})
 
 
 # ----------------------------------------------------------------------------------------------- accuracy
