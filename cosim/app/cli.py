@@ -147,7 +147,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             raise SnnCosimError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     check_output_path(args.output, "network", force=args.force, option="-o")
-    from golden.conversion import convert as golden_convert
+    from golden.conversion.pipeline import Recipe, convert_model
     from golden.data import mnist as golden_data
     from golden.training import ann_trainer as golden_train
 
@@ -159,49 +159,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         model = _load_user_model(args.model, args.weights)
     else:
         model = golden_train.default_mlp(args.cache_dir, progress=not args.quiet)
-    shape = golden_convert.guess_input_shape(model, golden_convert.calibration_to_unit(calibration))
-    if _has_residual_additions(model, shape):
-        network = _convert_residual(model, calibration, shape, args, options)
-    elif args.norm == "spikenorm":
-        from golden.conversion.spikenorm import spike_norm_convert
-
-        if args.neuron != "if":
-            raise SnnCosimError("--norm spikenorm needs --neuron if (Sengupta 2019 balances non-leaky IF neurons)")
-        network = spike_norm_convert(model, calibration[:args.spikenorm_images], steps=args.spikenorm_steps,
-                                     weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
-                                     neuron=options.neuron_params(), input_shape=shape).integer
-    else:
-        network = golden_convert.convert(model, calibration, method=args.norm, percentile=args.percentile,
-                                         weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
-                                         neuron=options.neuron_params(), input_coding="rate",
-                                         input_shape=shape).integer
+    recipe = Recipe(coding="rate", norm=args.norm, neuron=options.neuron_params(), percentile=args.percentile,
+                    weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
+                    spikenorm_steps=args.spikenorm_steps, spikenorm_images=args.spikenorm_images)
+    network = convert_model(model, calibration, recipe).integer
     path = network.save(args.output, force=args.force, option="-o")
     skips = f", {len(network.skips)} residual junctions" if network.skips else ""
     print(f"wrote {path} ({' -> '.join(str(n) for n in network.layer_sizes)}{skips}, "
           f"{args.neuron}/{args.reset}, {args.norm} normalisation)")
     return 0
-
-
-def _has_residual_additions(model, shape) -> bool:
-    """True when the model adds a shortcut to a layer's output (Sengupta 2019 §6 residual blocks)."""
-    from golden.conversion.ann_import import import_residual_network
-
-    if shape is None:  # a dense-first model: guess_input_shape needs no help, and it has no conv blocks
-        return False
-    return bool(import_residual_network(model, shape)[1])
-
-
-def _convert_residual(model, calibration, shape, args, options):
-    from golden.conversion.residual import convert_residual
-
-    if args.norm == "percentile":
-        raise SnnCosimError("--norm percentile is not available for residual networks; use data, model or spikenorm")
-    if args.neuron != "if":
-        raise SnnCosimError("residual networks convert to IF neurons (Sengupta 2019); use --neuron if")
-    images = calibration[:args.spikenorm_images] if args.norm == "spikenorm" else calibration
-    return convert_residual(model, images, input_shape=shape, method=args.norm, weight_bits=args.weight_bits,
-                            membrane_bits=args.membrane_bits, neuron=options.neuron_params(),
-                            spikenorm_steps=args.spikenorm_steps).integer
 
 
 def _cmd_verilog(args: argparse.Namespace) -> int:

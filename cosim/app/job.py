@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from golden.conversion import convert as golden_convert
+from golden.conversion import DEFAULT_NEURON, pipeline
+from golden.conversion.pipeline import Recipe
 from golden.data import mnist as golden_data
 from golden.training import ann_trainer as golden_train
-from golden.simulation.encoding import rate_encode, weighted_encode
 from golden.core.errors import SnnCosimError, TraceMismatch
 from golden.core.files import staged_output
 from golden.core.network import IntegerNetwork
@@ -81,36 +81,27 @@ class _Phases:
         return _Timer()
 
 
+def recipe_of(options: JobOptions) -> Recipe:
+    """The conversion recipe of the job's options (golden.conversion.pipeline)."""
+    return Recipe(coding=options.coding, norm="data" if options.coding == "fs" else options.norm,  # FS fits its own
+                  percentile=options.percentile,
+                  neuron=options.neuron_params() if options.coding == "rate" else DEFAULT_NEURON,
+                  weight_bits=options.weight_bits, membrane_bits=options.membrane_bits,
+                  max_rate=options.max_rate if options.coding == "rate" else 1.0,
+                  phases=options.phases if options.coding != "rate" else None, skip_periods=options.skip_periods)
+
+
 def convert_for_coding(model, calibration_images, options: JobOptions):
     """Convert ``model`` for the chosen coding; return the integer network and an encoder
-    ``encode(pixel_codes [B, n] uint8, first_image_index) -> bool spikes [T, B, n]`` for its input layer."""
-    if options.coding == "fs":
-        from golden.conversion.fs_convert import fs_convert
+    ``encode(pixel_codes [B, n] uint8, first_image_index) -> bool spikes [T, B, n]`` for its input layer. An FS
+    conversion sets ``options.steps`` to its latency L·K."""
+    converted = pipeline.convert_model(model, calibration_images, recipe_of(options))
+    if converted.steps is not None:
+        options.steps = converted.steps
 
-        result = fs_convert(model, calibration_images, phases=options.phases, weight_bits=options.weight_bits,
-                            membrane_bits=options.membrane_bits)
-        options.steps = result.latency
-
-        def encode(pixels, first_index):
-            return result.input_spikes(pixels)
-    elif options.coding == "weighted":
-        result = golden_convert.convert(
-            model, calibration_images, input_coding="weighted", phases=options.phases,
-            skip_periods=options.skip_periods, method=options.norm, percentile=options.percentile,
-            weight_bits=options.weight_bits, membrane_bits=options.membrane_bits)
-
-        def encode(pixels, first_index):
-            return weighted_encode(result.input_codes(pixels), options.steps, options.phases)
-    else:
-        result = golden_convert.convert(
-            model, calibration_images, method=options.norm, percentile=options.percentile,
-            weight_bits=options.weight_bits, membrane_bits=options.membrane_bits,
-            neuron=options.neuron_params(), input_coding="rate")
-
-        def encode(pixels, first_index):
-            return rate_encode(pixels, options.steps, max_rate=options.max_rate, seed=options.seed,
-                               first_index=first_index)
-    return result.integer, encode
+    def encode(pixels, first_index):
+        return converted.encode(pixels, options.steps, seed=options.seed, first_index=first_index)
+    return converted.integer, encode
 
 
 def output_predictions_per_step(trace, network: IntegerNetwork) -> np.ndarray:
@@ -399,7 +390,7 @@ def cosimulate_images(options: JobOptions, network: IntegerNetwork, engine, eval
         golden_trace = evaluation.simulator.run(cosim_spikes, lanes=options.lanes, record_membranes=True)
         golden_trace.save(work / "golden_trace.npz")
     with phases("rtl"):
-        rtl_run = cosimulate(network, cosim_spikes.permute(1, 0, 2), lanes=options.lanes, work_dir=work / "rtl",
+        rtl_run = cosimulate(network, cosim_spikes, lanes=options.lanes, work_dir=work / "rtl",
                              waves=options.waves, progress=options.progress, engine=engine)
         rtl_run.trace.save(work / "rtl_trace.npz")
     return Cosimulation(images=cosim_spikes.shape[1], golden_trace=golden_trace, rtl_run=rtl_run,
