@@ -5,7 +5,7 @@ shapes, and coverage bins measured on what a run actually did.
   membrane width, conv/pool geometry, residual skips, lateral-inhibition hardware) is fixed per shape; everything
   loaded at run time varies per network: neuron kind, reset, leak, floors, WTA strengths, coding (rate, weighted
   spikes with K phases and S skipped periods, FS with random tables), weights, biases, thresholds, inputs.
-* :func:`generate` — one seeded random :class:`Case` (network + image-major input spikes) of a shape; the
+* :func:`generate` — one seeded random :class:`Case` (network + time-major input spikes) of a shape; the
   optional ``family`` ("rate", "weighted", "fs") steers it.
 * :func:`measure` — the coverage bins one run hit, from the network and its trace (golden or RTL: for an
   equivalent run they are the same), never from what the generator intended; :data:`BINS` describes each bin.
@@ -107,7 +107,7 @@ CI_SHAPES = ("dense-fs", "conv-res-wta")  # the two builds of cosim/tests/test_c
 
 @dataclass
 class Case:
-    """One generated network and its image-major input spikes ``bool [N, T, n_0]``."""
+    """One generated network and its time-major input spikes ``bool [T, N, n_0]`` (what the backends take)."""
 
     shape: str
     seed: int
@@ -281,8 +281,8 @@ def _halved(net: IntegerNetwork) -> IntegerNetwork:
 
 
 def _inputs(shape: Shape, rng, net: IntegerNetwork, family: str) -> np.ndarray:
-    """Image-major spikes: rate (random per-input rates), weighted (K-bit codes, 2–5 periods after S skipped
-    ones) or FS (K-bit codes, L·K steps)."""
+    """Time-major spikes ``[T, N, n_0]``: rate (random per-input rates), weighted (K-bit codes, 2–5 periods after S
+    skipped ones) or FS (K-bit codes, L·K steps)."""
     import torch
 
     from golden.simulation.encoding import fs_encode, weighted_encode
@@ -293,14 +293,14 @@ def _inputs(shape: Shape, rng, net: IntegerNetwork, family: str) -> np.ndarray:
         steps = int(rng.integers(6, 15))
         lo_rate = rng.uniform(0.0, 0.3)
         p = rng.uniform(lo_rate, rng.uniform(lo_rate + 0.05, 1.0), size=(n_images, 1, n))
-        return rng.random((n_images, steps, n)) < p
+        return (rng.random((n_images, steps, n)) < p).transpose(1, 0, 2)  # drawn image-major, as always
     K = net.phases
     codes = rng.integers(0, 1 << K, (n_images, n))
     codes[rng.random((n_images, n)) < rng.uniform(0, 0.6)] = 0  # some silent inputs
     if family == "weighted":
         steps = (net.skip_periods + int(rng.integers(2, 6))) * K
-        return weighted_encode(torch.as_tensor(codes), steps, K).permute(1, 0, 2).numpy()
-    return fs_encode(torch.as_tensor(codes), K, steps=net.fs_latency).permute(1, 0, 2).numpy()
+        return weighted_encode(torch.as_tensor(codes), steps, K).numpy()
+    return fs_encode(torch.as_tensor(codes), K, steps=net.fs_latency).numpy()
 
 
 def generate(shape: Shape | str, seed: int, family: str | None = None) -> Case:
@@ -318,7 +318,7 @@ def generate(shape: Shape | str, seed: int, family: str | None = None) -> Case:
     extra = f" K={K}" + (f" S={net.skip_periods}" if family == "weighted" else "") if K else ""
     wta = sum(layer_inhibition(layer) is not None for layer in net.layers)
     desc = (f"{shape.name} seed {seed}: {family} {kinds}{extra}{f' wta×{wta}' if wta else ''}, "
-            f"{spikes.shape[0]} images × {spikes.shape[1]} steps")
+            f"{spikes.shape[1]} images × {spikes.shape[0]} steps")
     return Case(shape.name, int(seed), family, net, spikes, desc)
 
 
@@ -484,7 +484,8 @@ def golden_run(case: Case):
 
 
 def golden_run_for(net: IntegerNetwork, spikes: np.ndarray, lanes: int):
-    """The golden trace of ``net`` on image-major ``spikes`` (membranes recorded, counters for ``lanes``)."""
+    """The golden trace of ``net`` on time-major ``spikes`` ``[T, N, n_0]`` (membranes recorded, counters for
+    ``lanes``)."""
     from cosim.session import golden_reference
 
     return golden_reference(net, spikes, lanes=lanes)

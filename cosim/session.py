@@ -362,12 +362,168 @@ class _Progress:
                     bar.update(new)
 
 
+# ----------------------------------------------------------------------------------------------- one run, step by step
+@dataclass(frozen=True)
+class RunPlan:
+    """What one run streams (:func:`plan_run`): the stimulus the harness reads (``bool [N, T_stim, n_0]``), the
+    input spikes the trace records (``[N, T, n_0]``; FS: padded to L·K steps), the images per start and, for FS
+    networks, the starts' ``bases``/``counts`` (:func:`cosim.harness.fs_stream_layout`), and the watchdog."""
+
+    fs: bool
+    n_images: int
+    n_steps: int  # steps per image in the trace (FS: L·K)
+    stimulus: np.ndarray
+    recorded: np.ndarray
+    chunk: int  # images per start; an FS build runs other networks one image per start
+    watchdog: int
+    phases: int = 0
+    bases: np.ndarray | None = None
+    counts: np.ndarray | None = None
+
+
+def plan_run(network: IntegerNetwork, config, spikes: np.ndarray, images_per_start: int | None = None) -> RunPlan:
+    """The :class:`RunPlan` of image-major ``spikes`` ``[N, T, n_0]`` (from :func:`_as_input_spikes`)."""
+    n_images, n_steps = spikes.shape[0], spikes.shape[1]
+    if not network.is_fs:
+        if images_per_start is not None:
+            raise SnnCosimError("images_per_start applies to FS networks only (input_coding 'fs')")
+        return RunPlan(False, n_images, n_steps, spikes, spikes, 1, _watchdog_cycles(config, n_steps))
+    stimulus, recorded = _fs_input_spikes(spikes, network)
+    phases = int(network.phases)
+    chunk = _images_per_start(config, network, images_per_start, n_images)
+    bases, counts = _harness.fs_stream_layout(n_images, chunk)
+    n_steps = int(network.fs_latency)
+    watchdog = _watchdog_cycles(config, 2 * phases * (int(counts.max()) - 1) + n_steps)
+    return RunPlan(True, n_images, n_steps, stimulus, recorded, chunk, watchdog, phases, bases, counts)
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """The files of one run in its work directory: what Python writes (``config.hex``, ``stimulus.txt``,
+    ``job.json``) and what the harness and cocotb write back (``trace.txt``, ``summary.json``)."""
+
+    work: Path
+
+    @property
+    def config(self) -> Path:
+        return self.work / "config.hex"
+
+    @property
+    def stimulus(self) -> Path:
+        return self.work / "stimulus.txt"
+
+    @property
+    def job(self) -> Path:
+        return self.work / "job.json"
+
+    @property
+    def trace(self) -> Path:
+        return self.work / "trace.txt"
+
+    @property
+    def summary(self) -> Path:
+        return self.work / "summary.json"
+
+
+def write_job_files(work: Path, network: IntegerNetwork, config, engine: Engine, plan: RunPlan) -> JobFiles:
+    """Step 1: write the configuration words, the stimulus and ``job.json`` into ``work`` (removing the trace and
+    summary of an earlier run there)."""
+    from hw.config_image import config_words, write_config_hex
+
+    files = JobFiles(work)
+    for stale in (files.trace, files.summary):
+        stale.unlink(missing_ok=True)
+    write_config_hex(config_words(network, config), files.config, config.cfg_data_bits)
+    _harness.write_stimulus_file(plan.stimulus, config.lanes, files.stimulus,
+                                 config.hardware_order(0) if config.spatial else None)
+    job = {"n_images": plan.n_images, "n_counters": len(COUNTER_NAMES), "counter_bits": config.counter_bits,
+           "summary": str(files.summary)}
+    if engine.params.fs:
+        job |= {"fs": plan.fs, "n_starts": len(plan.bases) if plan.fs else plan.n_images}
+    files.job.write_text(json.dumps(job))
+    return files
+
+
+@dataclass
+class Launch:
+    """What :func:`launch_simulator` gives back: the runner's result (None when the simulation failed, then
+    ``failure`` holds the error), the process's wall time and cocotb's ``summary.json`` (``{}`` when missing)."""
+
+    result: _runner.RunResult | None
+    failure: _runner.SimulationError | None
+    wall_seconds: float
+    summary: dict
+
+
+def launch_simulator(engine: Engine, files: JobFiles, plan: RunPlan, *, waves: bool = False,
+                     progress: bool = False) -> Launch:
+    """Step 2: run :mod:`cosim.tb_engine` on the built engine with the job's files (``progress``: a bar counting
+    the images the harness finishes)."""
+    plusargs = [f"+snn_job={files.job}", f"+snn_cfg={files.config}", f"+snn_stim={files.stimulus}",
+                f"+snn_trace={files.trace}", f"+snn_max_cycles={plan.watchdog}"]
+    if engine.params.fs:
+        plusargs.append(f"+snn_fs_chunk={plan.chunk}")
+    t0 = time.perf_counter()
+    failure = None
+    bar = _Progress(files.trace, plan.n_images, b"P " if plan.fs else b"D ") if progress else contextlib.nullcontext()
+    with bar:
+        try:
+            result = _runner.run(engine.handle, "cosim.tb_engine", plusargs=plusargs, waves=waves, test_dir=files.work)
+        except _runner.SimulationError as exc:
+            failure, result = exc, None
+    wall = time.perf_counter() - t0
+    summary = json.loads(files.summary.read_text()) if files.summary.is_file() else {}
+    return Launch(result, failure, wall, summary)
+
+
+def decode_trace(files: JobFiles, engine: Engine, config, plan: RunPlan) -> _harness.HarnessTrace | None:
+    """Step 3: parse the harness's trace text file into golden-form arrays (None when the run wrote none)."""
+    if not files.trace.is_file():
+        return None
+    orders = [config.hardware_order(l) for l in range(1, config.n_layers + 1)] if config.spatial else None
+    if plan.fs:
+        return _harness.parse_fs_trace_file(files.trace, engine.params, config.layer_sizes, plan.phases, plan.bases,
+                                            plan.counts, config.c_image, orders)
+    return _harness.parse_trace_file(files.trace, engine.params, config.layer_sizes, plan.n_images, plan.n_steps,
+                                     orders)
+
+
+def cross_check_summary(summary: dict, parsed: _harness.HarnessTrace, fs: bool) -> list[str]:
+    """Step 4: every inconsistency between the harness's log and what cocotb read through the handles (an FS run's
+    stream totals and prediction beats, else the per-image totals), with the parser's own problems first."""
+    return list(parsed.problems) + (_cross_check_fs(summary, parsed) if fs else _cross_check(summary, parsed))
+
+
+def _rtl_trace(network: IntegerNetwork, config, engine: Engine, plan: RunPlan,
+               parsed: _harness.HarnessTrace) -> Trace:
+    meta = {"source": "rtl", "lanes": int(config.lanes), "c_layer": int(config.c_layer),
+            "c_image": int(config.c_image), "input_coding": network.input_coding,
+            "engine": config.digest(), "verilator": engine.handle.verilator.version_string,
+            "network_sha256": network.digest()}
+    if plan.fs:
+        meta |= {"phases": plan.phases, "skip_periods": int(network.skip_periods), "fs": True,
+                 "latency_steps": plan.n_steps, "images_per_start": plan.chunk}
+    return Trace(spikes=parsed.spikes, counters=parsed.counters, image_cycles=parsed.image_cycles,
+                 predictions=parsed.predictions, membranes=parsed.membranes, input_spikes=plan.recorded, meta=meta)
+
+
+def _work_directory(work_dir, waves: bool) -> tuple[Path, bool]:
+    """``(directory, temporary)``: ``work_dir`` (created), or a new temporary directory, removed after a
+    successful run (kept when it failed: the error names the log) unless it holds a waveform."""
+    if work_dir is None:
+        return Path(tempfile.mkdtemp(prefix="snncosim-rtl-")), not waves
+    work = Path(work_dir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    return work, False
+
+
 def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_dir: str | os.PathLike | None = None,
                waves: bool = False, progress: bool = False, config=None, engine: Engine | None = None,
                build_dir: str | os.PathLike | None = None, strict: bool = True,
                images_per_start: int | None = None) -> RtlRun:
-    """Run ``network`` on the RTL engine for ``input_spikes`` (``bool [N, T, n_in]``, numpy or torch) and return
-    an :class:`RtlRun` whose ``trace`` has the golden model's form (membranes always recorded).
+    """Run ``network`` on the RTL engine for time-major ``input_spikes`` (``bool [T, N, n_in]``, numpy or torch, as
+    :class:`golden.simulation.simulate.IntegerSimulator` takes them) and return an :class:`RtlRun` whose ``trace``
+    has the golden model's form (membranes always recorded). :class:`RtlSimulator` wraps this as a backend.
 
     ``config`` (an :class:`hw.config.EngineConfig`) or ``engine`` (from :func:`prepare_engine`) lets several
     networks of one shape share a build; by default ``EngineConfig.for_network(network, lanes)``. ``work_dir``
@@ -376,12 +532,14 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
     ``strict`` (default) an inconsistent RTL output (missing or duplicate beats, totals that are not the sum of
     the per-step counters) raises :class:`TraceMismatch`.
 
-    FS networks (``input_coding = "fs"``): ``input_spikes`` are what the golden model takes, ``[N, T, n_in]`` with
-    K ≤ T ≤ L·K and no spikes after step K (``golden.simulation.encoding.fs_encode(codes, K, steps=L·K)``, permuted); all N
+    FS networks (``input_coding = "fs"``): ``input_spikes`` are what the golden model takes, ``[T, N, n_in]`` with
+    K ≤ T ≤ L·K and no spikes after step K (``golden.simulation.encoding.fs_encode(codes, K, steps=L·K)``); all N
     images stream back to back through the pipeline, ``images_per_start`` (default: as many as the 16-bit step
-    counter allows, ``EngineConfig.fs_max_images(K)``) per ``start``. The trace has L·K local steps per image."""
+    counter allows, ``EngineConfig.fs_max_images(K)``) per ``start``. The trace has L·K local steps per image.
+
+    The steps: :func:`plan_run`, :func:`prepare_engine`, :func:`write_job_files`, :func:`launch_simulator`,
+    :func:`decode_trace`, :func:`cross_check_summary`."""
     from hw.config import EngineConfig
-    from hw.config_image import config_words, write_config_hex
 
     network.validate()
     if engine is not None:
@@ -391,96 +549,34 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
     elif config is None:
         config = EngineConfig.for_network(network, lanes=lanes)
     config.check_fits(network)
-    spikes = _as_input_spikes(input_spikes, network.n_inputs)
-    n_images, n_steps = spikes.shape[0], spikes.shape[1]
-    fs = _is_fs(network)
-    stimulus, recorded = spikes, spikes
-    chunk = 1  # images per start; an FS build runs other networks one image per start
-    if fs:
-        stimulus, recorded = _fs_input_spikes(spikes, network)
-        phases = int(network.phases)
-        chunk = _images_per_start(config, network, images_per_start, n_images)
-        bases, counts = _harness.fs_stream_layout(n_images, chunk)
-        n_steps = int(network.fs_latency)
-        watchdog = _watchdog_cycles(config, 2 * phases * (int(counts.max()) - 1) + n_steps)
-    else:
-        if images_per_start is not None:
-            raise SnnCosimError("images_per_start applies to FS networks only (input_coding 'fs')")
-        bases = counts = None
-        watchdog = _watchdog_cycles(config, n_steps)
+    plan = plan_run(network, config, _as_input_spikes(input_spikes, network.n_inputs), images_per_start)
     if engine is None:
         engine = prepare_engine(config, waves=waves, build_dir=build_dir)
 
-    temporary = work_dir is None and not waves
-    if work_dir is None:  # removed after a successful run; kept when it failed (the error names the log) or
-        # holds a waveform
-        work = Path(tempfile.mkdtemp(prefix="snncosim-rtl-"))
-    else:
-        work = Path(work_dir).resolve()
-        work.mkdir(parents=True, exist_ok=True)
+    work, temporary = _work_directory(work_dir, waves)
     try:
-        cfg_path, stim_path = work / "config.hex", work / "stimulus.txt"
-        trace_path, job_path, summary_path = work / "trace.txt", work / "job.json", work / "summary.json"
-        for stale in (trace_path, summary_path):
-            stale.unlink(missing_ok=True)
-        write_config_hex(config_words(network, config), cfg_path, config.cfg_data_bits)
-        _harness.write_stimulus_file(stimulus, config.lanes, stim_path,
-                                     config.hardware_order(0) if config.spatial else None)
-        job = {"n_images": n_images, "n_counters": len(COUNTER_NAMES), "counter_bits": config.counter_bits,
-               "summary": str(summary_path)}
-        if engine.params.fs:
-            job |= {"fs": fs, "n_starts": len(bases) if fs else n_images}
-        job_path.write_text(json.dumps(job))
-        plusargs = [f"+snn_job={job_path}", f"+snn_cfg={cfg_path}", f"+snn_stim={stim_path}",
-                    f"+snn_trace={trace_path}", f"+snn_max_cycles={watchdog}"]
-        if engine.params.fs:
-            plusargs.append(f"+snn_fs_chunk={chunk}")
-        t0 = time.perf_counter()
-        failure = None
-        with (_Progress(trace_path, n_images, b"P " if fs else b"D ") if progress else contextlib.nullcontext()):
-            try:
-                result = _runner.run(engine.handle, "cosim.tb_engine", plusargs=plusargs, waves=waves,
-                                     test_dir=work)
-            except _runner.SimulationError as exc:
-                failure, result = exc, None
-        wall = time.perf_counter() - t0
-        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        files = write_job_files(work, network, config, engine, plan)
+        launched = launch_simulator(engine, files, plan, waves=waves, progress=progress)
         t1 = time.perf_counter()
-        parsed = None
-        orders = [config.hardware_order(l) for l in range(1, config.n_layers + 1)] if config.spatial else None
-        if trace_path.is_file() and fs:
-            parsed = _harness.parse_fs_trace_file(trace_path, engine.params, config.layer_sizes, phases, bases,
-                                                  counts, config.c_image, orders)
-        elif trace_path.is_file():
-            parsed = _harness.parse_trace_file(trace_path, engine.params, config.layer_sizes, n_images, n_steps,
-                                               orders)
+        parsed = decode_trace(files, engine, config, plan)
         parse_seconds = time.perf_counter() - t1
-        if failure is not None:
+        if launched.failure is not None:
             detail = f"; harness: {parsed.error}" if parsed is not None and parsed.error else ""
-            raise _runner.SimulationError(f"{failure}{detail}") from None
-        assert parsed is not None and result is not None
-        problems = list(parsed.problems)
-        problems += _cross_check_fs(summary, parsed) if fs else _cross_check(summary, parsed)
-        meta = {"source": "rtl", "lanes": int(config.lanes), "c_layer": int(config.c_layer),
-                "c_image": int(config.c_image), "input_coding": network.input_coding,
-                "engine": config.digest(), "verilator": engine.handle.verilator.version_string,
-                "network_sha256": network.digest()}
-        if fs:
-            meta |= {"phases": phases, "skip_periods": int(network.skip_periods), "fs": True,
-                     "latency_steps": n_steps, "images_per_start": chunk}
-        trace = Trace(
-            spikes=parsed.spikes, counters=parsed.counters, image_cycles=parsed.image_cycles,
-            predictions=parsed.predictions, membranes=parsed.membranes, input_spikes=recorded, meta=meta)
-        sim_seconds = float(summary.get("sim_seconds") or wall)
+            raise _runner.SimulationError(f"{launched.failure}{detail}") from None
+        assert parsed is not None and launched.result is not None
+        problems = cross_check_summary(launched.summary, parsed, plan.fs)
+        trace = _rtl_trace(network, config, engine, plan, parsed)
+        summary = launched.summary
+        sim_seconds = float(summary.get("sim_seconds") or launched.wall_seconds)
         cycles = int(summary.get("cycles", 0))
         run = RtlRun(
-            trace=trace, wall_seconds=wall, sim_seconds=sim_seconds, simulated_cycles=cycles,
+            trace=trace, wall_seconds=launched.wall_seconds, sim_seconds=sim_seconds, simulated_cycles=cycles,
             cycles_per_second=cycles / sim_seconds if sim_seconds > 0 else 0.0,
-            images_per_second=n_images / sim_seconds if sim_seconds > 0 else 0.0,
+            images_per_second=plan.n_images / sim_seconds if sim_seconds > 0 else 0.0,
             build_seconds=engine.handle.seconds, build_cached=engine.handle.cached,
             generate_seconds=engine.generate_seconds, parse_seconds=parse_seconds, config=config, work_dir=work,
-            trace_text=trace_path, hardware_totals=parsed.total_counters, harness_cycles=parsed.harness_cycles,
-            waves_file=result.waves_file, problems=problems, fs=parsed.fs)
+            trace_text=files.trace, hardware_totals=parsed.total_counters, harness_cycles=parsed.harness_cycles,
+            waves_file=launched.result.waves_file, problems=problems, fs=parsed.fs)
         if problems and strict:
             saved = trace.save(work / "rtl_trace.npz")
             raise TraceMismatch(f"the RTL's own output is inconsistent: {problems[0]}"
@@ -495,6 +591,34 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
     if temporary:
         run.work_dir = run.trace_text = None
     return run
+
+
+class RtlSimulator:
+    """The RTL engine under Verilator as a backend of the golden simulators' shape: ``RtlSimulator(network,
+    lanes=8).run(input_spikes)`` takes time-major ``bool [T, N, n_in]`` and returns a
+    :class:`golden.core.trace.Trace` (membranes always recorded), like
+    :meth:`golden.simulation.simulate.IntegerSimulator.run`. The cost figures of the last run (cycles, seconds,
+    hardware totals, FS stream reports) are kept in ``last_run`` (an :class:`RtlRun`). The keyword arguments are
+    :func:`cosimulate`'s; ``run`` may override ``work_dir`` and ``images_per_start`` per call."""
+
+    def __init__(self, network: IntegerNetwork, *, lanes: int = 8, config=None, engine: Engine | None = None,
+                 work_dir: str | os.PathLike | None = None, waves: bool = False, progress: bool = False,
+                 build_dir: str | os.PathLike | None = None, strict: bool = True,
+                 images_per_start: int | None = None) -> None:
+        self.network = network
+        self.lanes, self.config, self.engine = lanes, config, engine
+        self.work_dir, self.waves, self.progress, self.build_dir = work_dir, waves, progress, build_dir
+        self.strict, self.images_per_start = strict, images_per_start
+        self.last_run: RtlRun | None = None
+
+    def run(self, input_spikes, *, work_dir: str | os.PathLike | None = None,
+            images_per_start: int | None = None) -> Trace:
+        self.last_run = cosimulate(
+            self.network, input_spikes, lanes=self.lanes, config=self.config, engine=self.engine,
+            work_dir=self.work_dir if work_dir is None else work_dir, waves=self.waves, progress=self.progress,
+            build_dir=self.build_dir, strict=self.strict,
+            images_per_start=self.images_per_start if images_per_start is None else images_per_start)
+        return self.last_run.trace
 
 
 def _cross_check_fs(summary: dict, parsed: _harness.HarnessTrace) -> list[str]:

@@ -265,7 +265,7 @@ def cycle_sections(args, model, calibration, data, flat, pixels, spikes, steps, 
         except Exception as exc:  # noqa: BLE001 - the benchmark reports and goes on without the RTL
             print(f"   skipped: {exc}")
         else:
-            rtl_spikes = spikes[:args.rtl_steps, :args.rtl_images].permute(1, 0, 2).numpy()
+            rtl_spikes = spikes[:args.rtl_steps, :args.rtl_images].numpy()  # time-major [T, N, n_0]
             config = EngineConfig.for_network(data.integer, lanes=LANES)
             t0 = time.time()
             rtl = cosimulate(data.integer, rtl_spikes, config=config)

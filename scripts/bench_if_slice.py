@@ -85,7 +85,7 @@ def main() -> int:
         sub = spikes[:, :n]
         golden = IntegerSimulator(net).run(sub, lanes=args.lanes, record_membranes=True)
         t0 = time.perf_counter()
-        run = cosimulate(net, sub.permute(1, 0, 2), lanes=args.lanes, work_dir=Path("runs/bench_if"))
+        run = cosimulate(net, sub, lanes=args.lanes, work_dir=Path("runs/bench_if"))
         wall = time.perf_counter() - t0
         verdict = compare(golden, run.trace)
         print(f"\n3. co-simulation, {n} images x T={args.steps} on {' -> '.join(map(str, net.layer_sizes))}")

@@ -7,10 +7,10 @@ networks); then, round robin over the shapes, each case seed gives a random netw
 and S skipped periods, FS with ReLU or random signed tables), co-simulated on Verilator and compared with the
 golden model bit and cycle for cycle (spikes, membranes, the nine counters, image cycles, predictions, hardware
 totals). Each case prints its seed; a mismatch or error prints the first difference and keeps the network
-(``network/``), the input spikes (``spikes.npy``), both traces and ``mismatch.txt`` under ``--out``. At the end:
-networks run, mismatches, builds and the coverage bins (``cosim.fuzz.BINS``, measured on the RTL traces), also
-written to ``--out/summary.json``. CI does not run this; ``cosim/tests/test_coverage_random.py`` is the short,
-directed version.
+(``network/``), the input spikes (``spikes.npy``, time-major ``[T, N, n_0]``), both traces and ``mismatch.txt``
+under ``--out``. At the end: networks run, mismatches, builds and the coverage bins (``cosim.fuzz.BINS``, measured
+on the RTL traces), also written to ``--out/summary.json``. CI does not run this;
+``cosim/tests/test_coverage_random.py`` is the short, directed version.
 
 Usage: python scripts/fuzz_cosim.py --minutes 10 [--seed S] [--shapes dense-fs,conv-res-wta] [--out DIR]
 Replay one case: python scripts/fuzz_cosim.py --replay SHAPE:CASE_SEED

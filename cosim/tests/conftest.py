@@ -89,9 +89,10 @@ def with_neurons(net: IntegerNetwork, neuron: NeuronParams) -> IntegerNetwork:
 
 
 def random_spikes(rng: np.random.Generator, n_images: int, steps: int, n_inputs: int, rate=(0.05, 0.6)) -> np.ndarray:
-    """``bool [N, T, n]`` with a different firing rate per input (some silent, some busy)."""
+    """Time-major ``bool [T, N, n]`` (what the backends take) with a different firing rate per input (some silent,
+    some busy)."""
     p = rng.uniform(rate[0], rate[1], size=(n_images, 1, n_inputs))
-    return rng.random((n_images, steps, n_inputs)) < p
+    return (rng.random((n_images, steps, n_inputs)) < p).transpose(1, 0, 2)  # drawn image-major, as always
 
 
 NEURON_VARIANTS = {
@@ -103,9 +104,9 @@ NEURON_VARIANTS = {
 
 
 def run_and_check(net: IntegerNetwork, spikes: np.ndarray, engine, work_dir: Path, *, lanes: int, config=None):
-    """Co-simulate ``net`` on ``engine`` with ``spikes`` [N, T, n_0] and run the golden model on the same spikes;
-    assert bit- and cycle-exact equivalence (the first difference in the message), no harness problems, equal
-    predictions and hardware totals equal to the golden counters. Returns ``(rtl_run, golden_trace)``."""
+    """Co-simulate ``net`` on ``engine`` with time-major ``spikes`` [T, N, n_0] and run the golden model on the same
+    spikes; assert bit- and cycle-exact equivalence (the first difference in the message), no harness problems,
+    equal predictions and hardware totals equal to the golden counters. Returns ``(rtl_run, golden_trace)``."""
     from cosim.session import check_equivalence, cosimulate, golden_reference
 
     rtl = cosimulate(net, spikes, engine=engine, config=config, work_dir=work_dir / "rtl")

@@ -114,7 +114,7 @@ def geometry_network(geometry: dict, seed: int, coding: str, membrane_bits: int 
 
 
 def geometry_inputs(net: IntegerNetwork, seed: int) -> np.ndarray:
-    """Image-major input spikes ``[N, T, n_0]`` for ``net``'s coding."""
+    """Time-major input spikes ``[T, N, n_0]`` for ``net``'s coding."""
     import torch
 
     from golden.simulation.encoding import fs_encode, weighted_encode
@@ -124,8 +124,8 @@ def geometry_inputs(net: IntegerNetwork, seed: int) -> np.ndarray:
         return random_spikes(rng, 3, 6, net.n_inputs)
     codes = torch.as_tensor(rng.integers(0, 1 << net.phases, (3, net.n_inputs)))
     if net.input_coding == "weighted":
-        return weighted_encode(codes, 3 * net.phases, net.phases).permute(1, 0, 2).numpy()
-    return fs_encode(codes, net.phases, steps=net.fs_latency).permute(1, 0, 2).numpy()
+        return weighted_encode(codes, 3 * net.phases, net.phases).numpy()
+    return fs_encode(codes, net.phases, steps=net.fs_latency).numpy()
 
 
 GEO_CODINGS = ("if-zero", "lif-subtract", "weighted", "fs")

@@ -46,12 +46,12 @@ def convnet():
     }
     pixels = torch.as_tensor(np.asarray(split.test_images[:N_IMAGES]))
     flat = pixels.reshape(N_IMAGES, -1)
-    spikes = {  # image-major [N, T, 784]
+    spikes = {  # time-major [T, N, 784]
         "rate": rate_encode(flat, RATE_STEPS, max_rate=1.0, seed=0),
         "weighted": weighted_encode(results["weighted"].input_codes(flat), WS_PERIODS * WS_PHASES, WS_PHASES),
         "fs": results["fs"].input_spikes(pixels),
     }
-    spikes = {k: v.permute(1, 0, 2).numpy() for k, v in spikes.items()}
+    spikes = {k: v.numpy() for k, v in spikes.items()}
     networks = {k: r.integer for k, r in results.items()}
     return model, networks, spikes, np.asarray(split.test_labels[:N_IMAGES])
 

@@ -127,10 +127,10 @@ def test_bins_are_measured_from_what_happened():
     net = IntegerNetwork((6,), [DenseLayer(np.ones((4, 6), np.int64), np.zeros(4, np.int64),
                                            np.full(4, 100, np.int64), NeuronParams("if", "zero"))],
                          membrane_bits=12).validate()
-    spikes = np.zeros((1, 3, 6), bool)
+    spikes = np.zeros((3, 1, 6), bool)  # time-major [T, N, n_0]
     spikes[0, 0, [0, 2, 3, 5]] = True  # word 0: 3 spikes → 2 back-to-back adds; word 1 (last): 1 spike
-    spikes[0, 1, [4, 5]] = True  # word 1: 2 spikes → 1 back-to-back add; last word non-empty
-    spikes[0, 2, [1]] = True  # one spike in word 0, the last word empty: its FETCH separates add and UPDATE
+    spikes[1, 0, [4, 5]] = True  # word 1: 2 spikes → 1 back-to-back add; last word non-empty
+    spikes[2, 0, [1]] = True  # one spike in word 0, the last word empty: its FETCH separates add and UPDATE
     hits = fuzz.measure(net, fuzz.golden_run_for(net, spikes, 4), 4)
     assert hits["acc-raw-add-add"] == 3 and hits["acc-raw-add-update"] == 2
     assert hits["layer-n-eq-P"] == 3 and "layer-P-not-dividing" not in hits and "reset-zero" not in hits

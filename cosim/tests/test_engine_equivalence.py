@@ -80,11 +80,12 @@ def test_state_is_reset_between_images(engines, tmp_path):
     rng = np.random.default_rng(11)
     a = random_spikes(rng, 1, 10, net.n_inputs, rate=(0.5, 0.9))  # drives membranes far from zero
     b = random_spikes(rng, 1, 10, net.n_inputs)
-    both = cosimulate(net, np.concatenate([a, b]), engine=engine, work_dir=tmp_path / "ab").trace
+    both = cosimulate(net, np.concatenate([a, b], axis=1), engine=engine, work_dir=tmp_path / "ab").trace
     alone = cosimulate(net, b, engine=engine, work_dir=tmp_path / "b").trace
     comparison = check_equivalence(alone, both.select([1]))
     assert comparison.equivalent, comparison.summary()
-    assert check_equivalence(golden_reference(net, np.concatenate([a, b]), SHAPES["p8"][1]), both).equivalent
+    assert check_equivalence(golden_reference(net, np.concatenate([a, b], axis=1), SHAPES["p8"][1]),
+                             both).equivalent
 
 
 def test_checker_catches_one_flipped_spike(engines, tmp_path):
@@ -148,7 +149,7 @@ def test_harness_reports_a_short_stimulus(engines, tmp_path):
     config = engine.config
     spikes = random_spikes(np.random.default_rng(9), 2, 4, net.n_inputs)
     write_config_hex(config_words(net, config), tmp_path / "config.hex", config.cfg_data_bits)
-    write_stimulus_file(spikes, config.lanes, tmp_path / "stimulus.txt")
+    write_stimulus_file(spikes.transpose(1, 0, 2), config.lanes, tmp_path / "stimulus.txt")  # file: image-major
     lines = (tmp_path / "stimulus.txt").read_text().splitlines()
     (tmp_path / "stimulus.txt").write_text("\n".join(lines[:-2]) + "\n")  # drop the last two words
     (tmp_path / "job.json").write_text(
@@ -164,10 +165,10 @@ def test_bad_inputs_are_one_line_errors(engines):
     networks = _networks("p8-one-group", seed=10)
     net = networks["if-zero"]
     engine = _engine(engines, "p8-one-group")
-    with pytest.raises(SnnCosimError, match=r"shape \[N, T, 8\]"):
-        cosimulate(net, np.zeros((2, 3, 7), dtype=bool), engine=engine)
+    with pytest.raises(SnnCosimError, match=r"shape \[T, N, 8\] \(time-major\)"):
+        cosimulate(net, np.zeros((3, 2, 7), dtype=bool), engine=engine)
     with pytest.raises(SnnCosimError, match="bool"):
-        cosimulate(net, np.full((1, 3, 8), 2), engine=engine)
+        cosimulate(net, np.full((3, 1, 8), 2), engine=engine)
     other = random_network(np.random.default_rng(1), [8, 7, 6], [NeuronParams()], membrane_bits=12)
     with pytest.raises(SnnCosimError, match="layer sizes"):
-        cosimulate(other, np.zeros((1, 2, 8), dtype=bool), engine=engine)
+        cosimulate(other, np.zeros((2, 1, 8), dtype=bool), engine=engine)

@@ -64,7 +64,7 @@ def mnist_fs():
     bits = max(fs_convert(model, calibration, phases=k).integer.membrane_bits for k in PHASES)
     results = {k: fs_convert(model, calibration, phases=k, membrane_bits=bits) for k in PHASES}
     pixels = torch.as_tensor(np.asarray(split.test_images[:N_IMAGES]))
-    spikes = {k: r.input_spikes(pixels).permute(1, 0, 2).numpy() for k, r in results.items()}  # [N, L·K, 784]
+    spikes = {k: r.input_spikes(pixels).numpy() for k, r in results.items()}  # time-major [L·K, N, 784]
     networks = {k: r.integer for k, r in results.items()}
     return networks, spikes, np.asarray(split.test_labels[:N_IMAGES])
 
@@ -165,7 +165,7 @@ def test_silu_tables_with_negative_weights_stream_exactly(silu_setup, tmp_path):
     saturations = negative_phase_spikes = 0
     for index, net in enumerate(networks):
         codes = random_codes(rng, 6, net.n_inputs, net.phases)
-        spikes = fs_encode(codes, net.phases, steps=net.fs_latency).permute(1, 0, 2).numpy()
+        spikes = fs_encode(codes, net.phases, steps=net.fs_latency).numpy()
         rtl = cosimulate(net, spikes, engine=engine, work_dir=tmp_path / f"rtl{index}")
         golden = golden_reference(net, spikes, lanes=SILU_LANES)
         comparison = check_equivalence(golden, rtl.trace, tmp_path / f"mismatch{index}")
@@ -195,7 +195,7 @@ def test_fs_build_runs_rate_coded_networks_and_catches_bad_beats(silu_setup, tmp
     # an FS trace with a lost prediction beat / a duplicated summary beat is an RTL bug the parser names
     net = networks[0]
     codes = random_codes(np.random.default_rng(3), 3, net.n_inputs, net.phases)
-    fs_spikes = fs_encode(codes, net.phases, steps=net.fs_latency).permute(1, 0, 2).numpy()
+    fs_spikes = fs_encode(codes, net.phases, steps=net.fs_latency).numpy()
     run = cosimulate(net, fs_spikes, engine=engine, work_dir=tmp_path / "rtl")
     lines = run.trace_text.read_text().splitlines(keepends=True)
     bases, counts = harness.fs_stream_layout(3, 3)
@@ -217,11 +217,11 @@ def test_fs_input_errors_are_one_line(silu_setup):
     networks, rate, engine = silu_setup
     net = networks[0]
     codes = random_codes(np.random.default_rng(4), 2, net.n_inputs, net.phases)
-    spikes = fs_encode(codes, net.phases, steps=net.fs_latency).permute(1, 0, 2).numpy()
+    spikes = fs_encode(codes, net.phases, steps=net.fs_latency).numpy()
     with pytest.raises(SnnCosimError, match="K = 16 to L·K = 48 steps"):
-        cosimulate(net, spikes[:, :8], config=engine.config)
+        cosimulate(net, spikes[:8], config=engine.config)
     late = spikes.copy()
-    late[:, 20, 0] = True
+    late[20, :, 0] = True
     with pytest.raises(SnnCosimError, match="after window 1"):
         cosimulate(net, late, config=engine.config)
     with pytest.raises(SnnCosimError, match="images_per_start must be an integer in 1.."):

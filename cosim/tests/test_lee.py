@@ -28,7 +28,7 @@ def lee():
     steps, max_rate = int(training["test_steps"]), float(training["max_rate"])
     split = default_split(DEFAULT_TRAIN_SIZE, DEFAULT_SPLIT_SEED)
     codes = torch.as_tensor(np.asarray(split.test_images[:N_IMAGES])).reshape(N_IMAGES, -1)
-    spikes = rate_encode(codes, steps, max_rate=max_rate, seed=0).permute(1, 0, 2).numpy()  # [N, T, n_0]
+    spikes = rate_encode(codes, steps, max_rate=max_rate, seed=0).numpy()  # time-major [T, N, n_0]
     labels = np.asarray(split.test_labels[:N_IMAGES])
     return network, info, spikes, labels
 

@@ -34,7 +34,7 @@ def mnist():
                                              input_coding="rate").integer
                 for name, neuron in VARIANTS.items()}
     codes = torch.as_tensor(np.asarray(split.test_images[:N_IMAGES])).reshape(N_IMAGES, -1)
-    spikes = rate_encode(codes, STEPS, max_rate=1.0, seed=0).permute(1, 0, 2).numpy()  # [N, T, 784]
+    spikes = rate_encode(codes, STEPS, max_rate=1.0, seed=0).numpy()  # time-major [T, N, 784]
     labels = np.asarray(split.test_labels[:N_IMAGES])
     return networks, spikes, labels
 

@@ -66,7 +66,7 @@ def test_random_weighted_spike_residual_network_is_bit_and_cycle_exact(engines, 
             continue
     config = EngineConfig.for_network(net, lanes=4)
     codes = np.random.default_rng(7).integers(0, 1 << WS_K, (3, net.n_inputs))
-    spikes = weighted_encode(codes, 8 * WS_K, WS_K).permute(1, 0, 2).numpy()  # 8 periods, image-major
+    spikes = weighted_encode(codes, 8 * WS_K, WS_K).numpy()  # 8 periods, time-major
     rtl, golden = run_and_check(net, spikes, engines(config), tmp_path, lanes=4, config=config)
     assert (golden.counter("saturations") > 0).any()
     for skip in net.skips[:-1]:  # every hidden junction and its skip source fire
@@ -94,7 +94,7 @@ def converted_resnet():
     conversion = convert_residual(model, split.train_images[:32], input_shape=(1, 28, 28), method="spikenorm",
                                   neuron=NeuronParams("if", "subtract"), spikenorm_steps=30)
     pixels = torch.as_tensor(np.asarray(split.test_images[:N_IMAGES])).reshape(N_IMAGES, -1)
-    spikes = rate_encode(pixels, RESNET_STEPS, seed=0).permute(1, 0, 2).numpy()  # image-major [N, T, 784]
+    spikes = rate_encode(pixels, RESNET_STEPS, seed=0).numpy()  # time-major [T, N, 784]
     return model, conversion, spikes, np.asarray(split.test_labels[:N_IMAGES])
 
 
@@ -114,7 +114,7 @@ def converted_resnet_weighted():
                                   method="percentile", input_coding="weighted", phases=WS_RESNET_K)
     pixels = np.asarray(split.test_images[:N_IMAGES]).reshape(N_IMAGES, -1).astype(np.int64)
     codes = conversion.input_codes(pixels)
-    spikes = weighted_encode(codes, WS_RESNET_PERIODS * WS_RESNET_K, WS_RESNET_K).permute(1, 0, 2).numpy()
+    spikes = weighted_encode(codes, WS_RESNET_PERIODS * WS_RESNET_K, WS_RESNET_K).numpy()
     return conversion, spikes, np.asarray(split.test_labels[:N_IMAGES])
 
 

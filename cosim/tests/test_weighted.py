@@ -37,7 +37,7 @@ def mnist_weighted():
                                          skip_periods=1 if k == 4 else 0)
                for k in (4, 8)}
     pixels = torch.as_tensor(np.asarray(split.test_images[:N_IMAGES])).reshape(N_IMAGES, -1)
-    spikes = {k: weighted_encode(r.input_codes(pixels), PERIODS * k, k).permute(1, 0, 2).numpy()
+    spikes = {k: weighted_encode(r.input_codes(pixels), PERIODS * k, k).numpy()  # time-major [T, N, 784]
               for k, r in results.items()}
     return {k: r.integer for k, r in results.items()}, spikes, np.asarray(split.test_labels[:N_IMAGES])
 
@@ -58,7 +58,7 @@ def test_trained_mnist_network_weighted_is_bit_and_cycle_exact(mnist_weighted, e
     # the membrane argmax classifies: weighted spikes reach ANN accuracy within a few periods
     assert (rtl.trace.predictions == labels).mean() >= 0.85
     # no extra cycles for the shifts: the RTL's cycles are the rate-coded cycle formula's
-    s_in = np.stack([np.asarray(spikes[phases]).sum(axis=-1)]
+    s_in = np.stack([np.asarray(spikes[phases]).sum(axis=-1).T]
                     + [rtl.trace.spikes[l].sum(axis=-1) for l in range(len(net.layers) - 1)], axis=-1)
     assert (rtl.trace.image_cycles == image_cycles(s_in, net.layer_sizes, LANES)).all()
 
@@ -80,7 +80,7 @@ def test_random_weighted_networks_with_negative_weights_and_saturation(engines, 
     saturations = 0
     for index, net in enumerate(networks):
         codes = torch.as_tensor(rng.integers(0, 16, (4, net.n_inputs)))
-        spikes = weighted_encode(codes, 6 * net.phases, net.phases).permute(1, 0, 2).numpy()
+        spikes = weighted_encode(codes, 6 * net.phases, net.phases).numpy()
         rtl = cosimulate(net, spikes, engine=engine, work_dir=tmp_path / f"rtl{index}")
         golden = golden_reference(net, spikes, lanes=4)
         comparison = check_equivalence(golden, rtl.trace, tmp_path / f"mismatch{index}")
