@@ -258,7 +258,7 @@ def test_energy_recomputed_independently_from_yaml(tmp_path):
     path = _write(tmp_path, _user_model())
     raw = yaml.safe_load(path.read_text())  # plain floats; re-read through their shortest text
     trace = _hand_trace(macs=True)
-    geometry = E.Geometry(lanes=8, weight_bits=8, membrane_bits=24)
+    geometry = E.WordWidths(lanes=8, weight_bits=8, membrane_bits=24)
     got = E.snn_energy(trace, E.load_chip(path), geometry)
 
     tot = {name: int(trace.counters[..., k].sum()) for k, name in enumerate(COUNTER_NAMES)}
@@ -288,7 +288,7 @@ def test_energy_recomputed_independently_from_yaml(tmp_path):
 def test_loihi_energy_of_hand_trace_is_exact():
     trace = _hand_trace(seed=3)
     tot = trace.totals()
-    got = E.snn_energy(trace, E.load_chip("loihi"), E.Geometry(8, 8, 24))
+    got = E.snn_energy(trace, E.load_chip("loihi"), E.WordWidths(8, 8, 24))
     expected = tot["acs"] * Fraction("23.6") + tot["neuron_updates"] * 81 + tot["spikes"] * Fraction("1.7")
     assert got.total_pj == got.dynamic_pj == expected
     assert got.static_pj is None and ("static", E.load_chip("loihi").prices["static_power"].reason) in got.excluded
@@ -300,7 +300,7 @@ def test_cmos45nm_memory_words_become_64_bit_accesses():
     tot = trace.totals()
     chip = E.load_chip("cmos45nm")
     for lanes, w_acc, s_acc in ((8, 1, 3), (16, 2, 6), (4, 1, 2)):
-        got = E.snn_energy(trace, chip, E.Geometry(lanes, 8, 24))
+        got = E.snn_energy(trace, chip, E.WordWidths(lanes, 8, 24))
         assert got.term("weight_read") == tot["weight_reads"] * w_acc * 10
         assert got.term("state_read") == tot["state_reads"] * s_acc * 10
         assert got.term("state_write") == tot["state_writes"] * s_acc * 10
@@ -311,7 +311,7 @@ def test_cmos45nm_memory_words_become_64_bit_accesses():
 def test_per_layer_energies_sum_to_the_total(tmp_path):
     trace = _hand_trace(seed=5, layers=2)
     for chip in E.load_chips() + [E.load_chip(_write(tmp_path, _user_model()))]:
-        got = E.snn_energy(trace, chip, E.Geometry(8, 8, 24))
+        got = E.snn_energy(trace, chip, E.WordWidths(8, 8, 24))
         layers = sum((got.layer_total(i) for i in range(2)), Fraction(0))
         assert layers + (got.overhead_static or 0) == got.total_pj, chip.name
         for term in E.TERMS:
@@ -325,22 +325,22 @@ def test_overhead_cycles_are_c_image_per_image():
     assert counts.total_cycles == int(trace.image_cycles.sum())
     totals = E.Counts.from_totals(trace.totals(), 4, 4 * C_IMAGE)
     chip = E.load_chip("cmos45nm")
-    assert E.snn_energy(totals, chip, E.Geometry(8, 8, 24)).total_pj == \
-        E.snn_energy(counts, chip, E.Geometry(8, 8, 24)).total_pj
+    assert E.snn_energy(totals, chip, E.WordWidths(8, 8, 24)).total_pj == \
+        E.snn_energy(counts, chip, E.WordWidths(8, 8, 24)).total_pj
 
 
 def test_term_without_figure_raises_only_for_nonzero_counts():
     loihi = E.load_chip("loihi")
-    E.snn_energy(_hand_trace(macs=False), loihi, E.Geometry(8, 8, 24))  # no MACs: fine
+    E.snn_energy(_hand_trace(macs=False), loihi, E.WordWidths(8, 8, 24))  # no MACs: fine
     with pytest.raises(E.EnergyTermError, match="need the term 'mac', which the model marks not applicable") as exc:
-        E.snn_energy(_hand_trace(macs=True), loihi, E.Geometry(8, 8, 24))
+        E.snn_energy(_hand_trace(macs=True), loihi, E.WordWidths(8, 8, 24))
     assert exc.value.term == "mac" and exc.value.short == "mac not applicable"
     with pytest.raises(E.EnergyTermError, match="not available"):
         E.ann_energy([100], E.load_chip("spinnaker"), 8)
 
 
 def test_excluded_terms_are_listed_not_hidden():
-    got = E.snn_energy(_hand_trace(seed=6), E.load_chip("spinnaker2"), E.Geometry(8, 8, 24))
+    got = E.snn_energy(_hand_trace(seed=6), E.load_chip("spinnaker2"), E.WordWidths(8, 8, 24))
     assert [t for t, _ in got.excluded] == ["spike", "static"]
     assert got.term("spike") == 0
 
@@ -359,7 +359,7 @@ def test_ann_energy_macs_and_packed_weight_reads():
 
 def test_compare_chips_records_reasons_instead_of_raising():
     trace = _hand_trace(seed=7)
-    comps = E.compare_chips(trace, [50, 20], E.load_chips(), E.Geometry(8, 8, 24))
+    comps = E.compare_chips(trace, [50, 20], E.load_chips(), E.WordWidths(8, 8, 24))
     by = {c.chip.name: c for c in comps}
     assert set(by) == SHIPPED
     assert all(c.snn is not None for c in comps)

@@ -435,7 +435,7 @@ def estimate_energy(options: JobOptions, network: IntegerNetwork, evaluation: Go
         counts = energy.Counts.from_totals(evaluation.totals, n_test, overhead_cycles=C_IMAGE * n_test)
         source = f"golden counts of {n_test} test images"
     comparisons = energy.compare_chips(counts, ann_macs_per_layer(network), energy.load_chips(),
-                                       energy.Geometry.of(network, options.lanes))
+                                       energy.WordWidths.of(network, options.lanes))
     return EnergyEstimate(source=source, lines=energy.energy_table(comparisons))
 
 

@@ -69,7 +69,7 @@ class RunData:
     @property
     def coding(self) -> str:
         if self.network is not None:
-            return str(getattr(self.network, "input_coding", "rate"))
+            return str(self.network.input_coding)
         for t in (self.golden, self.rtl):
             if t is not None and t.meta.get("input_coding"):
                 return str(t.meta["input_coding"])
@@ -82,10 +82,10 @@ class RunData:
                 return int(t.meta["lanes"])
         return int(self.options.get("lanes", 8))
 
-    def geometry(self) -> E.Geometry:
+    def word_widths(self) -> E.WordWidths:
         if self.network is not None:
-            return E.Geometry.of(self.network, self.lanes)
-        return E.Geometry(self.lanes, int(self.options.get("weight_bits", 8)),
+            return E.WordWidths.of(self.network, self.lanes)
+        return E.WordWidths(self.lanes, int(self.options.get("weight_bits", 8)),
                           int(self.options.get("membrane_bits", 24)))
 
     def ann_macs_per_layer(self) -> list[int] | None:
@@ -190,9 +190,9 @@ def energy_sets(run: RunData) -> list[EnergySet]:
 def run_energy(run: RunData, chips: list[E.ChipModel]) -> dict:
     """Every energy figure of the run: per set of counts, per chip, SNN vs ANN; plus the AC/MAC ratios."""
     macs = run.ann_macs_per_layer()
-    geometry = run.geometry()
+    widths = run.word_widths()
     net_sizes = None if run.network is None else run.network.layer_sizes[1:]
-    out = {"geometry": vars(geometry), "ann_macs_per_layer": macs, "sets": []}
+    out = {"geometry": vars(widths), "ann_macs_per_layer": macs, "sets": []}
     for s in energy_sets(run):
         same_shape = macs is not None and (s.layer_sizes is None or net_sizes is None or s.layer_sizes == net_sizes)
         set_macs = macs if same_shape else None
@@ -200,14 +200,14 @@ def run_energy(run: RunData, chips: list[E.ChipModel]) -> dict:
         for chip in chips:
             snn = ann = snn_err = ann_err = None
             try:
-                snn = E.snn_energy(s.counts, chip, geometry)
+                snn = E.snn_energy(s.counts, chip, widths)
             except E.EnergyTermError as exc:
                 snn_err = exc
             if set_macs is None:
                 ann_err = E.EnergyTermError("no ANN MAC count for this network shape")
             else:
                 try:
-                    ann = E.ann_energy(set_macs, chip, geometry.weight_bits, 1)
+                    ann = E.ann_energy(set_macs, chip, widths.weight_bits, 1)
                 except E.EnergyTermError as exc:
                     ann_err = exc
             comps.append(E.ChipComparison(chip, snn, ann, *E._why(snn_err, ann_err)))

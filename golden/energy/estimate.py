@@ -50,7 +50,7 @@ from golden.core.errors import SnnCosimError
 from golden.core.trace import COUNTER_NAMES, Trace
 
 __all__ = [
-    "ChipModelError", "EnergyTermError", "TERMS", "TERM_COUNTER", "Price", "ChipModel", "Geometry", "Counts",
+    "ChipModelError", "EnergyTermError", "TERMS", "TERM_COUNTER", "Price", "ChipModel", "WordWidths", "Counts",
     "Energy", "ChipComparison", "load_chip", "load_chips", "shipped_chip_names", "snn_energy", "ann_energy",
     "compare_chips", "ac_per_mac", "fmt_energy", "energy_table",
 ]
@@ -544,7 +544,7 @@ def load_chips(specs: Iterable[str | Path] | None = None) -> list[ChipModel]:
 
 # --------------------------------------------------------------------------------------------- counts
 @dataclass(frozen=True)
-class Geometry:
+class WordWidths:
     """What turns engine words into memory accesses: crossbar lanes P and the widths of weights and membranes."""
 
     lanes: int
@@ -552,7 +552,7 @@ class Geometry:
     membrane_bits: int
 
     @classmethod
-    def of(cls, network, lanes: int) -> "Geometry":
+    def of(cls, network, lanes: int) -> "WordWidths":
         return cls(int(lanes), int(network.weight_bits), int(network.membrane_bits))
 
     def word_bits(self, term: str) -> int:
@@ -694,7 +694,7 @@ def _notes(chip: ChipModel, used: Mapping[str, int]) -> tuple[tuple, tuple]:
     return tuple(excluded), tuple(included)
 
 
-def snn_energy(counts: Counts | Trace, chip: ChipModel, geometry: Geometry) -> Energy:
+def snn_energy(counts: Counts | Trace, chip: ChipModel, widths: WordWidths) -> Energy:
     """The SNN's energy from its operation counts: Σ_layers Σ_terms count × price (+ static power × cycles / clock
     where the model has both). Raises :class:`EnergyTermError` if a non-zero count needs an unpriced term."""
     if isinstance(counts, Trace):
@@ -709,7 +709,7 @@ def snn_energy(counts: Counts | Trace, chip: ChipModel, geometry: Geometry) -> E
             n = row[COUNTER_NAMES.index(TERM_COUNTER[term])]
             used[term] = used.get(term, 0) + n
             if term in MEMORY_TERMS:
-                n *= chip.accesses(term, geometry.word_bits(term))
+                n *= chip.accesses(term, widths.word_bits(term))
             layer[term] = n * chip.price_pj(term, n, what=where)
         if static:
             layer["static"] = _static(chip, row[COUNTER_NAMES.index("cycles")])
@@ -786,7 +786,7 @@ def _why(snn_err: EnergyTermError | None, ann_err: EnergyTermError | None) -> tu
 
 
 def compare_chips(counts: Counts | Trace, macs_per_layer: Sequence[int], chips: Sequence[ChipModel],
-                  geometry: Geometry) -> list[ChipComparison]:
+                  widths: WordWidths) -> list[ChipComparison]:
     """SNN (from ``counts``) vs ANN (``macs_per_layer`` per image, same number of images) on every chip; a side a
     chip cannot price is recorded with the reason instead of raising."""
     if isinstance(counts, Trace):
@@ -795,11 +795,11 @@ def compare_chips(counts: Counts | Trace, macs_per_layer: Sequence[int], chips: 
     for chip in chips:
         snn = ann = snn_err = ann_err = None
         try:
-            snn = snn_energy(counts, chip, geometry)
+            snn = snn_energy(counts, chip, widths)
         except EnergyTermError as exc:
             snn_err = exc
         try:
-            ann = ann_energy(macs_per_layer, chip, geometry.weight_bits, counts.images)
+            ann = ann_energy(macs_per_layer, chip, widths.weight_bits, counts.images)
         except EnergyTermError as exc:
             ann_err = exc
         out.append(ChipComparison(chip, snn, ann, *_why(snn_err, ann_err)))
