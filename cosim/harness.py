@@ -78,7 +78,7 @@ class HarnessParams:
     def from_engine_config(cls, config) -> "HarnessParams":
         return cls(lanes=int(config.lanes), membrane_bits=int(config.membrane_bits),
                    counter_bits=int(config.counter_bits), cfg_data_bits=int(config.cfg_data_bits),
-                   fs=bool(getattr(config, "fs", False)))
+                   fs=bool(config.fs))
 
 
 CLOCKS = {
