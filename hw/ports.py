@@ -29,6 +29,8 @@ class Port:
     direction: str
     width: int
     meaning: str
+    width_text: str = ""  # the width in the symbols of docs/architecture.md (P lanes, M membrane bits, W counter bits)
+    fs_only: bool = False  # present in builds with FS hardware only
 
 
 def engine_ports(config) -> tuple[Port, ...]:
@@ -39,38 +41,58 @@ def engine_ports(config) -> tuple[Port, ...]:
 
     P, M, W = int(config.lanes), int(config.membrane_bits), int(config.counter_bits)
     ports = [
-        Port("cfg_valid", "in", 1, "configuration write (accepted while not running an image)"),
-        Port("cfg_addr", "in", CFG_ADDR_BITS, "region << 24 | index (see config.hex)"),
-        Port("cfg_data", "in", int(config.cfg_data_bits), "configuration data word"),
-        Port("start", "in", 1, "one-cycle pulse: start an image"),
-        Port("n_steps", "in", STEP_BITS, "steps T of the image"),
-        Port("busy", "out", 1, "running an image (or clearing the accumulator after rst)"),
-        Port("done", "out", 1, "one-cycle pulse: image finished; totals and prediction valid until the next start"),
-        Port("spike_in_valid", "in", 1, "input spike word valid"),
-        Port("spike_in_ready", "out", 1, "engine takes the word"),
-        Port("spike_in_data", "in", P, f"bit p of word w = input neuron w*{P}+p"),
-        Port("rec_valid", "out", 1, "record beat (step, layer, group)"),
-        Port("rec_step", "out", STEP_BITS, "1-based step"),
-        Port("rec_layer", "out", LAYER_BITS, "1-based layer"),
-        Port("rec_group", "out", GROUP_BITS, "lane group g"),
-        Port("rec_spikes", "out", P, f"spike of neuron g*{P}+p at bit p"),
-        Port("rec_membranes", "out", P * M, f"end-of-step membrane of lane p at [p*{M} +: {M}]"),
-        Port("sum_valid", "out", 1, "summary beat (step, layer)"),
-        Port("sum_step", "out", STEP_BITS, "1-based step"),
-        Port("sum_layer", "out", LAYER_BITS, "1-based layer"),
-        Port("sum_counters", "out", N_COUNTERS * W, f"counter k at [k*{W} +: {W}]: " + ", ".join(COUNTER_NAMES)),
-        Port("total_counters", "out", N_COUNTERS * W, "per-image totals, same layout"),
-        Port("image_cycles", "out", W, "cycles of the image incl. C_IMAGE"),
+        Port("cfg_valid", "in", 1, "configuration write, accepted while not running an image", "1"),
+        Port("cfg_addr", "in", CFG_ADDR_BITS, "region << 24 | index (golden.core.register_map)", str(CFG_ADDR_BITS)),
+        Port("cfg_data", "in", int(config.cfg_data_bits), "configuration data word", "cfg_data_bits"),
+        Port("start", "in", 1, "one-cycle pulse: start an image (FS schedule: a stream of n_images images)", "1"),
+        Port("n_steps", "in", STEP_BITS, "steps T of the image (ignored by the FS schedule)", str(STEP_BITS)),
+        Port("busy", "out", 1, "running an image (or clearing the accumulator after rst)", "1"),
+        Port("done", "out", 1, "one-cycle pulse: image finished; totals and prediction valid until the next start",
+             "1"),
+        Port("spike_in_valid", "in", 1, "input spike word valid", "1"),
+        Port("spike_in_ready", "out", 1, "engine takes the word", "1"),
+        Port("spike_in_data", "in", P, "W_1 words per step, in order; bit p of word w = input neuron w*P+p", "P"),
+        Port("rec_valid", "out", 1, "record beat (step, layer, group) in UPDATE; never back-pressured", "1"),
+        Port("rec_step", "out", STEP_BITS, "1-based step", str(STEP_BITS)),
+        Port("rec_layer", "out", LAYER_BITS, "1-based layer", str(LAYER_BITS)),
+        Port("rec_group", "out", GROUP_BITS, "lane group g", str(GROUP_BITS)),
+        Port("rec_spikes", "out", P, "spike of neuron g*P+p at bit p", "P"),
+        Port("rec_membranes", "out", P * M, "end-of-step membrane of lane p at [p*M +: M]", "P·M"),
+        Port("sum_valid", "out", 1, "summary beat (step, layer)", "1"),
+        Port("sum_step", "out", STEP_BITS, "1-based step", str(STEP_BITS)),
+        Port("sum_layer", "out", LAYER_BITS, "1-based layer", str(LAYER_BITS)),
+        Port("sum_counters", "out", N_COUNTERS * W, "counter k at [k*W +: W]: " + ", ".join(COUNTER_NAMES),
+             f"{N_COUNTERS}·W"),
+        Port("total_counters", "out", N_COUNTERS * W, "per-image totals (cleared at start), same layout; FS stream: "
+                                                      "of the whole stream", f"{N_COUNTERS}·W"),
+        Port("image_cycles", "out", W, "cycles of the image incl. C_IMAGE (FS stream: of the stream)", "W"),
         Port("prediction", "out", PREDICTION_BITS, "argmax of output spike counts, or of the output membranes for "
-                                                   "an 'acc' output layer (ties: lowest index)"),
+                                                   "an 'acc' output layer (ties: lowest index)", str(PREDICTION_BITS)),
     ]
     if config.fs:  # FS builds only: the image stream (docs/architecture.md, "FS-neurons")
         ports += [
-            Port("n_images", "in", IMAGE_BITS, "FS stream: images of the stream, sampled at start (n_steps ignored)"),
-            Port("pred_valid", "out", 1, "FS stream: prediction beat (prediction of image pred_image)"),
-            Port("pred_image", "out", IMAGE_BITS, "FS stream: 0-based image of the prediction beat"),
+            Port("n_images", "in", IMAGE_BITS, "FS stream: images of the stream, sampled at start (n_steps ignored)",
+                 str(IMAGE_BITS), fs_only=True),
+            Port("pred_valid", "out", 1, "FS stream: prediction beat (prediction of image pred_image)", "1",
+                 fs_only=True),
+            Port("pred_image", "out", IMAGE_BITS, "FS stream: 0-based image of the prediction beat", str(IMAGE_BITS),
+                 fs_only=True),
         ]
     return tuple(ports)
+
+
+def ports_markdown() -> str:
+    """The port table of docs/architecture.md ("Ports"), made from :func:`engine_ports` of an FS build (every
+    port) with the widths in symbols (P lanes, M membrane bits, W counter bits): ``python -m hw.ports`` prints it; a test checks the document holds it."""
+    from types import SimpleNamespace
+
+    build = SimpleNamespace(lanes=8, membrane_bits=24, counter_bits=32, cfg_data_bits=64, fs=True)
+    lines = ["| port | dir | width | meaning |", "|---|---|---|---|"]
+    for port in engine_ports(build):
+        meaning = port.meaning.replace("|", "\\|")
+        meaning += " (FS builds only)" if port.fs_only and not meaning.startswith("FS") else ""
+        lines.append(f"| `{port.name}` | {port.direction} | {port.width_text} | {meaning} |")
+    return "\n".join(lines) + "\n"
 
 
 def port_widths(config) -> dict[str, tuple[str, int]]:
@@ -94,3 +116,7 @@ def engine_signature(config):
 
     return Signature({port.name: (In if port.direction == "in" else Out)(port.width)
                       for port in engine_ports(config)})
+
+
+if __name__ == "__main__":  # python -m hw.ports: the port table of docs/architecture.md
+    print(ports_markdown(), end="")

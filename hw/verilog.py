@@ -199,7 +199,8 @@ def manifest_text(config: EngineConfig, n_words: int, network_name: str = "") ->
                   "0x200+t-1 (h), 0x300+t-1 (d_in: bits 0..5 k, bit 6 negative); region 0xFF index 2: 1 = FS "
                   "stream schedule. A start runs n_images images, image n entering at global step 2K*n+1; "
                   "a beat of global step g, layer l is image (ceil(g/K)-l)>>1, local step g-2K*image", ""]
-    lines += ["Ports of snn_engine (besides clk, rst; all active high, synchronous reset)"]
+    lines += [f"Ports of snn_engine (besides clk, rst; all active high, synchronous reset; P = {P} lanes, "
+              f"M = {config.membrane_bits} membrane bits, W = {W} counter bits)"]
     for port in engine_ports(config):
         lines.append(f"  {port.name:<15} {port.direction:<4} {port.width:>4}  {port.meaning}")
     lines += ["", "Ports of snn_top",
