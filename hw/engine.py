@@ -100,7 +100,7 @@ class NetworkEngine(wiring.Component):
             m.d.comb += [fs.layer.eq(regs.layer), fs.stream_images.eq(self.n_images),
                          regs.fire.eq(regs.fs_run & ~fs.collect)]
         tables = LayerConstants(select, c, passes, regs.pass_key, regs.group)
-        # lowest set bit of the current mask word: the next input spike event (ascending i); rest: the mask without
+        # the next input spike event: the lowest set bit of the mask word (ascending i); rest: the mask without it
         m.submodules.events = events = LowestSetBit(c.lanes)
         m.d.comb += events.mask.eq(regs.mask)
         weight_addr, spatial = self._weight_address(m, passes, select, regs, events.bit)
