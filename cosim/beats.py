@@ -3,7 +3,7 @@
 
 A record beat (``rec_valid``) carries ``(image, step, layer, group)`` and, per lane p of the group, a spike bit and a
 signed ``M``-bit membrane; a summary beat (``sum_valid``) carries ``(image, step, layer)`` and the nine counters
-(:data:`golden.core.trace.COUNTER_NAMES`). ``image`` is whatever names the image on the producer's side: the
+(:data:`golden.core.counters.COUNTER_NAMES`). ``image`` is whatever names the image on the producer's side: the
 harness's image index (per-step networks) or the index of the stream's first image (FS: steps are global and
 :func:`fs_locate` maps them back to per-image local steps, docs/hardware.md). The decoders scatter the beats into
 per-layer ``[N, T, n_l]`` spikes and membranes (torch neuron order, ``orders`` = ``EngineConfig.hardware_order``)
@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from golden.core.trace import COUNTER_NAMES
+from golden.core.counters import COUNTER_NAMES
 
 N_COUNTERS = len(COUNTER_NAMES)
 

@@ -347,7 +347,7 @@ def _lane_width(layer) -> int:
 
 def measure(net: IntegerNetwork, trace, lanes: int) -> Counter:
     """Hits per bin of :data:`BINS` in one run: ``trace`` (golden or RTL) of ``net`` with ``lanes`` lanes."""
-    from golden.core.trace import COUNTER_NAMES
+    from golden.core.counters import COUNTER_NAMES
 
     hits: Counter = Counter()
     lo, hi = signed_range(net.membrane_bits)

@@ -47,7 +47,8 @@ import numpy as np
 
 from golden.core.errors import SnnCosimError, TraceMismatch
 from golden.core.network import IntegerNetwork
-from golden.core.trace import COUNTER_NAMES, Comparison, Trace, compare
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import Comparison, Trace, compare
 
 from . import harness as _harness
 from . import runner as _runner

@@ -16,118 +16,41 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
-from golden.errors import SnnCosimError, WidthError
-from golden.ir import IntegerNetwork
+from golden.core import cycle_model
+from golden.core.counters import COUNTER_NAMES
+from golden.core.errors import SnnCosimError, WidthError
+from golden.core.geometry import Geometry
+from golden.core.network import IntegerNetwork
+from golden.core.register_map import MAX_LAYERS, PARAM_BITS, REGION_SHIFT, SKIP_WEIGHT_BASE
 
 __all__ = [
-    "EngineConfig", "Geometry", "check_supported", "MIN_C_LAYER", "MIN_C_IMAGE",
-    "CFG_ADDR_BITS", "REGION_SHIFT", "STEP_BITS", "LAYER_BITS", "GROUP_BITS", "PREDICTION_BITS",
-    "SPIKE_COUNT_BITS", "LEAK_SHIFT_BITS", "PARAM_BITS", "N_COUNTERS", "MAX_LAYERS", "MAX_PHASE_BITS",
-    "GLOBAL_REGION", "GLOBAL_PHASES", "GLOBAL_SKIP_LAST", "GLOBAL_FS_MODE", "phase_bits_for",
-    "FS_THRESHOLD_BASE", "FS_RESET_BASE", "FS_WEIGHT_BASE", "FS_SHIFT_FIELD_BITS", "FS_NEGATIVE_BIT",
-    "MAX_FS_SHIFT_BITS", "IMAGE_BITS", "SKIP_WEIGHT_BASE", "fs_weight_code", "fs_input_weights", "fs_shift_bits_for",
-    "INHIBIT_BASE",
+    "EngineConfig", "check_supported", "MIN_C_LAYER", "MIN_C_IMAGE", "STEP_BITS", "LAYER_BITS", "GROUP_BITS",
+    "PREDICTION_BITS", "SPIKE_COUNT_BITS", "N_COUNTERS", "MAX_PHASE_BITS", "phase_bits_for", "MAX_FS_SHIFT_BITS",
+    "IMAGE_BITS", "fs_input_weights", "fs_shift_bits_for",
 ]
 
-# Fixed port and field widths of docs/architecture.md.
-CFG_ADDR_BITS = 32
-REGION_SHIFT = 24  # cfg_addr = region << 24 | index
+# Fixed port and field widths of docs/architecture.md (the configuration port's address and data layout is the
+# register map, golden.core.register_map).
 STEP_BITS = 16  # n_steps, rec_step, sum_step
 LAYER_BITS = 8  # rec_layer, sum_layer
 GROUP_BITS = 16  # rec_group
 PREDICTION_BITS = 16
 SPIKE_COUNT_BITS = STEP_BITS  # output spike counters: at most one spike per step
-LEAK_SHIFT_BITS = 6  # neuron params word bits 2..7
-PARAM_BITS = 13  # neuron params word: kind, reset, leak_shift[6], floor enable, ws, acc, floor −θ, inhibit
-N_COUNTERS = 9  # len(golden.trace.COUNTER_NAMES)
-# Region 0xFF holds the global (whole-network) registers of weighted spikes; layers use four regions each below it.
-GLOBAL_REGION = (1 << (CFG_ADDR_BITS - REGION_SHIFT)) - 1
-GLOBAL_PHASES = 0  # index 0: K, the number of phases (0 = no weighted spikes)
-GLOBAL_SKIP_LAST = 1  # index 1: S·K, the last step in which an 'acc' output layer does not integrate
-GLOBAL_FS_MODE = 2  # index 2 (FS builds only): 1 = the pipelined FS schedule (Stöckl & Maass 2021), 0 = per step
-# FS tables of layer l live in its params region 4(l−1)+3 at these index bases (+ t−1 for t = 1..K):
-FS_THRESHOLD_BASE = 0x100  # T_l[t], membrane_bits two's complement
-FS_RESET_BASE = 0x200  # h_l[t], membrane_bits two's complement
-FS_WEIGHT_BASE = 0x300  # d_in[t] of the spikes layer l receives: bits 0..5 shift k, bit 6 negative (d = ±2^k)
-FS_SHIFT_FIELD_BITS = 6
-FS_NEGATIVE_BIT = 6
+N_COUNTERS = len(COUNTER_NAMES)
 MAX_FS_SHIFT_BITS = 5  # shifts 0..31
-# Lateral inhibition (Lee 2016, docs/spec.md §3c): word 0x400 + g of layer l's params region holds the WTA
-# strengths u of group g (P lanes × threshold_bits, unsigned), for layers built with inhibition hardware.
-INHIBIT_BASE = 0x400
 IMAGE_BITS = 16  # n_images, pred_image
-MAX_LAYERS = GLOBAL_REGION // 4  # 63: regions 0..251
 MAX_PHASE_BITS = 4  # the IR allows K ≤ 16: shifts 0..15
-# Residual junctions: the skip weights of junction layer l live in its weight region 4(l−1)+0 from this index on
-SKIP_WEIGHT_BASE = 1 << (REGION_SHIFT - 1)
 
 # The shortest fixed costs the engine's pipeline allows (docs/hardware.md, "Cycle accounting"): DRAIN + SUMMARY
-# per (step, layer), the start cycle per image. Larger golden.cycle_model constants are met with idle cycles.
+# per (step, layer), the start cycle per image. Larger golden.core.cycle_model constants are met with idle cycles.
 MIN_C_LAYER = 2
 MIN_C_IMAGE = 1
 
 
-class Geometry(NamedTuple):
-    """The geometry of one conv2d / avgpool2d layer (or conv skip) as plain integers, in the order of
-    ``golden.cycle_model.SPATIAL_FIELDS`` (``spatial_of`` gives the same values as a bare tuple; a Geometry is a
-    tuple, so it hashes, compares and serialises as one). Dense layers have no Geometry: ``()``."""
-
-    pool: int  # 1: avgpool2d, 0: conv2d
-    c_in: int
-    h_in: int
-    w_in: int
-    c_out: int
-    h_out: int
-    w_out: int
-    kernel_h: int
-    kernel_w: int
-    stride_y: int
-    stride_x: int
-    pad_y: int
-    pad_x: int
-
-    @classmethod
-    def of(cls, values) -> "Geometry | tuple[()]":
-        """``values`` (a geometry tuple, or ``()`` for dense) as a Geometry of ints, ``()`` for dense; a tuple of
-        the wrong length comes back as a plain tuple (EngineConfig's validation names it)."""
-        values = tuple(int(v) for v in values)
-        return cls(*values) if len(values) == len(cls._fields) else values
-
-    @property
-    def is_pool(self) -> bool:
-        return bool(self.pool)
-
-    @property
-    def in_shape(self) -> tuple[int, int, int]:
-        return self.c_in, self.h_in, self.w_in
-
-    @property
-    def out_shape(self) -> tuple[int, int, int]:
-        return self.c_out, self.h_out, self.w_out
-
-    @property
-    def in_positions(self) -> int:
-        """``h_in · w_in``: input positions (source mask words per channel group)."""
-        return self.h_in * self.w_in
-
-    @property
-    def out_positions(self) -> int:
-        """``h_out · w_out``: output positions."""
-        return self.h_out * self.w_out
-
-    @property
-    def taps(self) -> int:
-        """``kernel_h · kernel_w``: kernel taps per input channel."""
-        return self.kernel_h * self.kernel_w
-
-
 def _cycle_constants() -> tuple[int, int]:
-    from golden import cycle_model  # the one place the constants are defined
-
     return int(cycle_model.C_LAYER), int(cycle_model.C_IMAGE)
 
 
@@ -143,7 +66,7 @@ class EngineConfig:
     modes and their shifters; it runs networks of up to ``K = 2^phase_bits`` phases. ``fs_shift_bits`` (0 = none;
     needs ``phase_bits > 0``) adds the FS hardware (Stöckl & Maass 2021): per-layer K-entry tables (T, h, d), the
     FS neuron lanes, the pipelined image stream and its ports; spike weights ``d = ±2^k`` with
-    ``k < 2^fs_shift_bits``. ``c_layer`` and ``c_image`` default to ``golden.cycle_model``'s constants.
+    ``k < 2^fs_shift_bits``. ``c_layer`` and ``c_image`` default to ``golden.core.cycle_model``'s constants.
     ``inhibition`` (per layer 0/1, () = none) adds the lateral-inhibition hardware of Lee 2016 to the flagged
     dense layers (docs/spec.md §3c, docs/architecture.md "Lateral inhibition"): the u memory, an own-spike and
     saturation-flag memory, the INHIBIT pass; the pass runs when the layer's params bit 12 is set.
@@ -161,7 +84,7 @@ class EngineConfig:
     fs_shift_bits: int = 0  # 0: no FS hardware; else the FS spike-weight shift k (d = ±2^k) has fs_shift_bits bits
     c_layer: int | None = None
     c_image: int | None = None
-    # per layer: () for dense, else the conv/pool Geometry (golden.cycle_model.spatial_of's values); () = all dense
+    # per layer: () for dense, else the conv/pool Geometry (golden.core.geometry.geometry_of's values); () = all dense
     spatial: tuple = ()
     # per layer: 1 = lateral-inhibition hardware (Lee 2016) for that dense layer; () = none
     inhibition: tuple = ()
@@ -238,8 +161,6 @@ class EngineConfig:
                 raise SnnCosimError(f"layer {l} needs {self.weight_words(l)} weight words; a configuration region "
                                     f"addresses {1 << REGION_SHIFT}")
         if self.inhibition:
-            from golden import cycle_model
-
             if len(self.inhibition) != self.n_layers:
                 raise SnnCosimError(f"inhibition has {len(self.inhibition)} entries for {self.n_layers} layers")
             if any(flag and self.geometry(l) for l, flag in enumerate(self.inhibition, start=1)):
@@ -247,12 +168,12 @@ class EngineConfig:
             if self.fs:
                 raise SnnCosimError("lateral inhibition is not supported in FS builds")
             if cycle_model.C_INHIBIT != 1:
-                raise SnnCosimError(f"the INHIBIT pass drains in 1 cycle; golden.cycle_model.C_INHIBIT = "
+                raise SnnCosimError(f"the INHIBIT pass drains in 1 cycle; golden.core.cycle_model.C_INHIBIT = "
                                     f"{cycle_model.C_INHIBIT} is not met by the engine")
         if self.c_layer < MIN_C_LAYER or self.c_image < MIN_C_IMAGE:
             raise SnnCosimError(
                 f"C_LAYER={self.c_layer}, C_IMAGE={self.c_image} are below the engine's pipeline minimum "
-                f"({MIN_C_LAYER}, {MIN_C_IMAGE}); raise them in golden/cycle_model.py")
+                f"({MIN_C_LAYER}, {MIN_C_IMAGE}); raise them in golden/core/cycle_model.py")
 
     def _validate_skips(self) -> None:
         targets = set()
@@ -321,8 +242,6 @@ class EngineConfig:
         return self.spatial[l - 1] if self.spatial else ()
 
     def plans(self):
-        from golden import cycle_model
-
         return cycle_model.layer_plans(self.layer_sizes, self.spatial, self.lanes)
 
     def inhibits(self, l: int) -> bool:
@@ -479,6 +398,5 @@ class EngineConfig:
 # The network-fitting helpers live in hw.fitting, the memory list in hw.memory_map; both import this module's
 # constants, so they are imported after everything above is defined. Re-exported: the public helpers.
 from . import fitting as _fitting  # noqa: E402
-from .fitting import (check_supported, fs_input_weights, fs_shift_bits_for, fs_weight_code,  # noqa: E402,F401
-                      phase_bits_for)
+from .fitting import check_supported, fs_input_weights, fs_shift_bits_for, phase_bits_for  # noqa: E402,F401
 from .memory_map import engine_memories as _engine_memories  # noqa: E402

@@ -1,4 +1,4 @@
-"""The engine's counter bank: the nine counters of the current (step, layer) (``golden.trace.COUNTER_NAMES``), the
+"""The engine's counter bank: the nine counters of the current (step, layer) (``golden.core.counters.COUNTER_NAMES``), the
 values of its SUMMARY beat, the per-image totals and the image's cycle count (docs/hardware.md, "Cycle
 accounting")."""
 
@@ -8,7 +8,7 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.trace import COUNTER_NAMES
+from golden.core.counters import COUNTER_NAMES
 
 from .config import N_COUNTERS
 

@@ -10,7 +10,7 @@ Schedule of one image of ``T = n_steps`` steps; for t = 1..T, l = 1..L (one stat
     INHIBIT × G_l        only layers with lateral inhibition enabled (Lee 2016, params bit 12): read membrane,
                          own spikes and u of group g, v −= u·(n − s) (stage 1), write back, emit the rec beat
     IDRAIN  × 1          stage 1 of the last INHIBIT group (C_INHIBIT = 1)
-    LPAD    × C_LAYER−2  idle cycles, only when golden.cycle_model.C_LAYER asks for more than the minimum 2
+    LPAD    × C_LAYER−2  idle cycles, only when golden.core.cycle_model.C_LAYER asks for more than the minimum 2
     SUMMARY × 1          sum beat with the 9 counters of (t, l); totals accumulate
 
     cycles(t, l) = W_l + S_in·G_l + G_l + C_LAYER;  cycles(image) = Σ cycles(t, l) + C_IMAGE

@@ -9,12 +9,14 @@ import dataclasses
 
 import numpy as np
 
-from golden.errors import SnnCosimError, UnsupportedLayerError, WidthError
-from golden.ir import IntegerNetwork, signed_bits_for, signed_range
+from golden.core.errors import SnnCosimError, UnsupportedLayerError, WidthError
+from golden.core.geometry import geometry_of
+from golden.core.network import IntegerNetwork, layer_inhibition, signed_bits_for, signed_range
+from golden.core.register_map import LEAK_SHIFT_BITS, power_of_two_shift
 
-from .config import FS_NEGATIVE_BIT, FS_SHIFT_FIELD_BITS, LEAK_SHIFT_BITS, STEP_BITS
+from .config import STEP_BITS
 
-__all__ = ["check_supported", "phase_bits_for", "fs_input_weights", "fs_shift_bits_for", "fs_weight_code",
+__all__ = ["check_supported", "phase_bits_for", "fs_input_weights", "fs_shift_bits_for",
            "config_for_network", "check_fits"]
 
 
@@ -31,7 +33,7 @@ def check_supported(net: IntegerNetwork) -> None:
                 raise UnsupportedLayerError(
                     f"{layer.kind} layer {index}: the output layer must be dense in hardware (the prediction "
                     f"indexes neurons in lane order)")
-    for skip in getattr(net, "skips", None) or []:
+    for skip in net.skips:
         if _fs_layers(net):
             raise UnsupportedLayerError(
                 f"skip connection {skip.source} -> {skip.target} in an FS network: golden model only. The junction "
@@ -72,17 +74,12 @@ def fs_input_weights(net: IntegerNetwork) -> list[tuple[int, ...]]:
     return tables
 
 
-def _power_of_two_shift(value: int) -> int | None:
-    a = abs(int(value))
-    return a.bit_length() - 1 if a and a & (a - 1) == 0 else None
-
-
 def fs_shift_bits_for(net: IntegerNetwork) -> int:
     """Width of the FS weight shift k (d = ±2^k) that ``net`` needs (at least 1); general integers raise."""
     largest = 0
     for l, table in enumerate(fs_input_weights(net), start=1):
         for t, d in enumerate(table, start=1):
-            shift = _power_of_two_shift(d)
+            shift = power_of_two_shift(d)
             if shift is None:
                 source = "the input" if l == 1 else f"layer {l - 1}"
                 raise UnsupportedLayerError(
@@ -90,15 +87,6 @@ def fs_shift_bits_for(net: IntegerNetwork) -> int:
                     f"the engine shifts instead of multiplying (quantise the table with shift_only=True)")
             largest = max(largest, shift)
     return max(1, largest.bit_length())
-
-
-def fs_weight_code(d: int) -> int:
-    """The configuration word of an FS spike weight ``d = ±2^k``: bits 0..5 k, bit 6 set for negative d."""
-    shift = _power_of_two_shift(d)
-    if shift is None or shift >= 1 << FS_SHIFT_FIELD_BITS:
-        raise UnsupportedLayerError(f"FS weight d = {d} is not a signed power of two 2^k with k < "
-                                    f"{1 << FS_SHIFT_FIELD_BITS}")
-    return shift | int(d < 0) << FS_NEGATIVE_BIT
 
 
 def _synaptic_bound(net: IntegerNetwork) -> int:
@@ -111,7 +99,7 @@ def _synaptic_bound(net: IntegerNetwork) -> int:
         weight = np.asarray(layer.weight, dtype=np.int64)
         w = np.abs(weight.reshape(weight.shape[0], -1)).sum(axis=1)
         b = np.abs(np.asarray(layer.bias, dtype=np.int64))
-        skip = net.skip_into(index) if getattr(net, "skips", None) else None
+        skip = net.skip_into(index)
         if skip is not None:  # a residual junction also adds its skip synapses' input
             sw = np.asarray(skip.weight, dtype=np.int64)
             w = w + np.abs(sw.reshape(sw.shape[0], -1)).sum(axis=1)
@@ -122,16 +110,11 @@ def _synaptic_bound(net: IntegerNetwork) -> int:
 def _skips_of(net: IntegerNetwork) -> tuple:
     """``(target, source, *geometry)`` of every skip connection (geometry: the conv skip's SPATIAL_FIELDS tuple,
     empty for a dense skip)."""
-    from golden import cycle_model
-
-    return tuple((int(s.target), int(s.source)) + tuple(cycle_model.spatial_of(net.skip_layer(s)))
-                 for s in getattr(net, "skips", None) or [])
+    return tuple((int(s.target), int(s.source)) + tuple(geometry_of(net.skip_layer(s))) for s in net.skips)
 
 
 def _spatial_of(net: IntegerNetwork) -> tuple:
-    from golden import cycle_model
-
-    geo = tuple(cycle_model.spatial_of(layer) for layer in net.layers)
+    geo = tuple(geometry_of(layer) for layer in net.layers)
     return geo if any(geo) else ()
 
 
@@ -149,13 +132,13 @@ def _threshold_max(net: IntegerNetwork) -> int:
 
 def _inhibition(layer) -> np.ndarray:
     """The layer's WTA strengths u (docs/spec.md §3c), empty when it has no lateral inhibition."""
-    u = getattr(layer, "inhibition", None)
+    u = layer_inhibition(layer)
     return np.zeros(0, dtype=np.int64) if u is None else np.asarray(u, dtype=np.int64)
 
 
 def _inhibition_of(net: IntegerNetwork) -> tuple:
     """``EngineConfig.inhibition`` for ``net``: 1 per layer with lateral inhibition, () when none has it."""
-    flags = tuple(int(getattr(layer, "inhibition", None) is not None) for layer in net.layers)
+    flags = tuple(int(layer_inhibition(layer) is not None) for layer in net.layers)
     return flags if any(flags) else ()
 
 
@@ -218,7 +201,7 @@ def check_fits(config, net: IntegerNetwork) -> None:
         if bias.size and (bias.min() < b_lo or bias.max() > b_hi):
             raise WidthError(f"layer {index}: biases span [{bias.min()}, {bias.max()}] but the engine's "
                              f"bias_bits={config.bias_bits} holds [{b_lo}, {b_hi}]")
-        skip = net.skip_into(index) if getattr(net, "skips", None) else None
+        skip = net.skip_into(index)
         skip_w = np.asarray(skip.weight, dtype=np.int64) if skip is not None else np.zeros(0, np.int64)
         if skip_w.size and (skip_w.min() < w_lo or skip_w.max() > w_hi):
             raise WidthError(f"layer {index}: skip weights span [{skip_w.min()}, {skip_w.max()}] but the engine's "
@@ -228,7 +211,7 @@ def check_fits(config, net: IntegerNetwork) -> None:
             raise WidthError(f"layer {index}: threshold {theta} does not fit the engine's unsigned "
                              f"threshold_bits={config.threshold_bits}")
         u = _inhibition(layer)
-        if getattr(layer, "inhibition", None) is not None and not config.inhibits(index):
+        if layer_inhibition(layer) is not None and not config.inhibits(index):
             raise UnsupportedLayerError(
                 f"layer {index} has lateral inhibition but the engine was built without inhibition hardware "
                 f"for it; build it with EngineConfig.for_network (inhibition={_inhibition_of(net)})")

@@ -13,7 +13,9 @@ from amaranth.hdl import Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 
-from .config import REGION_SHIFT, SPIKE_COUNT_BITS
+from golden.core.register_map import REGION_SHIFT
+
+from .config import SPIKE_COUNT_BITS
 from .fs import FsTables
 from .neuron import InhibitStrengths, LayerParams, NeuronControl
 

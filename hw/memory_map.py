@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from golden.core import cycle_model
+
 from .config import SPIKE_COUNT_BITS
 
 __all__ = ["engine_memories"]
@@ -33,8 +35,6 @@ def engine_memories(config) -> list[tuple[str, int, int]]:
     for l in range(1, config.n_layers + 1):  # conv/pool geometry ROMs (constants of the build)
         geo = config.geometry(l)
         if geo:
-            from golden import cycle_model
-
             entries = max(1, sum(len(row) for row in cycle_model.reach_table(geo)))
             index_bits = max(1, entries.bit_length())
             out += [(f"reach_start_{l}", geo.in_positions + 1, index_bits),

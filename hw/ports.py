@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import (CFG_ADDR_BITS, GROUP_BITS, IMAGE_BITS, LAYER_BITS, N_COUNTERS, PREDICTION_BITS,
-                     STEP_BITS)
+from golden.core.register_map import CFG_ADDR_BITS
+
+from .config import GROUP_BITS, IMAGE_BITS, LAYER_BITS, N_COUNTERS, PREDICTION_BITS, STEP_BITS
 
 __all__ = ["Port", "engine_ports", "port_widths", "engine_signature", "config_write_signature", "CLOCK_PORTS"]
 
@@ -37,7 +38,7 @@ def engine_ports(config) -> tuple[Port, ...]:
     """Every port of ``snn_engine`` besides ``clk`` and ``rst``, in the order of docs/architecture.md. ``config``
     is an :class:`hw.config.EngineConfig` or anything with its ``lanes``, ``membrane_bits``, ``counter_bits``,
     ``cfg_data_bits`` and ``fs`` (``cosim.harness.HarnessParams``)."""
-    from golden.core.trace import COUNTER_NAMES
+    from golden.core.counters import COUNTER_NAMES
 
     P, M, W = int(config.lanes), int(config.membrane_bits), int(config.counter_bits)
     ports = [

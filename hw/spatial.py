@@ -15,7 +15,7 @@ from __future__ import annotations
 from amaranth.hdl import Array, Mux, Signal, unsigned
 from amaranth.lib.memory import Memory
 
-from golden import cycle_model
+from golden.core import cycle_model
 
 from .layer_tables import index_bits
 

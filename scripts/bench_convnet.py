@@ -46,7 +46,7 @@ from golden.core.network import Conv2dLayer, IntegerNetwork, NeuronParams  # noq
 from golden.core.macs import ann_macs  # noqa: E402
 from golden.simulation.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
 from golden.conversion.spikenorm import spike_norm_convert  # noqa: E402
-from golden.core.trace import COUNTER_NAMES  # noqa: E402
+from golden.core.counters import COUNTER_NAMES  # noqa: E402
 from golden.training.ann_trainer import DEFAULT_CONV_RECIPE, default_convnet, evaluate  # noqa: E402
 from hw.config import EngineConfig  # noqa: E402
 

@@ -38,7 +38,7 @@ from golden.training import ann_trainer as train  # noqa: E402
 from golden.simulation.encoding import rate_encode  # noqa: E402
 from golden.core.network import NeuronParams  # noqa: E402
 from golden.simulation.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
-from golden.core.trace import COUNTER_NAMES  # noqa: E402
+from golden.core.counters import COUNTER_NAMES  # noqa: E402
 
 
 def main() -> int:

@@ -14,7 +14,8 @@ import yaml
 from golden.energy import estimate as E
 from golden.core.cycle_model import C_IMAGE
 from golden.core.errors import SnnCosimError
-from golden.core.trace import COUNTER_NAMES, Trace
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import Trace
 
 SHIPPED = {"cmos45nm", "cmos45nm_int32", "loihi", "truenorth", "spinnaker", "spinnaker2"}
 

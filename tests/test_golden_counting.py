@@ -13,7 +13,7 @@ from golden.core.cycle_model import C_IMAGE, C_LAYER
 from golden.core.errors import SnnCosimError
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
 from golden.simulation.simulate import IntegerSimulator
-from golden.core.trace import COUNTER_NAMES
+from golden.core.counters import COUNTER_NAMES
 from literal_reference import pool_word_events
 
 

@@ -24,7 +24,8 @@ from golden.conversion.fs_tables import (FIT_SPECS, FsTable, fit_table, fs_integ
 from golden.conversion.fs_convert import fs_convert
 from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
 from golden.simulation.simulate import FloatSimulator, IntegerSimulator, accuracy_curve
-from golden.core.trace import COUNTER_NAMES, compare
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import compare
 from golden.training.ann_trainer import make_convnet, make_mlp, predict as ann_predict, train
 from literal_reference import connections
 

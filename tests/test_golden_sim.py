@@ -11,7 +11,8 @@ from golden.core.errors import SnnCosimError, WidthError
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, signed_range
 from golden.simulation.neurons import FloatNeuron, IntegerNeuron
 from golden.simulation.simulate import FloatSimulator, IntegerSimulator, accuracy_curve, predict
-from golden.core.trace import COUNTER_NAMES, Trace, compare
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import Trace, compare
 from literal_reference import connections, per_neuron_value, pool_word_events
 
 

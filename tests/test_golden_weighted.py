@@ -15,7 +15,8 @@ from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronP
 from golden.simulation.neurons import FloatNeuron, IntegerNeuron
 from golden.simulation.simulate import (FloatSimulator, IntegerSimulator, accuracy_and_spikes_curve, accuracy_curve,
                              predict)
-from golden.core.trace import COUNTER_NAMES, compare
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import compare
 from literal_reference import connections, per_neuron_value, pool_word_events
 
 WS = NeuronParams("ws", "subtract")

@@ -10,9 +10,9 @@ from golden.simulation import counting
 
 from golden.core import cycle_model
 from golden.core.errors import UnsupportedLayerError
-from golden.core.geometry import SPATIAL_FIELDS
+from golden.core.geometry import SPATIAL_FIELDS, Geometry, geometry_of
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
-from hw.config import EngineConfig, Geometry
+from hw.config import EngineConfig
 from hw.config_image import config_words
 from test_hw_engine import assert_equivalent, golden_trace, run_engine
 
@@ -78,7 +78,7 @@ def test_conv_cycle_formula_hand_computed():
     plans = cycle_model.network_plans(net, 4)
     assert [(p.words, p.groups, p.state_words, p.per_event) for p in plans] == [(16, 1, 16, 1), (16, 1, 1, 1)]
     # a corner spike reaches 4 output positions, a centre spike 9
-    assert [len(r) for r in cycle_model.reach_table(cycle_model.spatial_of(conv))][:6] == [4, 6, 6, 4, 6, 9]
+    assert [len(r) for r in cycle_model.reach_table(geometry_of(conv))][:6] == [4, 6, 6, 4, 6, 9]
     inputs = np.zeros((1, 1, 16), dtype=bool)
     inputs[0, 0, [0, 5]] = True
     from golden.simulation.simulate import IntegerSimulator
@@ -98,7 +98,7 @@ def test_geometry_names_the_spatial_fields():
     config = EngineConfig.for_network(net, lanes=4)
     geo = config.geometry(1)
     assert isinstance(geo, Geometry) and Geometry._fields == SPATIAL_FIELDS
-    assert geo == cycle_model.spatial_of(conv) and hash(geo) == hash(cycle_model.spatial_of(conv))
+    assert geo == geometry_of(conv) and hash(geo) == hash(geometry_of(conv))
     assert (geo.in_shape, geo.out_shape) == (tuple(conv.in_shape), tuple(conv.out_shape))
     assert (geo.kernel_h, geo.kernel_w, geo.stride_y, geo.stride_x, geo.pad_y, geo.pad_x) == (3, 2, 2, 1, 1, 0)
     assert (geo.taps, geo.in_positions, geo.out_positions) == (6, 42, conv.out_shape[1] * conv.out_shape[2])
@@ -106,9 +106,9 @@ def test_geometry_names_the_spatial_fields():
     # a Geometry is stored, hashed and digested as the bare tuple it replaces (build caches keep their keys)
     bare = EngineConfig(config.layer_sizes, lanes=4, membrane_bits=config.membrane_bits, acc_bits=config.acc_bits,
                         bias_bits=config.bias_bits, threshold_bits=config.threshold_bits, weight_bits=5,
-                        spatial=tuple(cycle_model.spatial_of(layer) for layer in net.layers))
+                        spatial=tuple(tuple(geometry_of(layer)) for layer in net.layers))  # plain tuples
     assert bare == config and hash(bare) == hash(config) and bare.digest() == config.digest()
-    assert bare.as_dict()["spatial"] == [list(cycle_model.spatial_of(layer)) for layer in net.layers]
+    assert bare.as_dict()["spatial"] == [list(geometry_of(layer)) for layer in net.layers]
 
 
 def test_weight_memory_scales_with_kernel():

@@ -10,7 +10,8 @@ from golden.core import cycle_model
 from golden.core.errors import SnnCosimError, UnsupportedLayerError, WidthError
 from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
 from golden.simulation.simulate import IntegerSimulator
-from golden.core.trace import COUNTER_NAMES, Trace, compare
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import Trace, compare
 from cosim.beats import RecordBeats, SummaryBeats, decode_beats, unpack_words
 from hw.config import EngineConfig
 from hw.config_image import config_words

@@ -12,7 +12,8 @@ from golden.core.errors import UnsupportedLayerError, WidthError
 from golden.conversion.fs_tables import relu_integer_table
 from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
 from golden.simulation.simulate import IntegerSimulator
-from golden.core.trace import COUNTER_NAMES, Trace, compare
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import Trace, compare
 from cosim.beats import RecordBeats, SummaryBeats, decode_fs_beats
 from hw.config import EngineConfig
 from hw.config_image import config_words

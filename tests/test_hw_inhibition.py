@@ -8,7 +8,7 @@ import pytest
 from golden.core import cycle_model
 from golden.core.errors import UnsupportedLayerError, WidthError
 from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
-from golden.core.trace import COUNTER_NAMES
+from golden.core.counters import COUNTER_NAMES
 from golden.core.register_map import INHIBIT_BASE
 from hw.config import EngineConfig
 from golden.core.register_map import region_address

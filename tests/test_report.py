@@ -16,7 +16,8 @@ from golden.energy import estimate as E
 from golden.core.cycle_model import C_IMAGE, step_cycles
 from golden.core.errors import SnnCosimError
 from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
-from golden.core.trace import COUNTER_NAMES, Trace
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import Trace
 
 LANES = 4
 

@@ -33,7 +33,8 @@ from golden.energy import estimate as E
 from golden.core.errors import SnnCosimError
 from golden.core.files import OUTPUT_MARKER, require_complete, write_text_atomic
 from golden.core.macs import ann_macs_per_layer
-from golden.core.trace import COUNTER_NAMES, Comparison, Trace, compare
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import Comparison, Trace, compare
 
 __all__ = ["RunData", "load_run", "run_energy", "write_report"]
 

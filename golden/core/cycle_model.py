@@ -223,11 +223,6 @@ def fs_stream_cycles(cycles, phases: int) -> FsStream:
 
 
 # ----------------------------------------------------------------------------------------------- conv / pool layers
-def spatial_of(layer) -> "Geometry | tuple[()]":
-    """The :class:`~golden.core.geometry.Geometry` of a conv2d / avgpool2d layer, ``()`` for a dense layer."""
-    return geometry_of(layer)
-
-
 @dataclass(frozen=True)
 class LayerPlan:
     """What one (step, layer) costs in the engine's schedule (docs/architecture.md, "Convolution").
@@ -291,7 +286,7 @@ def layer_plans(layer_sizes: Sequence[int], spatial: Sequence[tuple], lanes: int
 
 def network_plans(network, lanes: int) -> list[LayerPlan]:
     """The :class:`LayerPlan` of every layer of ``network``, ``inhibit`` set for layers with lateral inhibition."""
-    plans = layer_plans(network.layer_sizes, [spatial_of(layer) for layer in network.layers], lanes)
+    plans = layer_plans(network.layer_sizes, [geometry_of(layer) for layer in network.layers], lanes)
     return [replace(plan, inhibit=layer.kind == "dense" and layer.inhibition is not None)
             for plan, layer in zip(plans, network.layers)]
 

@@ -17,20 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import SnnCosimError
 from golden.core.files import make_public, temporary_sibling
 
-COUNTER_NAMES = (
-    "cycles",
-    "acs",
-    "macs",
-    "spikes",
-    "neuron_updates",
-    "weight_reads",
-    "state_reads",
-    "state_writes",
-    "saturations",
-)
 TRACE_VERSION = 1
 INPUT_DIGEST_KEY = "input_sha256"  # meta: SHA-256 of the input spikes (input_spikes_digest)
 NETWORK_DIGEST_KEY = "network_sha256"  # meta: the network's IntegerNetwork.digest(), set by whoever knows it

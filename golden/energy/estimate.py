@@ -21,7 +21,7 @@ the nearest binary float), counts are Python integers, and every energy is a Fra
 Fraction is correctly rounded, so anyone who recomputes Σ count × price from the saved counts and the YAML gets the
 same float to the last digit.
 
-Counters (``golden.core.trace.COUNTER_NAMES``) map onto the priced terms as ``acs → ac``, ``macs → mac``,
+Counters (``golden.core.counters.COUNTER_NAMES``) map onto the priced terms as ``acs → ac``, ``macs → mac``,
 ``neuron_updates → neuron_update``, ``spikes → spike``, ``weight_reads → weight_read``, ``state_reads →
 state_read``, ``state_writes → state_write``; ``cycles`` give the static energy (static power × cycles / clock);
 ``saturations`` are not priced. Memory terms are priced per access of ``per_bits`` bits: one engine word of
@@ -47,7 +47,8 @@ from typing import Iterable, Mapping, Sequence
 import yaml
 
 from golden.core.errors import SnnCosimError
-from golden.core.trace import COUNTER_NAMES, Trace
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import Trace
 
 __all__ = [
     "ChipModelError", "EnergyTermError", "TERMS", "TERM_COUNTER", "Price", "ChipModel", "WordWidths", "Counts",

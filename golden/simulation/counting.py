@@ -55,7 +55,8 @@ from golden.core import cycle_model
 from golden.core.errors import SnnCosimError
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
 from golden.core.macs import ann_macs_per_layer
-from golden.core.trace import COUNTER_NAMES, Trace
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import Trace
 
 __all__ = [
     "COUNTER_NAMES", "LayerGeometry", "layer_geometry", "fan_out",

@@ -40,7 +40,8 @@ from golden.core import cycle_model
 from golden.core.errors import SnnCosimError, WidthError
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, layer_inhibition
 from golden.simulation.neurons import FloatFsNeuron, FloatNeuron, FsNeuron, IntegerFsNeuron, IntegerNeuron, Neuron
-from golden.core.trace import COUNTER_NAMES, Trace
+from golden.core.counters import COUNTER_NAMES
+from golden.core.trace import Trace
 
 __all__ = ["IntegerSimulator", "FloatSimulator", "CurvePoint", "accuracy_curve",
            "accuracy_and_spikes_curve", "predict", "default_device"]

@@ -585,7 +585,7 @@ def evaluate(trainer: LeeTrainer, network: IntegerNetwork, images, labels, *, st
 
 
 def _counter_index(name: str) -> int:
-    from golden.core.trace import COUNTER_NAMES
+    from golden.core.counters import COUNTER_NAMES
 
     return COUNTER_NAMES.index(name)
 
