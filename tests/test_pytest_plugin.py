@@ -85,3 +85,17 @@ def test_user_test_file_passes_and_names_the_first_divergence(pytester):
     result.stdout.fnmatch_lines(["*snncosim: 2 check(s), 4 image(s) co-simulated on the RTL*1 mismatch(es)*"])
     saved = list(pytester.path.rglob("mismatch.txt"))  # under the user run's basetemp (runpytest-N)
     assert saved and "image 1, step 3, layer 1, neuron 4" in saved[0].read_text()
+
+
+def test_options_command_line_then_environment_then_ini(pytester, monkeypatch):
+    from cosim.pytest_plugin import Options
+
+    pytester.makeini("[pytest]\nsnncosim_lanes = 4\nsnncosim_keep = true\nsnncosim_build_dir = builds\n")
+    monkeypatch.delenv("SNNCOSIM_BUILD_DIR", raising=False)
+    options = Options.from_config(pytester.parseconfig())
+    assert options == Options((pytester.path / "builds").resolve(), 4, False, True)
+    monkeypatch.setenv("SNNCOSIM_BUILD_DIR", str(pytester.path / "env"))
+    assert Options.from_config(pytester.parseconfig()).build_dir == (pytester.path / "env").resolve()
+    options = Options.from_config(pytester.parseconfig("--snncosim-build-dir=cli", "--snncosim-lanes=3",
+                                                       "--snncosim-waves"))
+    assert (options.build_dir, options.lanes, options.waves) == (Path("cli").resolve(), 3, True)
