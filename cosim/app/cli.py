@@ -56,6 +56,28 @@ def _add_conversion_options(parser: argparse.ArgumentParser, norms=("data", "mod
                         help="where the trained default network is cached (default: ~/.cache/snncosim)")
 
 
+def _add_data_options(parser: argparse.ArgumentParser, used_for: str) -> None:
+    parser.add_argument("--data", default=None, metavar="DATA",
+                        help=f"data set for {used_for}: 'mnist' (the embedded set, default), a directory of IDX "
+                             f"files (any image size) or CIFAR-10 python batches, or an .npz with x_train, y_train, "
+                             f"x_test, y_test (docs/data.md)")
+    parser.add_argument("--input-scale", type=_fraction, default=None, metavar="S",
+                        help="float value of code 1 of uint8 images (default: 1/255, torchvision's convention)")
+    parser.add_argument("--value-range", type=float, default=None, metavar="R",
+                        help="float images in [0, R]: quantised to 8-bit codes round(x/R*255)")
+
+
+def _fraction(text: str) -> float:
+    """A positive number, also written as a fraction (1/255)."""
+    from fractions import Fraction
+
+    try:
+        value = float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a number or fraction: {text!r}") from None
+    return value
+
+
 def _add_force_option(parser: argparse.ArgumentParser, option: str) -> None:
     parser.add_argument("--force", action="store_true",
                         help=f"let {option} replace an earlier snncosim output of another kind (an earlier output of "
@@ -71,6 +93,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
         membrane_bits=args.membrane_bits, seed=args.seed, out_dir=args.out, cache_dir=args.cache_dir,
         rtl=not args.no_rtl, waves=args.waves, report=not args.no_report, other_codings=args.other_codings,
         progress=not args.quiet, force=args.force)
+    return _run_and_report(options, args)
+
+
+def _cmd_cosim(args: argparse.Namespace) -> int:
+    options = JobOptions(
+        network=args.network, data=args.data, input_scale=args.input_scale, value_range=args.value_range,
+        steps=args.steps, rtl_images=args.rtl_images, test_images=args.test_images, lanes=args.lanes, seed=args.seed,
+        out_dir=args.out, rtl=not args.no_rtl, waves=args.waves, report=not args.no_report, other_codings=0,
+        progress=not args.quiet, force=args.force)
+    if not (args.network / "network.yaml").is_file():
+        raise SnnCosimError(f"{args.network}: not an integer-network directory (expected network.yaml inside; "
+                            f"make one with snncosim convert)")
+    return _run_and_report(options, args)
+
+
+def _run_and_report(options: JobOptions, args: argparse.Namespace) -> int:
+    """``run`` and ``cosim``: check the options and the outputs, run the job, print the table, write --json;
+    exit status 1 on a mismatch."""
     options.validate()  # before the heavy imports: a bad option is refused at once
     check_output_path(args.out, "run", force=args.force, option="--out")
     if args.json:
@@ -138,36 +178,74 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
+    if args.source is not None:  # snncosim convert GRAPH.nir
+        if args.model is not None:
+            raise SnnCosimError("give either a NIR graph or --model FILE.py:FUNCTION, not both")
+        from .nir_commands import convert_nir
 
-    options = JobOptions(neuron=args.neuron, reset=args.reset, leak_shift=args.leak_shift, norm="data",
-                         percentile=args.percentile, weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
-                         rtl=False)
+        return convert_nir(args)
+    if args.calibration is not None:
+        if args.data is not None:
+            raise SnnCosimError("--calibration is the older name of --data; give one of them")
+        args.data = str(args.calibration)
+    options = JobOptions(coding=args.coding, phases=args.phases, skip_periods=args.skip_periods, neuron=args.neuron,
+                         reset=args.reset, leak_shift=args.leak_shift, norm="data", percentile=args.percentile,
+                         weight_bits=args.weight_bits, membrane_bits=args.membrane_bits, rtl=False, data=args.data,
+                         input_scale=args.input_scale, value_range=args.value_range)
     options.validate()
+    if args.coding != "rate" and (args.neuron != "if" or args.reset != JobOptions.reset):
+        raise SnnCosimError(f"--coding {args.coding} fixes its neurons; --neuron/--reset apply to rate coding")
     for name in ("spikenorm_steps", "spikenorm_images"):
         if getattr(args, name) < 1:
             raise SnnCosimError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     check_output_path(args.output, "network", force=args.force, option="-o")
-    from golden.conversion.pipeline import Recipe, convert_model
-    from golden.data import mnist as golden_data
+    from golden.data.dataset import load_dataset
+
+    dataset = load_dataset(args.data, scale=args.input_scale, value_range=args.value_range)
+    import torch
+
+    from golden.conversion.pipeline import Recipe
     from golden.training import ann_trainer as golden_train
 
-    if args.calibration is not None:
-        calibration = golden_data.load_mnist_dir(args.calibration, part="train")[0][:2000]
-    else:
-        calibration = golden_data.default_split().train_images[:2000]
     if args.model is not None:
         model = _load_user_model(args.model, args.weights)
     else:
         model = golden_train.default_mlp(args.cache_dir, progress=not args.quiet)
-    recipe = Recipe(coding="rate", norm=args.norm, neuron=options.neuron_params(), percentile=args.percentile,
-                    weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
-                    spikenorm_steps=args.spikenorm_steps, spikenorm_images=args.spikenorm_images)
-    network = convert_model(model, calibration, recipe).integer
+    recipe = Recipe(coding=args.coding, norm=args.norm,
+                    neuron=options.neuron_params() if args.coding == "rate" else JobOptions().neuron_params(),
+                    percentile=args.percentile, weight_bits=args.weight_bits, membrane_bits=args.membrane_bits,
+                    phases=options.phases if args.coding != "rate" else None, skip_periods=args.skip_periods,
+                    spikenorm_steps=args.spikenorm_steps, spikenorm_images=args.spikenorm_images,
+                    input_scale=dataset.scale)
+    calibration = torch.from_numpy(dataset.calibration_images())
+    network = _convert_user_model(model, calibration, recipe, dataset)
+    test_images, test_labels = dataset.test_part()
+    ann_inputs = torch.from_numpy(test_images).to(torch.float32).mul(dataset.scale)
+    if len(network.input_shape) == 3:
+        ann_inputs = ann_inputs.reshape(len(test_images), *network.input_shape)
+    accuracy = golden_train.evaluate(model, ann_inputs, test_labels)
+    network.metadata.setdefault("ann", {})["accuracy"] = {"value": float(accuracy), "data": dataset.name,
+                                                          "images": int(len(test_images))}
     path = network.save(args.output, force=args.force, option="-o")
     skips = f", {len(network.skips)} residual junctions" if network.skips else ""
-    print(f"wrote {path} ({' -> '.join(str(n) for n in network.layer_sizes)}{skips}, "
-          f"{args.neuron}/{args.reset}, {args.norm} normalisation)")
+    what = f"{args.neuron}/{args.reset}, {args.norm} normalisation" if args.coding == "rate" else \
+        f"{args.coding} coding K={network.phases}" + (f", {args.norm} normalisation" if args.coding == "weighted" else "")
+    print(f"wrote {path} ({' -> '.join(str(n) for n in network.layer_sizes)}{skips}, {what}; ANN "
+          f"{100 * accuracy:.2f} % on the {len(test_images)} test images of {dataset.name})")
     return 0
+
+
+def _convert_user_model(model, calibration, recipe, dataset):
+    """The conversion, with the errors a model that does not fit the data makes turned into one line."""
+    from golden.conversion.pipeline import convert_model
+
+    try:
+        network = convert_model(model, calibration, recipe).integer
+    except RuntimeError as exc:  # torch: the model cannot take the data set's images
+        raise SnnCosimError(f"the model cannot take the images of {dataset.name} (shape "
+                            f"{dataset.image_shape}): {_one_line(exc)}") from None
+    dataset.check_fits(network)
+    return network
 
 
 def _cmd_verilog(args: argparse.Namespace) -> int:
@@ -309,13 +387,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conversion_options(run)
     run.set_defaults(func=_cmd_run)
 
-    conv = sub.add_parser("convert", help="convert a torch network (default: the MNIST MLP) to an integer network")
+    conv = sub.add_parser("convert", help="convert a torch network (default: the MNIST MLP) or a NIR graph to an "
+                                          "integer network")
+    conv.add_argument("source", nargs="?", type=Path, default=None, metavar="GRAPH.nir",
+                      help="a NIR graph to import (snnTorch, Norse, sinabs, ... exports) instead of --model")
     conv.add_argument("-o", "--output", type=Path, required=True, help="output directory, e.g. mnist.snn")
     conv.add_argument("--model", default=None,
-                      help="your network as FILE.py:FUNCTION (FUNCTION() returns the nn.Module; MNIST-shaped input)")
+                      help="your network as FILE.py:FUNCTION (FUNCTION() returns the trained nn.Module; any input "
+                           "shape the data set has)")
     conv.add_argument("--weights", type=Path, default=None, help="state_dict for --model (torch.save(model.state_dict()))")
-    conv.add_argument("--calibration", type=Path, default=None,
-                      help="directory with full MNIST IDX files for data-based normalisation (default: embedded)")
+    _add_data_options(conv, "calibration (the first 2,000 train images) and the ANN's test accuracy")
+    conv.add_argument("--calibration", type=Path, default=None, help=argparse.SUPPRESS)  # the older name of --data
+    conv.add_argument("--coding", choices=("rate", "weighted", "fs"), default="rate",
+                      help="rate (Diehl 2015), weighted spikes (Kim 2018) or FS-neurons (Stöckl & Maass 2021) "
+                           "(default: rate)")
+    conv.add_argument("--phases", "-K", type=int, default=None,
+                      help="weighted/FS coding: phases K (default: 4 weighted, 8 FS)")
+    conv.add_argument("--skip-periods", "-S", type=int, default=0,
+                      help="weighted spikes: output periods skipped (default: 0)")
     conv.add_argument("--spikenorm-steps", type=int, default=100,
                       help="--norm spikenorm: steps of the calibration spike trains (default: 100)")
     conv.add_argument("--spikenorm-images", type=int, default=256,
@@ -324,6 +413,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_force_option(conv, "-o")
     _add_conversion_options(conv, norms=("data", "model", "percentile", "spikenorm"))
     conv.set_defaults(func=_cmd_convert)
+
+    cos = sub.add_parser("cosim", help="verify YOUR integer network on YOUR data: golden model on the test part, "
+                                       "N images on the RTL, the verdict, cycles, counters, energy, report")
+    cos.add_argument("network", type=Path, metavar="NET.snn", help="an integer network (snncosim convert / train)")
+    _add_data_options(cos, "the test part the network runs on")
+    cos.add_argument("--steps", "-T", type=int, default=None,
+                     help="time steps per image (default: 64 rate, 32 weighted; FS: always L·K)")
+    cos.add_argument("--rtl-images", type=int, default=20, help="images co-simulated on the RTL (default: 20)")
+    cos.add_argument("--test-images", type=int, default=None,
+                     help="test-part images for the accuracy figure (default: all)")
+    cos.add_argument("--lanes", "-P", type=int, default=8, help="crossbar lanes P (default: 8)")
+    cos.add_argument("--seed", type=int, default=0, help="seed of the rate encoder")
+    cos.add_argument("--out", type=Path, default=Path("runs/latest"), help="run directory (default: runs/latest)")
+    cos.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    cos.add_argument("--no-rtl", action="store_true", help="golden model only (no Verilator)")
+    cos.add_argument("--waves", action="store_true", help="dump an FST waveform of the RTL run")
+    cos.add_argument("--no-report", action="store_true", help="skip the HTML report (RUN_DIR/report.html)")
+    cos.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    _add_force_option(cos, "--out")
+    cos.set_defaults(func=_cmd_cosim)
 
     tr = sub.add_parser("train", help="train a spiking network directly (Lee 2016) and save the integer network")
     tr.add_argument("-o", "--output", type=Path, required=True, help="output directory, e.g. lee.snn")

@@ -1,7 +1,10 @@
-"""The main job: train (or reuse) a network, convert it, measure ANN vs SNN accuracy, co-simulate on the RTL.
+"""The main job: train (or reuse) a network, convert it — or take the user's integer network — measure ANN vs SNN
+accuracy on a data set, co-simulate on the RTL.
 
-``snncosim run`` is a thin wrapper around :func:`run_job`, which calls the stages in order inside the staged run
-directory: :func:`load_data`, :func:`train_model`, :func:`convert_model`, :func:`build_engine` (only with RTL images),
+``snncosim run`` (the embedded MNIST default) and ``snncosim cosim NET.snn --data DATA`` are thin wrappers around
+:func:`run_job`, which calls the stages in order inside the staged run directory: :func:`load_data`, then
+:func:`train_model` + :func:`convert_model` (``run``) or :func:`load_network` (``cosim``), :func:`build_engine` (only
+with RTL images),
 :func:`evaluate_golden` and :func:`evaluate_other_codings`, :func:`summarize` (the JobResult of the golden part),
 :func:`cosimulate_images` + :func:`record_cosimulation`, :func:`estimate_energy` and :func:`write_html_report`. Each
 stage takes what it needs and returns a small dataclass. Every phase reports its wall time so that the benchmark and
@@ -21,11 +24,12 @@ from tqdm import tqdm
 
 from golden.conversion import DEFAULT_NEURON, pipeline
 from golden.conversion.pipeline import Recipe
-from golden.data import mnist as golden_data
+from golden.data.dataset import Dataset, load_dataset
 from golden.training import ann_trainer as golden_train
 from golden.core.errors import SnnCosimError, TraceMismatch
 from golden.core.files import staged_output
 from golden.core.network import IntegerNetwork
+from golden.simulation.inputs import default_steps, encode_inputs
 from golden.simulation.simulate import IntegerSimulator
 from golden.core.trace import compare
 
@@ -35,7 +39,7 @@ from .options import CODINGS, JobOptions
 @dataclass
 class JobResult:
     options: dict
-    ann_accuracy: float
+    ann_accuracy: float | None  # None: unknown (a network file that records no ANN accuracy on this data)
     snn_accuracy: float
     test_images: int
     steps: int
@@ -59,6 +63,8 @@ class JobResult:
     report: str = ""
     phase_seconds: dict = field(default_factory=dict)
     out_dir: str = ""
+    title: str = "MNIST MLP"  # what was verified: the default network, or NET.snn on DATA
+    data: str = ""  # the data set
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -157,10 +163,15 @@ def _run_job_in(options: JobOptions, work: Path, out_dir: Path) -> JobResult:
 
     with phases("data"):
         data = load_data(options)
-    with phases("train"):
-        trained = train_model(options, data)
-    with phases("convert"):
-        converted = convert_model(options, trained.model, data, work)
+    if options.network is None:
+        with phases("train"):
+            trained = train_model(options, data)
+        with phases("convert"):
+            converted = convert_model(options, trained.model, data, work)
+    else:
+        with phases("load"):
+            converted = load_network(options, data, work)
+        trained = TrainedModel(model=None, ann_accuracy=recorded_ann_accuracy(converted.network, data))
     rtl_n = min(options.rtl_images, data.n_test) if options.rtl else 0
     engine = None
     if rtl_n > 0:  # the toolchain is needed (and checked) only here, before the long golden phase
@@ -170,10 +181,14 @@ def _run_job_in(options: JobOptions, work: Path, out_dir: Path) -> JobResult:
     with phases("golden" if options.other_codings == 0 else "golden (all codings)"):
         evaluation = evaluate_golden(options, converted, data, trained.ann_accuracy, rtl_n)
         curves = evaluation.curves
-        if options.other_codings > 0:
+        if options.other_codings > 0 and trained.model is not None:
             curves.update(evaluate_other_codings(options, trained.model, data, work).curves)
         (work / "curves.json").write_text(json.dumps(curves))
     result = summarize(options, trained, converted.network, evaluation, data.n_test, out_dir)
+    result.data = data.dataset.describe()
+    if options.network is not None:
+        result.title = f"{options.network} on {data.dataset.name}"
+        result.coding_description = describe_network(converted.network)
 
     cosim = None
     if engine is not None:
@@ -198,10 +213,12 @@ def _run_job_in(options: JobOptions, work: Path, out_dir: Path) -> JobResult:
 
 @dataclass
 class JobData:
-    """The images of the main job: the calibration images (the first 2,000 training images) and the test part."""
-    calibration_images: object
-    test_images: object
-    test_labels: object
+    """The images of the job: the calibration images (the first 2,000 of the train part) and the test part, as
+    torch tensors of 8-bit codes, and the data set they come from."""
+    dataset: Dataset
+    calibration_images: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
 
     @property
     def n_test(self) -> int:
@@ -209,19 +226,25 @@ class JobData:
 
 
 def load_data(options: JobOptions) -> JobData:
-    """The embedded MNIST default split; ``options.test_images`` limits the test part."""
-    split = golden_data.default_split()
-    test_images = split.test_images if options.test_images is None else split.test_images[:options.test_images]
-    test_labels = split.test_labels if options.test_images is None else split.test_labels[:options.test_images]
-    if len(test_images) == 0:
-        raise SnnCosimError("no test images selected")
-    return JobData(calibration_images=split.train_images[:2000], test_images=test_images, test_labels=test_labels)
+    """The data set of ``options.data`` (default: the embedded MNIST split); ``options.test_images`` limits the
+    test part."""
+    dataset = load_dataset(options.data, scale=options.input_scale, value_range=options.value_range)
+    available = len(dataset.test_images)
+    if options.test_images is not None and options.test_images > available:
+        raise SnnCosimError(f"--test-images {options.test_images} is more than the {available} test images of "
+                            f"{dataset.name}")
+    test_images, test_labels = dataset.test_part(options.test_images)
+    if options.rtl and options.rtl_images > len(test_images):
+        raise SnnCosimError(f"--rtl-images {options.rtl_images} is more than the {len(test_images)} test images "
+                            f"selected")
+    return JobData(dataset=dataset, calibration_images=torch.from_numpy(dataset.calibration_images()),
+                   test_images=torch.from_numpy(test_images), test_labels=torch.from_numpy(test_labels))
 
 
 @dataclass
 class TrainedModel:
-    model: torch.nn.Module
-    ann_accuracy: float
+    model: torch.nn.Module | None  # None: the job verifies a network file
+    ann_accuracy: float | None
 
 
 def train_model(options: JobOptions, data: JobData) -> TrainedModel:
@@ -234,6 +257,51 @@ def train_model(options: JobOptions, data: JobData) -> TrainedModel:
 class ConvertedNetwork:
     network: IntegerNetwork
     encode: object  # encode(pixel_codes [B, n] uint8, first_image_index) -> bool spikes [T, B, n]
+
+
+def load_network(options: JobOptions, data: JobData, work: Path) -> ConvertedNetwork:
+    """``snncosim cosim``: the user's integer network (``options.network``), checked against the data set; the
+    coding, K and T (default: the coding's, L·K for FS) come from it. A copy is written as ``network.snn``."""
+    network = IntegerNetwork.load(options.network)
+    if network.input_coding == "direct":
+        raise SnnCosimError(f"{options.network}: input coding 'direct' feeds codes, not spikes, to layer 1; the "
+                            f"engine takes spikes (convert with rate, weighted or FS coding)")
+    data.dataset.check_fits(network)
+    options.coding = "fs" if network.is_fs else network.input_coding
+    options.phases = int(network.phases)
+    options.skip_periods = int(network.skip_periods)
+    if network.is_fs and options.steps not in (None, network.fs_latency):
+        raise SnnCosimError(f"--steps {options.steps}: an FS network takes exactly L·K = {network.fs_latency} steps")
+    options.steps = default_steps(network) if options.steps is None else options.steps
+    if options.coding == "weighted" and options.skip_periods * options.phases >= options.steps:
+        raise SnnCosimError(f"--steps {options.steps} leaves no step of output integration (S·K = "
+                            f"{options.skip_periods * options.phases}); use more steps")
+    network.save(work / "network.snn")
+
+    def encode(pixels, first_index):
+        return encode_inputs(network, pixels, options.steps, seed=options.seed, first_index=first_index)
+    return ConvertedNetwork(network=network, encode=encode)
+
+
+def describe_network(network: IntegerNetwork) -> str:
+    """The coding and neuron of a network file, as the run table names them."""
+    if network.is_fs:
+        return f"FS-neurons K={network.phases}"
+    if network.input_coding == "weighted":
+        return f"weighted spikes K={network.phases} S={network.skip_periods}"
+    neuron = network.layers[0].neuron
+    leak = f" leak>>{neuron.leak_shift}" if neuron.kind == "lif" else ""
+    return f"rate, {neuron.kind.upper()} reset={neuron.reset}{leak}"
+
+
+def recorded_ann_accuracy(network: IntegerNetwork, data: JobData) -> float | None:
+    """The ANN accuracy the network file records (``metadata["ann"]["accuracy"]``, written by ``snncosim convert
+    --data``) when it was measured on this data set's test part of the same size, else None."""
+    ann = network.metadata.get("ann") if isinstance(network.metadata, dict) else None
+    record = ann.get("accuracy") if isinstance(ann, dict) else None
+    if isinstance(record, dict) and record.get("data") == data.dataset.name and record.get("images") == data.n_test:
+        return float(record["value"])
+    return None
 
 
 def convert_model(options: JobOptions, model, data: JobData, work: Path) -> ConvertedNetwork:
@@ -271,7 +339,7 @@ class GoldenEvaluation:
     cosim_spikes: torch.Tensor | None
 
 
-def evaluate_golden(options: JobOptions, converted: ConvertedNetwork, data: JobData, ann_accuracy: float,
+def evaluate_golden(options: JobOptions, converted: ConvertedNetwork, data: JobData, ann_accuracy: float | None,
                     rtl_images: int) -> GoldenEvaluation:
     network, encode = converted.network, converted.encode
     simulator = IntegerSimulator(network)
@@ -310,7 +378,7 @@ def evaluate_golden(options: JobOptions, converted: ConvertedNetwork, data: JobD
             "spikes_per_image": (np.cumsum(curve_spikes) / n_test).tolist(),
             "acs_per_image": (np.cumsum(curve_acs) / n_test).tolist(),
         },
-        "ann_accuracy": float(ann_accuracy),
+        "ann_accuracy": None if ann_accuracy is None else float(ann_accuracy),
     }
     return GoldenEvaluation(simulator=simulator, snn_accuracy=correct / n_test, totals=totals,
                             spikes_per_layer=spikes_per_layer, curves=curves,
@@ -356,7 +424,8 @@ def summarize(options: JobOptions, trained: TrainedModel, network: IntegerNetwor
     totals = evaluation.totals
     result = JobResult(
         options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
-        ann_accuracy=float(trained.ann_accuracy), snn_accuracy=float(evaluation.snn_accuracy), test_images=n_test,
+        ann_accuracy=None if trained.ann_accuracy is None else float(trained.ann_accuracy),
+        snn_accuracy=float(evaluation.snn_accuracy), test_images=n_test,
         steps=options.steps, coding_description=options.describe(), golden_totals=totals,
         spikes_per_neuron=[float(s / n_test / layer.n_out)
                            for s, layer in zip(evaluation.spikes_per_layer, network.layers)],

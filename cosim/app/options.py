@@ -45,12 +45,20 @@ class JobOptions:
     other_codings: int = 500  # images of the test part on which the other codings run (0: none)
     progress: bool = True
     force: bool = False  # replace an earlier snncosim output of another kind at out_dir
+    network: Path | None = None  # snncosim cosim: this integer network instead of training and converting
+    data: str | None = None  # the data set (golden.data.dataset.load_dataset); None: the embedded MNIST
+    input_scale: float | None = None  # the float value of data code 1 (uint8 images; default 1/255)
+    value_range: float | None = None  # the range [0, R] of float images of an .npz
 
     def validate(self) -> None:
         if self.coding not in CODINGS:
             raise SnnCosimError(f"--coding must be one of {', '.join(CODINGS)}, got {self.coding!r}")
         if self.phases is None:
             self.phases = DEFAULT_PHASES[self.coding]
+        if self.network is not None:  # snncosim cosim: the coding, K and T come from the network file
+            if self.steps is not None and not 1 <= self.steps <= 65535:
+                raise SnnCosimError(f"--steps must be in 1..65535, got {self.steps}")
+            return self._validate_common()
         if self.coding == "fs":
             if self.steps is not None:
                 raise SnnCosimError("--steps does not apply to --coding fs: an FS network takes exactly L·K steps "
@@ -63,14 +71,20 @@ class JobOptions:
         self._validate_common()
 
     def _validate_common(self) -> None:
-        test_part = TEST_PART_SIZE
-        if self.test_images is not None and not 1 <= self.test_images <= test_part:
-            raise SnnCosimError(f"--test-images must be in 1..{test_part} (the embedded test part), got "
+        embedded = self.data is None or self.data == "mnist"
+        if self.test_images is not None and not 1 <= self.test_images <= (TEST_PART_SIZE if embedded else 1 << 40):
+            raise SnnCosimError(f"--test-images must be in 1..{TEST_PART_SIZE} (the embedded test part), got "
+                                f"{self.test_images}" if embedded else f"--test-images must be at least 1, got "
                                 f"{self.test_images}")
-        available = test_part if self.test_images is None else self.test_images
-        if self.rtl and self.rtl_images > available:
-            raise SnnCosimError(f"--rtl-images {self.rtl_images} is more than the {available} test images selected "
-                                f"(--test-images)")
+        if embedded or self.test_images is not None:  # other data sets: checked against the set when loaded
+            available = TEST_PART_SIZE if self.test_images is None else self.test_images
+            if self.rtl and self.rtl_images > available:
+                raise SnnCosimError(f"--rtl-images {self.rtl_images} is more than the {available} test images "
+                                    f"selected (--test-images)")
+        for name in ("input_scale", "value_range"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise SnnCosimError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
         if self.phases is not None and self.coding != "rate" and not 1 <= self.phases <= 16:
             raise SnnCosimError(f"--phases must be in 1..16, got {self.phases}")
         if self.skip_periods < 0 or (self.coding == "weighted" and self.skip_periods * self.phases >= self.steps):

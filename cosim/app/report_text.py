@@ -13,13 +13,15 @@ def format_run_table(result: JobResult) -> str:
     o = result.options
     lines = [
         "",
-        f"snncosim run — MNIST MLP, {result.coding_description}, {o['norm']} normalisation, "
-        f"T={result.steps}, P={o['lanes']}",
+        f"snncosim {'cosim' if o.get('network') else 'run'} — {result.title}, {result.coding_description}"
+        + ("" if o.get("network") else f", {o['norm']} normalisation") + f", T={result.steps}, P={o['lanes']}",
         "",
         f"  {'accuracy':<34}{'ANN':>18}{'SNN (golden)':>18}",
-        _row(f"test part ({result.test_images} images)", f"{100 * result.ann_accuracy:.2f} %",
+        _row(f"test part ({result.test_images} images)",
+             "n/a" if result.ann_accuracy is None else f"{100 * result.ann_accuracy:.2f} %",
              f"{100 * result.snn_accuracy:.2f} %"),
-        _row("SNN - ANN", "", f"{100 * (result.snn_accuracy - result.ann_accuracy):+.2f} pp"),
+        _row("SNN - ANN", "", "n/a (no ANN accuracy recorded for this data)" if result.ann_accuracy is None
+             else f"{100 * (result.snn_accuracy - result.ann_accuracy):+.2f} pp"),
         "",
         f"  {'per image (test part, golden)':<34}{'value':>18}",
         _row("ANN MACs", f"{result.ann_macs_per_image:,}"),

@@ -97,7 +97,8 @@ def _quantise_calibration(images: torch.Tensor, phases: int) -> torch.Tensor:
     return codes * (2.0 ** (PIXEL_BITS - phases) / ((1 << PIXEL_BITS) - 1))
 
 
-def _first_weighted_module(model: nn.Module) -> nn.Module | None:
+def first_weighted_module(model: nn.Module) -> nn.Module | None:
+    """The first Linear or Conv2d module of ``model`` (None if it has none)."""
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             return module
@@ -106,7 +107,7 @@ def _first_weighted_module(model: nn.Module) -> nn.Module | None:
 
 def guess_input_shape(model: nn.Module, images: torch.Tensor) -> tuple[int, ...] | None:
     """A conv-first network takes (c, h, w): taken from the images, a channel axis added to [N, h, w] batches."""
-    first = _first_weighted_module(model)
+    first = first_weighted_module(model)
     if not isinstance(first, nn.Conv2d):
         return None  # a Linear fixes its input size itself
     sample = tuple(images.shape[1:])

@@ -17,6 +17,8 @@ route              when
 
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass
 
 import torch
@@ -24,14 +26,14 @@ from torch import nn
 
 from golden.conversion import DEFAULT_NEURON
 from golden.conversion.ann_import import import_residual_network
-from golden.conversion.convert import calibration_to_unit, convert, guess_input_shape
+from golden.conversion.convert import calibration_to_unit, convert, first_weighted_module, guess_input_shape
 from golden.conversion.fs_convert import fs_convert, fs_convert_residual
 from golden.conversion.normalize import DEFAULT_PERCENTILE
 from golden.conversion.residual import convert_residual
 from golden.conversion.spikenorm import spike_norm_convert
 from golden.core.errors import SnnCosimError
 from golden.core.network import IntegerNetwork, NeuronParams
-from golden.simulation.encoding import rate_encode, weighted_encode
+from golden.simulation.inputs import encode_inputs
 
 __all__ = ["CODINGS", "NORMS", "Recipe", "Converted", "convert_model", "has_residual_additions"]
 
@@ -58,6 +60,7 @@ class Recipe:
     spikenorm_steps: int = 100
     spikenorm_images: int | None = None  # None: every calibration image
     input_shape: tuple[int, ...] | None = None  # None: guessed from the model and the images
+    input_scale: float = 1 / 255  # the float value of data code 1 (golden.data.dataset.Dataset.scale)
 
     def check(self) -> None:
         if self.coding not in CODINGS:
@@ -75,6 +78,8 @@ class Recipe:
                                 f"coding only")
         if self.coding == "rate" and self.phases is not None:
             raise SnnCosimError("phases (K) belong to weighted or FS coding, not rate coding")
+        if not (math.isfinite(self.input_scale) and self.input_scale > 0):
+            raise SnnCosimError(f"the input scale must be a positive number, got {self.input_scale}")
 
 
 @dataclass
@@ -93,19 +98,14 @@ class Converted:
         return self.details.latency if self.recipe.coding == "fs" else None
 
     def encode(self, pixels, steps: int | None = None, *, seed: int = 0, first_index: int = 0) -> torch.Tensor:
-        """Input spikes ``bool [T, B, n_0]`` (time-major) of 8-bit pixel codes ``[B, ...]``: Bernoulli rate
-        coding (``seed``, ``first_index``: image ``first_index + b`` draws the same spikes in any batch),
-        Kim's weighted spikes of the upper K bits, or the FS code (T = L·K; ``steps`` must be None or L·K)."""
-        coding = self.recipe.coding
-        if coding == "fs":
-            if steps is not None and steps != self.steps:
-                raise SnnCosimError(f"an FS network takes exactly L·K = {self.steps} steps per image, not {steps}")
-            return self.details.input_spikes(pixels)
-        if steps is None:
-            raise SnnCosimError(f"{coding} coding needs the number of steps T")
-        if coding == "weighted":
-            return weighted_encode(self.details.input_codes(pixels), steps, self.recipe.phases)
-        return rate_encode(pixels, steps, max_rate=self.recipe.max_rate, seed=seed, first_index=first_index)
+        """Input spikes ``bool [T, B, n_0]`` (time-major) of 8-bit codes ``[B, ...]``: Bernoulli rate coding
+        (``seed``, ``first_index``: image ``first_index + b`` draws the same spikes in any batch), Kim's weighted
+        spikes of the upper K bits, or the FS code (T = L·K; ``steps`` must be None or L·K)
+        (:func:`golden.simulation.inputs.encode_inputs`)."""
+        if steps is None and self.recipe.coding != "fs":
+            raise SnnCosimError(f"{self.recipe.coding} coding needs the number of steps T")
+        return encode_inputs(self.integer, torch.as_tensor(pixels), steps, seed=seed, first_index=first_index,
+                             max_rate=self.recipe.max_rate)
 
 
 def has_residual_additions(model: nn.Module, input_shape) -> bool:
@@ -115,10 +115,33 @@ def has_residual_additions(model: nn.Module, input_shape) -> bool:
     return bool(import_residual_network(model, input_shape)[1])
 
 
+def _fold_input_range(model: nn.Module, value_max: float) -> nn.Module:
+    """A copy of ``model`` whose first layer takes inputs in [0, 1] instead of [0, value_max]: the spikes of a
+    code c stand for c/255 of the largest value, so the first weights are scaled by ``value_max`` (exact)."""
+    model = copy.deepcopy(model)
+    first = first_weighted_module(model)
+    if first is None:
+        raise SnnCosimError("the model has no Linear or Conv2d layer")
+    with torch.no_grad():
+        first.weight.mul_(value_max)
+    return model
+
+
 def convert_model(model: nn.Module, calibration_images, recipe: Recipe = Recipe()) -> Converted:
-    """Convert ``model`` with ``calibration_images`` (uint8 codes or floats in [0, 1], ``[N, ...]``) by
-    ``recipe``, choosing the route (module docstring)."""
+    """Convert ``model`` with ``calibration_images`` (8-bit codes ``[N, ...]``, or floats in [0, 1]) by
+    ``recipe``, choosing the route (module docstring). A data scale other than 1/255 (codes worth
+    ``input_scale`` each) is folded into the first layer. The network records the input it expects in
+    ``metadata["input"]`` (``scale``: the value of code 1, ``bits``: 8)."""
     recipe.check()
+    converted = _route(model, calibration_images, recipe)
+    converted.integer.metadata["input"] = {"scale": float(recipe.input_scale), "bits": 8}
+    return converted
+
+
+def _route(model: nn.Module, calibration_images, recipe: Recipe) -> Converted:
+    value_max = 255 * recipe.input_scale
+    if not math.isclose(value_max, 1.0, rel_tol=1e-12):
+        model = _fold_input_range(model, value_max)
     shape = recipe.input_shape
     if shape is None and calibration_images is not None:
         shape = guess_input_shape(model, calibration_to_unit(calibration_images))
