@@ -1,0 +1,102 @@
+"""Your network, your data, from the command line alone (issue 13): a synthetic 8x8 data set and a 64-64-10 MLP
+the project never tuned to, converted with each coding and co-simulated EQUIVALENT; bad input on these paths is one
+`snncosim: error:` line, exit 2, nothing written. Runs the CLI in subprocesses (Verilator builds cached in
+.snncosim/build like the other CLI tests)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from test_bad_inputs import assert_user_error, cli, tree
+
+MODEL_FILE = '''
+from torch import nn
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 64, bias=False), nn.ReLU(), nn.Linear(64, 10, bias=False))
+'''
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """digits8.npz (10 noisy 8x8 class templates, 2,000 train / 300 test), mymodel.py and its trained weights."""
+    root = tmp_path_factory.mktemp("byo")
+    rng = np.random.default_rng(7)
+    templates = rng.integers(0, 256, (10, 8, 8))
+
+    def part(n):
+        labels = rng.integers(0, 10, n)
+        return np.clip(templates[labels] + rng.normal(0, 60, (n, 8, 8)), 0, 255).astype(np.uint8), labels
+
+    (x_train, y_train), (x_test, y_test) = part(2000), part(300)
+    np.savez(root / "digits8.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    (root / "mymodel.py").write_text(MODEL_FILE)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64, bias=False), nn.ReLU(), nn.Linear(64, 10, bias=False))
+    optimiser = torch.optim.Adam(model.parameters(), 1e-2)
+    x, y = torch.tensor(x_train, dtype=torch.float32) / 255, torch.tensor(y_train)
+    for _ in range(30):
+        optimiser.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        optimiser.step()
+    torch.save(model.state_dict(), root / "mlp.pt")
+    return root
+
+
+@pytest.mark.parametrize("coding", ["rate", "weighted", "fs"])
+def test_convert_and_cosim_your_mlp_on_your_data(workspace, coding):
+    net = f"mlp_{coding}.snn"
+    converted = cli(["convert", "--model", "mymodel.py:mlp", "--weights", "mlp.pt", "--data", "digits8.npz",
+                     "--coding", coding, "-o", net, "-q"], workspace)
+    assert converted.returncode == 0, converted.stderr[-2000:]
+    assert "ANN" in converted.stdout and "digits8.npz" in converted.stdout
+    run = cli(["cosim", net, "--data", "digits8.npz", "--rtl-images", "4", "--out", f"run_{coding}",
+               "--json", f"{coding}.json", "-q"], workspace)
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads((workspace / f"{coding}.json").read_text())
+    assert summary["equivalent"] is True and summary["rtl_images"] == 4 and summary["test_images"] == 300
+    assert summary["ann_accuracy"] > 0.9 and summary["snn_accuracy"] > summary["ann_accuracy"] - 0.05
+    assert "verdict: EQUIVALENT" in run.stdout and f"{net} on digits8.npz" in run.stdout
+    assert summary["rtl_totals"] == summary["golden_totals_rtl_images"]
+    report = cli(["report", f"run_{coding}"], workspace)
+    assert report.returncode == 0 and (workspace / f"run_{coding}" / "report.html").is_file()
+
+
+def test_cosim_refuses_what_does_not_fit(workspace, tmp_path):
+    for name in ("digits8.npz", "mymodel.py", "mlp.pt"):
+        (tmp_path / name).write_bytes((workspace / name).read_bytes())
+    ok = cli(["convert", "--model", "mymodel.py:mlp", "--weights", "mlp.pt", "--data", "digits8.npz", "-o", "n.snn",
+              "-q"], tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 7, 7), dtype=np.uint8)
+    np.savez(tmp_path / "seven.npz", x_train=x, y_train=np.zeros(20, np.int64), x_test=x, y_test=np.zeros(20, np.int64))
+    np.savez(tmp_path / "nolabels.npz", x_train=x, y_train=np.zeros(20, np.int64), x_test=x)
+    np.savez(tmp_path / "floats.npz", x_train=x / 255.0, y_train=np.zeros(20, np.int64), x_test=x / 255.0,
+             y_test=np.zeros(20, np.int64))
+    before = tree(tmp_path)
+    cases = [
+        (["cosim", "n.snn", "--data", "seven.npz", "--out", "r"], "do not fit the network's input (64,)"),
+        (["cosim", "n.snn", "--data", "nolabels.npz", "--out", "r"], "lacks y_test"),
+        (["cosim", "n.snn", "--data", "floats.npz", "--out", "r"], "state their range"),
+        (["cosim", "n.snn", "--data", "digits8.npz", "--input-scale", "1/100", "--out", "r"], "converted for codes"),
+        (["cosim", "n.snn", "--data", "missing.npz", "--out", "r"], "not found"),
+        (["cosim", "mymodel.py", "--data", "digits8.npz", "--out", "r"], "not an integer-network directory"),
+        (["cosim", "n.snn", "--data", "digits8.npz", "--rtl-images", "301", "--out", "r"], "more than the 300"),
+        (["cosim", "n.snn", "--data", "digits8.npz", "--input-scale", "zero", "--out", "r"], None),
+        (["convert", "--model", "mymodel.py:mlp", "--weights", "mlp.pt", "--data", "seven.npz", "-o", "m.snn"],
+         "do not match the network input (64,)"),
+        (["convert", "--model", "mymodel.py:mlp", "--data", "digits8.npz", "--coding", "fs", "--reset", "zero",
+          "-o", "m.snn"], "fixes its neurons"),
+    ]
+    for args, message in cases:
+        result = cli(args, tmp_path)
+        if message is None:  # argparse's own usage error: exit 2, no traceback
+            assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        else:
+            assert_user_error(result, message)
+        assert tree(tmp_path) == before, args  # nothing written, nothing touched
