@@ -476,27 +476,45 @@ def _run_export(argv):
     return args.func(args)
 
 
-def test_cli_main_if_wired(tmp_path):
-    """Through ``python -m cosim.app`` once cli.py dispatches ``.nir`` sources and ``export-nir``."""
-    import subprocess
-    import sys
-
+def _wired(command: str, text: str) -> bool:
     from cosim.app import cli
 
-    if "export-nir" not in cli.build_parser().format_help():
-        pytest.skip("export-nir is not wired into cosim/app/cli.py yet")
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return command in sub.choices and text in sub.choices[command].format_help()
+
+
+def test_cli_main_convert_nir(tmp_path, capsys):
+    """``snncosim convert GRAPH.nir -o NET.snn`` through cosim.app.cli.main: exit 0 / exit 2 with one error line and
+    nothing written."""
+    from cosim.app import cli
+
+    if not _wired("convert", "GRAPH.nir"):
+        pytest.skip("convert GRAPH.nir is not wired into cosim/app/cli.py yet")
     nir.write(tmp_path / "g.nir", _small(nir.IF(np.ones(3), np.ones(3))))
-    ok = subprocess.run([sys.executable, "-m", "cosim.app", "convert", str(tmp_path / "g.nir"), "-o",
-                         str(tmp_path / "n.snn")], capture_output=True, text=True, timeout=120)
-    assert ok.returncode == 0, ok.stderr
+    assert cli.main(["convert", str(tmp_path / "g.nir"), "-o", str(tmp_path / "n.snn")]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote {tmp_path / 'n.snn'} (4 -> 3, if, from ")
     (tmp_path / "bad.nir").write_bytes(b"junk")
-    bad = subprocess.run([sys.executable, "-m", "cosim.app", "convert", str(tmp_path / "bad.nir"), "-o",
-                          str(tmp_path / "m.snn")], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stderr.startswith("snncosim: error:")
-    assert not (tmp_path / "m.snn").exists()
-    out = subprocess.run([sys.executable, "-m", "cosim.app", "export-nir", str(tmp_path / "n.snn"), "-o",
-                          str(tmp_path / "n.nir")], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    nir.write(tmp_path / "delay.nir", _small(nir.Delay(np.ones(3))))
+    for bad in ("bad.nir", "delay.nir", "missing.nir"):
+        assert cli.main(["convert", str(tmp_path / bad), "-o", str(tmp_path / "m.snn")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("snncosim: error: ") and err.count("\n") == 1, err
+        assert not (tmp_path / "m.snn").exists()
+
+
+def test_cli_main_export_nir(tmp_path, capsys):
+    from cosim.app import cli
+
+    if not _wired("export-nir", "GRAPH.nir"):
+        pytest.skip("export-nir is not wired into cosim/app/cli.py yet")
+    _dense_net(np.random.default_rng(0), [NeuronParams("if", "zero")]).save(tmp_path / "n.snn")
+    assert cli.main(["export-nir", str(tmp_path / "n.snn"), "-o", str(tmp_path / "n.nir")]) == 0
+    (tmp_path / "user.nir").write_text("mine")
+    assert cli.main(["export-nir", str(tmp_path / "n.snn"), "-o", str(tmp_path / "user.nir")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "never replaces it" in err
+    assert (tmp_path / "user.nir").read_text() == "mine"
 
 
 # ----------------------------------------------------------------------------------------------- RTL (Verilator)
