@@ -549,3 +549,13 @@ def test_nir_imported_network_cosimulates_equivalent(tmp_path):
     comparison = check_equivalence(golden, rtl.trace, tmp_path / "mismatch")
     assert comparison.equivalent, comparison.summary()
     assert all(s.any() for s in rtl.trace.spikes)
+
+
+def test_nir_convert_options_parse():
+    from cosim.app.nir_commands import add_nir_convert_options
+
+    parser = argparse.ArgumentParser()
+    add_nir_convert_options(parser)
+    args = parser.parse_args(["--dt", "0.001", "--scale", "20"])
+    assert (args.dt, args.scale) == (0.001, 20.0)
+    assert parser.parse_args([]).dt is None

@@ -2,8 +2,9 @@
 
 * ``snncosim export-nir NET.snn -o GRAPH.nir [--force]``: :func:`add_export_nir_parser` adds the sub-command,
   :func:`export_nir_command` runs it.
-* ``snncosim convert GRAPH.nir -o NET.snn [--weight-bits B] [--membrane-bits M] [--dt DT] [--force]``:
-  :func:`convert_nir` (called by the ``convert`` command when its source is a ``.nir`` file).
+* ``snncosim convert GRAPH.nir -o NET.snn [--weight-bits B] [--membrane-bits M] [--dt DT] [--scale S] [--force]``:
+  :func:`convert_nir` (called by the ``convert`` command when its source is a ``.nir`` file);
+  :func:`add_nir_convert_options` adds ``--dt`` and ``--scale`` to the ``convert`` parser.
 
 Every user mistake raises :class:`golden.core.errors.SnnCosimError` (one ``snncosim: error:`` line, exit 2); the
 output path is checked before anything is read, and nothing is written on an error.
@@ -30,6 +31,17 @@ def add_export_nir_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--quiet", "-q", action="store_true")
     parser.set_defaults(func=export_nir_command)
     return parser
+
+
+def add_nir_convert_options(parser: argparse.ArgumentParser) -> None:
+    """The options that only ``convert GRAPH.nir`` reads: ``--dt`` (the LIF time step) and ``--scale`` (one
+    per-layer quantisation scale instead of the one that fills ``--weight-bits``)."""
+    parser.add_argument("--dt", type=float, default=None,
+                        help="NIR graphs: the time step the LIF time constants refer to (default: the graph's "
+                             "metadata dt, else tau/r as snnTorch writes r = tau/dt)")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="NIR graphs: the quantisation scale of every layer (default: the largest weight fills "
+                             "--weight-bits)")
 
 
 def export_nir_command(args: argparse.Namespace) -> int:
