@@ -15,6 +15,7 @@ def format_run_table(result: JobResult) -> str:
         "",
         f"snncosim {'cosim' if o.get('network') else 'run'} — {result.title}, {result.coding_description}"
         + ("" if o.get("network") else f", {o['norm']} normalisation") + f", T={result.steps}, P={o['lanes']}",
+        *([f"  data: {result.data}"] if o.get("network") else []),
         "",
         f"  {'accuracy':<34}{'ANN':>18}{'SNN (golden)':>18}",
         _row(f"test part ({result.test_images} images)",
