@@ -559,3 +559,21 @@ def test_nir_convert_options_parse():
     args = parser.parse_args(["--dt", "0.001", "--scale", "20"])
     assert (args.dt, args.scale) == (0.001, 20.0)
     assert parser.parse_args([]).dt is None
+
+
+def test_file_that_nir_type_inference_refuses_is_still_read(tmp_path):
+    """sinabs writes Flatten(input_type=[0, 0, 0, 0]); nir.read's type check refuses the file, the importer reads it
+    without the check and does its own."""
+    rng = np.random.default_rng(12)
+    nodes = {"input": nir.Input(np.array([1, 4, 4])),
+             "conv": nir.Conv2d((4, 4), rng.normal(size=(2, 1, 3, 3)), 1, 1, 1, 1, np.zeros(2)),
+             "iaf": nir.IF(r=np.ones((2, 4, 4)), v_threshold=np.ones((2, 4, 4))),
+             "flatten": nir.Flatten(input_type={"input": np.array([0, 0, 0, 0])}, start_dim=1, end_dim=-1),
+             "fc": nir.Affine(rng.normal(size=(3, 32)), np.zeros(3)),
+             "iaf2": nir.IF(r=np.ones(3), v_threshold=np.ones(3)), "output": nir.Output(np.array([3]))}
+    graph = _graph(nodes, ["input", "conv", "iaf", "flatten", "fc", "iaf2", "output"], type_check=False)
+    nir.write(tmp_path / "sinabs.nir", graph)
+    with pytest.raises(Exception):
+        nir.read(tmp_path / "sinabs.nir")
+    net = import_nir(tmp_path / "sinabs.nir")
+    assert [layer.kind for layer in net.layers] == ["conv2d", "dense"]
