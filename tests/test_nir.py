@@ -213,9 +213,15 @@ def _conv_net(rng, neuron):
     return IntegerNetwork((2, 8, 8), [conv, conv2, pool, fc], weight_bits=8, membrane_bits=16, skips=skips).validate()
 
 
+def _with_skip(net, rng):
+    net.skips = [SkipConnection(3, 1, rng.integers(-30, 31, (4, 8)))]
+    return net.validate()
+
+
 ROUND_TRIPS = {
     "if-zero": lambda rng: _dense_net(rng, [NeuronParams("if", "zero")]),
     "if-subtract": lambda rng: _dense_net(rng, [NeuronParams("if", "subtract")]),
+    "if-dense-skip": lambda rng: _with_skip(_dense_net(rng, [NeuronParams("if", "subtract")]), rng),
     "lif-mixed": lambda rng: _dense_net(rng, [NeuronParams("lif", "subtract", 3, floor=-100),
                                               NeuronParams("lif", "zero", 1),
                                               NeuronParams("if", "zero", floor_threshold=True)], membrane_bits=10),
@@ -244,15 +250,20 @@ def test_export_import_round_trip_is_exact(name, tmp_path):
                                                                         "Conv2d", "SumPool2d", "Flatten", "IF", "LIF"}
 
 
-def test_exported_if_graph_means_the_same_without_metadata():
-    """An IF-zero network exported in integer units (v_threshold = θ − 0.5) imports to the same spikes even when the
-    snncosim metadata is dropped (a foreign reader's view)."""
+@pytest.mark.parametrize("neuron", [NeuronParams("if", "zero"), NeuronParams("lif", "zero", 3)])
+def test_exported_graph_means_the_same_without_metadata(neuron):
+    """An IF/LIF network with reset to zero, exported in integer units (v_threshold = θ − 0.5, LIF r = τ/dt = 2^k),
+    imports to the same integers and spikes even when every snncosim metadata key is dropped (a foreign reader's
+    view, dt inferred from r as for snnTorch)."""
     rng = np.random.default_rng(7)
-    net = _dense_net(rng, [NeuronParams("if", "zero")], weight_bits=8, membrane_bits=20)
+    net = _dense_net(rng, [neuron], weight_bits=8, membrane_bits=20)
     graph = export_nir(net)
     graph.metadata = {}
-    foreign = import_nir(graph, membrane_bits=24, scale=1.0)
+    for node in graph.nodes.values():
+        node.metadata = {}
+    foreign = import_nir(graph, membrane_bits=20, scale=1.0)
     assert all(np.array_equal(a.weight, b.weight) and np.array_equal(a.threshold, b.threshold)
+               and np.array_equal(a.bias, b.bias) and a.neuron == b.neuron
                for a, b in zip(net.layers, foreign.layers))
     spikes = _spikes(rng, 12, 3, net.n_inputs)
     assert all(np.array_equal(a, b) for a, b in zip(IntegerSimulator(net).run(spikes).spikes,
