@@ -383,7 +383,8 @@ def test_corrupt_and_foreign_files_give_one_line(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(NirImportError) as info:
             import_nir(tmp_path / name)
-        assert str(info.value).startswith(f"{tmp_path / name}: not a readable NIR graph") and "\n" not in str(info.value)
+        message = str(info.value)
+        assert message.startswith(f"{tmp_path / name}: not a readable NIR graph") and "\n" not in message
     with pytest.raises(NirImportError, match="no such file"):
         import_nir(tmp_path / "missing.nir")
     with pytest.raises(NirImportError, match="is a directory"):

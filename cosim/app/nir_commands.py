@@ -24,7 +24,8 @@ def add_export_nir_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export-nir", help="write a rate-coded IF/LIF integer network as a NIR graph (.nir, the 'nir' package)")
     parser.add_argument("network", type=Path, help="integer-network directory (from 'snncosim convert' or a run)")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="GRAPH.nir", help="output file, e.g. mnist.nir")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="GRAPH.nir",
+                        help="output file, e.g. mnist.nir")
     parser.add_argument("--force", action="store_true",
                         help="accepted for symmetry with the other commands: an earlier .nir written by snncosim is "
                              "always replaced, any other file never")
