@@ -62,6 +62,24 @@ def test_snntorch_style_dense_lif_imports_and_simulates():
     assert trace.spikes[0].any()
 
 
+def test_snntorch_synaptic_without_synaptic_memory_is_an_lif():
+    """snnTorch's Synaptic exports CubaLIF with tau_syn = dt/(1 − α), w_in = tau_syn/dt: with α = 0 there is no
+    synaptic memory (tau_syn = dt) and it is an LIF; with α > 0 it is refused naming the node."""
+    dt, beta = 1e-4, 0.75
+    for alpha in (0.0, 0.5):
+        tau_syn, tau_mem = np.full(3, dt / (1 - alpha)), np.full(3, dt / (1 - beta))
+        node = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / dt, v_leak=np.zeros(3),
+                           v_threshold=np.ones(3), w_in=tau_syn / dt)
+        if alpha == 0:
+            net = import_nir(_small(node))
+            assert net.layers[0].neuron == NeuronParams("lif", "zero", 2)
+            assert net.layers[0].threshold.tolist() == [128] * 3  # weights 1 → s = 127, θ = ⌊1·127⌋ + 1
+        else:
+            with pytest.raises(NirImportError, match=r"node 'neuron' \(CubaLIF\) is not supported: its synaptic "
+                                                     r"current.*tau_syn = 0.0002, dt = 0.0001"):
+                import_nir(_small(node))
+
+
 def test_if_threshold_and_scale_are_exact_for_integer_membranes():
     """IF with weights that the scale makes integers: NIR's v > v_threshold becomes v ≥ ⌊v_threshold·s⌋ + 1, so the
     integer network spikes exactly as the float NIR dynamics (v += r·(Wx + b); z = v > v_th; v = 0 on z)."""

@@ -9,7 +9,8 @@ Maps, per spiking layer (one IF/LIF node and the synapse nodes before it):
   (pool stride = kernel, and no conv padding or a map that the kernel divides);
 * ``IF`` → ``NeuronParams("if", "zero")``; ``LIF`` with ``v_leak`` = 0 → ``"lif"`` with ``leak_shift`` = the k
   whose ``2^-k`` is nearest to the leak ``dt/τ`` per step (the relative error is recorded and refused above
-  ``leak_tolerance``); ``v_reset`` must be 0 (NIR resets to ``v_reset``);
+  ``leak_tolerance``); ``v_reset`` must be 0 (NIR resets to ``v_reset``); ``CubaLIF`` only with ``tau_syn`` = dt
+  (no synaptic memory; its input gain ``w_in`` joins ``r``);
 * a neuron node with two incoming paths (a residual add) → a :class:`golden.core.network.SkipConnection` from
   the earlier layer (or the input), through its own ``Affine``/``Linear``/``Conv2d`` node or a plain edge
   (an identity);
@@ -44,13 +45,14 @@ from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, Intege
                                  SkipConnection, signed_range)
 from golden.nir.exporter import FORMAT, FORMAT_VERSION, _nir
 
-NEURON_TYPES = ("IF", "LIF")
+NEURON_TYPES = ("IF", "LIF", "CubaLIF")  # CubaLIF only with tau_syn = dt (no synaptic memory)
 SYNAPSE_TYPES = ("Affine", "Linear", "Conv2d")
 POOL_TYPES = ("SumPool2d", "AvgPool2d")
 SUPPORTED_TYPES = NEURON_TYPES + SYNAPSE_TYPES + POOL_TYPES + ("Flatten", "Input", "Output")
+CUBA_REASON = ("its synaptic current is a second state variable (tau_syn); the integer IF/LIF neuron adds the "
+               "synaptic input to the membrane directly, so only tau_syn = dt (no synaptic memory: snnTorch's "
+               "Synaptic with alpha = 0) maps to it")
 REFUSED = {
-    "CubaLIF": "its synaptic current is a second state variable (tau_syn); the integer IF/LIF neuron adds the "
-               "synaptic input to the membrane directly",
     "CubaLI": "a non-spiking current-based integrator; every layer of a rate-coded integer network spikes (IF/LIF)",
     "LI": "a non-spiking leaky integrator (a readout); every layer of a rate-coded integer network spikes (IF/LIF)",
     "I": "a non-spiking integrator; every layer of a rate-coded integer network spikes (IF/LIF)",
@@ -533,10 +535,13 @@ def _neuron(graph: _Graph, neuron: str, out_shape: tuple, dt, membrane_bits: int
         if np.any(v_leak != 0):
             raise NirImportError(f"{where}: v_leak = {float(v_leak.reshape(-1)[np.argmax(v_leak.reshape(-1) != 0)]):g}"
                                  f"; the integer LIF neuron leaks towards 0 (v_leak must be 0)")
-        tau = unit("tau")
+        cuba = _type(node) == "CubaLIF"
+        tau = unit("tau_mem" if cuba else "tau")
         if np.any(tau <= 0):
             raise NirImportError(f"{where}: tau must be positive, got {float(tau.min()):g}")
         if dt is None:
+            if cuba and np.all(r == 1):
+                raise NirImportError(f"{where} is not supported: {CUBA_REASON}; dt is not known, give it")
             if np.all(r == 1):
                 raise NirImportError(f"{where}: tau = {float(tau.reshape(-1)[0]):g} without the time step it refers "
                                      f"to; give dt (Norse: 0.001 s by default; sinabs: 1 step)")
@@ -546,6 +551,15 @@ def _neuron(graph: _Graph, neuron: str, out_shape: tuple, dt, membrane_bits: int
                                      f"(snnTorch writes r = tau/dt); give dt")
             dt = float(ratios[0])
         leak = dt / tau
+        w_in = np.ones(out_shape)
+        if cuba:
+            tau_syn = unit("tau_syn")
+            if not np.allclose(tau_syn, dt, rtol=1e-6, atol=0):
+                raise NirImportError(f"{where} is not supported: {CUBA_REASON}; here tau_syn = "
+                                     f"{float(tau_syn.reshape(-1)[0]):g}, dt = {dt:g}")
+            w_in = unit("w_in")
+            if np.any(w_in <= 0):
+                raise NirImportError(f"{where}: w_in must be positive, got {float(w_in.min()):g}")
         k_values = np.clip(np.rint(-np.log2(leak)), 1, membrane_bits - 1).astype(int)
         if len(set(k_values.reshape(-1).tolist())) != 1:
             raise NirImportError(f"{where}: the leaks dt/tau of its neurons map to different shifts "
@@ -558,7 +572,7 @@ def _neuron(graph: _Graph, neuron: str, out_shape: tuple, dt, membrane_bits: int
             raise NirImportError(f"{where}: the leak dt/tau = {worst:.4g} per step is {error:.0%} away from the "
                                  f"nearest shift 2^-{k} = {2.0 ** -k:.4g} (the integer LIF leaks v >>> k; tolerance "
                                  f"{leak_tolerance:.0%}); use IF, another dt, or a larger tolerance")
-        result = _Neuron("lif", r * leak, v_threshold, k, error, worst, r=r)
+        result = _Neuron("lif", r * leak * w_in, v_threshold, k, error, worst, r=r)
     return result
 
 
@@ -742,6 +756,8 @@ def _import_exact(graph, meta: dict, label: str) -> IntegerNetwork:
         node = structure.nodes[layer.neuron]
         nmeta = node.metadata if isinstance(node.metadata, dict) else {}
         where = f"{label}: {_describe(layer.neuron, node)}"
+        if _type(node) not in ("IF", "LIF"):
+            raise NirImportError(f"{where}: an snncosim graph holds IF and LIF neurons only")
         try:
             reset = _text(nmeta["snncosim_reset"])
             leak_shift = int(nmeta["snncosim_leak_shift"])
