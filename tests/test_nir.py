@@ -194,7 +194,7 @@ def test_residual_add_becomes_a_skip_connection():
     nodes = {"input": nir.Input(np.array([9])), "fc1": nir.Affine(rng.normal(size=(n, 9)), np.zeros(n)),
              "if1": nir.IF(np.ones(n), np.ones(n)), "fc2": nir.Affine(rng.normal(size=(n, n)), np.zeros(n)),
              "if2": nir.IF(np.ones(n), np.ones(n)), "fc3": nir.Linear(rng.normal(size=(n, n))),
-             "skip": nir.Linear(rng.normal(size=(n, n))), "if3": nir.IF(np.ones(n), np.ones(n)),
+             "skip": nir.Affine(rng.normal(size=(n, n)), np.full(n, 0.25)), "if3": nir.IF(np.ones(n), np.ones(n)),
              "fc4": nir.Affine(rng.normal(size=(4, n)), np.zeros(4)), "if4": nir.IF(np.ones(4), np.ones(4)),
              "output": nir.Output(np.array([4]))}
     graph = _graph(nodes, ["input", "fc1", "if1", "fc2", "if2", "fc3", "if3", "fc4", "if4", "output"],
@@ -205,6 +205,7 @@ def test_residual_add_becomes_a_skip_connection():
     scale = net.metadata["nir"]["layers"][2]["scale"]
     assert max(np.abs(skip.weight).max(), np.abs(net.layers[2].weight).max()) == 127
     assert np.allclose(skip.weight / scale, nodes["skip"].weight, atol=0.5 / scale)
+    assert np.array_equal(net.layers[2].bias, np.full(n, round(0.25 * scale)))  # fc3 has none, the skip's joins
     IntegerSimulator(net).run(_spikes(rng, 10, 2, 9))
 
 

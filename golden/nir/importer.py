@@ -633,9 +633,9 @@ def import_nir(graph_or_path, *, weight_bits: int = 8, membrane_bits: int = 24, 
         name = (layer.main.nodes[-1] if layer.main.nodes else layer.neuron)
         main = layer.main
         if main.kind == "dense":
-            ir = DenseLayer(_round(main.weight * s), _round(main.bias * s), theta, params, name)
+            ir = DenseLayer(_round(main.weight * s), _round(_bias(layer) * s), theta, params, name)
         elif main.kind == "conv2d":
-            ir = Conv2dLayer(_round(main.weight * s), _round(main.bias * s), theta, tuple(main.in_shape),
+            ir = Conv2dLayer(_round(main.weight * s), _round(_bias(layer) * s), theta, tuple(main.in_shape),
                              tuple(main.stride), tuple(main.padding), params, name)
         else:
             ir = AvgPool2dLayer(int(np.rint(main.weight * s)), theta, tuple(main.in_shape), tuple(main.kernel),
@@ -705,6 +705,12 @@ def _threshold(x: np.ndarray) -> np.ndarray:
     near = np.rint(x)
     x = np.where(np.abs(x - near) <= 1e-9 * np.maximum(1.0, np.abs(x)), near, x)
     return (np.floor(x) + 1).astype(np.int64)
+
+
+def _bias(layer: _Layer) -> np.ndarray:
+    """The junction's bias: its own synapse node's plus its skip node's (a Conv2d/Affine skip may carry one)."""
+    bias = np.asarray(layer.main.bias, dtype=np.float64)
+    return bias if layer.skip is None else bias + np.asarray(layer.skip.bias, dtype=np.float64)
 
 
 def _layers(structure: _Graph) -> list[_Layer]:
@@ -788,7 +794,7 @@ def _import_exact(graph, meta: dict, label: str) -> IntegerNetwork:
                 raise NirImportError(f"{where}: r must be {'2^leak_shift' if kind == 'lif' else '1'} in an snncosim "
                                      f"graph")
             syn_where = f"{label}: node {main.nodes[-1]!r}" if main.nodes else where
-            weight, bias = _exact_int(main.weight, "weight", syn_where), _exact_int(main.bias, "bias", syn_where)
+            weight, bias = _exact_int(main.weight, "weight", syn_where), _exact_int(_bias(layer), "bias", syn_where)
             if main.kind == "dense":
                 ir = DenseLayer(weight, bias, theta, params, name)
             else:
