@@ -512,6 +512,7 @@ class _Neuron:
     leak_error: float = 0.0
     leak: float = 0.0  # dt/τ
     r: np.ndarray | None = None
+    dt: float | None = None  # the LIF time step used (given, from the graph, or inferred as τ/r)
 
 
 def _neuron(graph: _Graph, neuron: str, out_shape: tuple, dt, membrane_bits: int, leak_tolerance: float) -> _Neuron:
@@ -572,7 +573,7 @@ def _neuron(graph: _Graph, neuron: str, out_shape: tuple, dt, membrane_bits: int
             raise NirImportError(f"{where}: the leak dt/tau = {worst:.4g} per step is {error:.0%} away from the "
                                  f"nearest shift 2^-{k} = {2.0 ** -k:.4g} (the integer LIF leaks v >>> k; tolerance "
                                  f"{leak_tolerance:.0%}); use IF, another dt, or a larger tolerance")
-        result = _Neuron("lif", r * leak * w_in, v_threshold, k, error, worst, r=r)
+        result = _Neuron("lif", r * leak * w_in, v_threshold, k, error, worst, r=r, dt=float(dt))
     return result
 
 
@@ -648,7 +649,7 @@ def import_nir(graph_or_path, *, weight_bits: int = 8, membrane_bits: int = 24, 
                                         tuple(skip.stride), tuple(skip.padding)))
             record["skip"] = {"source": int(layer.skip_source), "nodes": list(skip.nodes)}
         if neuron.kind == "lif":
-            record.update(leak_shift=int(neuron.leak_shift), leak_dt_over_tau=float(neuron.leak),
+            record.update(dt=neuron.dt, leak_shift=int(neuron.leak_shift), leak_dt_over_tau=float(neuron.leak),
                           leak_relative_error=float(neuron.leak_error))
         records.append(record)
     notes = [f"{r['neuron']}: LIF leak dt/tau = {r['leak_dt_over_tau']:.4g} per step mapped to 2^-{r['leak_shift']} "
