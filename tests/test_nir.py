@@ -608,3 +608,46 @@ def test_file_that_nir_type_inference_refuses_is_still_read(tmp_path):
         nir.read(tmp_path / "sinabs.nir")
     net = import_nir(tmp_path / "sinabs.nir")
     assert [layer.kind for layer in net.layers] == ["conv2d", "dense"]
+
+
+def test_graph_traced_by_nirtorch_imports():
+    """nirtorch (as Norse's to_nir uses it) traces a torch model through a module map; before a convolution it
+    leaves the Input node's shape None, so the shape is given (or read from a first Affine/Linear)."""
+    nirtorch = pytest.importorskip("nirtorch")
+    import torch
+
+    class Spiking(torch.nn.Module):  # a stand-in for norse.torch.IAFCell / LIFBoxCell
+        def __init__(self, shape, lif=False):
+            super().__init__()
+            self.threshold, self.lif = torch.full(shape, 0.8), lif
+
+        def forward(self, x):
+            return (x > self.threshold).float()
+
+    def spiking(module):
+        ones = np.ones(tuple(module.threshold.shape))
+        if module.lif:  # Norse: tau = 1 / tau_mem_inv (seconds), r = 1
+            return nir.LIF(tau=ones / 100.0, r=ones, v_leak=0 * ones, v_threshold=module.threshold.numpy() * 1.0,
+                           v_reset=0 * ones)
+        return nir.IF(r=ones, v_threshold=module.threshold.numpy() * 1.0, v_reset=0 * ones)
+
+    def conv(module):
+        return nir.Conv2d(None, module.weight.detach().numpy(), module.stride, module.padding, module.dilation,
+                          module.groups, module.bias.detach().numpy())
+
+    def flatten(module):
+        return nir.Flatten(input_type=None, start_dim=module.start_dim - 1, end_dim=module.end_dim)
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), Spiking((3, 6, 6)), torch.nn.Flatten(),
+                                torch.nn.Linear(108, 4), Spiking((4,), lif=True))
+    module_map = {Spiking: spiking, torch.nn.Conv2d: conv, torch.nn.Flatten: flatten}
+    graph = nirtorch.torch_to_nir(model, module_map, type_check=False)
+    with pytest.raises(NirImportError, match="has no usable shape .*give the input shape"):
+        import_nir(graph, dt=1e-3)
+    net = import_nir(graph, dt=1e-3, input_shape=(1, 6, 6))
+    assert [layer.kind for layer in net.layers] == ["conv2d", "dense"] and net.layers[1].neuron.leak_shift == 3
+    IntegerSimulator(net).run(_spikes(np.random.default_rng(0), 5, 2, 36))
+    dense = nirtorch.torch_to_nir(torch.nn.Sequential(torch.nn.Linear(10, 4), Spiking((4,))), module_map,
+                                  type_check=False)
+    assert import_nir(dense).input_shape == (10,)

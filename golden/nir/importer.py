@@ -164,8 +164,8 @@ def _shape(value) -> tuple[int, ...] | None:
 class _Graph:
     """The checked structure of a NIR graph: a chain of spiking layers with at most one skip per junction."""
 
-    def __init__(self, graph, label: str):
-        self.graph, self.label = graph, label
+    def __init__(self, graph, label: str, input_shape=None):
+        self.graph, self.label, self.given_shape = graph, label, input_shape
         self.nodes = dict(graph.nodes)
         for name, node in self.nodes.items():
             kind = _type(node)
@@ -280,15 +280,36 @@ class _Graph:
         return layers
 
     def input_shape(self) -> tuple[int, ...]:
+        """The Input node's shape; else (nirtorch leaves it None before a convolution) the given ``input_shape``,
+        or what the first node says: an Affine/Linear's inputs, a Conv2d's channels and input_shape."""
         node = self.nodes[self.input]
         shape = _shape(node.input_type.get("input") if isinstance(node.input_type, dict) else None)
+        if self.given_shape is not None:
+            given = tuple(int(v) for v in self.given_shape)
+            if shape and min(shape) >= 1 and int(np.prod(shape)) != int(np.prod(given)):
+                raise NirImportError(f"{self.label}: input_shape {given} does not match the Input node's {shape}")
+            shape = given
         if not shape or min(shape) < 1:
-            raise NirImportError(f"{self.label}: the Input node {self.input!r} has no usable shape ({shape})")
+            shape = self._first_node_shape() or shape
+        if not shape or min(shape) < 1:
+            raise NirImportError(f"{self.label}: the Input node {self.input!r} has no usable shape ({shape}); give "
+                                 f"the input shape")
         if len(shape) in (2, 4) and shape[0] == 1:  # a batch dimension of 1
             shape = shape[1:]
         if len(shape) not in (1, 3):
             raise NirImportError(f"{self.label}: input shape {shape}: an integer network takes (n,) or (c, h, w)")
         return shape
+
+    def _first_node_shape(self) -> tuple[int, ...] | None:
+        succs = self.succs[self.input]
+        first = self.nodes[succs[0]] if len(succs) == 1 else None
+        if _type(first) in ("Affine", "Linear") and np.ndim(first.weight) == 2:
+            return (int(np.shape(first.weight)[1]),)
+        if _type(first) == "Conv2d" and np.ndim(first.weight) == 4:
+            hw = _shape(getattr(first, "input_shape", None))
+            if hw and len(hw) == 2:
+                return (int(np.shape(first.weight)[1]), *hw)
+        return None
 
 
 # ----------------------------------------------------------------------------------------------- synapses
@@ -580,10 +601,11 @@ def _neuron(graph: _Graph, neuron: str, out_shape: tuple, dt, membrane_bits: int
 # ----------------------------------------------------------------------------------------------- import
 def import_nir(graph_or_path, *, weight_bits: int = 8, membrane_bits: int = 24, input_bits: int = 8, scale=None,
                dt: float | None = None, leak_tolerance: float = DEFAULT_LEAK_TOLERANCE,
-               label: str | None = None) -> IntegerNetwork:
+               input_shape=None, label: str | None = None) -> IntegerNetwork:
     """The integer network of a NIR graph (a ``nir.NIRGraph`` or the path of a ``.nir`` file). Module docstring:
     the mapping and the quantisation; ``scale`` fixes the per-layer scale s (one number, or one per layer),
-    ``dt`` the LIF time step. The result's ``metadata["nir"]`` records the source, the node count, each layer's
+    ``dt`` the LIF time step, ``input_shape`` the input's (n,) or (c, h, w) where the Input node lacks it
+    (nirtorch's graphs starting with a convolution). The result's ``metadata["nir"]`` records the source, the node count, each layer's
     nodes, scale and LIF leak error; ``metadata["input"]`` the input scale when the graph states it. Raises
     :class:`NirImportError` (a :class:`SnnCosimError`, one line naming the file or node) on everything it cannot
     map, :class:`golden.core.errors.WidthError` when the quantised numbers do not fit the widths."""
@@ -610,7 +632,7 @@ def import_nir(graph_or_path, *, weight_bits: int = 8, membrane_bits: int = 24, 
         dt = _positive(meta.get("dt"), "the graph's metadata dt", label)
     elif dt is not None:
         dt = _positive(dt, "dt", label)
-    structure = _Graph(graph, label)
+    structure = _Graph(graph, label, input_shape)
     layers = _layers(structure)
     scales = _scales(scale, len(layers), label)
     w_max = signed_range(weight_bits)[1]
