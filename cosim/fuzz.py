@@ -26,7 +26,7 @@ import numpy as np
 
 from golden.core.errors import WidthError
 from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
-                       layer_inhibition, signed_range)
+                                 layer_inhibition, signed_range)
 
 __all__ = ["BINS", "SHAPES", "Shape", "Case", "generate", "measure", "directed_cases", "format_table",
            "engine_config", "golden_run", "golden_run_for", "single_thread",

@@ -34,9 +34,9 @@ from typing import Sequence
 import numpy as np
 
 from golden.core import cycle_model
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import SnnCosimError, WidthError
 from golden.core.files import write_text_atomic
-from golden.core.counters import COUNTER_NAMES
 from hw.ports import engine_ports
 
 from .beats import RecordBeats, SummaryBeats, decode_beats, decode_fs_beats

@@ -45,9 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import SnnCosimError, TraceMismatch
 from golden.core.network import IntegerNetwork
-from golden.core.counters import COUNTER_NAMES
 from golden.core.trace import Comparison, Trace, compare
 
 from . import harness as _harness

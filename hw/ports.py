@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from golden.core.counters import COUNTER_NAMES
 from golden.core.register_map import CFG_ADDR_BITS
 
 from .config import GROUP_BITS, IMAGE_BITS, LAYER_BITS, N_COUNTERS, PREDICTION_BITS, STEP_BITS
@@ -38,8 +39,6 @@ def engine_ports(config) -> tuple[Port, ...]:
     """Every port of ``snn_engine`` besides ``clk`` and ``rst``, in the order of docs/architecture.md. ``config``
     is an :class:`hw.config.EngineConfig` or anything with its ``lanes``, ``membrane_bits``, ``counter_bits``,
     ``cfg_data_bits`` and ``fs`` (``cosim.harness.HarnessParams``)."""
-    from golden.core.counters import COUNTER_NAMES
-
     P, M, W = int(config.lanes), int(config.membrane_bits), int(config.counter_bits)
     ports = [
         Port("cfg_valid", "in", 1, "configuration write, accepted while not running an image", "1"),

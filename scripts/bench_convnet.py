@@ -36,17 +36,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden.core import cycle_model  # noqa: E402
 from golden.conversion.convert import convert  # noqa: E402
-from golden.simulation.counting import counters_from_spikes  # noqa: E402
-from golden.data.mnist import default_split  # noqa: E402
-from golden.simulation.encoding import rate_encode, weighted_encode  # noqa: E402
 from golden.conversion.fs_convert import fs_convert  # noqa: E402
-from golden.core.network import Conv2dLayer, IntegerNetwork, NeuronParams  # noqa: E402
-from golden.core.macs import ann_macs  # noqa: E402
-from golden.simulation.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
 from golden.conversion.spikenorm import spike_norm_convert  # noqa: E402
+from golden.core import cycle_model  # noqa: E402
 from golden.core.counters import COUNTER_NAMES  # noqa: E402
+from golden.core.macs import ann_macs  # noqa: E402
+from golden.core.network import Conv2dLayer, IntegerNetwork, NeuronParams  # noqa: E402
+from golden.data.mnist import default_split  # noqa: E402
+from golden.simulation.counting import counters_from_spikes  # noqa: E402
+from golden.simulation.encoding import rate_encode, weighted_encode  # noqa: E402
+from golden.simulation.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
 from golden.training.ann_trainer import DEFAULT_CONV_RECIPE, default_convnet, evaluate  # noqa: E402
 from hw.config import EngineConfig  # noqa: E402
 

@@ -15,12 +15,11 @@ import time
 
 import numpy as np
 
-from golden.simulation import counting
-
-from golden.core import cycle_model
-from golden.data.mnist import default_split
 from golden.conversion.fs_convert import fs_convert
+from golden.core import cycle_model
 from golden.core.macs import ann_macs
+from golden.data.mnist import default_split
+from golden.simulation import counting
 from golden.simulation.simulate import FloatSimulator, IntegerSimulator
 from golden.training.ann_trainer import default_mlp, evaluate
 

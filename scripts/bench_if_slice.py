@@ -23,14 +23,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from golden.conversion import convert  # noqa: E402
-
-from golden.data import mnist as data  # noqa: E402
-
-from golden.training import ann_trainer as train  # noqa: E402
 from golden.core.cycle_model import fixed_overhead  # noqa: E402
-from golden.simulation.encoding import rate_encode  # noqa: E402
 from golden.core.network import NeuronParams  # noqa: E402
+from golden.data import mnist as data  # noqa: E402
+from golden.simulation.encoding import rate_encode  # noqa: E402
 from golden.simulation.simulate import IntegerSimulator, accuracy_curve  # noqa: E402
+from golden.training import ann_trainer as train  # noqa: E402
 
 
 def main() -> int:

@@ -29,16 +29,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from golden.conversion import convert  # noqa: E402
-
-from golden.data import mnist as data  # noqa: E402
-
-from golden.training import lee_trainer as direct_train  # noqa: E402
-
-from golden.training import ann_trainer as train  # noqa: E402
-from golden.simulation.encoding import rate_encode  # noqa: E402
-from golden.core.network import NeuronParams  # noqa: E402
-from golden.simulation.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
 from golden.core.counters import COUNTER_NAMES  # noqa: E402
+from golden.core.network import NeuronParams  # noqa: E402
+from golden.data import mnist as data  # noqa: E402
+from golden.simulation.encoding import rate_encode  # noqa: E402
+from golden.simulation.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
+from golden.training import ann_trainer as train  # noqa: E402
+from golden.training import lee_trainer as direct_train  # noqa: E402
 
 
 def main() -> int:

@@ -32,14 +32,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from golden.conversion.residual import convert_residual, default_resnet  # noqa: E402
+from golden.core.macs import ann_macs  # noqa: E402
+from golden.core.network import NeuronParams  # noqa: E402
 from golden.data.mnist import default_split  # noqa: E402
 from golden.simulation.encoding import rate_encode, weighted_encode  # noqa: E402
-from golden.core.network import NeuronParams  # noqa: E402
-from golden.core.macs import ann_macs  # noqa: E402
-from golden.conversion.residual import convert_residual, default_resnet  # noqa: E402
 from golden.simulation.simulate import IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
 from golden.training.ann_trainer import evaluate  # noqa: E402
-
 
 # method:reset; "data-unshared" = data-based without rule 2 (each layer its own λ), a diagnostic
 ROWS = ("data:zero", "data-unshared:zero", "percentile:zero", "spikenorm:zero", "data:subtract", "percentile:subtract",

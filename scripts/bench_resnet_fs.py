@@ -22,11 +22,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden.simulation.counting import fs_spikes_per_neuron  # noqa: E402
-from golden.data.mnist import default_split  # noqa: E402
 from golden.conversion.fs_convert import fs_convert_residual  # noqa: E402
-from golden.core.macs import ann_macs  # noqa: E402
 from golden.conversion.residual import default_resnet  # noqa: E402
+from golden.core.macs import ann_macs  # noqa: E402
+from golden.data.mnist import default_split  # noqa: E402
+from golden.simulation.counting import fs_spikes_per_neuron  # noqa: E402
 from golden.simulation.simulate import IntegerSimulator  # noqa: E402
 from golden.training.ann_trainer import evaluate, predict  # noqa: E402
 

@@ -25,14 +25,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from golden.data import mnist as data  # noqa: E402
-
-from golden.training import ann_trainer as train  # noqa: E402
 from golden.conversion.convert import convert, weighted_codes  # noqa: E402
+from golden.core.network import NeuronParams  # noqa: E402
+from golden.data import mnist as data  # noqa: E402
 from golden.simulation.early_decision import early_decision, spikes_until  # noqa: E402
 from golden.simulation.encoding import iter_rate_encode, weighted_encode  # noqa: E402
-from golden.core.network import NeuronParams  # noqa: E402
 from golden.simulation.simulate import CurvePoint, IntegerSimulator, accuracy_and_spikes_curve  # noqa: E402
+from golden.training import ann_trainer as train  # noqa: E402
 
 TARGETS = (("-1 pp", 0.01), ("-0.1 pp", 0.001), ("0 pp", 0.0))
 CHUNK = 500  # images per simulator call: bounds the memory of the encoded inputs (T·chunk·784 bools)

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from golden.conversion.fs_tables import (FIT_SPECS, REPORT_REGION, fit_table, quantize_table, relu_integer_table, relu_table,
-                       save_tables, table_mse, TABLES_PATH)
+from golden.conversion.fs_tables import (FIT_SPECS, REPORT_REGION, TABLES_PATH, fit_table, quantize_table,
+                                         relu_integer_table, relu_table, save_tables, table_mse)
 
 PAPER = {"silu": "paper (K=16): 0.0023 inside [-2,2], 0.0064 outside", "sigmoid": "paper (K=12): no MSE given"}
 FIG7 = {"silu": (-0.112, 1.99), "relu": (-0.3697, 2.19)}  # Gaussian input models (mean, variance) of Fig. 7
@@ -39,8 +39,9 @@ def quantised_mse(table, lo: float, hi: float, scale: int = 256) -> float:
     x = np.linspace(lo, hi, 100_001)
     v = np.rint(x * scale).astype(np.int64)
     out, _, _, _ = q.response(v)
-    from golden.conversion.fs_tables import ACTIVATIONS
     import torch
+
+    from golden.conversion.fs_tables import ACTIVATIONS
     y = ACTIVATIONS[table.activation](torch.as_tensor(x)).numpy()
     return float(np.mean((out / scale - y) ** 2))
 

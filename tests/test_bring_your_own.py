@@ -8,9 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from test_bad_inputs import assert_user_error, cli, tree
+from torch import nn
 
 MODEL_FILE = '''
 from torch import nn

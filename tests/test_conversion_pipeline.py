@@ -4,6 +4,7 @@ own function gives (equal digests), and the encoder matches the route's coding."
 import numpy as np
 import pytest
 import torch
+from test_golden_residual_convert import small_resnet
 
 from golden.conversion import DEFAULT_NEURON
 from golden.conversion.convert import convert
@@ -15,7 +16,6 @@ from golden.core.errors import SnnCosimError
 from golden.core.network import NeuronParams
 from golden.simulation.encoding import rate_encode, weighted_encode
 from golden.training.ann_trainer import make_mlp
-from test_golden_residual_convert import small_resnet
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pytest
 
 from cosim import harness, session, toolchain
 from cosim.harness import HarnessParams, format_hex_words, parse_trace_file, unpack_hex_fields
-from golden.core.errors import SnnCosimError, ToolchainError, WidthError
 from golden.core.counters import COUNTER_NAMES
+from golden.core.errors import SnnCosimError, ToolchainError, WidthError
 from golden.core.trace import Trace
 from hw.config import EngineConfig
 from hw.ports import engine_ports

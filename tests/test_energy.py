@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import yaml
 
-from golden.energy import estimate as E
+from golden.core.counters import COUNTER_NAMES
 from golden.core.cycle_model import C_IMAGE
 from golden.core.errors import SnnCosimError
-from golden.core.counters import COUNTER_NAMES
 from golden.core.trace import Trace
+from golden.energy import estimate as E
 
 SHIPPED = {"cmos45nm", "cmos45nm_int32", "loihi", "truenorth", "spinnaker", "spinnaker2"}
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from golden.data.cifar import BATCH_FOLDER, TEST_FILES, TRAIN_FILES, load_cifar10_dir
 from golden.core.errors import DataError
+from golden.data.cifar import BATCH_FOLDER, TEST_FILES, TRAIN_FILES, load_cifar10_dir
 
 
 def fake_batch(n, seed, *, protocol=2):

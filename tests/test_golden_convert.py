@@ -10,12 +10,12 @@ import torch.nn.functional as F
 
 from golden.conversion.ann_import import forward_ops, import_network
 from golden.conversion.convert import convert
-from golden.data.mnist import default_split, to_unit
-from golden.core.errors import DataError, SnnCosimError, UnsupportedLayerError, WidthError
-from golden.core.network import IntegerNetwork, NeuronParams
-from golden.core.macs import ann_macs
 from golden.conversion.normalize import activation_stats, data_based, model_based, normalize, percentile_based
 from golden.conversion.quantize import quantize
+from golden.core.errors import DataError, SnnCosimError, UnsupportedLayerError, WidthError
+from golden.core.macs import ann_macs
+from golden.core.network import IntegerNetwork, NeuronParams
+from golden.data.mnist import default_split, to_unit
 from golden.training.ann_trainer import make_convnet, make_mlp
 
 

@@ -7,10 +7,10 @@ import torch
 from cosim.app.options import JobOptions
 from golden.conversion.ann_import import forward_ops
 from golden.conversion.convert import convert, weighted_codes
-from golden.data.mnist import default_split, to_unit
-from golden.simulation.encoding import pixel_codes_to_phases, weighted_encode
 from golden.core.errors import SnnCosimError, WidthError
 from golden.core.network import IntegerNetwork, NeuronParams
+from golden.data.mnist import default_split, to_unit
+from golden.simulation.encoding import pixel_codes_to_phases, weighted_encode
 from golden.simulation.neurons import FloatNeuron, IntegerNeuron
 from golden.simulation.simulate import FloatSimulator, IntegerSimulator
 from golden.training.ann_trainer import make_convnet, make_mlp, train

@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from golden.simulation import counting
+from literal_reference import pool_word_events
 
 from golden.core import cycle_model
+from golden.core.counters import COUNTER_NAMES
 from golden.core.cycle_model import C_IMAGE, C_LAYER
 from golden.core.errors import SnnCosimError
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
+from golden.simulation import counting
 from golden.simulation.simulate import IntegerSimulator
-from golden.core.counters import COUNTER_NAMES
-from literal_reference import pool_word_events
 
 
 def _dense(n_out, n_in):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from golden.data import mnist as data
 from golden.core.errors import DataError, SnnCosimError
+from golden.data import mnist as data
 
 
 def write_idx(path, array: np.ndarray, magic: int, compress: bool = False):

@@ -4,17 +4,16 @@ integer simulation of the exported network."""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
 import torch
 
-from golden.training import lee_trainer as dt
-from golden.data.mnist import default_split
 from golden.core.errors import DataError, SnnCosimError
 from golden.core.network import IntegerNetwork
+from golden.data.mnist import default_split
 from golden.simulation.simulate import IntegerSimulator
+from golden.training import lee_trainer as dt
 
 
 @pytest.fixture(scope="module")

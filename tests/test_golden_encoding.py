@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from golden.simulation.encoding import direct_encode, image_seed, iter_rate_encode, rate_encode, spike_probability
 from golden.core.errors import SnnCosimError
+from golden.simulation.encoding import direct_encode, image_seed, iter_rate_encode, rate_encode, spike_probability
 
 
 def test_shape_dtype_and_flattening():

@@ -11,23 +11,24 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-
-from golden.simulation import counting
-
-from golden.core import cycle_model
-from golden.data.mnist import default_split
-from golden.simulation.encoding import fs_encode, fs_pixel_codes
-from golden.core.errors import NetworkFileError, SnnCosimError, UnsupportedLayerError, WidthError
-from golden.conversion.fs_tables import (FIT_SPECS, FsTable, fit_table, fs_integer_response, input_weights,
-                       is_signed_power_of_two, load_tables, quantize_table, relu_integer_table, relu_table,
-                       signed_power_of_two, table_for)
-from golden.conversion.fs_convert import fs_convert
-from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
-from golden.simulation.simulate import FloatSimulator, IntegerSimulator, accuracy_curve
-from golden.core.counters import COUNTER_NAMES
-from golden.core.trace import compare
-from golden.training.ann_trainer import make_convnet, make_mlp, predict as ann_predict, train
 from literal_reference import connections
+
+from golden.conversion.fs_convert import fs_convert
+from golden.conversion.fs_tables import (FIT_SPECS, FsTable, fit_table, fs_integer_response, input_weights,
+                                         is_signed_power_of_two, load_tables, quantize_table, relu_integer_table,
+                                         relu_table, signed_power_of_two, table_for)
+from golden.core import cycle_model
+from golden.core.counters import COUNTER_NAMES
+from golden.core.errors import NetworkFileError, SnnCosimError, UnsupportedLayerError, WidthError
+from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
+from golden.core.trace import compare
+from golden.data.mnist import default_split
+from golden.simulation import counting
+from golden.simulation.encoding import fs_encode, fs_pixel_codes
+from golden.simulation.simulate import FloatSimulator, IntegerSimulator, accuracy_curve
+from golden.training.ann_trainer import make_convnet, make_mlp
+from golden.training.ann_trainer import predict as ann_predict
+from golden.training.ann_trainer import train
 
 ACC = NeuronParams("acc")
 C = {name: k for k, name in enumerate(COUNTER_NAMES)}

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from test_golden_sim import assert_matches_reference as assert_matches_sim_reference
 
 from golden.core import cycle_model
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import NetworkFileError, WidthError
 from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams, signed_range
 from golden.simulation.simulate import FloatSimulator, IntegerSimulator
-from golden.core.counters import COUNTER_NAMES
-from test_golden_sim import assert_matches_reference as assert_matches_sim_reference
 
 K = {name: k for k, name in enumerate(COUNTER_NAMES)}
 

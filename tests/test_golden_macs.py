@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from cosim.app.report_html import RunData
-from golden.energy import estimate as E
 from golden.core import macs
 from golden.core.errors import SnnCosimError
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, SkipConnection, identity_skip
+from golden.energy import estimate as E
 
 
 def _dense(n_out, n_in):

@@ -5,18 +5,15 @@ pass (ACs, weight reads, cycles) and the ANN's MACs of a shortcut."""
 import numpy as np
 import pytest
 import torch
+from literal_reference import connections, per_neuron_value, pool_word_events
 
-from golden.simulation import counting
-
-from golden.core import cycle_model
-
-from golden.core import macs
-from golden.simulation.encoding import rate_encode
+from golden.core import cycle_model, macs
 from golden.core.errors import NetworkFileError, WidthError
 from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
-                       identity_skip)
+                                 identity_skip)
+from golden.simulation import counting
+from golden.simulation.encoding import rate_encode
 from golden.simulation.simulate import FloatSimulator, IntegerSimulator
-from literal_reference import connections, per_neuron_value, pool_word_events
 
 
 def residual_net(rng, neuron=NeuronParams("if", "subtract"), membrane_bits=7, skips=None):

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from golden.conversion.ann_import import forward_ops, import_network, import_residual_network
+from golden.conversion.residual import BasicBlock, convert_residual
 from golden.core.errors import UnsupportedLayerError
 from golden.core.network import NeuronParams
-from golden.conversion.residual import BasicBlock, convert_residual
 from golden.simulation.encoding import rate_encode
 from golden.simulation.simulate import IntegerSimulator
 
@@ -87,9 +87,9 @@ def test_converted_network_shares_thresholds_and_tracks_the_ann(method):
 # ----------------------------------------------------------------------------------------- weighted spikes (Kim 2018)
 def test_weighted_spike_conversion_reuses_the_plain_normalisation():
     from golden.conversion.convert import _quantise_calibration
-    from golden.simulation.encoding import weighted_encode
-    from golden.core.errors import SnnCosimError
     from golden.conversion.residual import residual_lambdas
+    from golden.core.errors import SnnCosimError
+    from golden.simulation.encoding import weighted_encode
 
     model = small_resnet()
     images = torch.rand(32, 1, 8, 8, dtype=torch.float64)
@@ -125,9 +125,9 @@ def test_weighted_spike_conversion_reuses_the_plain_normalisation():
 def test_default_resnet_with_weighted_spikes_reaches_the_ann():
     """The trained ResNet (10 weight layers) with K = 4, percentile normalisation and Sengupta's rules: on 100 test
     images the 'acc' output after 12 periods is within 3 pp of the ANN (1 pp at ~12 periods when measured)."""
+    from golden.conversion.residual import default_resnet
     from golden.data.mnist import default_split
     from golden.simulation.encoding import weighted_encode
-    from golden.conversion.residual import default_resnet
     from golden.simulation.simulate import accuracy_curve
     from golden.training.ann_trainer import evaluate
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from literal_reference import connections, per_neuron_value, pool_word_events
 
 from golden.core import cycle_model
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import SnnCosimError, WidthError
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, signed_range
+from golden.core.trace import Trace, compare
 from golden.simulation.neurons import FloatNeuron, IntegerNeuron
 from golden.simulation.simulate import FloatSimulator, IntegerSimulator, accuracy_curve, predict
-from golden.core.counters import COUNTER_NAMES
-from golden.core.trace import Trace, compare
-from literal_reference import connections, per_neuron_value, pool_word_events
 
 
 # ----------------------------------------------------------------------------------------------- reference

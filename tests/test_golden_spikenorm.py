@@ -5,13 +5,14 @@ import pytest
 import torch
 import torch.nn as nn
 
-from golden.simulation.encoding import rate_encode
+from golden.conversion.spikenorm import spike_norm_convert
 from golden.core.errors import DataError, SnnCosimError, WidthError
 from golden.core.network import NeuronParams
+from golden.simulation.encoding import rate_encode
 from golden.simulation.simulate import IntegerSimulator, accuracy_curve
-from golden.conversion.spikenorm import spike_norm_convert
-from golden.training.ann_trainer import evaluate, make_convnet, train
+from golden.training.ann_trainer import evaluate, make_convnet
 from golden.training.ann_trainer import predict as ann_predict
+from golden.training.ann_trainer import train
 
 
 def seeded(builder, seed=0):

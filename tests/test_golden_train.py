@@ -4,11 +4,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from golden.training import ann_trainer as train_module
-from golden.data.mnist import default_split
 from golden.core.errors import DataError
-from golden.training.ann_trainer import (MlpRecipe, cache_dir, default_mlp, evaluate, make_convnet, make_mlp, random_shift,
-                          train)
+from golden.data.mnist import default_split
+from golden.training import ann_trainer as train_module
+from golden.training.ann_trainer import (MlpRecipe, cache_dir, default_mlp, evaluate, make_convnet, make_mlp,
+                                         random_shift, train)
 
 TINY = MlpRecipe(hidden=(16,), epochs=1, train_subset=400)
 

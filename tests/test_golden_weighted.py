@@ -6,18 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from literal_reference import connections, per_neuron_value, pool_word_events
 
 from golden.core import cycle_model
-from golden.simulation.early_decision import early_decision, period_average, spikes_until
-from golden.simulation.encoding import phase_of_step, pixel_codes_to_phases, weighted_encode
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import SnnCosimError
 from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, signed_range
+from golden.core.trace import compare
+from golden.simulation.early_decision import early_decision, period_average, spikes_until
+from golden.simulation.encoding import phase_of_step, pixel_codes_to_phases, weighted_encode
 from golden.simulation.neurons import FloatNeuron, IntegerNeuron
 from golden.simulation.simulate import (FloatSimulator, IntegerSimulator, accuracy_and_spikes_curve, accuracy_curve,
-                             predict)
-from golden.core.counters import COUNTER_NAMES
-from golden.core.trace import compare
-from literal_reference import connections, per_neuron_value, pool_word_events
+                                        predict)
 
 WS = NeuronParams("ws", "subtract")
 ACC = NeuronParams("acc")

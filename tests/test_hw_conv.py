@@ -5,16 +5,15 @@ membranes (saturation)."""
 
 import numpy as np
 import pytest
-
-from golden.simulation import counting
+from test_hw_engine import assert_equivalent, golden_trace, run_engine
 
 from golden.core import cycle_model
 from golden.core.errors import UnsupportedLayerError
 from golden.core.geometry import SPATIAL_FIELDS, Geometry, geometry_of
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
+from golden.simulation import counting
 from hw.config import EngineConfig
 from hw.config_image import config_words
-from test_hw_engine import assert_equivalent, golden_trace, run_engine
 
 
 def conv_pool_dense(rng, in_shape=(2, 6, 6), c_out=3, kernel=(3, 3), stride=(1, 1), padding=(0, 0),
@@ -183,9 +182,9 @@ def test_fs_converted_conv_pool_stream_matches_golden():
     (image, step, layer) entry, the stream totals and cycles equal the golden FS model (conv/pool cycle formula in
     the collect and fire windows)."""
     import torch
+    from test_hw_fs import check_stream, golden_fs_trace, run_fs_streams
 
     from golden.conversion.fs_convert import fs_convert
-    from test_hw_fs import check_stream, golden_fs_trace, run_fs_streams
 
     rng = np.random.default_rng(2)
     calibration = torch.as_tensor(rng.integers(0, 256, (64, 2, 6, 6)), dtype=torch.uint8)
@@ -208,8 +207,9 @@ def test_fs_converted_conv_pool_stream_matches_golden():
 def test_fs_strided_conv_conv_dense_saturates():
     """Two FS conv layers (stride 2 with padding 2, then 2x2 kernels stride 1), random signed weights and integer
     ReLU tables, a small membrane so that COLLECT saturates; P = 3 leaves padding lanes in the channel groups."""
-    from golden.conversion.fs_tables import relu_integer_table
     from test_hw_fs import check_stream, golden_fs_trace, run_fs_streams
+
+    from golden.conversion.fs_tables import relu_integer_table
 
     rng = np.random.default_rng(5)
     K = 3

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from cosim.beats import RecordBeats, SummaryBeats, decode_beats, unpack_words
 from golden.core import cycle_model
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import SnnCosimError, UnsupportedLayerError, WidthError
 from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams
-from golden.simulation.simulate import IntegerSimulator
-from golden.core.counters import COUNTER_NAMES
 from golden.core.trace import Trace, compare
-from cosim.beats import RecordBeats, SummaryBeats, decode_beats, unpack_words
+from golden.simulation.simulate import IntegerSimulator
 from hw.config import EngineConfig
 from hw.config_image import config_words
 from hw.engine import NetworkEngine

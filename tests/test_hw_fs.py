@@ -5,22 +5,21 @@ membranes, every counter, cycles, predictions; docs/architecture.md "FS-neurons"
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from config_bus import write_beat
 
-from golden.core import cycle_model
-from golden.simulation.encoding import fs_encode
-from golden.core.errors import UnsupportedLayerError, WidthError
-from golden.conversion.fs_tables import relu_integer_table
-from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
-from golden.simulation.simulate import IntegerSimulator
-from golden.core.counters import COUNTER_NAMES
-from golden.core.trace import Trace, compare
 from cosim.beats import RecordBeats, SummaryBeats, decode_fs_beats
+from golden.conversion.fs_tables import relu_integer_table
+from golden.core import cycle_model
+from golden.core.counters import COUNTER_NAMES
+from golden.core.errors import UnsupportedLayerError, WidthError
+from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams, SkipConnection, signed_range
+from golden.core.trace import Trace, compare
+from golden.simulation.encoding import fs_encode
+from golden.simulation.simulate import IntegerSimulator
 from hw.config import EngineConfig
 from hw.config_image import config_words
 from hw.engine import NetworkEngine
 from hw.ports import port_widths
-
-from config_bus import write_beat
 
 K = 4
 LANES = 4
@@ -311,10 +310,11 @@ def test_fs_verilog_export_lints_and_streams_in_verilator(rng, tmp_path):
     import shutil
     import subprocess
 
+    from test_hw_verilog import _verilator, run_fpga_top
+
     from golden.core.register_map import global_address, region_address
     from hw.config_image import read_config_hex
     from hw.verilog import verilog_ports, write_verilog
-    from test_hw_verilog import _verilator, run_fpga_top
 
     net = fs_network(rng, SIZES, [relu_tables(3), ((-6, 20, 3, -2), (12, -50, 4, 0), (-4, 8, -1, 2))])
     written = write_verilog(net, tmp_path / "out", lanes=LANES)

@@ -4,11 +4,10 @@ accepted write to their index, keep it otherwise (no write, another region, anot
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from config_bus import write_beat
 
 from golden.core.register_map import GLOBAL_FS_MODE, GLOBAL_PHASES, GLOBAL_REGION, GLOBAL_SKIP_LAST, REGION_SHIFT
 from hw.global_registers import GlobalRegisters
-
-from config_bus import write_beat
 
 PHASE_BITS, DATA_BITS = 3, 24
 

@@ -4,16 +4,15 @@ at −θ_j in the neuron lanes, the INHIBIT pass of lateral inhibition (hidden a
 
 import numpy as np
 import pytest
+from test_hw_engine import assert_equivalent, golden_trace, run_engine
 
 from golden.core import cycle_model
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import UnsupportedLayerError, WidthError
 from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
-from golden.core.counters import COUNTER_NAMES
-from golden.core.register_map import INHIBIT_BASE
+from golden.core.register_map import INHIBIT_BASE, region_address
 from hw.config import EngineConfig
-from golden.core.register_map import region_address
 from hw.config_image import config_words
-from test_hw_engine import assert_equivalent, golden_trace, run_engine
 
 K = {name: k for k, name in enumerate(COUNTER_NAMES)}
 

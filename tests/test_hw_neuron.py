@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 import torch
 from amaranth.sim import Simulator
+from config_bus import write_beat
 
 from golden.core.network import NeuronParams
 from golden.simulation.neurons import IntegerNeuron
 from hw.neuron import NeuronLanes, PhaseCounter
-
-from config_bus import write_beat
 
 P, M, ACC, BIAS, THR = 4, 8, 11, 6, 7
 LO, HI = -(1 << (M - 1)), (1 << (M - 1)) - 1

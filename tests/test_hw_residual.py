@@ -5,6 +5,8 @@ downsampling and dense skips, IF-zero / LIF-subtract, small membranes (saturatio
 
 import numpy as np
 import pytest
+from test_golden_residual import residual_net
+from test_hw_engine import assert_equivalent, golden_trace, run_engine
 
 from golden.core import cycle_model
 from golden.core.errors import UnsupportedLayerError
@@ -12,8 +14,6 @@ from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams, SkipCo
 from golden.core.register_map import SKIP_WEIGHT_BASE
 from hw.config import EngineConfig
 from hw.config_image import config_words
-from test_golden_residual import residual_net
-from test_hw_engine import assert_equivalent, golden_trace, run_engine
 
 
 @pytest.mark.parametrize("neuron, lanes", [(NeuronParams("if", "zero"), 2),

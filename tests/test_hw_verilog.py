@@ -10,17 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from amaranth.hdl import Shape
+from test_hw_engine import random_network
 
 from golden.core.errors import UnsupportedLayerError
 from golden.core.network import Conv2dLayer, IntegerNetwork, NeuronParams
+from golden.core.register_map import region_address
 from golden.simulation.simulate import IntegerSimulator
 from hw.config import EngineConfig
-from golden.core.register_map import region_address
 from hw.config_image import config_words, read_config_hex
 from hw.ports import engine_ports, engine_signature, port_widths, ports_markdown
 from hw.verilog import engine_verilog, verilog_ports, write_verilog
-
-from test_hw_engine import random_network
 
 SIZES = [12, 7, 3]
 LANES = 4

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 import yaml
 
-from golden.core.errors import NetworkFileError, SnnCosimError, WidthError
-from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection)
 from golden.core.counters import COUNTER_NAMES
+from golden.core.errors import NetworkFileError, SnnCosimError, WidthError
+from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection
 from golden.core.trace import Trace, compare, input_spikes_digest
 
 REPO = Path(__file__).resolve().parents[1]

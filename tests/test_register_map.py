@@ -5,9 +5,9 @@ import itertools
 
 import pytest
 
+from golden.core import register_map as R
 from golden.core.errors import UnsupportedLayerError
 from golden.core.network import NeuronParams
-from golden.core import register_map as R
 from hw.neuron import NeuronControl
 
 

@@ -12,12 +12,12 @@ import pytest
 
 from cosim.app.cli import main
 from cosim.app.report_html import load_run, write_report
-from golden.energy import estimate as E
+from golden.core.counters import COUNTER_NAMES
 from golden.core.cycle_model import C_IMAGE, step_cycles
 from golden.core.errors import SnnCosimError
 from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
-from golden.core.counters import COUNTER_NAMES
 from golden.core.trace import Trace
+from golden.energy import estimate as E
 
 LANES = 4
 

@@ -24,14 +24,14 @@ from tqdm import tqdm
 
 from golden.conversion import DEFAULT_NEURON, pipeline
 from golden.conversion.pipeline import Recipe
-from golden.data.dataset import Dataset, load_dataset
-from golden.training import ann_trainer as golden_train
 from golden.core.errors import SnnCosimError, TraceMismatch
 from golden.core.files import staged_output
 from golden.core.network import IntegerNetwork
+from golden.core.trace import compare
+from golden.data.dataset import Dataset, load_dataset
 from golden.simulation.inputs import default_steps, encode_inputs
 from golden.simulation.simulate import IntegerSimulator
-from golden.core.trace import compare
+from golden.training import ann_trainer as golden_train
 
 from .options import CODINGS, JobOptions
 
@@ -319,9 +319,8 @@ class BuiltEngine:
 
 def build_engine(options: JobOptions, network: IntegerNetwork) -> BuiltEngine:
     """Build (or reuse from the cache) the RTL engine sized for ``network``; checks the toolchain."""
-    from hw.config import EngineConfig
-
     from cosim.session import prepare_engine
+    from hw.config import EngineConfig
 
     return BuiltEngine(prepare_engine(EngineConfig.for_network(network, lanes=options.lanes), waves=options.waves))
 
@@ -492,8 +491,8 @@ def estimate_energy(options: JobOptions, network: IntegerNetwork, evaluation: Go
                     cosim: Cosimulation | None) -> EnergyEstimate:
     """The chips' energy per image from the RTL hardware counters when there was a co-simulation (checked equal
     to the golden counts), else from the golden counts of the test part."""
-    from golden.energy import estimate as energy
     from golden.core.macs import ann_macs_per_layer
+    from golden.energy import estimate as energy
 
     if cosim is not None:
         counts = energy.Counts.from_trace(cosim.rtl_run.trace)

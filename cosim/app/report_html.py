@@ -29,12 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.energy import estimate as E
+from golden.core.counters import COUNTER_NAMES
+from golden.core.cycle_model import C_IMAGE
 from golden.core.errors import SnnCosimError
 from golden.core.files import OUTPUT_MARKER, require_complete, write_text_atomic
 from golden.core.macs import ann_macs_per_layer
-from golden.core.counters import COUNTER_NAMES
+from golden.core.network import IntegerNetwork
 from golden.core.trace import Comparison, Trace, compare
+from golden.energy import estimate as E
 
 __all__ = ["RunData", "load_run", "run_energy", "write_report"]
 
@@ -129,7 +131,6 @@ def load_run(run_dir: str | Path, *, in_progress: bool = False) -> RunData:
     run = RunData(path=path, summary=summary)
     net_path = path / "network.snn"
     if net_path.exists():
-        from golden.core.network import IntegerNetwork
         try:
             run.network = IntegerNetwork.load(net_path)
         except SnnCosimError as exc:
@@ -168,8 +169,6 @@ def _sizes(trace: Trace) -> list[int]:
 def energy_sets(run: RunData) -> list[EnergySet]:
     """The counts the report prices: the test part (golden totals), the co-simulated images (RTL counters when
     the RTL ran, else golden) and every extra coding's golden trace."""
-    from golden.core.cycle_model import C_IMAGE
-
     coding = run.coding
     sets = []
     totals, n_test = run.summary.get("golden_totals"), run.summary.get("test_images")

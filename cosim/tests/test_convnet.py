@@ -28,11 +28,11 @@ CODINGS = ("rate", "weighted", "fs")
 
 @pytest.fixture(scope="module")
 def convnet():
-    from golden.data import mnist as golden_data
-    from golden.training import ann_trainer as golden_train
     from golden.conversion.convert import convert
-    from golden.simulation.encoding import rate_encode, weighted_encode
     from golden.conversion.fs_convert import fs_convert
+    from golden.data import mnist as golden_data
+    from golden.simulation.encoding import rate_encode, weighted_encode
+    from golden.training import ann_trainer as golden_train
 
     split = golden_data.default_split()
     model = golden_train.default_convnet()

@@ -12,10 +12,10 @@ import zlib
 import numpy as np
 import pytest
 
-from cosim.session import (check_equivalence, compare_files, config_for_networks, cosimulate, golden_reference)
+from cosim.session import check_equivalence, compare_files, config_for_networks, cosimulate, golden_reference
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import SnnCosimError, TraceMismatch
 from golden.core.network import NeuronParams
-from golden.core.counters import COUNTER_NAMES
 from golden.core.trace import Trace
 
 from .conftest import NEURON_VARIANTS, random_network, random_spikes, with_neurons

@@ -19,9 +19,9 @@ import torch
 from cosim import harness
 from cosim.session import check_equivalence, config_for_networks, cosimulate, golden_reference
 from golden.core import cycle_model
-from golden.simulation.encoding import fs_encode
 from golden.core.errors import SnnCosimError
 from golden.core.network import DenseLayer, IntegerNetwork, NeuronParams
+from golden.simulation.encoding import fs_encode
 
 from .conftest import random_network, random_spikes
 
@@ -53,9 +53,9 @@ def check_stream(net: IntegerNetwork, rtl, golden) -> None:
 # ------------------------------------------------------------------------------------------- MNIST
 @pytest.fixture(scope="module")
 def mnist_fs():
+    from golden.conversion.fs_convert import fs_convert
     from golden.data import mnist as golden_data
     from golden.training import ann_trainer as golden_train
-    from golden.conversion.fs_convert import fs_convert
 
     split = golden_data.default_split()
     model = golden_train.default_mlp(progress=False)

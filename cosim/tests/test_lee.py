@@ -19,9 +19,10 @@ LANES = 8
 
 @pytest.fixture(scope="module")
 def lee():
-    from golden.data.mnist import DEFAULT_SPLIT_SEED, DEFAULT_TRAIN_SIZE, default_split
-    from golden.training.lee_trainer import default_lee_network
+    from golden.data import DEFAULT_TRAIN_SIZE
+    from golden.data.mnist import DEFAULT_SPLIT_SEED, default_split
     from golden.simulation.encoding import rate_encode
+    from golden.training.lee_trainer import default_lee_network
 
     network, info = default_lee_network(progress=None)
     training = network.metadata["direct_training"]

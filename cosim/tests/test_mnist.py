@@ -25,8 +25,8 @@ VARIANTS = {
 def mnist():
     from golden.conversion import convert as golden_convert
     from golden.data import mnist as golden_data
-    from golden.training import ann_trainer as golden_train
     from golden.simulation.encoding import rate_encode
+    from golden.training import ann_trainer as golden_train
 
     split = golden_data.default_split()
     model = golden_train.default_mlp(progress=False)

@@ -10,7 +10,7 @@ import pytest
 
 from cosim.session import config_for_networks
 from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
-                       identity_skip)
+                                 identity_skip)
 from hw.config import EngineConfig
 
 from .conftest import random_spikes, run_and_check
@@ -53,8 +53,8 @@ def test_random_weighted_spike_residual_network_is_bit_and_cycle_exact(engines, 
     """Kim 2018 'ws' hidden layers and an 'acc' output on the same residual shape: the skip pass adds into the
     accumulator and the UPDATE shifts main + skip + bias by K−k. The membrane is the smallest width the IR's
     headroom check (every layer and junction, << (K−1)) accepts, so the 'acc' output saturates."""
-    from golden.simulation.encoding import weighted_encode
     from golden.core.errors import WidthError
+    from golden.simulation.encoding import weighted_encode
 
     coding = dict(input_coding="weighted", input_bits=WS_K, phases=WS_K, skip_periods=1)
     for bits in range(8, 16):  # smallest membrane the IR accepts
@@ -85,9 +85,9 @@ def converted_resnet():
     calibration set (32 training images x 30 steps keeps the conversion near 10 s), IF reset by subtraction."""
     import torch
 
+    from golden.conversion.residual import convert_residual, default_resnet
     from golden.data.mnist import default_split
     from golden.simulation.encoding import rate_encode
-    from golden.conversion.residual import convert_residual, default_resnet
 
     split = default_split()
     model = default_resnet()
@@ -105,9 +105,9 @@ WS_RESNET_K, WS_RESNET_PERIODS = 4, 10  # weighted spikes: K = 4, 10 periods = 4
 def converted_resnet_weighted():
     """The same ResNet converted for weighted spikes (Kim 2018, K = 4): percentile normalisation on 64 training
     images (quantised to their upper 4 bits), 'ws' hidden layers, 'acc' output, Sengupta's rules."""
+    from golden.conversion.residual import convert_residual, default_resnet
     from golden.data.mnist import default_split
     from golden.simulation.encoding import weighted_encode
-    from golden.conversion.residual import convert_residual, default_resnet
 
     split = default_split()
     conversion = convert_residual(default_resnet(), split.train_images[:64], input_shape=(1, 28, 28),

@@ -15,8 +15,8 @@ import torch
 
 from cosim.session import check_equivalence, config_for_networks, cosimulate, golden_reference
 from golden.core.cycle_model import image_cycles
-from golden.simulation.encoding import weighted_encode
 from golden.core.network import IntegerNetwork, NeuronParams
+from golden.simulation.encoding import weighted_encode
 
 from .conftest import random_network
 

@@ -22,13 +22,13 @@ import torch.nn as nn
 
 from golden.conversion import DEFAULT_NEURON
 from golden.conversion.ann_import import AffineOp, import_network, network_input_shape
-from golden.data.mnist import to_unit
-from golden.simulation.encoding import pixel_codes_to_phases
+from golden.conversion.normalize import (DEFAULT_PERCENTILE, Method, Normalization, for_weighted_spikes, normalize,
+                                         scale_biases_for_rate, weighted_ceiling)
+from golden.conversion.quantize import build_layer, check_phases, quantize, weighted_neurons
 from golden.core.errors import DataError, SnnCosimError
 from golden.core.network import IntegerNetwork, NeuronParams
-from golden.conversion.normalize import (DEFAULT_PERCENTILE, Method, Normalization, for_weighted_spikes, normalize,
-                        scale_biases_for_rate, weighted_ceiling)
-from golden.conversion.quantize import build_layer, check_phases, quantize, weighted_neurons
+from golden.data.mnist import to_unit
+from golden.simulation.encoding import pixel_codes_to_phases
 
 PIXEL_BITS = 8  # calibration and test images are 8-bit pixel codes (or floats code/255)
 

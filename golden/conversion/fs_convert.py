@@ -41,13 +41,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from golden.conversion.ann_import import AffineOp, forward_ops, import_network, import_residual_network, network_input_shape
+from golden.conversion.ann_import import (AffineOp, forward_ops, import_network, import_residual_network,
+                                          network_input_shape)
 from golden.conversion.convert import guess_input_shape
-from golden.simulation.encoding import fs_encode, fs_pixel_codes
+from golden.conversion.fs_tables import relu_integer_table, relu_table
 from golden.conversion.quantize import build_layer
 from golden.core.errors import DataError, SnnCosimError, UnsupportedLayerError, WidthError
-from golden.conversion.fs_tables import relu_integer_table, relu_table
-from golden.core.network import IntegerNetwork, Layer, MAX_PHASES, NeuronParams, SkipConnection, signed_bits_for, signed_range
+from golden.core.network import (MAX_PHASES, IntegerNetwork, Layer, NeuronParams, SkipConnection, signed_bits_for,
+                                 signed_range)
+from golden.simulation.encoding import fs_encode, fs_pixel_codes
 
 __all__ = ["FsConversionResult", "fs_convert", "fs_convert_residual", "fs_input_unit", "DEFAULT_FS_PERCENTILE"]
 

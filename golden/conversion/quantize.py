@@ -33,11 +33,11 @@ import numpy as np
 
 from golden.conversion import DEFAULT_NEURON
 from golden.conversion.ann_import import AffineOp, network_input_shape
-from golden.core.errors import SnnCosimError, WidthError
-from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, Layer, NeuronParams, signed_bits_for,
-                 signed_range)
-from golden.core.macs import layer_ann_macs
 from golden.conversion.normalize import Normalization, weighted_ceiling
+from golden.core.errors import SnnCosimError, WidthError
+from golden.core.macs import layer_ann_macs
+from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, Layer, NeuronParams,
+                                 signed_bits_for, signed_range)
 
 INPUT_CODINGS = ("rate", "direct", "weighted")
 

@@ -43,12 +43,12 @@ import torch
 from golden.conversion import DEFAULT_NEURON
 from golden.conversion.ann_import import AffineOp, ResidualSkip, apply_op, forward_ops, import_residual_network
 from golden.conversion.convert import PIXEL_BITS, _quantise_calibration, calibration_to_unit, weighted_codes
-from golden.simulation.encoding import rate_encode
-from golden.core.errors import DataError, SnnCosimError, UnsupportedLayerError
-from golden.core.network import IntegerNetwork, NeuronParams, SkipConnection, signed_range
 from golden.conversion.normalize import weighted_ceiling
 from golden.conversion.quantize import build_layer, check_phases, weighted_neurons
 from golden.conversion.spikenorm import integrate_if
+from golden.core.errors import DataError, SnnCosimError, UnsupportedLayerError
+from golden.core.network import IntegerNetwork, NeuronParams, SkipConnection, signed_range
+from golden.simulation.encoding import rate_encode
 
 __all__ = ["ResidualConversion", "residual_groups", "residual_lambdas", "convert_residual"]
 

@@ -39,11 +39,11 @@ import torch
 from golden.conversion import DEFAULT_NEURON
 from golden.conversion.ann_import import AffineOp, apply_op, import_network, network_input_shape
 from golden.conversion.convert import build_float_network, calibration_to_unit, guess_input_shape
-from golden.simulation.encoding import rate_encode
-from golden.core.errors import DataError, SnnCosimError
-from golden.core.network import IntegerNetwork, NeuronParams
 from golden.conversion.normalize import Normalization, apply_lambdas, scale_biases_for_rate
 from golden.conversion.quantize import quantize
+from golden.core.errors import DataError, SnnCosimError
+from golden.core.network import IntegerNetwork, NeuronParams
+from golden.simulation.encoding import rate_encode
 
 DEFAULT_CHUNK = 64  # images per calibration chunk (results never depend on it)
 

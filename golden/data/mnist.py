@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from golden.core.errors import DataError
+from golden.data import DEFAULT_TRAIN_SIZE
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -38,7 +39,6 @@ EMBEDDED_FILES = {
     "labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
 }
 
-from golden.data import DEFAULT_TRAIN_SIZE, EMBEDDED_IMAGES, TEST_PART_SIZE  # noqa: E402,F401 (re-exported)
 DEFAULT_SPLIT_SEED = 2015  # the year of Diehl et al.; any fixed number would do
 
 

@@ -46,8 +46,8 @@ from typing import Iterable, Mapping, Sequence
 
 import yaml
 
-from golden.core.errors import SnnCosimError
 from golden.core.counters import COUNTER_NAMES
+from golden.core.errors import SnnCosimError
 from golden.core.trace import Trace
 
 __all__ = [

@@ -52,10 +52,10 @@ import numpy as np
 import torch
 
 from golden.core import cycle_model
-from golden.core.errors import SnnCosimError
-from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
-from golden.core.macs import ann_macs_per_layer
 from golden.core.counters import COUNTER_NAMES
+from golden.core.errors import SnnCosimError
+from golden.core.macs import ann_macs_per_layer
+from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork
 from golden.core.trace import Trace
 
 __all__ = [

@@ -34,14 +34,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from golden.simulation import counting
-
 from golden.core import cycle_model
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import SnnCosimError, WidthError
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, layer_inhibition
-from golden.simulation.neurons import FloatFsNeuron, FloatNeuron, FsNeuron, IntegerFsNeuron, IntegerNeuron, Neuron
-from golden.core.counters import COUNTER_NAMES
 from golden.core.trace import Trace
+from golden.simulation import counting
+from golden.simulation.neurons import FloatFsNeuron, FloatNeuron, FsNeuron, IntegerFsNeuron, IntegerNeuron, Neuron
 
 __all__ = ["IntegerSimulator", "FloatSimulator", "CurvePoint", "accuracy_curve",
            "accuracy_and_spikes_curve", "predict", "default_device"]
@@ -331,7 +330,7 @@ class _Simulator:
 
     def _batches(self, inputs, batch_size, progress: bool, desc: str):
         """Yield ``(start, stop, x_all on the device)`` over the images of time-major ``inputs``."""
-        steps, n_images = inputs.shape[0], inputs.shape[1]
+        n_images = inputs.shape[1]
         batch_size = _check_batch_size(batch_size, n_images)
         with torch.no_grad(), tqdm(total=n_images, unit="img", disable=not progress, leave=False, desc=desc) as bar:
             for start in range(0, n_images, batch_size):

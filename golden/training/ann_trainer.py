@@ -28,8 +28,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from golden.data.mnist import DEFAULT_SPLIT_SEED, DEFAULT_TRAIN_SIZE, default_split, to_unit
 from golden.core.errors import DataError, SnnCosimError
+from golden.data import DEFAULT_TRAIN_SIZE
+from golden.data.mnist import DEFAULT_SPLIT_SEED, default_split, to_unit
 
 CACHE_ENV = "SNNCOSIM_CACHE"
 DEFAULT_CACHE_DIR = Path("~/.cache/snncosim")

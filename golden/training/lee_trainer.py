@@ -39,12 +39,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from golden.data.mnist import DEFAULT_SPLIT_SEED, DEFAULT_TRAIN_SIZE, default_split
-from golden.simulation.encoding import rate_encode
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import DataError, NetworkFileError, SnnCosimError
 from golden.core.network import Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, layer_inhibition, signed_range
-from golden.training.lee_config import LayerSpec, LeeConfig, parse_layers
+from golden.data import DEFAULT_TRAIN_SIZE
+from golden.data.mnist import DEFAULT_SPLIT_SEED, default_split
+from golden.simulation.encoding import rate_encode
 from golden.training.ann_trainer import cache_dir as _cache_dir
+from golden.training.lee_config import LayerSpec, LeeConfig, parse_layers
 
 __all__ = ["LeeConfig", "LeeTrainer", "LayerSpec", "parse_layers", "train_lee", "export", "default_lee_network",
            "DEFAULT_LEE_CONFIG", "TrainResult", "simulate_counts",
@@ -585,8 +587,6 @@ def evaluate(trainer: LeeTrainer, network: IntegerNetwork, images, labels, *, st
 
 
 def _counter_index(name: str) -> int:
-    from golden.core.counters import COUNTER_NAMES
-
     return COUNTER_NAMES.index(name)
 
 
