@@ -651,3 +651,16 @@ def test_graph_traced_by_nirtorch_imports():
     dense = nirtorch.torch_to_nir(torch.nn.Sequential(torch.nn.Linear(10, 4), Spiking((4,))), module_map,
                                   type_check=False)
     assert import_nir(dense).input_shape == (10,)
+
+
+def test_cli_convert_nir_refuses_torch_conversion_options(tmp_path, capsys):
+    """The torch-conversion options would be silently ignored for a NIR graph: refused, naming them, nothing written."""
+    from cosim.app import cli
+
+    nir.write(tmp_path / "g.nir", _small(nir.IF(np.ones(3), np.ones(3))))
+    for extra, named in ((["--coding", "fs"], "--coding"), (["--data", "mnist", "--norm", "model"], "--data, --norm"),
+                         (["--model", "m.py:f"], "--model")):
+        assert cli.main(["convert", str(tmp_path / "g.nir"), "-o", str(tmp_path / "n.snn"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"snncosim: error: {named} appl") and err.count("\n") == 1, err
+        assert not (tmp_path / "n.snn").exists()

@@ -21,6 +21,7 @@ from golden.core.trace import Trace, compare
 from golden.data import DEFAULT_TRAIN_SIZE, TEST_PART_SIZE
 from golden.training.lee_config import LeeConfig
 
+from .nir_commands import add_export_nir_parser, add_nir_convert_options, convert_nir
 from .options import JobOptions
 
 # torch, Amaranth and the conversion/simulation code are imported inside the commands that need them, so that the
@@ -177,12 +178,26 @@ def _one_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
 
 
+_TORCH_ONLY_CONVERT_OPTIONS = {  # option -> the value that means "not given"
+    "model": None, "weights": None, "data": None, "calibration": None, "input_scale": None, "value_range": None,
+    "coding": "rate", "phases": None, "skip_periods": 0, "norm": JobOptions.norm, "percentile": 99.9,
+    "neuron": JobOptions.neuron, "reset": JobOptions.reset, "leak_shift": JobOptions.leak_shift,
+    "spikenorm_steps": 100, "spikenorm_images": 256, "cache_dir": None}
+
+
+def _refuse_torch_options_for_nir(args: argparse.Namespace) -> None:
+    """A NIR graph carries its own neurons and weights: the torch-conversion options would be silently ignored."""
+    given = [name for name, unset in _TORCH_ONLY_CONVERT_OPTIONS.items() if getattr(args, name) != unset]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise SnnCosimError(f"{options} appl{'ies' if len(given) == 1 else 'y'} to torch models, not to a NIR graph "
+                            f"(a graph carries its neurons and weights; its options are --weight-bits, "
+                            f"--membrane-bits, --dt, --scale)")
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     if args.source is not None:  # snncosim convert GRAPH.nir
-        if args.model is not None:
-            raise SnnCosimError("give either a NIR graph or --model FILE.py:FUNCTION, not both")
-        from .nir_commands import convert_nir
-
+        _refuse_torch_options_for_nir(args)
         return convert_nir(args)
     if args.calibration is not None:
         if args.data is not None:
@@ -412,7 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--quiet", "-q", action="store_true")
     _add_force_option(conv, "-o")
     _add_conversion_options(conv, norms=("data", "model", "percentile", "spikenorm"))
+    add_nir_convert_options(conv)
     conv.set_defaults(func=_cmd_convert)
+    add_export_nir_parser(sub)
 
     cos = sub.add_parser("cosim", help="verify YOUR integer network on YOUR data: golden model on the test part, "
                                        "N images on the RTL, the verdict, cycles, counters, energy, report")
