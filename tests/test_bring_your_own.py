@@ -99,3 +99,49 @@ def test_cosim_refuses_what_does_not_fit(workspace, tmp_path):
         else:
             assert_user_error(result, message)
         assert tree(tmp_path) == before, args  # nothing written, nothing touched
+
+
+CONV_MODEL_FILE = '''
+import torch
+from torch import nn
+
+
+def cifar_net():
+    """A CIFAR-shaped conv net on random weights (seeded): 3x32x32 -> conv5 -> pool -> conv5 -> pool -> 10."""
+    torch.manual_seed(3)
+    return nn.Sequential(nn.Conv2d(3, 8, 5, bias=False), nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(8, 8, 5, bias=False),
+                         nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(8 * 5 * 5, 10, bias=False))
+'''
+
+
+@pytest.fixture(scope="module")
+def conv_workspace(tmp_path_factory):
+    """cifarlike.npz: random 3x32x32 uint8 images (200 train / 40 test), and the random-weight conv net's file."""
+    root = tmp_path_factory.mktemp("byo_conv")
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 256, (240, 3, 32, 32), dtype=np.uint8)
+    y = rng.integers(0, 10, 240)
+    np.savez(root / "cifarlike.npz", x_train=x[:200], y_train=y[:200], x_test=x[200:], y_test=y[200:])
+    (root / "convnet.py").write_text(CONV_MODEL_FILE)
+    return root
+
+
+@pytest.mark.parametrize("coding", ["rate", "weighted", "fs"])
+def test_convert_and_cosim_a_cifar_shaped_conv_net_on_random_weights(conv_workspace, coding):
+    """No --weights: FUNCTION() returns the model as it is. Each coding converts, co-simulates EQUIVALENT on two
+    images, and reports the SNN's accuracy beside the ANN's (random weights: the figures are whatever they are, the
+    check is that both are there and that the RTL agrees with the golden model)."""
+    net = f"conv_{coding}.snn"
+    converted = cli(["convert", "--model", "convnet.py:cifar_net", "--data", "cifarlike.npz", "--coding", coding,
+                     "-o", net, "-q"], conv_workspace)
+    assert converted.returncode == 0, converted.stderr[-2000:]
+    assert "3x32x32" in converted.stdout.replace(" ", "") or "-> 10" in converted.stdout, converted.stdout
+    steps = [] if coding == "fs" else ["-T", "16"]
+    run = cli(["cosim", net, "--data", "cifarlike.npz", "--rtl-images", "2", *steps, "--out", f"run_{coding}",
+               "--json", f"{coding}.json", "-q"], conv_workspace)
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads((conv_workspace / f"{coding}.json").read_text())
+    assert summary["equivalent"] is True and summary["rtl_images"] == 2 and summary["test_images"] == 40
+    assert 0 <= summary["ann_accuracy"] <= 1 and 0 <= summary["snn_accuracy"] <= 1
+    assert "verdict: EQUIVALENT" in run.stdout and "ANN" in run.stdout
+    assert summary["rtl_totals"] == summary["golden_totals_rtl_images"] and summary["rtl_totals"]["cycles"] > 0
