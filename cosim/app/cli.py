@@ -21,8 +21,10 @@ from golden.core.trace import Trace, compare
 from golden.data import DEFAULT_TRAIN_SIZE, TEST_PART_SIZE
 from golden.training.lee_config import LeeConfig
 
+from .fpga_command import add_fpga_parser
 from .nir_commands import add_export_nir_parser, add_nir_convert_options, convert_nir
 from .options import JobOptions
+from .sweep_command import add_sweep_parser
 
 # torch, Amaranth and the conversion/simulation code are imported inside the commands that need them, so that the
 # CLI starts (and refuses a bad option) in about a second
@@ -430,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_nir_convert_options(conv)
     conv.set_defaults(func=_cmd_convert)
     add_export_nir_parser(sub)
+    add_sweep_parser(sub)
+    add_fpga_parser(sub)
 
     cos = sub.add_parser("cosim", help="verify YOUR integer network on YOUR data: golden model on the test part, "
                                        "N images on the RTL, the verdict, cycles, counters, energy, report")
