@@ -35,6 +35,7 @@ import numpy as np
 
 from golden.core import cycle_model
 from golden.core.counters import COUNTER_NAMES
+from golden.core.digest import live_lanes
 from golden.core.errors import SnnCosimError, WidthError
 from golden.core.files import write_text_atomic
 from hw.ports import engine_ports
@@ -63,6 +64,9 @@ class HarnessParams:
     counter_bits: int
     cfg_data_bits: int
     fs: bool = False  # FS build: the n_images / pred_valid / pred_image ports and the image stream
+    # per layer 1..L, the lanes of its record beats that hold a neuron (bit g·P + p; golden.core.digest.live_lanes):
+    # the digest counts the others as 0. Empty: every lane counts (a harness not made for one engine)
+    live: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("lanes", "membrane_bits", "counter_bits", "cfg_data_bits"):
@@ -76,9 +80,18 @@ class HarnessParams:
 
     @classmethod
     def from_engine_config(cls, config) -> "HarnessParams":
+        orders = [config.hardware_order(l) for l in range(1, config.n_layers + 1)] if config.spatial else None
+        masks = tuple(int("".join("1" if n >= 0 else "0" for n in order[::-1]) or "0", 2)
+                      for order in live_lanes(config.layer_sizes, int(config.lanes), orders))
         return cls(lanes=int(config.lanes), membrane_bits=int(config.membrane_bits),
                    counter_bits=int(config.counter_bits), cfg_data_bits=int(config.cfg_data_bits),
-                   fs=bool(config.fs))
+                   fs=bool(config.fs), live=masks)
+
+    def live_table(self) -> tuple[int, int, str]:
+        """``(L, LIVE_BITS, entries)`` of the template's ``LIVE`` table (every lane live when ``live`` is empty)."""
+        masks = self.live or ((1 << 64) - 1,)
+        bits = max(64, max(m.bit_length() for m in masks))
+        return len(masks), bits, ", ".join(f"{bits}'h{m:x}" for m in masks)
 
 
 CLOCKS = {
@@ -142,7 +155,8 @@ def harness_verilog(params: HarnessParams, *, waves: bool = False) -> str:
     text = _select_sections(text, {"FS": params.fs})
     style = "waves" if waves else "fast"
     signals, connections = _engine_signals(params)
-    for key, value in {"P": params.lanes, "M": params.membrane_bits, "W": params.counter_bits,
+    n_layers, live_bits, live = params.live_table()
+    for key, value in {"L": n_layers, "LIVE_BITS": live_bits, "LIVE": live, "P": params.lanes, "M": params.membrane_bits, "W": params.counter_bits,
                        "CFGW": params.cfg_data_bits, "CLOCK": CLOCKS[style], "CLOCK_STYLE": style,
                        "ENGINE_SIGNALS": signals, "ENGINE_CONNECTIONS": connections}.items():
         text = text.replace("{{" + key + "}}", str(value))
@@ -263,6 +277,7 @@ class HarnessTrace:
     error: str | None = None
     problems: list[str] = field(default_factory=list)
     fs: "FsStreams | None" = None  # FS runs: the streams (one per start) and the prediction beats
+    digests: np.ndarray | None = None  # per-step runs: uint64 [N], each image's H line (0 where missing)
 
 
 @dataclass
@@ -288,8 +303,8 @@ class FsStreams:
 
 def _read_trace_lines(path: Path, with_predictions: bool = False):
     """``(lines by kind, error, problems)`` of a trace file; kinds R, S, D (and P for FS runs)."""
-    lines: dict[str, list[list[str]]] = {"R": [], "S": [], "D": [], "P": []}
-    accepted = "RSDP" if with_predictions else "RSD"
+    lines: dict[str, list[list[str]]] = {"R": [], "S": [], "D": [], "P": [], "H": []}
+    accepted = "RSDPH" if with_predictions else "RSDH"
     problems: list[str] = []
     error = None
     with open(path) as handle:
@@ -397,9 +412,67 @@ def parse_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes
             i = int(np.argmax(short))
             problems.append(f"image {i}: image_cycles {int(image_cycles[i])} is less than the sum of its "
                             f"per-step cycles")
+    digests = np.zeros(n_images, dtype=np.uint64)
+    for row in lines["H"]:
+        if len(row) == 3 and row[1].isdigit() and 0 <= int(row[1]) < n_images:
+            digests[int(row[1])] = np.uint64(int(row[2], 16))
     return HarnessTrace(
-        spikes=beats.spikes, membranes=beats.membranes, counters=counters, image_cycles=image_cycles, predictions=predictions, harness_cycles=harness_cycles,
-        total_counters=total_counters, images_done=images_done, error=error, problems=problems)
+        spikes=beats.spikes, membranes=beats.membranes, counters=counters, image_cycles=image_cycles,
+        predictions=predictions, harness_cycles=harness_cycles, total_counters=total_counters,
+        images_done=images_done, error=error, problems=problems, digests=digests)
+
+
+@dataclass
+class DigestTrace:
+    """A trace file written with ``+snn_digest_only`` (D and H lines only), parsed: per image its ``image_cycles``,
+    ``predictions``, ``harness_cycles``, ``total_counters [N, 9]`` and ``digests`` (``uint64``, docs/spec.md
+    "Per-image digest"); ``seen [N]`` says which images had both lines."""
+
+    image_cycles: np.ndarray
+    predictions: np.ndarray
+    harness_cycles: np.ndarray
+    total_counters: np.ndarray
+    digests: np.ndarray
+    seen: np.ndarray
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def parse_digest_file(path: str | os.PathLike, params: HarnessParams, n_images: int) -> DigestTrace:
+    """Parse the D and H lines of a digest-only trace file of ``n_images`` images (R/S lines, if any, are not
+    decoded); a missing or repeated D or H line of an image is listed in ``problems``."""
+    path = Path(path)
+    if not path.is_file():
+        raise SnnCosimError(f"{path}: the RTL run wrote no trace file")
+    lines, error, problems = _read_trace_lines(path)
+    out = DigestTrace(np.zeros(n_images, dtype=np.int64), np.full(n_images, -1, dtype=np.int64),
+                      np.zeros(n_images, dtype=np.int64), np.zeros((n_images, N_COUNTERS), dtype=np.int64),
+                      np.zeros(n_images, dtype=np.uint64), np.zeros(n_images, dtype=bool), error, problems)
+    seen = {kind: np.zeros(n_images, dtype=np.int64) for kind in "DH"}
+    if lines["D"]:
+        idx = _int_columns(path, lines["D"], 4, "done")
+        ok = (idx[:, 0] >= 0) & (idx[:, 0] < n_images)
+        img = idx[ok, 0]
+        np.add.at(seen["D"], img, 1)
+        out.image_cycles[img], out.predictions[img], out.harness_cycles[img] = idx[ok, 1], idx[ok, 2], idx[ok, 3]
+        out.total_counters[img] = _hex_column(path, lines["D"], 5, params.counter_bits, N_COUNTERS, False,
+                                              "total_counters")[ok]
+    for row in lines["H"]:
+        try:
+            i, value = int(row[1]), int(row[2], 16)
+        except (ValueError, IndexError):
+            raise SnnCosimError(f"{path}: malformed digest line in the RTL trace") from None
+        if 0 <= i < n_images:
+            seen["H"][i] += 1
+            out.digests[i] = np.uint64(value)
+    if error is None:
+        for kind, what in (("D", "done"), ("H", "digest")):
+            bad = np.flatnonzero(seen[kind] != 1)
+            if bad.size:
+                i = int(bad[0])
+                problems.append(f"image {i} has {int(seen[kind][i])} {what} lines (expected 1)")
+    out.seen = (seen["D"] == 1) & (seen["H"] == 1)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- FS streams

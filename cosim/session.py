@@ -457,11 +457,14 @@ class Launch:
 
 
 def launch_simulator(engine: Engine, files: JobFiles, plan: RunPlan, *, waves: bool = False,
-                     progress: bool = False) -> Launch:
+                     progress: bool = False, digest_only: bool = False) -> Launch:
     """Step 2: run :mod:`cosim.tb_engine` on the built engine with the job's files (``progress``: a bar counting
-    the images the harness finishes)."""
+    the images the harness finishes; ``digest_only``: the harness writes no R/S lines, only each image's D and H
+    lines, docs/spec.md "Per-image digest")."""
     plusargs = [f"+snn_job={files.job}", f"+snn_cfg={files.config}", f"+snn_stim={files.stimulus}",
                 f"+snn_trace={files.trace}", f"+snn_max_cycles={plan.watchdog}"]
+    if digest_only:
+        plusargs.append("+snn_digest_only")
     if engine.params.fs:
         plusargs.append(f"+snn_fs_chunk={plan.chunk}")
     t0 = time.perf_counter()
@@ -493,6 +496,24 @@ def cross_check_summary(summary: dict, parsed: _harness.HarnessTrace, fs: bool) 
     """Step 4: every inconsistency between the harness's log and what cocotb read through the handles (an FS run's
     stream totals and prediction beats, else the per-image totals), with the parser's own problems first."""
     return list(parsed.problems) + (_cross_check_fs(summary, parsed) if fs else _cross_check(summary, parsed))
+
+
+def check_digests(trace: Trace, parsed: _harness.HarnessTrace, config) -> list[str]:
+    """The harness's per-image digests (H lines) must be those :mod:`golden.core.digest` computes from the beats it
+    logged: the one place where the SystemVerilog and numpy digests are held to each other on every full run."""
+    from golden.core.digest import image_digests
+
+    if parsed.digests is None:
+        return []
+    orders = [config.hardware_order(l) for l in range(1, config.n_layers + 1)] if config.spatial else None
+    ours = image_digests(trace, int(config.lanes), int(config.membrane_bits), int(config.counter_bits), orders,
+                         config.layer_sizes)
+    bad = np.flatnonzero(ours != parsed.digests)
+    if not bad.size:
+        return []
+    i = int(bad[0])
+    return [f"image {i}: the harness's digest {int(parsed.digests[i]):016x} is not that of its own trace "
+            f"({int(ours[i]):016x}; {bad.size} image(s) differ)"]
 
 
 def _rtl_trace(network: IntegerNetwork, config, engine: Engine, plan: RunPlan,
@@ -567,6 +588,8 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
         assert parsed is not None and launched.result is not None
         problems = cross_check_summary(launched.summary, parsed, plan.fs)
         trace = _rtl_trace(network, config, engine, plan, parsed)
+        if not plan.fs and not problems:
+            problems += check_digests(trace, parsed, config)
         summary = launched.summary
         sim_seconds = float(summary.get("sim_seconds") or launched.wall_seconds)
         cycles = int(summary.get("cycles", 0))
