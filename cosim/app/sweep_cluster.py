@@ -53,7 +53,7 @@ def open_client(scheduler: str | None, workers: int):
         client = Client(cluster)
     else:
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError) as exc:
             raise SnnCosimError(f"--scheduler {scheduler}: cannot connect ({' '.join(str(exc).split())[:200]}); "
                                 f"start one with 'dask scheduler' (docs/sweep.md)") from None

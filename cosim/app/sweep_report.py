@@ -98,6 +98,8 @@ def plot_parameter(points: list[dict], key: str, others: list[str], chips: list[
         ax.grid(alpha=0.3)
         if not numeric:
             ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=20, fontsize=8)
+        elif len(xs) <= 12:
+            ax.set_xticks(xs, [f"{v:g}" for v in xs])
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     return _png(fig)
