@@ -152,6 +152,38 @@ def test_shards_add_up_to_the_unsharded_figures_through_a_scheduler(workspace, t
         assert merged["shards"] == 3 and merged["golden_accuracy"] == pytest.approx(golden.accuracy)
 
 
+def test_a_sweep_over_saved_networks_takes_their_coding_and_widths(workspace, tmp_path, monkeypatch, capsys):
+    """network=rate.snn,weighted.snn (golden only, one worker): each point runs the saved network as it is, with
+    the coding, K and widths it records; an FS network refuses a T other than its L·K."""
+    from cosim import api
+    from cosim.app.cli import main
+
+    data = api.load_data(workspace / "digits8.npz")
+    model = _mlp()
+    model.load_state_dict(torch.load(workspace / "mlp.pt", weights_only=True))
+    networks = {}
+    for coding in ("rate", "weighted", "fs"):
+        networks[coding] = api.convert(model.eval(), data, coding=coding, weight_bits=6)
+        networks[coding].save(tmp_path / f"{coding}.snn")
+    (tmp_path / "digits8.npz").write_bytes((workspace / "digits8.npz").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    before = tree(tmp_path)
+    assert main(["sweep", "--data", "digits8.npz", "--grid", "network=fs.snn", "--grid", "T=8", "--out", "sw"]) == 2
+    assert "an FS network takes exactly L·K = 16 steps per image" in capsys.readouterr().err
+    assert tree(tmp_path) == before
+    status = main(["sweep", "--data", "digits8.npz", "--grid", "network=rate.snn,weighted.snn", "--grid", "T=8,16",
+                   "--no-rtl", "--workers", "1", "--out", "sw", "-q"])
+    assert status == 0, capsys.readouterr().err
+    document = json.loads((tmp_path / "sw" / "results.json").read_text())
+    assert document["swept"] == ["network", "T"]
+    for row in document["results"]:
+        coding = row["network"].removesuffix(".snn")
+        assert (row["coding"], row["K"], row["weight_bits"], row["ann_accuracy"]) == \
+            (coding, 4 if coding == "weighted" else None, 6, networks[coding].metadata["ann"]["accuracy"]["value"])
+        golden = api.simulate(networks[coding], data, steps=row["T"])
+        assert row["golden_accuracy"] == pytest.approx(golden.accuracy)
+
+
 @pytest.fixture()
 def user_dir(workspace, tmp_path):
     for name in ("digits8.npz", "mlp.py", "mlp.pt"):

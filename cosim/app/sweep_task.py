@@ -198,9 +198,11 @@ def shard_bounds(n_images: int, shards: int, shard: int) -> tuple[int, int]:
 
 
 def _network(point: dict, source, data):
-    """``(network, ANN accuracy or None, conversion seconds)``; a conversion is cached per worker process."""
+    """``(network, ANN accuracy or None, conversion seconds)``; a conversion is cached per worker process. A saved
+    network's ANN accuracy is the one its file records (``metadata.ann.accuracy``), when it records one."""
     if isinstance(source, NetworkSource):
-        return source.networks[point["network"]], None, 0.0
+        network = source.networks[point["network"]]
+        return network, _recorded_ann_accuracy(network), 0.0
     recipe = _recipe(point)
     key = (source.digest, data.name, tuple(sorted(recipe.items())))
     cached = _caches.networks.get(key)
@@ -211,9 +213,16 @@ def _network(point: dict, source, data):
     t0 = time.perf_counter()
     network = api.convert(_model(source), data, **recipe)
     seconds = time.perf_counter() - t0
-    accuracy = network.metadata.get("ann", {}).get("accuracy", {}).get("value")
+    accuracy = _recorded_ann_accuracy(network)
     _remember(_caches.networks, key, (network, accuracy))
     return network, accuracy, seconds
+
+
+def _recorded_ann_accuracy(network) -> float | None:
+    ann = network.metadata.get("ann") if isinstance(network.metadata, dict) else None
+    accuracy = ann.get("accuracy") if isinstance(ann, dict) else None
+    value = accuracy.get("value") if isinstance(accuracy, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _recipe(point: dict) -> dict:
