@@ -43,6 +43,7 @@ from torch import nn
 
 from golden.core.errors import SnnCosimError
 from golden.core.network import NeuronParams, signed_range
+from golden.simulation import fastops
 
 
 def _zero_membranes(layer: nn.Module, batch: int, n: int | None, device) -> torch.Tensor:
@@ -148,6 +149,20 @@ class Neuron(nn.Module):
         """True when an 'acc' neuron ignores its input (t ≤ S·K)."""
         return self.params.kind == "acc" and step <= self.skip_steps
 
+    def run_steps(self, currents: torch.Tensor, first_step: int, spikes: torch.Tensor,
+                  membranes: torch.Tensor | None = None, saturations: torch.Tensor | None = None) -> None:
+        """Consecutive steps ``first_step, first_step + 1, …`` (1-based global) of ``currents [S, batch, n]`` (one
+        synaptic input per step): writes ``spikes[s]`` (``bool [S, batch, n]``), ``membranes[s]`` (the membrane at
+        the end of the step) and ``saturations[s]`` (``int64 [S, batch]``, saturated writes per image) when given.
+        The same as calling :meth:`forward` step by step (what this default does)."""
+        for s in range(currents.shape[0]):
+            spikes[s] = self(currents[s], first_step + s)
+            if membranes is not None:
+                membranes[s] = self.v
+            flags = getattr(self, "saturated", None)
+            if saturations is not None and flags is not None:
+                saturations[s] = fastops.count_true(flags)
+
 
 class IntegerNeuron(Neuron):
     """Bit-accurate IF/LIF/WS/acc layer of SPEC §3 with a ``membrane_bits`` saturating membrane.
@@ -213,6 +228,75 @@ class IntegerNeuron(Neuron):
         self.v = v_new
         self.saturated = saturated
         return spikes
+
+    def run_steps(self, currents: torch.Tensor, first_step: int, spikes: torch.Tensor,
+                  membranes: torch.Tensor | None = None, saturations: torch.Tensor | None = None) -> None:
+        """:meth:`Neuron.run_steps`; IF/LIF layers without lateral inhibition take a fast path with the same results
+        (bias added once for all steps, in-place updates, a scalar threshold when all are equal, and on the CPU a
+        min/max test so that saturation flags are only formed in steps that saturate)."""
+        if self.weighted or self.inhibition is not None or currents.shape[0] == 0:
+            return super().run_steps(currents, first_step, spikes, membranes, saturations)
+        self._check_input(currents[0])
+        p = self.params
+        dtype = self._state_dtype(currents)
+        drive = currents.to(dtype) + self.bias.to(dtype)  # I + bias of every step (a new tensor)
+        theta = self._uniform_threshold()
+        if not isinstance(theta, int):
+            theta = theta.to(dtype)
+        lo, hi = self.lo, self.hi
+        test_first = self.v.device.type == "cpu"  # a sync per step is cheap on the CPU, not on a GPU
+        v = self.v.to(dtype, copy=True)
+        flags = None
+        for s in range(drive.shape[0]):
+            if p.kind == "lif":
+                leak = torch.bitwise_right_shift(v, p.leak_shift)  # arithmetic shift of the previous v (floor)
+                v += drive[s]
+                v -= leak
+            else:
+                v += drive[s]
+            flags = None
+            if test_first:
+                low, high = torch.aminmax(v)
+                if int(low) < lo or int(high) > hi:
+                    flags = (v < lo) | (v > hi)
+            else:
+                flags = (v < lo) | (v > hi)
+            if flags is not None:
+                v.clamp_(lo, hi)
+                if saturations is not None:
+                    saturations[s] = fastops.count_true(flags)
+            elif saturations is not None:
+                saturations[s] = 0
+            if p.floor is not None:
+                v.clamp_min_(p.floor)
+            elif p.floor_threshold:
+                torch.maximum(v, -self.threshold.to(dtype), out=v)
+            fired = torch.ge(v, theta, out=spikes[s])
+            if p.reset == "zero":
+                v.masked_fill_(fired, 0)
+            elif isinstance(theta, int):
+                v.add_(fired, alpha=-theta)  # v − θ ≥ 0 where it fires: never saturates
+            else:
+                v -= fired * theta
+            if membranes is not None:
+                membranes[s] = v
+        self.v = v.to(torch.int64)
+        self.saturated = flags if flags is not None else torch.zeros_like(v, dtype=torch.bool)
+
+    def _state_dtype(self, currents: torch.Tensor) -> torch.dtype:
+        """int32 (2–7× faster element-wise on the CPU) when no value of the update can leave it: |I + bias| plus
+        twice the membrane range (v and its leak) below 2^31; int64 otherwise. Both give the same integers."""
+        if currents.numel() == 0:
+            return torch.int64
+        low, high = torch.aminmax(currents)
+        reach = max(abs(float(low)), abs(float(high))) + float(self.bias.abs().max()) + 2.0 ** self.membrane_bits
+        return torch.int32 if reach < 2.0 ** 31 - 2 ** 20 else torch.int64
+
+    def _uniform_threshold(self) -> int | torch.Tensor:
+        """The threshold as a Python int when every neuron has the same one (cheaper to compare), else the tensor."""
+        if self.n and bool((self.threshold == self.threshold[0]).all()):
+            return int(self.threshold[0])
+        return self.threshold
 
     def _inhibit(self, v: torch.Tensor, spikes: torch.Tensor, saturated: torch.Tensor) -> torch.Tensor:
         """Lateral inhibition after the reset (docs/spec.md §3c): ``m = n − s`` with n the layer's spikes of this

@@ -39,7 +39,7 @@ from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import SnnCosimError, WidthError
 from golden.core.network import AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, layer_inhibition
 from golden.core.trace import Trace
-from golden.simulation import counting
+from golden.simulation import counting, fastops
 from golden.simulation.neurons import FloatFsNeuron, FloatNeuron, FsNeuron, IntegerFsNeuron, IntegerNeuron, Neuron
 
 __all__ = ["IntegerSimulator", "FloatSimulator", "CurvePoint", "accuracy_curve",
@@ -67,6 +67,7 @@ class Synapses(nn.Module):
         super().__init__()
         self.kind = layer.kind
         self.n_in, self.n_out = layer.n_in, layer.n_out
+        self.compute_dtype = dtype
         if isinstance(layer, DenseLayer):
             w = torch.as_tensor(np.asarray(layer.weight), dtype=dtype)
             self.register_buffer("weight_t", w.t().contiguous(), persistent=False)  # [n_in, n_out]
@@ -84,6 +85,19 @@ class Synapses(nn.Module):
             self.out_shape = layer.out_shape
         else:
             raise SnnCosimError(f"cannot simulate layer kind {getattr(layer, 'kind', type(layer).__name__)!r}")
+
+    def of_spikes(self, spikes: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` of the binary input spikes of S steps, ``bool [S, B, n_in]`` → ``[S, B, n_out]``. A dense
+        layer on the CPU whose inputs change rarely (fewer than ``fastops.SPARSE_DENSITY`` of the entries are the
+        rarer event of their input over the S steps) sums weight rows instead of multiplying
+        (:func:`fastops.complement_synaptic_sum`: the same integers, exactly; measured faster)."""
+        steps, batch = spikes.shape[0], spikes.shape[1]
+        if self.kind == "dense" and spikes.device.type == "cpu" and spikes.numel():
+            plan = fastops.ComplementPlan(spikes)
+            if plan.events < fastops.SPARSE_DENSITY * spikes.numel():
+                return fastops.complement_synaptic_sum(spikes, self.weight_t, plan)
+        rows = spikes.reshape(steps * batch, -1)
+        return self(rows.to(self.compute_dtype)).reshape(steps, batch, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
@@ -143,6 +157,7 @@ def _check_batch_size(batch_size, n_images: int) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- common engine
+_CHUNK_ELEMENTS = 1 << 24  # bound on the widest tensor of a time chunk (elements; see _Simulator._time_chunk)
 _STATS = ("s_in", "acs", "spikes", "saturations", "pool_words")  # pool_words: R_w of pool layers (needs lanes)
 
 
@@ -206,52 +221,88 @@ class _Simulator:
         if self.fs:
             self._fs_steps(x_all, spikes, membranes, record, lanes)
             return spikes, membranes, record
-        count = lambda flags: flags.sum(dim=-1, dtype=torch.int64)  # noqa: E731  (5x faster than count_nonzero on CPU)
         skips = self.skip_synapses
         if skips:
             for name in ("skip_s_in", "skip_acs"):
                 if name.removeprefix("skip_") in record:
                     record[name] = torch.zeros((batch, steps, n_layers), dtype=torch.int64, device=self.device)
-        for t in range(steps):
-            x = x_all[t]
-            outs = [x]  # spikes of this step: the input, then every layer (skip sources)
-            for l in range(n_layers):
-                spiking_input = not (l == 0 and self.direct)
-                if "s_in" in record:
-                    record["s_in"][:, t, l] = count(x) if spiking_input else self.network.n_inputs
-                if "acs" in record and spiking_input:
-                    if self.uniform_fan_out[l] is not None:
-                        record["acs"][:, t, l] = count(x) * self.uniform_fan_out[l]
-                    else:
-                        record["acs"][:, t, l] = (x.to(torch.float64) @ self.fan_out[l]).to(torch.int64)
-                if "pool_words" in record and spiking_input and self.pool_layers[l]:
-                    record["pool_words"][:, t, l] = counting.pool_word_events(self.network.layers[l], x, lanes)
-                current = self.synapses[l](x.to(self.dtype))
-                if l in skips:  # residual junction: + the skip source's spikes of this step through the skip synapses
-                    source, synapses, fan = skips[l]
-                    src = outs[source]
-                    current = current + synapses(src.to(self.dtype))
-                    if "skip_s_in" in record:
-                        record["skip_s_in"][:, t, l] = count(src)
-                    if "skip_acs" in record:
-                        record["skip_acs"][:, t, l] = (src.to(torch.float64) @ fan).to(torch.int64)
-                        if "acs" in record:
-                            record["acs"][:, t, l] += record["skip_acs"][:, t, l]
-                neuron = self.neurons[l]
-                x = neuron(current, t + 1)
-                if skips:
-                    outs.append(x)
-                if l in spikes:
-                    spikes[l][:, t] = x
-                if l in membranes:
-                    membranes[l][:, t] = neuron.v
-                if "spikes" in record:
-                    record["spikes"][:, t, l] = count(x)
-                if "saturations" in record:
-                    saturated = getattr(neuron, "saturated", None)
-                    if saturated is not None:
-                        record["saturations"][:, t, l] = count(saturated)
+        chunk = self._time_chunk(batch, steps)
+        for first in range(0, steps, chunk):
+            self._layer_major(x_all[first:first + chunk], first, spikes, membranes, record, lanes)
         return spikes, membranes, record
+
+    def _time_chunk(self, batch: int, steps: int) -> int:
+        """Steps simulated at once, layer by layer: as many as keep the widest per-layer tensor (synaptic input,
+        im2col columns) of the chunk below ``_CHUNK_ELEMENTS``."""
+        return max(1, min(steps, _CHUNK_ELEMENTS // max(1, batch * self._widest())))
+
+    def _widest(self) -> int:
+        """Elements per image of the widest per-step tensor (inputs, synaptic sums, im2col columns)."""
+        return max([self.network.n_inputs] + [self._width(s) for s in self.synapses]
+                   + [self._width(s) for _, s, _ in self.skip_synapses.values()])
+
+    @staticmethod
+    def _width(synapses: Synapses) -> int:
+        if synapses.kind == "dense":
+            return max(synapses.n_in, synapses.n_out)
+        c, h, w = synapses.in_shape
+        _, ho, wo = synapses.out_shape
+        return max(synapses.n_in, synapses.n_out, c * synapses.kernel[0] * synapses.kernel[1] * ho * wo)
+
+    def _layer_major(self, x_chunk: torch.Tensor, first: int, spikes: dict, membranes: dict, record: dict,
+                     lanes: int | None) -> None:
+        """Steps ``first+1 .. first+S`` of one batch, ``x_chunk [S, B, n_0]``, layer after layer: layer l takes all S
+        steps of layer l−1's spikes at once (layer l at step t only needs layer l−1's spikes of step t and its
+        own state), so the synaptic sums and the counts are one call per layer and chunk; only the neuron update
+        goes step by step. Fills the dicts of :meth:`_steps` for these steps."""
+        steps, batch = x_chunk.shape[0], x_chunk.shape[1]
+        span = slice(first, first + steps)
+        skips = self.skip_synapses
+        outs = [x_chunk]  # spikes of these steps [S, B, n]: the input, then every layer (skip sources)
+        for l, (synapses, neuron) in enumerate(zip(self.synapses, self.neurons)):
+            x = outs[l]
+            spiking_input = not (l == 0 and self.direct)
+            counts = fastops.count_true(x) if spiking_input else None  # [S, B]
+            if "s_in" in record:
+                record["s_in"][:, span, l] = counts.t() if spiking_input else self.network.n_inputs
+            if "acs" in record and spiking_input:
+                if self.uniform_fan_out[l] is not None:
+                    record["acs"][:, span, l] = (counts * self.uniform_fan_out[l]).t()
+                else:
+                    record["acs"][:, span, l] = (x.to(torch.float64) @ self.fan_out[l]).to(torch.int64).t()
+            if "pool_words" in record and spiking_input and self.pool_layers[l]:
+                record["pool_words"][:, span, l] = counting.pool_word_events(self.network.layers[l], x, lanes).t()
+            if spiking_input:
+                current = synapses.of_spikes(x)
+            else:
+                current = synapses(x.reshape(steps * batch, -1).to(self.dtype)).reshape(steps, batch, -1)
+            if l in skips:  # residual junction: + the skip source's spikes of the same steps through its synapses
+                source, skip_synapses, fan = skips[l]
+                src = outs[source]
+                src_counts = fastops.count_true(src)
+                current = current + skip_synapses.of_spikes(src)
+                if "skip_s_in" in record:
+                    record["skip_s_in"][:, span, l] = src_counts.t()
+                if "skip_acs" in record:
+                    skip_acs = (src.to(torch.float64) @ fan).to(torch.int64).t()
+                    record["skip_acs"][:, span, l] = skip_acs
+                    if "acs" in record:
+                        record["acs"][:, span, l] += skip_acs
+            out = torch.empty((steps, batch, neuron.n), dtype=torch.bool, device=self.device)
+            mem = torch.empty((steps, batch, neuron.n), dtype=neuron.threshold.dtype, device=self.device) \
+                if l in membranes else None
+            sat = torch.zeros((steps, batch), dtype=torch.int64, device=self.device) \
+                if "saturations" in record else None
+            neuron.run_steps(current.reshape(steps, batch, -1), first + 1, out, mem, sat)
+            outs.append(out)
+            if l in spikes:
+                spikes[l][:, span] = out.transpose(0, 1)
+            if mem is not None:
+                membranes[l][:, span] = mem.transpose(0, 1)
+            if "spikes" in record:
+                record["spikes"][:, span, l] = fastops.count_true(out).t()
+            if sat is not None:
+                record["saturations"][:, span, l] = sat.t()
 
     def _fs_steps(self, x_all: torch.Tensor, spikes: dict, membranes: dict, record: dict,
                   lanes: int | None = None) -> None:
@@ -332,7 +383,9 @@ class _Simulator:
         """Yield ``(start, stop, x_all on the device)`` over the images of time-major ``inputs``."""
         n_images = inputs.shape[1]
         batch_size = _check_batch_size(batch_size, n_images)
-        with torch.no_grad(), tqdm(total=n_images, unit="img", disable=not progress, leave=False, desc=desc) as bar:
+        widest = batch_size * self._widest()  # elements of the widest per-step tensor: sets the threads
+        with torch.no_grad(), fastops.limited_threads(widest), \
+                tqdm(total=n_images, unit="img", disable=not progress, leave=False, desc=desc) as bar:
             for start in range(0, n_images, batch_size):
                 stop = min(n_images, start + batch_size)
                 yield start, stop, inputs[:, start:stop].to(self.device)

@@ -1,0 +1,115 @@
+"""Exact kernels of the simulator's hot path, chosen per device by measurement (issue 14).
+
+* :func:`count_true` — spikes per row (``bool [..., n] → int64 [...]``). On the CPU numpy sums the bytes 10–40×
+  faster than ``torch.sum``/``count_nonzero`` of a bool tensor; elsewhere torch.
+* :func:`spike_rows` — the spiking inputs of every row as ``(columns, offsets)`` for :func:`sparse_synaptic_sum`.
+* :func:`sparse_synaptic_sum` — ``Σ_i W[j,i]·x_i`` of binary rows as a sum of the weight rows of the spiking
+  inputs (``embedding_bag``): the same integers as the matrix product, with ~density × the work. Exact under the
+  simulator's bound: every partial sum of integer weights stays below the float format's exact range.
+* :func:`limited_threads` — torch's intra-op threads for the work at hand: small tensors run on one thread (two
+  threads fighting for loaded cores made the golden phase of ``snncosim run`` 20–30× slower), big ones on up to
+  the caller's setting, which is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["count_true", "spike_rows", "sparse_synaptic_sum", "complement_synaptic_sum", "ComplementPlan", "SPARSE_DENSITY", "limited_threads",
+           "ELEMENTS_PER_THREAD"]
+
+SPARSE_DENSITY = 0.3  # dense CPU layers with a lower input spike density add weight rows instead of a GEMM
+ELEMENTS_PER_THREAD = 1 << 21  # one intra-op thread per this many elements of the widest per-step tensor
+
+
+def count_true(flags: torch.Tensor) -> torch.Tensor:
+    """``int64 [...]``: the number of True entries along the last axis of ``bool [..., n]`` (same device)."""
+    if flags.device.type == "cpu" and flags.dtype == torch.bool:
+        array = flags.numpy()
+        return torch.from_numpy(array.view(np.uint8).sum(axis=-1, dtype=np.int64))
+    return flags.sum(dim=-1, dtype=torch.int64)
+
+
+def spike_rows(rows: torch.Tensor, spikes_per_row: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``bool [R, n]`` → ``(columns, offsets)``: the column of every True entry in row-major order and where each
+    row's entries start, on the rows' device, the form ``embedding_bag`` takes (int32 when the entries fit: the
+    lookups run ~2× faster than with int64 on the CPU). ``spikes_per_row`` (int64 [R]) saves counting again."""
+    n = rows.shape[1]
+    index = torch.int32 if rows.numel() < 2 ** 31 else torch.int64
+    if spikes_per_row is None:
+        spikes_per_row = count_true(rows)
+    offsets = torch.zeros(rows.shape[0], dtype=index, device=rows.device)
+    torch.cumsum(spikes_per_row[:-1], 0, out=offsets[1:])
+    if rows.device.type == "cpu":
+        flat = np.flatnonzero(np.ascontiguousarray(rows.numpy())).astype(np.int32 if index == torch.int32 else np.int64)
+        np.remainder(flat, n, out=flat)
+        return torch.from_numpy(flat), offsets
+    flat = rows.reshape(-1).nonzero().squeeze(1).to(index)
+    return flat % n, offsets
+
+
+def sparse_synaptic_sum(rows: torch.Tensor, weight_t: torch.Tensor,
+                        spikes_per_row: torch.Tensor | None = None) -> torch.Tensor:
+    """``rows @ weight_t`` for ``bool [R, n_in]`` rows and ``weight_t [n_in, n_out]`` (integer values in a float
+    dtype), computed as the sum of the weight rows of each row's spiking inputs; ``[R, n_out]`` in the weights'
+    dtype. Rows without spikes give 0."""
+    columns, offsets = spike_rows(rows, spikes_per_row)
+    return F.embedding_bag(columns, weight_t, offsets, mode="sum")
+
+
+def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor, plan: "ComplementPlan") -> torch.Tensor:
+    """``spikes @ weight_t`` for CPU ``bool [S, B, n_in]`` spikes of S steps → ``[S, B, n_out]`` in the weights'
+    dtype, by the complement trick of :func:`complement_plan`: per image, the inputs that spike in more than half
+    of the S steps (``plan.mostly_on``) contribute ``Σ W`` once and their *silent* steps are subtracted; all
+    other inputs add their spikes. Only the rarer event of each input is visited (on rate-coded MNIST 1/5 of the
+    spikes), and the result is the same integers: every partial sum is a sum of ± weights, below the bound that
+    makes the float dtype exact."""
+    steps, batch, n = spikes.shape
+    on = plan.mostly_on  # [B, n]
+    base = on.to(weight_t.dtype) @ weight_t  # [B, n_out]
+    flipped = np.bitwise_xor(spikes.numpy(), on.numpy())  # the events to visit
+    flat = np.flatnonzero(flipped)
+    index_dtype = np.int32 if spikes.numel() < 2 ** 31 else np.int64
+    key = (flat % (batch * n)).astype(index_dtype)  # = b·n + i
+    column = key % n
+    column += np.take(on.numpy().reshape(-1), key).astype(index_dtype) * n  # rows n.. of the table hold −W
+    per_row = np.bincount(flat // n, minlength=steps * batch)
+    offsets = np.zeros(steps * batch, dtype=index_dtype)
+    np.cumsum(per_row[:-1], out=offsets[1:])
+    table = torch.cat([weight_t, -weight_t])
+    current = F.embedding_bag(torch.from_numpy(column), table, torch.from_numpy(offsets), mode="sum")
+    current = current.reshape(steps, batch, -1)
+    current += base
+    return current
+
+
+class ComplementPlan:
+    """Which inputs of each image spike in more than half of a chunk's S steps (``mostly_on``, ``bool [B, n]``)
+    and how many events :func:`complement_synaptic_sum` visits (``events``), from the per-(image, input) spike
+    counts."""
+
+    def __init__(self, spikes: torch.Tensor):
+        steps = spikes.shape[0]
+        counts = spikes.numpy().view(np.uint8).sum(axis=0, dtype=np.int32)  # [B, n]
+        self.mostly_on = torch.from_numpy(counts * 2 > steps)
+        self.events = int(np.minimum(counts, steps - counts).sum())
+
+
+@contextlib.contextmanager
+def limited_threads(elements: int) -> Iterator[int]:
+    """Run the block with ``min(caller's threads, ceil(elements / ELEMENTS_PER_THREAD))`` intra-op threads (at
+    least 1); the caller's setting is restored afterwards. Yields the number used."""
+    before = torch.get_num_threads()
+    wanted = max(1, min(before, -(-int(elements) // ELEMENTS_PER_THREAD)))
+    if wanted != before:
+        torch.set_num_threads(wanted)
+    try:
+        yield wanted
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
