@@ -70,6 +70,15 @@ def _add_data_options(parser: argparse.ArgumentParser, used_for: str) -> None:
                         help="float images in [0, R]: quantised to 8-bit codes round(x/R*255)")
 
 
+def _add_cosim_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                        help="simulator processes at a time, each on its own share of the RTL images (default: the "
+                             "cores available)")
+    parser.add_argument("--full-trace", action="store_true",
+                        help="write and compare every spike, membrane and counter of every RTL image (default: "
+                             "per-image digests, full traces only for images whose digests differ)")
+
+
 def _fraction(text: str) -> float:
     """A positive number, also written as a fraction (1/255)."""
     from fractions import Fraction
@@ -95,7 +104,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         percentile=args.percentile, max_rate=args.max_rate, weight_bits=args.weight_bits,
         membrane_bits=args.membrane_bits, seed=args.seed, out_dir=args.out, cache_dir=args.cache_dir,
         rtl=not args.no_rtl, waves=args.waves, report=not args.no_report, other_codings=args.other_codings,
-        progress=not args.quiet, force=args.force)
+        progress=not args.quiet, force=args.force, jobs=args.jobs, full_trace=args.full_trace)
     return _run_and_report(options, args)
 
 
@@ -104,7 +113,7 @@ def _cmd_cosim(args: argparse.Namespace) -> int:
         network=args.network, data=args.data, input_scale=args.input_scale, value_range=args.value_range,
         steps=args.steps, rtl_images=args.rtl_images, test_images=args.test_images, lanes=args.lanes, seed=args.seed,
         out_dir=args.out, rtl=not args.no_rtl, waves=args.waves, report=not args.no_report, other_codings=0,
-        progress=not args.quiet, force=args.force)
+        progress=not args.quiet, force=args.force, jobs=args.jobs, full_trace=args.full_trace)
     if not (args.network / "network.yaml").is_file():
         raise SnnCosimError(f"{args.network}: not an integer-network directory (expected network.yaml inside; "
                             f"make one with snncosim convert)")
@@ -386,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", "-T", type=int, default=None,
                      help="time steps per image (default: 64 for rate, 32 for weighted; FS: always L·K)")
     run.add_argument("--rtl-images", type=int, default=20, help="images co-simulated on the RTL (default: 20)")
+    _add_cosim_options(run)
     run.add_argument("--test-images", type=int, default=None,
                      help="test-part images for the accuracy figure (default: all 2000)")
     run.add_argument("--lanes", "-P", type=int, default=8, help="crossbar lanes P (default: 8)")
@@ -442,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     cos.add_argument("--steps", "-T", type=int, default=None,
                      help="time steps per image (default: 64 rate, 32 weighted; FS: always L·K)")
     cos.add_argument("--rtl-images", type=int, default=20, help="images co-simulated on the RTL (default: 20)")
+    _add_cosim_options(cos)
     cos.add_argument("--test-images", type=int, default=None,
                      help="test-part images for the accuracy figure (default: all)")
     cos.add_argument("--lanes", "-P", type=int, default=8, help="crossbar lanes P (default: 8)")

@@ -24,10 +24,10 @@ from tqdm import tqdm
 
 from golden.conversion import DEFAULT_NEURON, pipeline
 from golden.conversion.pipeline import Recipe
+from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import SnnCosimError, TraceMismatch
 from golden.core.files import staged_output
 from golden.core.network import IntegerNetwork
-from golden.core.trace import compare
 from golden.data.dataset import Dataset, load_dataset
 from golden.simulation.inputs import default_steps, encode_inputs
 from golden.simulation.simulate import IntegerSimulator
@@ -57,6 +57,11 @@ class JobResult:
     cycle_bound_ratio: float | None = None
     rtl_cycles_per_second: float | None = None
     rtl_images_per_second: float | None = None
+    rtl_jobs: int = 0  # simulator processes the co-simulation ran on at a time
+    rtl_check: str = ""  # "digest" (per-image digests, full traces of mismatching images) or "full trace"
+    rtl_mismatched_images: int = 0
+    peak_rss_mb: float | None = None  # peak resident memory of snncosim itself
+    simulator_peak_rss_mb: float | None = None  # of the largest simulator process
     waves_file: str = ""
     energy_lines: list = field(default_factory=list)
     energy_source: str = ""
@@ -328,14 +333,16 @@ def build_engine(options: JobOptions, network: IntegerNetwork) -> BuiltEngine:
 @dataclass
 class GoldenEvaluation:
     """The golden model on the whole test part: accuracy, counter totals, spikes per layer, the curves of
-    curves.json for the chosen coding, and the input spikes of the first ``rtl_images`` images
-    (``[T, rtl_images, n]``, None when there are none) for the co-simulation."""
+    curves.json for the chosen coding, and the co-simulation's images: ``rtl_images`` of them, whose input spikes
+    ``cosim_images(start, stop)`` encodes on demand (``[T, stop - start, n]``; every image draws the same spikes in
+    any batch), never all at once."""
     simulator: IntegerSimulator
     snn_accuracy: float
     totals: dict
     spikes_per_layer: np.ndarray
     curves: dict
-    cosim_spikes: torch.Tensor | None
+    rtl_images: int = 0
+    cosim_images: object = None  # cosim_images(start, stop) -> bool [T, stop - start, n_in]
 
 
 def evaluate_golden(options: JobOptions, converted: ConvertedNetwork, data: JobData, ann_accuracy: float | None,
@@ -346,7 +353,6 @@ def evaluate_golden(options: JobOptions, converted: ConvertedNetwork, data: JobD
     codes = torch.as_tensor(np.asarray(data.test_images)).reshape(n_test, -1)
     correct = 0
     chunk = 250
-    cosim_parts = []
     totals = None
     spikes_per_layer = np.zeros(len(network.layers))
     curve_correct = np.zeros(options.steps)
@@ -366,8 +372,6 @@ def evaluate_golden(options: JobOptions, converted: ConvertedNetwork, data: JobD
         chunk_totals = trace.totals()
         totals = chunk_totals if totals is None else {k: totals[k] + v for k, v in chunk_totals.items()}
         spikes_per_layer += np.array([s.sum() for s in trace.spikes], dtype=float)
-        if start < rtl_images:  # every image asked for, across chunks (no silent limit)
-            cosim_parts.append(spikes_in[:, :rtl_images - start])
         bar.update(stop - start)
     bar.close()
     curves = {
@@ -379,9 +383,12 @@ def evaluate_golden(options: JobOptions, converted: ConvertedNetwork, data: JobD
         },
         "ann_accuracy": None if ann_accuracy is None else float(ann_accuracy),
     }
+
+    def cosim_images(start: int, stop: int) -> torch.Tensor:
+        return encode(codes[start:stop], start)
     return GoldenEvaluation(simulator=simulator, snn_accuracy=correct / n_test, totals=totals,
-                            spikes_per_layer=spikes_per_layer, curves=curves,
-                            cosim_spikes=torch.cat(cosim_parts, dim=1) if cosim_parts else None)
+                            spikes_per_layer=spikes_per_layer, curves=curves, rtl_images=rtl_images,
+                            cosim_images=cosim_images)
 
 
 @dataclass
@@ -440,45 +447,64 @@ def summarize(options: JobOptions, trained: TrainedModel, network: IntegerNetwor
 
 @dataclass
 class Cosimulation:
-    """The first ``images`` test images on the golden model (membranes recorded) and on the RTL, compared."""
+    """The first ``images`` test images on the RTL (sharded over ``--jobs`` simulator processes) and on the golden
+    model, checked by per-image digests or, with ``--full-trace``, by full traces (cosim.shards)."""
     images: int
-    golden_trace: object  # golden.core.trace.Trace
-    rtl_run: object  # cosim.session.RtlRun
-    comparison: object  # golden.core.trace.Comparison
+    run: object  # cosim.shards.ShardedRun
 
 
 def cosimulate_images(options: JobOptions, network: IntegerNetwork, engine, evaluation: GoldenEvaluation,
                       work: Path, phases: _Phases) -> Cosimulation:
-    """The golden trace and the RTL run of the images of ``evaluation.cosim_spikes`` (timed as the phases
-    ``golden_trace`` and ``rtl``), saved as ``golden_trace.npz`` / ``rtl_trace.npz``, and their comparison."""
-    from cosim.session import cosimulate
+    """The RTL run of the first ``evaluation.rtl_images`` images against the golden model (the phase ``rtl``;
+    the golden side runs chunk by chunk beside the simulators). Written: ``digests.npz`` (per image: both digests,
+    predictions, cycles, totals); with ``--full-trace`` (or ``--waves``) ``golden_trace.npz`` / ``rtl_trace.npz``
+    of every image; in digest mode on a mismatch the same files for the re-run images (their indices in the run
+    are ``meta["images"]``) and ``mismatch.txt``."""
+    from cosim.shards import cosimulate_sharded
 
-    cosim_spikes = evaluation.cosim_spikes
-    with phases("golden_trace"):
-        golden_trace = evaluation.simulator.run(cosim_spikes, lanes=options.lanes, record_membranes=True)
-        golden_trace.save(work / "golden_trace.npz")
+    simulator = evaluation.simulator
+
+    def golden(spikes):
+        trace = simulator.run(torch.as_tensor(spikes), lanes=options.lanes, record_membranes=True)
+        trace.meta["network_sha256"] = network.digest()
+        return trace
+
+    full = options.full_trace or options.waves
     with phases("rtl"):
-        rtl_run = cosimulate(network, cosim_spikes, lanes=options.lanes, work_dir=work / "rtl",
-                             waves=options.waves, progress=options.progress, engine=engine)
-        rtl_run.trace.save(work / "rtl_trace.npz")
-    return Cosimulation(images=cosim_spikes.shape[1], golden_trace=golden_trace, rtl_run=rtl_run,
-                        comparison=compare(golden_trace, rtl_run.trace))
+        run = cosimulate_sharded(network, evaluation.cosim_images, evaluation.rtl_images, engine=engine,
+                                 jobs=1 if options.waves else options.jobs, work_dir=work / "rtl", full_trace=full,
+                                 golden=golden, progress=options.progress, waves=options.waves)
+        run.save_digests(work / "digests.npz")
+        if run.golden_trace is not None:
+            if not full:
+                for trace in (run.golden_trace, run.rtl_trace):
+                    trace.meta["images"] = run.mismatched[:run.golden_trace.n_images].tolist()
+            run.golden_trace.save(work / "golden_trace.npz")
+            run.rtl_trace.save(work / "rtl_trace.npz")
+            if not run.equivalent and run.comparison is not None:
+                (work / "mismatch.txt").write_text(f"{run.comparison.summary()}\nre-check: snncosim compare "
+                                                   f"golden_trace.npz rtl_trace.npz\n")
+    return Cosimulation(images=evaluation.rtl_images, run=run)
 
 
 def record_cosimulation(result: JobResult, cosim: Cosimulation, data: JobData, work: Path, out_dir: Path) -> None:
     """The co-simulation's fields of ``result``; the waves file is named under ``out_dir``."""
-    rtl_run, comparison = cosim.rtl_run, cosim.comparison
+    run = cosim.run
     result.rtl_images = cosim.images
-    result.equivalent = comparison.equivalent
-    result.first_difference = None if comparison.equivalent else str(comparison.first_difference)
-    result.rtl_totals = rtl_run.trace.totals()
-    result.golden_totals_rtl_images = cosim.golden_trace.totals()
+    result.equivalent = run.equivalent
+    result.first_difference = run.first_difference
+    result.rtl_totals = run.totals("rtl")
+    result.golden_totals_rtl_images = run.totals("golden")
     labels = np.asarray(data.test_labels[:cosim.images])
-    result.rtl_accuracy = float((rtl_run.trace.predictions == labels).mean())
-    result.rtl_cycles_per_second = float(rtl_run.cycles_per_second)
-    result.rtl_images_per_second = float(rtl_run.images_per_second)
-    result.waves_file = str(out_dir / Path(rtl_run.waves_file).relative_to(work.resolve())) \
-        if rtl_run.waves_file else ""
+    result.rtl_accuracy = float((run.predictions == labels).mean())
+    result.rtl_cycles_per_second = float(run.cycles_per_second)
+    result.rtl_images_per_second = float(run.images_per_second)
+    result.rtl_jobs = run.jobs
+    result.rtl_check = "full trace" if run.full_trace else "digest"
+    result.rtl_mismatched_images = int(run.mismatched.size)
+    result.peak_rss_mb = round(run.peak_rss_bytes / 2 ** 20, 1)
+    result.simulator_peak_rss_mb = round(run.peak_child_rss_bytes / 2 ** 20, 1)
+    result.waves_file = str(out_dir / Path(run.waves_file).relative_to(work.resolve())) if run.waves_file else ""
 
 
 @dataclass
@@ -495,7 +521,7 @@ def estimate_energy(options: JobOptions, network: IntegerNetwork, evaluation: Go
     from golden.energy import estimate as energy
 
     if cosim is not None:
-        counts = energy.Counts.from_trace(cosim.rtl_run.trace)
+        counts = cosim_counts(cosim.run)
         source = f"RTL hardware counters of {cosim.images} co-simulated images"
     else:
         from golden.core.cycle_model import C_IMAGE
@@ -505,6 +531,16 @@ def estimate_energy(options: JobOptions, network: IntegerNetwork, evaluation: Go
     comparisons = energy.compare_chips(counts, ann_macs_per_layer(network), energy.load_chips(),
                                        energy.WordWidths.of(network, options.lanes))
     return EnergyEstimate(source=source, lines=energy.energy_table(comparisons))
+
+
+def cosim_counts(run):
+    """``golden.energy.estimate.Counts`` of a sharded run: per layer the counters the digests proved equal on both
+    sides (``run.layer_counters``), the per-image overhead cycles from the RTL's own cycle counts."""
+    from golden.energy.estimate import Counts
+
+    rows = tuple(tuple(int(v) for v in row) for row in run.layer_counters)
+    layer_cycles = sum(row[COUNTER_NAMES.index("cycles")] for row in rows)
+    return Counts(rows, run.n_images, int(run.image_cycles.sum()) - layer_cycles, True, "rtl")
 
 
 def write_html_report(work: Path, out_dir: Path) -> str:

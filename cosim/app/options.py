@@ -49,6 +49,8 @@ class JobOptions:
     data: str | None = None  # the data set (golden.data.dataset.load_dataset); None: the embedded MNIST
     input_scale: float | None = None  # the float value of data code 1 (uint8 images; default 1/255)
     value_range: float | None = None  # the range [0, R] of float images of an .npz
+    jobs: int | None = None  # simulator processes at a time (None: the cores available, os.sched_getaffinity)
+    full_trace: bool = False  # check every beat of every image as a full trace (else: per-image digests)
 
     def validate(self) -> None:
         if self.coding not in CODINGS:
@@ -107,6 +109,9 @@ class JobOptions:
             raise SnnCosimError(f"--other-codings must be >= 0, got {self.other_codings}")
         if self.rtl_images < 0:
             raise SnnCosimError(f"--rtl-images must be >= 0, got {self.rtl_images}")
+        if self.jobs is not None and (isinstance(self.jobs, bool) or not isinstance(self.jobs, int)
+                                      or not 1 <= self.jobs <= 1024):
+            raise SnnCosimError(f"--jobs must be an integer in 1..1024, got {self.jobs!r}")
         if self.lanes < 1 or self.lanes > 64:
             raise SnnCosimError(f"--lanes must be in 1..64, got {self.lanes}")
         if not 0.0 < self.max_rate <= 1.0:

@@ -46,6 +46,11 @@ def format_run_table(result: JobResult) -> str:
             _row("accuracy on these images", "", f"{100 * result.rtl_accuracy:.1f} %"),
             _row("simulated cycles / s", "", f"{result.rtl_cycles_per_second:,.0f}"),
             _row("images / s", "", f"{result.rtl_images_per_second:.2f}"),
+            *([_row("simulator processes, check", "", f"{result.rtl_jobs}, {result.rtl_check}")]
+              if result.rtl_jobs else []),
+            *([_row("peak memory (snncosim, simulator)", "",
+                    f"{result.peak_rss_mb:,.0f} MB, {result.simulator_peak_rss_mb:,.0f} MB")]
+              if result.peak_rss_mb is not None else []),
             "",
             "  verdict: " + ("EQUIVALENT — every spike, membrane, counter and cycle count matches"
                              if result.equivalent else f"MISMATCH — first difference: {result.first_difference}"),
