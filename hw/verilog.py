@@ -20,8 +20,6 @@ import os
 import re
 from pathlib import Path
 
-from amaranth.back import verilog as amaranth_verilog
-
 from golden.core.errors import SnnCosimError
 from golden.core.files import staged_output
 from golden.core.network import IntegerNetwork
@@ -31,6 +29,7 @@ from .config import IMAGE_BITS, PREDICTION_BITS, STEP_BITS, EngineConfig
 from .config_image import config_words, write_config_hex
 from .engine import NetworkEngine
 from .ports import engine_ports, port_widths
+from .zero_init import convert_with_fast_zero_init
 
 __all__ = ["MODULE_NAME", "TOP_NAME", "engine_verilog", "fpga_top_verilog", "manifest_text", "verilog_ports",
            "write_verilog"]
@@ -42,8 +41,9 @@ TOP_NAME = "snn_top"
 @functools.lru_cache(maxsize=8)
 def engine_verilog(config: EngineConfig) -> str:
     """Verilog text of ``NetworkEngine(config)`` as module ``snn_engine`` (ports ``clk``, ``rst`` and those of
-    :func:`hw.ports.engine_ports`)."""
-    return amaranth_verilog.convert(NetworkEngine(config), name=MODULE_NAME, emit_src=False)
+    :func:`hw.ports.engine_ports`). All-zero memory initialisers are printed by Python
+    (:mod:`hw.zero_init`): the same text, in a time that barely grows with the weight memories."""
+    return convert_with_fast_zero_init(NetworkEngine(config), name=MODULE_NAME, emit_src=False)
 
 
 def verilog_ports(text: str, module: str = MODULE_NAME) -> dict[str, tuple[str, int]]:

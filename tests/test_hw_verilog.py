@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth.back import verilog as amaranth_verilog
 from amaranth.hdl import Shape
 from test_hw_engine import random_network
 
@@ -77,6 +78,24 @@ def test_engine_ports_are_the_signature_and_the_documented_table(net):
     table = docs[docs.index("\n", start) + 1:docs.index("<!-- ports: end -->")]
     assert table == ports_markdown()
     assert all(f"| `{p.name}` |" in table for p in engine_ports(fs))
+
+
+def test_fast_zero_initialisers_give_amaranths_text_byte_for_byte(net):
+    """hw.zero_init prints the all-zero memory initialisers itself (issue 14: export time); the Verilog must be the
+    plain Amaranth conversion's, for a dense build, an FS build (32-bit words print as 32'd0) and a conv build whose
+    reach-table ROMs keep their non-zero contents."""
+    from test_hw_conv import conv_pool_dense
+
+    from hw.engine import NetworkEngine
+    from hw.zero_init import convert_with_fast_zero_init
+
+    conv = EngineConfig.for_network(conv_pool_dense(np.random.default_rng(1)), lanes=LANES)
+    fs = EngineConfig((6, 5, 3), lanes=LANES, membrane_bits=32, phase_bits=2, fs_shift_bits=2)
+    for config in (EngineConfig.for_network(net, lanes=LANES), fs, conv):
+        plain = amaranth_verilog.convert(NetworkEngine(config), name="snn_engine", emit_src=False)
+        fast = convert_with_fast_zero_init(NetworkEngine(config), name="snn_engine", emit_src=False)
+        assert fast == plain
+        assert "initial begin" in fast
 
 
 def test_config_image_packs_lanes_as_documented(net):
