@@ -6,6 +6,8 @@
 * :func:`sparse_synaptic_sum` — ``Σ_i W[j,i]·x_i`` of binary rows as a sum of the weight rows of the spiking
   inputs (``embedding_bag``): the same integers as the matrix product, with ~density × the work. Exact under the
   simulator's bound: every partial sum of integer weights stays below the float format's exact range.
+* :func:`complement_synaptic_sum` — the same for the spikes of S steps at once, visiting per image and input only
+  the rarer event (spikes of mostly silent inputs, silences of mostly firing ones: :class:`ComplementPlan`).
 * :func:`limited_threads` — torch's intra-op threads for the work at hand: small tensors run on one thread (two
   threads fighting for loaded cores made the golden phase of ``snncosim run`` 20–30× slower), big ones on up to
   the caller's setting, which is restored afterwards.
@@ -20,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["count_true", "spike_rows", "sparse_synaptic_sum", "complement_synaptic_sum", "ComplementPlan", "SPARSE_DENSITY", "limited_threads",
-           "ELEMENTS_PER_THREAD"]
+__all__ = ["count_true", "spike_rows", "sparse_synaptic_sum", "complement_synaptic_sum", "ComplementPlan",
+           "SPARSE_DENSITY", "limited_threads", "ELEMENTS_PER_THREAD"]
 
 SPARSE_DENSITY = 0.3  # dense CPU layers with a lower input spike density add weight rows instead of a GEMM
 ELEMENTS_PER_THREAD = 1 << 21  # one intra-op thread per this many elements of the widest per-step tensor

@@ -67,7 +67,6 @@ class Synapses(nn.Module):
         super().__init__()
         self.kind = layer.kind
         self.n_in, self.n_out = layer.n_in, layer.n_out
-        self.compute_dtype = dtype
         if isinstance(layer, DenseLayer):
             w = torch.as_tensor(np.asarray(layer.weight), dtype=dtype)
             self.register_buffer("weight_t", w.t().contiguous(), persistent=False)  # [n_in, n_out]
@@ -86,8 +85,9 @@ class Synapses(nn.Module):
         else:
             raise SnnCosimError(f"cannot simulate layer kind {getattr(layer, 'kind', type(layer).__name__)!r}")
 
-    def of_spikes(self, spikes: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` of the binary input spikes of S steps, ``bool [S, B, n_in]`` → ``[S, B, n_out]``. A dense
+    def of_spikes(self, spikes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """:meth:`forward` of the binary input spikes of S steps, ``bool [S, B, n_in]`` → ``[S, B, n_out]``, computed
+        in ``dtype`` (the module's floating dtype). A dense
         layer on the CPU whose inputs change rarely (fewer than ``fastops.SPARSE_DENSITY`` of the entries are the
         rarer event of their input over the S steps) sums weight rows instead of multiplying
         (:func:`fastops.complement_synaptic_sum`: the same integers, exactly; measured faster)."""
@@ -97,7 +97,7 @@ class Synapses(nn.Module):
             if plan.events < fastops.SPARSE_DENSITY * spikes.numel():
                 return fastops.complement_synaptic_sum(spikes, self.weight_t, plan)
         rows = spikes.reshape(steps * batch, -1)
-        return self(rows.to(self.compute_dtype)).reshape(steps, batch, -1)
+        return self(rows.to(dtype)).reshape(steps, batch, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
@@ -273,14 +273,14 @@ class _Simulator:
             if "pool_words" in record and spiking_input and self.pool_layers[l]:
                 record["pool_words"][:, span, l] = counting.pool_word_events(self.network.layers[l], x, lanes).t()
             if spiking_input:
-                current = synapses.of_spikes(x)
+                current = synapses.of_spikes(x, self.dtype)
             else:
                 current = synapses(x.reshape(steps * batch, -1).to(self.dtype)).reshape(steps, batch, -1)
             if l in skips:  # residual junction: + the skip source's spikes of the same steps through its synapses
                 source, skip_synapses, fan = skips[l]
                 src = outs[source]
                 src_counts = fastops.count_true(src)
-                current = current + skip_synapses.of_spikes(src)
+                current = current + skip_synapses.of_spikes(src, self.dtype)
                 if "skip_s_in" in record:
                     record["skip_s_in"][:, span, l] = src_counts.t()
                 if "skip_acs" in record:
