@@ -173,11 +173,29 @@ def run_process_group(cmd: Sequence[str], *, cwd=None, env=None, stdout=None, st
     snncosim. The child also gets SIGKILL if snncosim itself dies without cleaning up (``PR_SET_PDEATHSIG``)."""
     process = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=stdout, stderr=stderr, start_new_session=True,
                                preexec_fn=_die_with_parent)
+    with _running_guard:
+        _running.add(process)
     try:
         return process.wait()
     except BaseException:
         _kill_group(process, grace_seconds)
         raise
+    finally:
+        with _running_guard:
+            _running.discard(process)
+
+
+_running: set[subprocess.Popen] = set()
+_running_guard = threading.Lock()
+
+
+def stop_all_process_groups(grace_seconds: float = 2.0) -> None:
+    """End the process group of every command :func:`run_process_group` is running, in any thread (an interrupt
+    reaches the main thread only; the simulators of other threads must not outlive it)."""
+    with _running_guard:
+        processes = list(_running)
+    for process in processes:
+        _kill_group(process, grace_seconds)
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec

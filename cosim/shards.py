@@ -309,8 +309,12 @@ def cosimulate_sharded(network: IntegerNetwork, images: Callable[[int, int], obj
 
         bar = tqdm(total=n_images, unit="img", desc=f"rtl x{jobs}", leave=False)
 
+    stopping = threading.Event()
+
     def one(k: int) -> _Chunk:
         start, stop = bounds[k]
+        if stopping.is_set():
+            raise SnnCosimError("the sharded run was stopped")
         with lock:  # the encoder may share state (torch); it is fast next to the simulation
             spikes = _as_numpy(images(start, stop))
         folder = work / f"shard-{k:05d}"
@@ -320,10 +324,17 @@ def cosimulate_sharded(network: IntegerNetwork, images: Callable[[int, int], obj
             bar.update(stop - start)
         return chunk
 
+    pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            chunks = list(pool.map(one, range(len(bounds))))
+        chunks = list(pool.map(one, range(len(bounds))))
+    except BaseException:  # an interrupt or a failed chunk: no other chunk starts, running simulators end now
+        stopping.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        _session._runner.stop_all_process_groups()
+        pool.shutdown(wait=True)
+        raise
     finally:
+        pool.shutdown(wait=True)
         if bar is not None:
             bar.close()
     cat = np.concatenate
