@@ -156,7 +156,8 @@ def harness_verilog(params: HarnessParams, *, waves: bool = False) -> str:
     style = "waves" if waves else "fast"
     signals, connections = _engine_signals(params)
     n_layers, live_bits, live = params.live_table()
-    for key, value in {"L": n_layers, "LIVE_BITS": live_bits, "LIVE": live, "P": params.lanes, "M": params.membrane_bits, "W": params.counter_bits,
+    for key, value in {"L": n_layers, "LIVE_BITS": live_bits, "LIVE": live, "P": params.lanes,
+                       "M": params.membrane_bits, "W": params.counter_bits,
                        "CFGW": params.cfg_data_bits, "CLOCK": CLOCKS[style], "CLOCK_STYLE": style,
                        "ENGINE_SIGNALS": signals, "ENGINE_CONNECTIONS": connections}.items():
         text = text.replace("{{" + key + "}}", str(value))

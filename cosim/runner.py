@@ -2,8 +2,8 @@
 
 * :func:`build` compiles a set of Verilog sources once and caches the result: the build directory is named after
   a SHA-256 of everything that determines the binary (source contents, top level, flags, Verilator and cocotb
-  versions, the Python that cocotb embeds). A second call with the same key — in this process, in another
-  pytest worker or in a later session — returns the finished build without running Verilator. Builds of the same
+  versions, the Python that cocotb embeds, its path resolved). A second call with the same key — in this process,
+  in another pytest worker or in a later session — returns the finished build without running Verilator. Builds of the same
   key are serialised with a lock file, so concurrent callers never build into the same directory at once.
 * :func:`run` runs a cocotb test module against a build in a separate simulator process and raises
   :class:`SimulationError` (one line: the failure message of the cocotb test) when the test fails or the
@@ -98,7 +98,8 @@ def _hash_inputs(sources: Sequence[Path], toplevel: str, flags: Sequence[str], i
     feed("toplevel", toplevel.encode())
     feed("flags", "\0".join(flags).encode())
     feed("verilator", f"{info.version_string} {info.path} {info.make_fixes}".encode())
-    feed("cocotb", f"{cocotb.__version__} {sys.executable} {sys.version}".encode())
+    # the interpreter as a file, not as spelled (…/python3 and …/python of one install are one key)
+    feed("cocotb", f"{cocotb.__version__} {os.path.realpath(sys.executable)} {sys.version}".encode())
     feed("cxxflags", os.environ.get("CXXFLAGS", "").encode())
     if compiler:
         feed("cxx", f"{os.environ.get('CXX', '')}|{compiler_version()}".encode())

@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cosim import harness, session, toolchain
+from cosim import harness, runner, session, toolchain
 from cosim.harness import HarnessParams, format_hex_words, parse_trace_file, unpack_hex_fields
 from golden.core.counters import COUNTER_NAMES
 from golden.core.errors import SnnCosimError, ToolchainError, WidthError
@@ -277,3 +278,24 @@ def test_check_equivalence_and_compare_files(tmp_path):
     assert "membrane of neuron 2" in (tmp_path / "diff" / "mismatch.txt").read_text()
     again = compare_files(tmp_path / "diff" / "golden_trace.npz", tmp_path / "diff" / "rtl_trace.npz")
     assert again.first_difference == comparison.first_difference
+
+
+def test_build_key_does_not_depend_on_how_the_interpreter_is_spelled(tmp_path, monkeypatch):
+    """…/python3 and a link …/python to it made two builds of one engine (24-64 s each)."""
+    source = tmp_path / "top.v"
+    source.write_text("module top; endmodule\n")
+    link = tmp_path / "python"
+    link.symlink_to(os.path.realpath(sys.executable))
+
+    def key() -> str:
+        return runner._hash_inputs([source], "top", ["--timing"], _FakeInfo())
+
+    first = key()
+    monkeypatch.setattr(sys, "executable", str(link))
+    assert key() == first
+    monkeypatch.setattr(sys, "version", sys.version + " (another build)")
+    assert key() != first
+
+
+class _FakeInfo:
+    version_string, path, make_fixes = "Verilator 5.0", "/usr/bin/verilator", ()
