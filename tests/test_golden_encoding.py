@@ -223,3 +223,44 @@ def test_rate_encoding_documented_generator_construction():
         u = torch.rand((50, 4), generator=generator, dtype=torch.float64)
         p = torch.tensor([min(1.0, 0.8 * int(c) / 255) for c in codes[b]], dtype=torch.float64)
         assert torch.equal(spikes[:, b], u < p)
+
+
+def test_default_generator_is_mt19937_on_the_low_32_bits_of_the_image_seed():
+    """The default spikes, rebuilt with numpy's MT19937 (init_genrand of the seed's low 32 bits, as torch seeds
+    its CPU generator) and torch's float64 recipe: 53 low bits of (first draw << 32 | second draw) · 2^-53.
+    Documents why no cheaper exact scheme exists: the draws are the Mersenne Twister's, in order."""
+    codes = torch.tensor([[0, 64, 255, 200, 17], [30, 90, 150, 210, 1]])
+    spikes = rate_encode(codes, 9, seed=2 ** 40 + 3, first_index=7)
+    for b in range(2):
+        state = np.random.RandomState(image_seed(2 ** 40 + 3, 7 + b) & 0xFFFFFFFF).get_state()[1]
+        bits = np.random.MT19937(0)
+        bits.state = {"bit_generator": "MT19937", "state": {"key": state, "pos": 624}}
+        raw = bits.random_raw(2 * 9 * 5).astype(np.uint64)
+        mantissa = ((raw[0::2] << np.uint64(32)) | raw[1::2]) & np.uint64(2 ** 53 - 1)
+        u = mantissa.astype(np.float64).reshape(9, 5) * 2.0 ** -53
+        np.testing.assert_array_equal(spikes[:, b].numpy(), u < codes[b].numpy() / 255)
+
+
+def test_pcg64x16_option_documented_construction_and_properties():
+    codes = torch.tensor([[0, 64, 255, 200, 17], [30, 90, 150, 210, 1], [255, 0, 128, 3, 250]])
+    spikes = rate_encode(codes, 30, max_rate=0.8, seed=5, first_index=2, generator="pcg64x16")
+    assert spikes.shape == (30, 3, 5) and spikes.dtype == torch.bool
+    for b in range(3):  # rebuilt from the docstring
+        raw = np.random.PCG64(image_seed(5, 2 + b)).random_raw(-(-30 * 5 // 4))
+        draws = raw.astype("<u8").view("<u2")[:150].reshape(30, 5)
+        thresholds = np.ceil(np.minimum(1.0, codes[b].numpy() * (0.8 / 255)) * 65536)
+        np.testing.assert_array_equal(spikes[:, b].numpy(), draws < thresholds)
+    # chunking and prefixes do not change the spikes; p = 0 never and p = 1 always spikes
+    whole = rate_encode(codes, 30, seed=5, generator="pcg64x16")
+    parts = [s for _, _, s in iter_rate_encode(codes, 30, 2, seed=5, generator="pcg64x16")]
+    assert torch.equal(torch.cat(parts, dim=1), whole)
+    assert torch.equal(rate_encode(codes, 11, seed=5, generator="pcg64x16"), whole[:11])
+    assert not whole[:, 0, 0].any() and whole[:, 0, 2].all() and whole[:, 2, 0].all()
+    assert not torch.equal(whole, rate_encode(codes, 30, seed=5))  # other spikes than the default
+    many = rate_encode(torch.full((40, 50), 77), 50, seed=1, generator="pcg64x16")
+    assert _binomial_ok(int(many.sum()), many.numel(), float(np.ceil(77 / 255 * 65536) / 65536))
+
+
+def test_unknown_generator_is_refused():
+    with pytest.raises(SnnCosimError, match="generator must be one of mt19937, pcg64x16"):
+        rate_encode(torch.zeros((1, 3), dtype=torch.int64), 4, generator="philox")
