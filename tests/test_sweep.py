@@ -184,6 +184,44 @@ def test_a_sweep_over_saved_networks_takes_their_coding_and_widths(workspace, tm
         assert row["golden_accuracy"] == pytest.approx(golden.accuracy)
 
 
+DYING_MODEL_FILE = '''
+import multiprocessing
+import os
+
+from torch import nn
+
+
+def mlp():
+    if multiprocessing.parent_process() is not None:  # on a worker process: the first one to get here dies
+        try:
+            os.close(os.open("died-once", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            pass
+        else:
+            os._exit(9)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16, bias=False), nn.ReLU(), nn.Linear(16, 10, bias=False))
+'''
+
+
+def test_a_point_whose_worker_dies_is_reported_and_the_others_run(workspace, tmp_path):
+    """A worker process that dies (here: the user's model calls os._exit on the first worker that builds it) takes
+    its point with it: Dask's KilledWorker comes back as a failed row with the point's parameters, the other point
+    runs on the other worker, exit status 3."""
+    for name in ("digits8.npz", "mlp.pt"):
+        (tmp_path / name).write_bytes((workspace / name).read_bytes())
+    (tmp_path / "dying.py").write_text(DYING_MODEL_FILE)
+    run = cli(["sweep", "--model", "dying.py:mlp", "--weights", "mlp.pt", "--data", "digits8.npz", "--grid",
+               "norm=data,model", "--no-rtl", "--test-images", "20", "--workers", "2", "--out", "sw", "-q"],
+              tmp_path, env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}, timeout=300)
+    assert run.returncode == 3, run.stderr[-3000:]
+    rows = json.loads((tmp_path / "sw" / "results.json").read_text())["results"]
+    assert sorted(row["status"] for row in rows) == ["failed", "ok"]
+    lost = next(row for row in rows if row["status"] == "failed")
+    assert lost["error"].startswith("KilledWorker") and f"snncosim-point-{lost['point']}-shard-0" in lost["error"]
+    assert lost["params"] == {"norm": ["data", "model"][lost["point"]]} and lost["worker"] == "(dask)"
+    assert "KilledWorker" in lost["traceback"]
+
+
 @pytest.fixture()
 def user_dir(workspace, tmp_path):
     for name in ("digits8.npz", "mlp.py", "mlp.pt"):

@@ -10,6 +10,8 @@ import logging
 import os
 import tempfile
 import traceback
+import uuid
+import warnings
 
 from golden.core.errors import SnnCosimError
 
@@ -49,7 +51,7 @@ def open_client(scheduler: str | None, workers: int):
     if scheduler is None:
         scratch = tempfile.mkdtemp(prefix="snncosim-dask-")
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR, local_directory=scratch)
+                               silence_logs=logging.CRITICAL, local_directory=scratch)
         client = Client(cluster)
     else:
         try:
@@ -98,9 +100,15 @@ def run_tasks(client, tasks: list, source, data, settings, *, progress: bool = T
     from distributed import as_completed
     from tqdm import tqdm
 
-    shared_source, shared_data = client.scatter([source, data], broadcast=True)
-    futures = {client.submit(run_task, task, shared_source, shared_data, settings, pure=False): task
-               for task in tasks}
+    # shared as the results of tasks (not scattered): the scheduler can make them again if the workers holding
+    # them die, so a lost worker costs its own point only
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "large object in the task graph": sent once, on purpose
+        shared_source = client.submit(_shared, source, key=f"snncosim-sweep-source-{uuid.uuid4().hex}")
+        shared_data = client.submit(_shared, data, key=f"snncosim-sweep-data-{uuid.uuid4().hex}")
+    token = uuid.uuid4().hex[:12]
+    futures = {client.submit(run_task, task, shared_source, shared_data, settings,
+                             key=f"snncosim-point-{task.index}-shard-{task.shard}-{token}"): task for task in tasks}
     rows: list[dict] = []
     bad = {"failed": 0, "mismatch": 0}
     try:
@@ -117,6 +125,10 @@ def run_tasks(client, tasks: list, source, data, settings, *, progress: bool = T
             client.cancel(list(futures))
         raise
     return sorted(rows, key=lambda r: (r["point"], r.get("shard", 0)))
+
+
+def _shared(value):
+    return value
 
 
 def _row_of(future, task, source) -> dict:
