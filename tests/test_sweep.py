@@ -295,3 +295,30 @@ def test_network_sweeps_refuse_model_options_and_missing_dask_is_named(user_dir,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "snncosim sweep runs on Dask" in err[0] and "pip install 'snncosim[sweep]'" in err[0]
     assert tree(user_dir) == before
+
+
+def test_exit_status_and_report_of_a_mismatch(tmp_path):
+    """A mismatch wins over a failure (exit 1), a failure alone is exit 3; the report names the mismatching point
+    and where golden and RTL first differ."""
+    from cosim.app.sweep_report import write_report
+    from cosim.app.sweep_results import exit_status, write_results
+
+    def row(point, status, **figures):
+        base = {"point": point, "shard": 0, "params": {"T": 4 * (point + 1)}, "T": 4 * (point + 1), "status": status,
+                "verdict": None, "energy_pj_per_image": {}}
+        return {**base, **figures}
+
+    ok = row(0, "ok", verdict="EQUIVALENT", golden_accuracy=0.5, test_images=10, cycles_per_image=100.0,
+             energy_pj_per_image={"chip": 2.0})
+    bad = row(1, "mismatch", verdict="MISMATCH", golden_accuracy=0.6, test_images=10, cycles_per_image=200.0,
+              first_difference="image 0 step 3 layer 1: membrane of neuron 5 differs", energy_pj_per_image={"chip": 3.0})
+    failed = row(2, "failed", error="WidthError: too narrow", traceback="Traceback (most recent call last): ...")
+    assert exit_status([ok]) == 0 and exit_status([ok, failed]) == 3 and exit_status([ok, bad, failed]) == 1
+    write_results(tmp_path, [ok, bad, failed], ("T",), ["chip"], {"points": 3})
+    report = write_report(tmp_path, [ok, bad, failed], ("T",), ["chip"], {"points": 3}).read_text()
+    assert "1 ok, 1 mismatch, 1 failed" in report and "membrane of neuron 5 differs" in report
+    assert report.count("data:image/png;base64,") == 1
+    with open(tmp_path / "results.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["status"] for r in table] == ["ok", "mismatch", "failed"] and table[1]["energy_pj_chip"] == "3.0"
+    assert json.loads((tmp_path / "results.json").read_text())["exit_status"] == 1

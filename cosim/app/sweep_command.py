@@ -27,14 +27,15 @@ __all__ = ["add_sweep_parser"]
 
 
 def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
-    keys = "; ".join(f"{p.name}{' (' + '/'.join(p.aliases) + ')' if p.aliases else ''}: {p.help}"
-                     for p in PARAMETERS)
+    keys = "\n".join(f"  {p.name + (' (' + ', '.join(p.aliases) + ')' if p.aliases else ''):<22} {p.help}"
+                      for p in PARAMETERS)
     parser = subparsers.add_parser(
         "sweep", help="golden + RTL over a grid of design points on Dask (a local cluster or --scheduler)",
-        description="Run the golden model and the RTL co-simulation at every point of a grid, in parallel on Dask, "
-                    "and write results.csv, results.json and report.html. Grid keys: " + keys + ".",
-        epilog="exit status: 0 all points agree, 1 an RTL mismatch, 3 a point failed (see the results), 2 a user "
-               "error. docs/sweep.md")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the golden model and the RTL co-simulation at every point of a grid, in parallel on Dask,\n"
+                    "and write results.csv, results.json and report.html (docs/sweep.md).",
+        epilog=f"grid keys:\n{keys}\n\nexit status: 0 every point agrees, 1 an RTL mismatch, 3 a point failed (its "
+               f"error and\ntraceback are in the results), 2 a user error (nothing written)")
     grid = parser.add_argument_group("the grid")
     grid.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                       help="an axis of the grid, e.g. --grid coding=rate,weighted --grid T=32,64 (repeatable; the "

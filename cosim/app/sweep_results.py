@@ -110,7 +110,8 @@ def merged_points(rows: list[dict]) -> list[dict]:
             images = sum(p["test_images"] for p in parts)
             row["test_images"] = images
             for name in ("golden_accuracy", "cycles_per_image", "acs_per_image", "spikes_per_image"):
-                row[name] = sum(p[name] * p["test_images"] for p in parts) / images
+                known = all(isinstance(p.get(name), (int, float)) for p in parts)
+                row[name] = sum(p[name] * p["test_images"] for p in parts) / images if known else None
             chips = parts[0].get("energy_pj_per_image") or {}
             row["energy_pj_per_image"] = {
                 chip: None if any((p.get("energy_pj_per_image") or {}).get(chip) is None for p in parts)
