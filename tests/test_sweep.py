@@ -311,7 +311,8 @@ def test_exit_status_and_report_of_a_mismatch(tmp_path):
     ok = row(0, "ok", verdict="EQUIVALENT", golden_accuracy=0.5, test_images=10, cycles_per_image=100.0,
              energy_pj_per_image={"chip": 2.0})
     bad = row(1, "mismatch", verdict="MISMATCH", golden_accuracy=0.6, test_images=10, cycles_per_image=200.0,
-              first_difference="image 0 step 3 layer 1: membrane of neuron 5 differs", energy_pj_per_image={"chip": 3.0})
+              first_difference="image 0 step 3 layer 1: membrane of neuron 5 differs",
+              energy_pj_per_image={"chip": 3.0})
     failed = row(2, "failed", error="WidthError: too narrow", traceback="Traceback (most recent call last): ...")
     assert exit_status([ok]) == 0 and exit_status([ok, failed]) == 3 and exit_status([ok, bad, failed]) == 1
     write_results(tmp_path, [ok, bad, failed], ("T",), ["chip"], {"points": 3})
