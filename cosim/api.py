@@ -8,6 +8,7 @@
     golden = snn.simulate(net, data, steps=64)            # golden model on the test part: .accuracy, .trace
     verdict = snn.cosimulate(net, data, steps=64, images=10)
     print(golden.accuracy, verdict.equivalent, verdict.first_difference)
+    whole = snn.cosimulate_test_set(net, data, steps=64, jobs=2)  # every test image, digest-checked (ShardedRun)
 
 Every backend takes the same time-major spikes ``bool [T, N, n]`` and returns the same ``Trace``
 (``golden.simulation.simulate.IntegerSimulator`` / ``FloatSimulator``, ``cosim.session.RtlSimulator``); these
@@ -28,7 +29,7 @@ from golden.core.network import IntegerNetwork
 from golden.core.trace import Comparison, Trace, compare
 from golden.data.dataset import Dataset, load_dataset
 
-__all__ = ["load_data", "convert", "simulate", "cosimulate", "GoldenRun", "Verdict"]
+__all__ = ["load_data", "convert", "simulate", "cosimulate", "cosimulate_test_set", "GoldenRun", "Verdict"]
 
 
 def load_data(spec: str | os.PathLike | None = "mnist", *, scale: float | None = None,
@@ -113,3 +114,27 @@ def cosimulate(network: IntegerNetwork, data: Dataset, *, steps: int | None = No
     comparison = compare(golden, rtl_trace)
     first = None if comparison.equivalent else str(comparison.first_difference)
     return Verdict(comparison.equivalent, first, golden, rtl_trace, comparison, rtl.last_run)
+
+
+def cosimulate_test_set(network: IntegerNetwork, data: Dataset, *, steps: int | None = None,
+                        images: int | None = None, jobs: int | None = None, full_trace: bool = False, lanes: int = 8,
+                        seed: int = 0, work_dir: str | os.PathLike | None = None, progress: bool = False):
+    """The first ``images`` test images (default: all) on the RTL, ``jobs`` simulator processes at a time (default:
+    the cores available), each image checked against the golden model by its digest (``full_trace``: every beat as
+    text); returns a :class:`cosim.shards.ShardedRun` (``equivalent``, ``first_difference``, ``images_per_second``,
+    ``peak_rss_bytes``…). The images are encoded chunk by chunk, never all at once."""
+    import tempfile
+
+    from golden.simulation.inputs import encode_inputs
+
+    from .shards import cosimulate_sharded
+
+    data.check_fits(network)
+    codes, _ = data.test_part(images)
+
+    def encode(start: int, stop: int):
+        return encode_inputs(network, codes[start:stop], steps, seed=seed, first_index=start)
+
+    with tempfile.TemporaryDirectory(prefix="snncosim-test-set-") as tmp:
+        return cosimulate_sharded(network, encode, len(codes), lanes=lanes, jobs=jobs, full_trace=full_trace,
+                                  work_dir=work_dir if work_dir is not None else tmp, progress=progress)
