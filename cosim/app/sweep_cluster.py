@@ -15,7 +15,7 @@ import warnings
 
 from golden.core.errors import SnnCosimError
 
-from .sweep_task import failed_row, run_task, worker_environment
+from .sweep_task import failed_row, run_task, source_digest, worker_environment
 
 __all__ = ["require_dask", "default_workers", "open_client", "check_workers", "run_tasks"]
 
@@ -73,10 +73,8 @@ def open_client(scheduler: str | None, workers: int):
 
 
 def check_workers(client, where: str) -> dict:
-    """Wait for at least one worker, then check that each imports snncosim and runs the same hardware sources as
-    this process (else their verdicts would be about another engine). Returns ``{address: environment}``."""
-    import hw
-
+    """Wait for at least one worker, then check that each imports snncosim and runs the same sources as this
+    process (else their figures and verdicts would be another version's). Returns ``{address: environment}``."""
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
     except (TimeoutError, OSError):
@@ -87,10 +85,11 @@ def check_workers(client, where: str) -> dict:
     except Exception as exc:  # noqa: BLE001 - e.g. ModuleNotFoundError on a worker without the package
         raise SnnCosimError(f"{where}: a worker cannot run snncosim ({' '.join(str(exc).split())[:200]}); install "
                             f"the package on every worker: {INSTALL_HINT}") from None
+    here = source_digest()
     for address, environment in environments.items():
-        if environment.get("hw_source") != hw.SOURCE_DIGEST:
-            raise SnnCosimError(f"{where}: worker {address} ({environment.get('host')}) runs other snncosim hardware "
-                                f"sources than this machine; install the same version on every worker")
+        if environment.get("sources") != here:
+            raise SnnCosimError(f"{where}: worker {address} ({environment.get('host')}) runs other snncosim sources "
+                                f"than this machine; install the same version on every worker")
     return environments
 
 

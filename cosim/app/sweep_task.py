@@ -29,7 +29,7 @@ from golden.core.errors import SnnCosimError, TraceMismatch
 from .sweep_grid import DEFAULT_LANES, DEFAULT_PHASES, DEFAULT_STEPS
 
 __all__ = ["ModelSource", "NetworkSource", "Settings", "Task", "run_task", "base_row", "failed_row",
-           "worker_environment"]
+           "worker_environment", "source_digest"]
 
 GOLDEN_CHUNK = 1000  # images per golden-model batch (bounded memory; the spikes do not depend on it)
 _CACHE_LIMIT = 8
@@ -338,9 +338,27 @@ def _rtl(network, codes, first_index: int, steps, lanes: int, seed: int, build_d
             "rtl_seconds": run.wall_seconds, "rtl_images_per_second": run.images_per_second}
 
 
-def worker_environment() -> dict:
-    """What a worker runs (checked by the client before it submits: every worker must run this snncosim)."""
+_SOURCE_SUFFIXES = (".py", ".sv", ".v", ".tmpl", ".json", ".yaml")
+
+
+def source_digest() -> str:
+    """A digest of the snncosim sources this process runs: the hardware generator's (``hw.SOURCE_DIGEST``) and
+    every source file of the golden model and the co-simulation (harness templates, chip models and tables
+    included). Two processes with the same digest compute the same figures and verdicts."""
+    import cosim
+    import golden
     import hw
 
-    return {"hw_source": hw.SOURCE_DIGEST, "python": ".".join(map(str, sys.version_info[:2])),
+    digest = hashlib.sha256(hw.SOURCE_DIGEST.encode())
+    for package in (golden, cosim):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*")):
+            if path.suffix in _SOURCE_SUFFIXES and "__pycache__" not in path.parts and path.is_file():
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def worker_environment() -> dict:
+    """What a worker runs (checked by the client before it submits: every worker must run this snncosim)."""
+    return {"sources": source_digest(), "python": ".".join(map(str, sys.version_info[:2])),
             "host": socket.gethostname()}
