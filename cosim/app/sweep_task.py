@@ -106,9 +106,12 @@ def base_row(task: Task, source) -> dict:
     point = task.point
     row: dict = {"point": task.index}
     if isinstance(source, NetworkSource):
+        network = source.networks[point["network"]]
         row["network"] = point["network"]
-        row["coding"] = row["K"] = row["weight_bits"] = row["membrane_bits"] = None
-        row["T"] = point.get("T")
+        row["coding"] = "fs" if network.is_fs else network.input_coding
+        row["T"] = point.get("T", network.fs_latency if network.is_fs else DEFAULT_STEPS.get(row["coding"], 64))
+        row["K"] = int(network.phases) or None
+        row["weight_bits"], row["membrane_bits"] = int(network.weight_bits), int(network.membrane_bits)
     else:
         coding = point.get("coding", "rate")
         row["network"] = source.label
@@ -129,7 +132,8 @@ def failed_row(task: Task, source, error: BaseException | str, trace_text: str, 
     """The row of a point that raised ``error`` (on its worker, or on Dask's side: then ``worker`` says so)."""
     row = base_row(task, source)
     message = error if isinstance(error, str) else _one_line(error)
-    row.update(status=status, verdict=None, error=message, traceback=trace_text, worker=worker or _worker_name())
+    row.update(status=status, verdict="MISMATCH" if status == "mismatch" else None, error=message,
+               traceback=trace_text, worker=worker or _worker_name())
     return row
 
 
@@ -173,7 +177,7 @@ def _run(task: Task, source, data, settings: Settings) -> dict:
     golden_seconds = time.perf_counter() - t0
     from golden.simulation.inputs import default_steps
 
-    row.update(network=row["network"], coding="fs" if network.is_fs else network.input_coding,
+    row.update(coding="fs" if network.is_fs else network.input_coding,
                T=int(steps if steps is not None else default_steps(network)), K=int(network.phases) or None,
                weight_bits=int(network.weight_bits), membrane_bits=int(network.membrane_bits),
                layers="-".join(str(n) for n in network.layer_sizes))
