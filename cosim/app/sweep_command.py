@@ -116,6 +116,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     data = load_dataset(args.data, scale=args.input_scale, value_range=args.value_range)
     rtl_images = 0 if args.no_rtl else args.rtl_images
     _check_images(data, args.test_images, args.shards, rtl_images)
+    if rtl_images and args.scheduler is None:
+        from cosim.toolchain import ensure_verilator
+
+        ensure_verilator(build_tools=False)  # the local workers run Verilator (a cluster's workers: at their points)
     from golden.energy.estimate import load_chips
 
     chips = load_chips(args.chip or None)
