@@ -19,6 +19,8 @@ Timed contenders, interleaved within each round (the order rotates), medians ove
 * ``golden run``: ``IntegerSimulator.run`` — every layer's spikes, the 9 counters per (image, step, layer), cycles.
 * ``golden run, no membranes``: the same with ``record_membranes=False`` (the default for a spiking output layer).
 * ``golden output spikes``: ``IntegerSimulator.output_spikes`` (output layer only).
+* ``golden run, pcg64x16 input``: ``golden run`` on the spikes of ``rate_encode(generator="pcg64x16")``, the
+  documented opt-in encoder with other spikes (so other predictions: "same predictions" says no).
 * ``SpikingJelly`` / ``snnTorch``: output spike counts of every image.
 
 "without encoding": every contender gets the same precomputed input spikes (``rate_encode``). "with encoding":
@@ -174,6 +176,7 @@ def main() -> None:
     max_rate = recorded_max_rate(network)
     intensity = codes.to(torch.float32) * (max_rate / 255.0)
     spikes = rate_encode(codes, args.steps, max_rate=max_rate, seed=args.seed)
+    pcg_spikes = rate_encode(codes, args.steps, max_rate=max_rate, seed=args.seed, generator="pcg64x16")
     simulator = IntegerSimulator(network, device="cpu")
     T, B = args.steps, args.batch
 
@@ -186,13 +189,14 @@ def main() -> None:
     def golden_output(x):
         return predict(simulator.output_spikes(x, batch_size=B).sum(axis=1))
 
-    def encode():
-        return rate_encode(codes, T, max_rate=max_rate, seed=args.seed)
+    def encode(generator="mt19937"):
+        return rate_encode(codes, T, max_rate=max_rate, seed=args.seed, generator=generator)
 
     contenders = {
         "golden run": (lambda: golden_run(spikes), lambda: golden_run(encode())),
         "golden run, no membranes": (lambda: golden_light(spikes), lambda: golden_light(encode())),
         "golden output spikes": (lambda: golden_output(spikes), lambda: golden_output(encode())),
+        "golden run, pcg64x16 input": (lambda: golden_run(pcg_spikes), lambda: golden_run(encode("pcg64x16"))),
     }
     layers = peer_layers(network) if peers else []
     if "SpikingJelly" in peers:

@@ -38,7 +38,9 @@ def forward_loop(neuron: IntegerNeuron, currents: torch.Tensor):
 @pytest.mark.parametrize("name", sorted(STEP_NEURONS))
 @pytest.mark.parametrize("membrane_bits", [6, 12, 40])  # 6: saturates often; 40: the int64 state path
 @pytest.mark.parametrize("uniform", [True, False])
-def test_step_loop_equals_forward(name, membrane_bits, uniform):
+@pytest.mark.parametrize("numpy_loop", [True, False], ids=["numpy", "torch"])  # torch: the GPU's loop, on the CPU
+def test_step_loop_equals_forward(name, membrane_bits, uniform, numpy_loop, monkeypatch):
+    monkeypatch.setattr(fastops, "NUMPY_ON_CPU", numpy_loop)
     rng = np.random.default_rng(membrane_bits + 7 * len(name) + uniform)
     params = STEP_NEURONS[name]
     hi = 2 ** (membrane_bits - 1) - 1
@@ -129,6 +131,9 @@ def test_chunks_batches_paths_and_threads_do_not_change_results(cases, monkeypat
             monkeypatch.setattr(simulate, "_CHUNK_ELEMENTS", chunk * inputs.shape[1] * simulator._widest())
             assert simulator._time_chunk(inputs.shape[1], inputs.shape[0]) == chunk
             assert compare(reference, simulator.run(inputs, lanes=3, record_membranes=True)).equivalent, (name, chunk)
+        monkeypatch.undo()
+        monkeypatch.setattr(fastops, "NUMPY_ON_CPU", False)  # the torch step loop (a GPU's) on the CPU
+        assert compare(reference, simulator.run(inputs, lanes=3, record_membranes=True)).equivalent, name
         monkeypatch.undo()
         for density in (0.0, 2.0):  # matrix products only, complement sums wherever possible
             monkeypatch.setattr(fastops, "SPARSE_DENSITY", density)

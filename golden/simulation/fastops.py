@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["count_true", "spike_rows", "sparse_synaptic_sum", "complement_synaptic_sum", "ComplementPlan",
-           "SPARSE_DENSITY", "limited_threads", "ELEMENTS_PER_THREAD"]
+           "SPARSE_DENSITY", "NUMPY_ON_CPU", "limited_threads", "ELEMENTS_PER_THREAD"]
 
+NUMPY_ON_CPU = True  # IF/LIF step loops on the CPU in numpy (faster there); False: torch, as on a GPU
 SPARSE_DENSITY = 0.3  # dense CPU layers with a lower input spike density add weight rows instead of a GEMM
 ELEMENTS_PER_THREAD = 1 << 21  # one intra-op thread per this many elements of the widest per-step tensor
 
@@ -74,7 +75,7 @@ def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor, plan: 
     steps, batch, n = spikes.shape
     on = plan.mostly_on  # [B, n]
     base = on.to(weight_t.dtype) @ weight_t  # [B, n_out]
-    flipped = np.bitwise_xor(spikes.numpy(), on.numpy())  # the events to visit
+    flipped = np.bitwise_xor(spikes.numpy(), on.numpy())  # the events to visit: spikes XOR mostly-on, per image
     flat = np.flatnonzero(flipped)
     index_dtype = np.int32 if spikes.numel() < 2 ** 31 else np.int64
     key = (flat % (batch * n)).astype(index_dtype)  # = b·n + i
