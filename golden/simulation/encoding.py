@@ -119,11 +119,13 @@ def rate_encode(codes, steps: int, *, max_rate: float = 1.0, seed: int = 0, inpu
 def _mt19937_spikes(prob: torch.Tensor, seed: int, first_index: int, out: torch.Tensor) -> None:
     generator = torch.Generator(device="cpu")
     uniform = torch.empty(out.shape[0], prob.shape[1], dtype=torch.float64)
-    # One generator per image (a seeding loop, not a compute loop): makes spikes independent of chunking.
+    draws, probabilities, spikes = uniform.numpy(), prob.numpy(), out.numpy()
+    # One generator per image (a seeding loop, not a compute loop): makes spikes independent of chunking. The
+    # comparison runs in numpy: torch's thread pool on these small per-image tensors made loaded machines crawl.
     for b in range(prob.shape[0]):
         generator.manual_seed(image_seed(seed, first_index + b))
         torch.rand(uniform.shape, generator=generator, dtype=torch.float64, out=uniform)
-        torch.lt(uniform, prob[b], out=out[:, b])
+        np.less(draws, probabilities[b], out=spikes[:, b])
 
 
 def _pcg64x16_spikes(prob: torch.Tensor, seed: int, first_index: int, out: torch.Tensor) -> None:
