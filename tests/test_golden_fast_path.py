@@ -68,15 +68,16 @@ def test_step_loop_equals_forward(name, membrane_bits, uniform, numpy_loop, monk
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_complement_sum_equals_the_matrix_product(dtype):
     rng = np.random.default_rng(3)
-    for steps, batch, n, n_out in [(1, 1, 5, 3), (7, 5, 37, 11), (20, 3, 64, 9)]:
+    for steps, batch, n, n_out in [(1, 1, 5, 3), (7, 5, 37, 11), (20, 3, 64, 9), (6, 4, 8, 2)]:
         spikes = spikes_with_density(rng, steps, batch, n)
         weight_t = torch.as_tensor(rng.integers(-127, 128, (n, n_out)), dtype=dtype)
         plan = fastops.ComplementPlan(spikes)
         on = spikes.to(torch.int64).sum(0) * 2 > steps
         assert torch.equal(plan.mostly_on, on)
         assert plan.events == int(torch.minimum(spikes.sum(0), steps - spikes.sum(0)).sum())
-        got = fastops.complement_synaptic_sum(spikes, weight_t, plan)
+        got, counts = fastops.complement_synaptic_sum(spikes, weight_t, plan)
         assert got.dtype == dtype and torch.equal(got, spikes.to(dtype) @ weight_t)
+        assert torch.equal(counts, spikes.sum(-1))
 
 
 def test_count_true_and_spike_rows():

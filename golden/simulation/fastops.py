@@ -65,30 +65,34 @@ def sparse_synaptic_sum(rows: torch.Tensor, weight_t: torch.Tensor,
     return F.embedding_bag(columns, weight_t, offsets, mode="sum")
 
 
-def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor, plan: "ComplementPlan") -> torch.Tensor:
+def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor,
+                            plan: "ComplementPlan") -> tuple[torch.Tensor, torch.Tensor]:
     """``spikes @ weight_t`` for CPU ``bool [S, B, n_in]`` spikes of S steps → ``[S, B, n_out]`` in the weights'
-    dtype, by the complement trick of :func:`complement_plan`: per image, the inputs that spike in more than half
-    of the S steps (``plan.mostly_on``) contribute ``Σ W`` once and their *silent* steps are subtracted; all
-    other inputs add their spikes. Only the rarer event of each input is visited (on rate-coded MNIST 1/5 of the
-    spikes), and the result is the same integers: every partial sum is a sum of ± weights, below the bound that
-    makes the float dtype exact."""
+    dtype, and the spikes per (step, image) ``int64 [S, B]`` (the count the layer's ``s_in`` needs), by the
+    complement trick: per image, the inputs that spike in more than half of the S steps (``plan.mostly_on``)
+    contribute ``Σ W`` once and their *silent* steps are subtracted; all other inputs add their spikes. Only the
+    rarer event of each input is visited (on rate-coded MNIST 1/5 of the spikes), and the result is the same
+    integers: every partial sum is a sum of ± weights, below the bound that makes the float dtype exact."""
     steps, batch, n = spikes.shape
-    on = plan.mostly_on  # [B, n]
-    base = on.to(weight_t.dtype) @ weight_t  # [B, n_out]
-    flipped = np.bitwise_xor(spikes.numpy(), on.numpy())  # the events to visit: spikes XOR mostly-on, per image
-    flat = np.flatnonzero(flipped)
+    on = plan.mostly_on.numpy()  # [B, n]
+    flat = np.flatnonzero(np.bitwise_xor(spikes.numpy(), on))  # the events: spikes XOR mostly-on, per image
     index_dtype = np.int32 if spikes.numel() < 2 ** 31 else np.int64
     key = (flat % (batch * n)).astype(index_dtype)  # = b·n + i
-    column = key % n
-    column += np.take(on.numpy().reshape(-1), key).astype(index_dtype) * n  # rows n.. of the table hold −W
-    per_row = np.bincount(flat // n, minlength=steps * batch)
+    silence = np.take(on.reshape(-1), key)  # the event is a silence of a mostly-on input: subtract its weights
+    lookup = key % n
+    lookup += silence.astype(index_dtype) * n  # rows n.. of the table hold −W
+    row = flat // n
+    per_row = np.bincount(row, minlength=steps * batch)
     offsets = np.zeros(steps * batch, dtype=index_dtype)
     np.cumsum(per_row[:-1], out=offsets[1:])
     table = torch.cat([weight_t, -weight_t])
-    current = F.embedding_bag(torch.from_numpy(column), table, torch.from_numpy(offsets), mode="sum")
+    current = F.embedding_bag(torch.from_numpy(lookup), table, torch.from_numpy(offsets), mode="sum")
     current = current.reshape(steps, batch, -1)
-    current += base
-    return current
+    current += torch.from_numpy(on).to(weight_t.dtype) @ weight_t  # Σ W of the mostly-on inputs, per image
+    # spikes = events of the other inputs + (mostly-on inputs − their silences)
+    silences = np.bincount(row, weights=silence, minlength=steps * batch).astype(np.int64)
+    counts = per_row - 2 * silences + np.tile(on.sum(axis=1, dtype=np.int64), steps)
+    return current, torch.from_numpy(counts.reshape(steps, batch))
 
 
 class ComplementPlan:

@@ -85,11 +85,11 @@ class Synapses(nn.Module):
         else:
             raise SnnCosimError(f"cannot simulate layer kind {getattr(layer, 'kind', type(layer).__name__)!r}")
 
-    def of_spikes(self, spikes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    def of_spikes(self, spikes: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:meth:`forward` of the binary input spikes of S steps, ``bool [S, B, n_in]`` → ``[S, B, n_out]``, computed
-        in ``dtype`` (the module's floating dtype). A dense
-        layer on the CPU whose inputs change rarely (fewer than ``fastops.SPARSE_DENSITY`` of the entries are the
-        rarer event of their input over the S steps) sums weight rows instead of multiplying
+        in ``dtype`` (the module's floating dtype), and the input spikes per (step, image) when that came for free
+        (else None). A dense layer on the CPU whose inputs change rarely (fewer than ``fastops.SPARSE_DENSITY`` of
+        the entries are the rarer event of their input over the S steps) sums weight rows instead of multiplying
         (:func:`fastops.complement_synaptic_sum`: the same integers, exactly; measured faster)."""
         steps, batch = spikes.shape[0], spikes.shape[1]
         if self.kind == "dense" and spikes.device.type == "cpu" and spikes.numel():
@@ -97,7 +97,7 @@ class Synapses(nn.Module):
             if plan.events < fastops.SPARSE_DENSITY * spikes.numel():
                 return fastops.complement_synaptic_sum(spikes, self.weight_t, plan)
         rows = spikes.reshape(steps * batch, -1)
-        return self(rows.to(dtype)).reshape(steps, batch, -1)
+        return self(rows.to(dtype)).reshape(steps, batch, -1), None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
@@ -262,7 +262,12 @@ class _Simulator:
         for l, (synapses, neuron) in enumerate(zip(self.synapses, self.neurons)):
             x = outs[l]
             spiking_input = not (l == 0 and self.direct)
-            counts = fastops.count_true(x) if spiking_input else None  # [S, B]
+            if spiking_input:
+                current, counts = synapses.of_spikes(x, self.dtype)  # counts [S, B] when they came with it
+                if counts is None and ("s_in" in record or "acs" in record):
+                    counts = fastops.count_true(x)
+            else:
+                current = synapses(x.reshape(steps * batch, -1).to(self.dtype)).reshape(steps, batch, -1)
             if "s_in" in record:
                 record["s_in"][:, span, l] = counts.t() if spiking_input else self.network.n_inputs
             if "acs" in record and spiking_input:
@@ -272,17 +277,14 @@ class _Simulator:
                     record["acs"][:, span, l] = (x.to(torch.float64) @ self.fan_out[l]).to(torch.int64).t()
             if "pool_words" in record and spiking_input and self.pool_layers[l]:
                 record["pool_words"][:, span, l] = counting.pool_word_events(self.network.layers[l], x, lanes).t()
-            if spiking_input:
-                current = synapses.of_spikes(x, self.dtype)
-            else:
-                current = synapses(x.reshape(steps * batch, -1).to(self.dtype)).reshape(steps, batch, -1)
             if l in skips:  # residual junction: + the skip source's spikes of the same steps through its synapses
                 source, skip_synapses, fan = skips[l]
                 src = outs[source]
-                src_counts = fastops.count_true(src)
-                current = current + skip_synapses.of_spikes(src, self.dtype)
+                skip_current, src_counts = skip_synapses.of_spikes(src, self.dtype)
+                current = current + skip_current
                 if "skip_s_in" in record:
-                    record["skip_s_in"][:, span, l] = src_counts.t()
+                    record["skip_s_in"][:, span, l] = (fastops.count_true(src) if src_counts is None
+                                                       else src_counts).t()
                 if "skip_acs" in record:
                     skip_acs = (src.to(torch.float64) @ fan).to(torch.int64).t()
                     record["skip_acs"][:, span, l] = skip_acs
