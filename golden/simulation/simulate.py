@@ -85,14 +85,16 @@ class Synapses(nn.Module):
         else:
             raise SnnCosimError(f"cannot simulate layer kind {getattr(layer, 'kind', type(layer).__name__)!r}")
 
-    def of_spikes(self, spikes: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def of_spikes(self, spikes: torch.Tensor, dtype: torch.dtype,
+                  integer_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:meth:`forward` of the binary input spikes of S steps, ``bool [S, B, n_in]`` → ``[S, B, n_out]``, computed
         in ``dtype`` (the module's floating dtype), and the input spikes per (step, image) when that came for free
         (else None). A dense layer on the CPU whose inputs change rarely (fewer than ``fastops.SPARSE_DENSITY`` of
         the entries are the rarer event of their input over the S steps) sums weight rows instead of multiplying
-        (:func:`fastops.complement_synaptic_sum`: the same integers, exactly; measured faster)."""
+        (:func:`fastops.complement_synaptic_sum`: the same integers, exactly; measured faster). Only for
+        ``integer_weights``: float weights would be summed in another order, so they always take the product."""
         steps, batch = spikes.shape[0], spikes.shape[1]
-        if self.kind == "dense" and spikes.device.type == "cpu" and spikes.numel():
+        if integer_weights and self.kind == "dense" and spikes.device.type == "cpu" and spikes.numel():
             plan = fastops.ComplementPlan(spikes)
             if plan.events < fastops.SPARSE_DENSITY * spikes.numel():
                 return fastops.complement_synaptic_sum(spikes, self.weight_t, plan)
@@ -163,6 +165,8 @@ _STATS = ("s_in", "acs", "spikes", "saturations", "pool_words")  # pool_words: R
 
 class _Simulator:
     """Shared time/layer loop of both simulators."""
+
+    integer_weights = True  # integer-valued weights: any summation order gives the same (exact) sums
 
     network: IntegerNetwork
     synapses: nn.ModuleList
@@ -263,7 +267,8 @@ class _Simulator:
             x = outs[l]
             spiking_input = not (l == 0 and self.direct)
             if spiking_input:
-                current, counts = synapses.of_spikes(x, self.dtype)  # counts [S, B] when they came with it
+                # counts [S, B] when they came with the sums
+                current, counts = synapses.of_spikes(x, self.dtype, self.integer_weights)
                 if counts is None and ("s_in" in record or "acs" in record):
                     counts = fastops.count_true(x)
             else:
@@ -280,7 +285,7 @@ class _Simulator:
             if l in skips:  # residual junction: + the skip source's spikes of the same steps through its synapses
                 source, skip_synapses, fan = skips[l]
                 src = outs[source]
-                skip_current, src_counts = skip_synapses.of_spikes(src, self.dtype)
+                skip_current, src_counts = skip_synapses.of_spikes(src, self.dtype, self.integer_weights)
                 current = current + skip_current
                 if "skip_s_in" in record:
                     record["skip_s_in"][:, span, l] = (fastops.count_true(src) if src_counts is None
@@ -576,6 +581,8 @@ class FloatSimulator(_Simulator):
     ``float_network``: normalised weights, thresholds 1.0); an integer network works too. A "direct" first
     layer receives the given input values as they are. Weighted-spike layers ('ws', 'acc') use the network's
     ``phases`` and ``skip_periods`` and Kim's Eq. 8–10 (the bias arrays hold Kim's β)."""
+
+    integer_weights = False  # float weights: sums keep the matrix product's order (the same results as before)
 
     def __init__(self, network: IntegerNetwork, device=None):
         weighted = _weighted_args(network)
