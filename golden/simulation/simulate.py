@@ -395,7 +395,7 @@ class _Simulator:
                 tqdm(total=n_images, unit="img", disable=not progress, leave=False, desc=desc) as bar:
             for start in range(0, n_images, batch_size):
                 stop = min(n_images, start + batch_size)
-                yield start, stop, inputs[:, start:stop].to(self.device)
+                yield start, stop, inputs[:, start:stop].to(self.device).contiguous()  # numpy views need it
                 bar.update(stop - start)
 
     def _trace(self, input_spikes, lanes: int, record_membranes: bool | None, batch_size, progress: bool, desc: str,
