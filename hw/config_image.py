@@ -22,7 +22,6 @@ import numpy as np
 from golden.core.errors import SnnCosimError
 from golden.core.files import write_text_atomic
 from golden.core.network import IntegerNetwork, layer_inhibition
-
 from golden.core.register_map import (BIAS, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, GLOBAL_FS_MODE,
                                       GLOBAL_PHASES, GLOBAL_SKIP_LAST, INHIBIT_BASE, PARAMS, PARAMS_CONTROL,
                                       PARAMS_FLOOR, SKIP_WEIGHT_BASE, THRESHOLD, WEIGHTS, fs_weight_code,
@@ -30,7 +29,7 @@ from golden.core.register_map import (BIAS, FS_RESET_BASE, FS_THRESHOLD_BASE, FS
 
 from .config import EngineConfig, fs_input_weights
 
-__all__ = ["config_words", "write_config_hex", "read_config_hex"]
+__all__ = ["config_words", "write_config_hex", "read_config_hex", "address_runs", "write_top_roms", "run_length_bits"]
 
 
 def _pack(lanes: np.ndarray, bits: int) -> list[int]:
@@ -82,7 +81,8 @@ def config_words(net: IntegerNetwork, config: EngineConfig) -> list[tuple[int, i
         if skip is not None:  # residual junction: the skip weights, laid out as a conv / dense layer's weights
             for index, value in enumerate(_pack(_skip_by_input(skip, config, l), config.weight_bits)):
                 words.append((region_address(l, WEIGHTS, SKIP_WEIGHT_BASE + index), value))
-        for field, array, bits in ((BIAS, layer.bias, config.bias_bits), (THRESHOLD, layer.threshold, config.threshold_bits)):
+        for field, array, bits in ((BIAS, layer.bias, config.bias_bits),
+                                   (THRESHOLD, layer.threshold, config.threshold_bits)):
             packed = _pack(_lane_padded(np.asarray(array, dtype=np.int64), G, P).reshape(G, P), bits)
             words += [(region_address(l, field, g), value) for g, value in enumerate(packed)]
         neuron = layer.neuron
@@ -152,3 +152,32 @@ def read_config_hex(path: str | os.PathLike) -> list[tuple[int, int]]:
         except ValueError:
             raise SnnCosimError(f"{path}:{number}: not hexadecimal: {line!r}") from None
     return words
+
+
+def address_runs(words: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``(first address, length)`` of each maximal run of consecutive addresses in ``words``, in order: the FPGA top
+    (``snn_top.v``) rebuilds the addresses from this short table and keeps only the data words in block RAM."""
+    runs: list[list[int]] = []
+    for addr, _ in words:
+        if runs and addr == runs[-1][0] + runs[-1][1]:
+            runs[-1][1] += 1
+        else:
+            runs.append([addr, 1])
+    return [(first, length) for first, length in runs]
+
+
+def write_top_roms(words: list[tuple[int, int]], folder: str | os.PathLike, data_bits: int) -> tuple[Path, Path]:
+    """The FPGA top's ROM files in ``folder``: ``config_data.hex`` (one data word per line, in write order) and
+    ``config_runs.hex`` (one run per line: ``(length − 1) << 32 | first address``), both read with ``$readmemh``."""
+    folder = Path(folder)
+    data_digits = -(-data_bits // 4)
+    run_digits = -(-(32 + run_length_bits(len(words))) // 4)
+    data = write_text_atomic(folder / "config_data.hex", "".join(f"{value:0{data_digits}X}\n" for _, value in words))
+    runs = write_text_atomic(folder / "config_runs.hex", "".join(
+        f"{(length - 1) << 32 | first:0{run_digits}X}\n" for first, length in address_runs(words)))
+    return data, runs
+
+
+def run_length_bits(n_words: int) -> int:
+    """Bits of a run's ``length − 1`` (and of the top's data-word pointer) for ``n_words`` writes."""
+    return max(1, (n_words - 1).bit_length())

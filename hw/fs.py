@@ -31,8 +31,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.core.register_map import (FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE,
-                                      REGION_SHIFT)
+from golden.core.register_map import FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, REGION_SHIFT
 
 from .config import IMAGE_BITS, LAYER_BITS, STEP_BITS
 from .ports import config_write_signature

@@ -36,7 +36,8 @@ def net():
 def out_dir(tmp_path_factory, net):
     path = tmp_path_factory.mktemp("verilog")
     written = write_verilog(net, path, lanes=LANES)
-    assert [p.name for p in written] == ["snn_engine.v", "config.hex", "snn_top.v", "README.txt"]
+    assert [p.name for p in written] == ["snn_engine.v", "config.hex", "snn_top.v", "README.txt", "config_data.hex",
+                                         "config_runs.hex"]
     return path
 
 
@@ -98,6 +99,20 @@ def test_fast_zero_initialisers_give_amaranths_text_byte_for_byte(net):
         assert "initial begin" in fast
 
 
+def test_top_roms_hold_the_data_words_and_the_address_runs(out_dir, net):
+    """snn_top keeps only the data words in block RAM; the addresses come back from runs of consecutive addresses."""
+    from hw.config_image import address_runs
+
+    assert address_runs([(5, 0), (6, 1), (7, 2), (9, 3), (0x100, 4), (0x101, 5)]) == [(5, 3), (9, 1), (0x100, 2)]
+    words = config_words(net, EngineConfig.for_network(net, lanes=LANES))
+    data = [int(line, 16) for line in (out_dir / "config_data.hex").read_text().split()]
+    runs = [int(line, 16) for line in (out_dir / "config_runs.hex").read_text().split()]
+    assert data == [d for _, d in words]
+    rebuilt = [(run & 0xFFFFFFFF) + k for run in runs for k in range((run >> 32) + 1)]
+    assert rebuilt == [a for a, _ in words]
+    assert len(runs) < len(words) // 4  # the weights, biases, thresholds of a layer are one run each
+
+
 def test_config_image_packs_lanes_as_documented(net):
     config = EngineConfig.for_network(net, lanes=LANES)
     words = dict(config_words(net, config))
@@ -116,7 +131,8 @@ def test_config_image_packs_lanes_as_documented(net):
 
 
 def test_write_verilog_writes_every_file(out_dir, net):
-    assert sorted(p.name for p in out_dir.iterdir()) == [".snncosim-output.json", "README.txt", "config.hex", "snn_engine.v",
+    assert sorted(p.name for p in out_dir.iterdir()) == [".snncosim-output.json", "README.txt", "config.hex",
+                                                          "config_data.hex", "config_runs.hex", "snn_engine.v",
                                                           "snn_top.v"]
     config = EngineConfig.for_network(net, lanes=LANES)
     assert read_config_hex(out_dir / "config.hex") == config_words(net, config)
@@ -170,7 +186,7 @@ module tb;
   wire [15:0] prediction{fs_pred};
   wire [31:0] image_cycles;
   integer k = 0;
-  snn_top #(.CONFIG_FILE("config.hex")) dut(.clk(clk), .rst(rst), .ready(ready), .start(start),
+  snn_top dut(.clk(clk), .rst(rst), .ready(ready), .start(start),
     .n_steps(n_steps),{fs_ports}
     .spike_in_valid(spike_in_valid), .spike_in_ready(spike_in_ready),
     .spike_in_data(spike_in_data), .busy(busy), .done(done), .prediction(prediction),
@@ -198,14 +214,14 @@ endmodule
 
 def run_fpga_top(export_dir: Path, work: Path, words: list[int], lanes: int, *, steps: int = 0,
                  images: int | None = None) -> list[str]:
-    """Build ``snn_top`` (``snn_top.v``, ``snn_engine.v``, ``config.hex`` from ``export_dir``) with
+    """Build ``snn_top`` (``snn_top.v``, ``snn_engine.v`` and its ROMs from ``export_dir``) with
     :func:`fpga_top_bench` in Verilator (``--binary --timing``) under ``work``, feed it ``words`` and return the
     lines it prints. Skips the test when Verilator or a C++ toolchain is missing."""
     tool = _verilator()
     if tool is None or shutil.which("g++") is None or shutil.which("make") is None:
         pytest.skip("verilator and a C++ toolchain are needed")
     exe, env = tool
-    for name in ("snn_top.v", "snn_engine.v", "config.hex"):
+    for name in ("snn_top.v", "snn_engine.v", "config_data.hex", "config_runs.hex"):
         shutil.copy(Path(export_dir) / name, work / name)
     (work / "spikes.hex").write_text("".join(f"{w:X}\n" for w in words))
     (work / "tb.sv").write_text(fpga_top_bench(len(words), lanes, steps=steps, images=images))

@@ -10,10 +10,12 @@ values as fractions next to their floats). Layout read (every file but ``summary
     rtl_trace.npz             RTL Trace of the same images
     curves.json               {coding: {steps, accuracy, spikes_per_image, acs_per_image}, "ann_accuracy": x}
     traces/<coding>_golden.npz  golden Trace of another input coding
+    fpga.json                 the figures of ``snncosim fpga RUN_DIR`` (resources, clock, time per image)
 
 Sections: verdict (with the first divergence), the run's figures, accuracy and ACs vs time step per coding, a
 spike raster golden vs RTL of one image (the image of the first divergence, if any, divergences marked), spikes
-and ACs per layer, energy per chip model (SNN vs ANN, bar chart + tables) and the chip models' sources.
+and ACs per layer, energy per chip model (SNN vs ANN, bar chart + tables), the FPGA figures (when
+``snncosim fpga`` ran on the directory) and the chip models' sources.
 """
 
 from __future__ import annotations
@@ -617,6 +619,27 @@ def _chip_table(chips: list[E.ChipModel]) -> str:
     return "\n".join(parts)
 
 
+def _fpga_section(run_dir: Path) -> list[str]:
+    """The FPGA figures of ``snncosim fpga RUN_DIR`` (fpga.json), when it ran."""
+    path = Path(run_dir) / "fpga.json"
+    if not path.is_file():
+        return []
+    from .fpga_command import figure_rows
+
+    try:
+        figures = json.loads(path.read_text())
+        rows = [list(row) for row in figure_rows(figures)]
+    except (ValueError, KeyError, TypeError) as exc:
+        return ["<h2>FPGA</h2>", f'<p class="muted">fpga.json could not be read: {_e(exc)}</p>']
+    where = f"{figures['device']} {figures['package']}".strip()
+    flow = ("synthesised with Yosys, placed and routed with nextpnr" if figures.get("placed_and_routed")
+            else "synthesis only (Yosys cell counts before packing; no open place-and-route flow)")
+    return ["<h2>FPGA</h2>",
+            f"<p class='muted'>{_e(where)} ({_e(figures['target'])}), P = {_e(figures['lanes'])} lanes; {flow}. "
+            f"Logs and reports: <code>{_e(figures.get('folder', ''))}</code>.</p>",
+            _table(["figure", "value", "device share / note"], rows)]
+
+
 def _img(uri: str | None, alt: str, missing: str) -> str:
     if uri is None:
         return f'<p class="muted">{_e(missing)}</p>'
@@ -671,6 +694,7 @@ def write_report(run_dir: str | Path, chips: list | None = None, output: str | P
             "(packed into memory words) on the same chip. A chip with no figure for a needed term shows n/a "
             "(never zero); excluded terms make the figure a lower bound. Exact values: energy.json.</p>",
             _energy_tables(figures),
+            *_fpga_section(run.path),
             "<h2>Chip models and their sources</h2>",
             "<p class='muted'>“unverified” = read in a secondary source (see “where we read it”), not yet "
             "checked against the primary paper.</p>",
