@@ -39,18 +39,30 @@ class RunningArgmax(wiring.Component):
         m = Module()
         best_rank = Signal(self.rank_shape)
         best_index = Signal.like(self.index)
-        cand_rank, cand_index = best_rank, best_index
-        for p in range(self.lanes):
-            # each stage is a named signal: reusing the previous stage's expression twice would double the
-            # expression tree per lane (2^P terms: minutes of elaboration and 30 MB of Verilog at P = 16)
-            better = self.valid[p] & (self.ranks[p] > cand_rank)
-            next_rank = Signal.like(best_rank, name=f"rank_{p}")
-            next_index = Signal.like(best_index, name=f"index_{p}")
-            m.d.comb += [next_rank.eq(Mux(better, self.ranks[p], cand_rank)),
-                         next_index.eq(Mux(better, self.base + p, cand_index))]
-            cand_rank, cand_index = next_rank, next_index
+        # the group's own leader by a tree of pairwise matches (log2 P comparators deep, not P: the chain of P
+        # comparators was the engine's critical path on FPGAs); a match keeps the lower lane on a tie, so the tree
+        # finds the first valid lane of the group's maximal rank, as a scan in ascending lane order does
+        leaders = [(self.valid[p], self.ranks[p], self.base + p) for p in range(self.lanes)]
+        level = 0
+        while len(leaders) > 1:
+            merged = []
+            for i in range(0, len(leaders) - 1, 2):
+                (valid_a, rank_a, index_a), (valid_b, rank_b, index_b) = leaders[i], leaders[i + 1]
+                take_b = valid_b & (~valid_a | (rank_b > rank_a))
+                # named signals: reusing an expression twice would double the expression tree per level
+                valid = Signal(name=f"valid_{level}_{i // 2}")
+                rank = Signal.like(best_rank, name=f"rank_{level}_{i // 2}")
+                index = Signal.like(best_index, name=f"index_{level}_{i // 2}")
+                m.d.comb += [valid.eq(valid_a | valid_b), rank.eq(Mux(take_b, rank_b, rank_a)),
+                             index.eq(Mux(take_b, index_b, index_a))]
+                merged.append((valid, rank, index))
+            if len(leaders) % 2:
+                merged.append(leaders[-1])
+            leaders, level = merged, level + 1
+        valid, rank, index = leaders[0]
+        better = valid & (rank > best_rank)  # earlier groups hold lower indices: the group must beat them strictly
         with m.If(self.update):
-            m.d.sync += [best_rank.eq(cand_rank), best_index.eq(cand_index)]
+            m.d.sync += [best_rank.eq(Mux(better, rank, best_rank)), best_index.eq(Mux(better, index, best_index))]
         with m.Elif(self.clear):
             m.d.sync += [best_rank.eq(self.floor), best_index.eq(0)]
         m.d.comb += self.index.eq(best_index)

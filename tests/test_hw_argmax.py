@@ -9,12 +9,13 @@ from amaranth.sim import Simulator
 
 from hw.argmax import RunningArgmax
 
-P, INDEX_BITS = 4, 16
+INDEX_BITS = 16
 
 
+@pytest.mark.parametrize("P", [3, 4, 8])  # the group's leader is found by a tree of matches: odd and deep trees
 @pytest.mark.parametrize("shape", [unsigned(5), signed(7)])
-def test_running_argmax_matches_numpy(shape):
-    rng = np.random.default_rng(shape.width)
+def test_running_argmax_matches_numpy(shape, P):
+    rng = np.random.default_rng(shape.width + 10 * P)
     lo, hi = (-(1 << (shape.width - 1)), 1 << (shape.width - 1)) if shape.signed else (0, 1 << shape.width)
     floor = lo
     dut = RunningArgmax(P, shape, INDEX_BITS, floor)
