@@ -2,12 +2,11 @@
 
 * :func:`count_true` — spikes per row (``bool [..., n] → int64 [...]``). On the CPU numpy sums the bytes 10–40×
   faster than ``torch.sum``/``count_nonzero`` of a bool tensor; elsewhere torch.
-* :func:`spike_rows` — the spiking inputs of every row as ``(columns, offsets)`` for :func:`sparse_synaptic_sum`.
-* :func:`sparse_synaptic_sum` — ``Σ_i W[j,i]·x_i`` of binary rows as a sum of the weight rows of the spiking
-  inputs (``embedding_bag``): the same integers as the matrix product, with ~density × the work. Exact under the
-  simulator's bound: every partial sum of integer weights stays below the float format's exact range.
-* :func:`complement_synaptic_sum` — the same for the spikes of S steps at once, visiting per image and input only
-  the rarer event (spikes of mostly silent inputs, silences of mostly firing ones: :class:`ComplementPlan`).
+* :func:`complement_synaptic_sum` — ``Σ_i W[j,i]·x_i`` of the binary spikes of S steps at once as sums of weight
+  rows (``embedding_bag``), visiting per image and input only the rarer event (spikes of mostly silent inputs,
+  silences of mostly firing ones: :class:`ComplementPlan`). The same integers as the matrix product with a fraction
+  of the work; exact under the simulator's bound: every partial sum of ± integer weights stays below the float
+  format's exact range.
 * :func:`limited_threads` — torch's intra-op threads for the work at hand: small tensors run on one thread (two
   threads fighting for loaded cores made the golden phase of ``snncosim run`` 20–30× slower), big ones on up to
   the caller's setting, which is restored afterwards.
@@ -22,11 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["count_true", "spike_rows", "sparse_synaptic_sum", "complement_synaptic_sum", "ComplementPlan",
+__all__ = ["count_true", "complement_synaptic_sum", "ComplementPlan",
            "SPARSE_DENSITY", "NUMPY_ON_CPU", "limited_threads", "ELEMENTS_PER_THREAD"]
 
 NUMPY_ON_CPU = True  # IF/LIF step loops on the CPU in numpy (faster there); False: torch, as on a GPU
-SPARSE_DENSITY = 0.3  # dense CPU layers with a lower input spike density add weight rows instead of a GEMM
+SPARSE_DENSITY = 0.3  # dense CPU layers whose rarer events (ComplementPlan) are fewer sum weight rows, not a GEMM
 ELEMENTS_PER_THREAD = 1 << 21  # one intra-op thread per this many elements of the widest per-step tensor
 
 
@@ -36,33 +35,6 @@ def count_true(flags: torch.Tensor) -> torch.Tensor:
         array = flags.numpy()
         return torch.from_numpy(array.view(np.uint8).sum(axis=-1, dtype=np.int64))
     return flags.sum(dim=-1, dtype=torch.int64)
-
-
-def spike_rows(rows: torch.Tensor, spikes_per_row: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``bool [R, n]`` → ``(columns, offsets)``: the column of every True entry in row-major order and where each
-    row's entries start, on the rows' device, the form ``embedding_bag`` takes (int32 when the entries fit: the
-    lookups run ~2× faster than with int64 on the CPU). ``spikes_per_row`` (int64 [R]) saves counting again."""
-    n = rows.shape[1]
-    index = torch.int32 if rows.numel() < 2 ** 31 else torch.int64
-    if spikes_per_row is None:
-        spikes_per_row = count_true(rows)
-    offsets = torch.zeros(rows.shape[0], dtype=index, device=rows.device)
-    torch.cumsum(spikes_per_row[:-1], 0, out=offsets[1:])
-    if rows.device.type == "cpu":
-        flat = np.flatnonzero(np.ascontiguousarray(rows.numpy())).astype(np.int32 if index == torch.int32 else np.int64)
-        np.remainder(flat, n, out=flat)
-        return torch.from_numpy(flat), offsets
-    flat = rows.reshape(-1).nonzero().squeeze(1).to(index)
-    return flat % n, offsets
-
-
-def sparse_synaptic_sum(rows: torch.Tensor, weight_t: torch.Tensor,
-                        spikes_per_row: torch.Tensor | None = None) -> torch.Tensor:
-    """``rows @ weight_t`` for ``bool [R, n_in]`` rows and ``weight_t [n_in, n_out]`` (integer values in a float
-    dtype), computed as the sum of the weight rows of each row's spiking inputs; ``[R, n_out]`` in the weights'
-    dtype. Rows without spikes give 0."""
-    columns, offsets = spike_rows(rows, spikes_per_row)
-    return F.embedding_bag(columns, weight_t, offsets, mode="sum")
 
 
 def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor,
