@@ -125,6 +125,7 @@ def test_chunks_batches_paths_and_threads_do_not_change_results(cases, monkeypat
                 (name, label)
         for chunk in (1, 3):  # time chunks of 1 and 3 steps (one per call, and one that does not divide T)
             monkeypatch.setattr(simulate, "_CHUNK_ELEMENTS", chunk * inputs.shape[1] * simulator._widest())
+            monkeypatch.setattr(simulate, "_IM2COL_ELEMENTS", 2 ** 40)
             assert simulator._time_chunk(inputs.shape[1], inputs.shape[0]) == chunk
             assert compare(reference, simulator.run(inputs, lanes=3, record_membranes=True)).equivalent, (name, chunk)
         monkeypatch.undo()

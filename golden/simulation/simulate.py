@@ -160,6 +160,7 @@ def _check_batch_size(batch_size, n_images: int) -> int:
 
 # ----------------------------------------------------------------------------------------------- common engine
 _CHUNK_ELEMENTS = 1 << 24  # bound on the widest tensor of a time chunk (elements; see _Simulator._time_chunk)
+_IM2COL_ELEMENTS = 1 << 21  # bound on the im2col columns of a time chunk
 _STATS = ("s_in", "acs", "spikes", "saturations", "pool_words")  # pool_words: R_w of pool layers (needs lanes)
 
 
@@ -237,8 +238,14 @@ class _Simulator:
 
     def _time_chunk(self, batch: int, steps: int) -> int:
         """Steps simulated at once, layer by layer: as many as keep the widest per-layer tensor (synaptic input,
-        im2col columns) of the chunk below ``_CHUNK_ELEMENTS``."""
-        return max(1, min(steps, _CHUNK_ELEMENTS // max(1, batch * self._widest())))
+        im2col columns) of the chunk below ``_CHUNK_ELEMENTS``, and the im2col columns of conv and pool layers below
+        ``_IM2COL_ELEMENTS`` (big im2col copies were slower per element than one step at a time: measured)."""
+        chunk = _CHUNK_ELEMENTS // max(1, batch * self._widest())
+        spatial = [s for s in self.synapses if s.kind != "dense"]
+        spatial += [s for _, s, _ in self.skip_synapses.values() if s.kind != "dense"]
+        if spatial:
+            chunk = min(chunk, _IM2COL_ELEMENTS // max(1, batch * max(self._width(s) for s in spatial)))
+        return max(1, min(steps, chunk))
 
     def _widest(self) -> int:
         """Elements per image of the widest per-step tensor (inputs, synaptic sums, im2col columns)."""
