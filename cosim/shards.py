@@ -259,6 +259,18 @@ def _with_image(comparison: Comparison, images: np.ndarray, n_images: int) -> Co
     return replace(comparison, n_images=n_images)
 
 
+def _one_at_a_time(golden: Callable[[np.ndarray], Trace]) -> Callable[[np.ndarray], Trace]:
+    """``golden`` behind a lock: the chunks' threads call it, and a golden simulator is not thread-safe (one
+    ``IntegerSimulator`` run from two threads at once gave wrong membranes; the digests caught it). The golden
+    model keeps its own threads; the simulators run in their own processes meanwhile."""
+    lock = threading.Lock()
+
+    def call(spikes: np.ndarray) -> Trace:
+        with lock:
+            return golden(spikes)
+    return call
+
+
 def concat_traces(traces: list[Trace]) -> Trace:
     """One trace of the images of ``traces`` in order (their meta: the first's, the input digest recomputed)."""
     first = traces[0]
@@ -281,9 +293,9 @@ def cosimulate_sharded(network: IntegerNetwork, images: Callable[[int, int], obj
                        waves: bool = False) -> ShardedRun:
     """Co-simulate images ``0 .. n_images − 1`` (``images(start, stop)`` → time-major ``bool [T, n, n_in]``) on
     ``jobs`` simulator processes (default: :func:`default_jobs`) and check them against ``golden(spikes)``
-    (default: :func:`cosim.session.golden_reference`, membranes recorded). See the module docstring for the two
-    modes. FS networks always run in full-trace mode (their beats are streams, not images), so does ``waves`` (a
-    waveform per chunk; the first is :attr:`ShardedRun.waves_file`). Raises
+    (default: :func:`cosim.session.golden_reference`, membranes recorded; called from one thread at a time).
+    See the module docstring for the two modes. FS networks always run in full-trace mode (their beats are streams,
+    not images), so does ``waves`` (a waveform per chunk; the first is :attr:`ShardedRun.waves_file`). Raises
     :class:`cosim.runner.SimulationError` when a simulator fails (its chunk's folder is kept)."""
     from hw.config import EngineConfig
 
@@ -296,6 +308,7 @@ def cosimulate_sharded(network: IntegerNetwork, images: Callable[[int, int], obj
     if golden is None:
         def golden(spikes):
             return _session.golden_reference(network, spikes, lanes=int(config.lanes))
+    golden = _one_at_a_time(golden)
     full_trace = bool(full_trace or network.is_fs or waves)
     bounds = chunk_bounds(n_images, jobs, chunk_images)
     work = Path(work_dir).resolve()

@@ -3,6 +3,8 @@ flipped membrane bit of one step of one image caught by its digest and named exa
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -26,9 +28,21 @@ def case(engines):
 
 def test_digest_mode_matches_full_trace_mode(case, tmp_path):
     net, engine, spikes = case
+    inside, most = [0], [0]
+
+    def golden(part):  # one IntegerSimulator run from two threads at once gave wrong membranes: never concurrent
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        try:
+            return golden_reference(net, part, lanes=LANES)
+        finally:
+            inside[0] -= 1
+
     runs = {full: cosimulate_sharded(net, lambda a, b: spikes[:, a:b], N_IMAGES, engine=engine, jobs=2,
-                                     chunk_images=7, work_dir=tmp_path / str(full), full_trace=full)
+                                     chunk_images=7, work_dir=tmp_path / str(full), full_trace=full, golden=golden)
             for full in (False, True)}
+    assert most[0] == 1
     digest, full = runs[False], runs[True]
     assert digest.equivalent and full.equivalent, (digest.first_difference, full.first_difference)
     assert digest.chunks == 4 and digest.jobs == 2
