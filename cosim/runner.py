@@ -3,8 +3,9 @@
 * :func:`build` compiles a set of Verilog sources once and caches the result: the build directory is named after
   a SHA-256 of everything that determines the binary (source contents, top level, flags, Verilator and cocotb
   versions, the Python that cocotb embeds, its path resolved). A second call with the same key — in this process,
-  in another pytest worker or in a later session — returns the finished build without running Verilator. Builds of the same
-  key are serialised with a lock file, so concurrent callers never build into the same directory at once.
+  in another pytest worker or in a later session — returns the finished build without running Verilator. Builds
+  of the same key are serialised with a lock file, so concurrent callers never build into the same directory at
+  once.
 * :func:`run` runs a cocotb test module against a build in a separate simulator process and raises
   :class:`SimulationError` (one line: the failure message of the cocotb test) when the test fails or the
   simulator dies. It never calls ``sys.exit``, also under pytest (where cocotb's runner would).
