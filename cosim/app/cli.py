@@ -23,7 +23,7 @@ from golden.training.lee_config import LeeConfig
 
 from .fpga_command import add_fpga_parser
 from .nir_commands import add_export_nir_parser, add_nir_convert_options, convert_nir
-from .options import JobOptions
+from .options import FULL_TRACE_AUTO_IMAGES, JobOptions
 from .sweep_command import add_sweep_parser
 
 # torch, Amaranth and the conversion/simulation code are imported inside the commands that need them, so that the
@@ -74,9 +74,14 @@ def _add_cosim_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
                         help="simulator processes at a time, each on its own share of the RTL images (default: the "
                              "cores available)")
-    parser.add_argument("--full-trace", action="store_true",
-                        help="write and compare every spike, membrane and counter of every RTL image (default: "
-                             "per-image digests, full traces only for images whose digests differ)")
+    check = parser.add_mutually_exclusive_group()
+    check.add_argument("--full-trace", dest="full_trace", action="store_const", const=True, default=None,
+                       help="write and compare every spike, membrane and counter of every RTL image as a trace "
+                            f"(default up to {FULL_TRACE_AUTO_IMAGES} RTL images: the run directory keeps both traces)")
+    check.add_argument("--digest", dest="full_trace", action="store_const", const=False,
+                       help="check each RTL image by a digest of every spike, membrane, counter and cycle count; "
+                            "only images whose digests differ are re-run as full traces (default above "
+                            f"{FULL_TRACE_AUTO_IMAGES} RTL images)")
 
 
 def _fraction(text: str) -> float:

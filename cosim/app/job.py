@@ -457,7 +457,7 @@ def cosimulate_images(options: JobOptions, network: IntegerNetwork, engine, eval
                       work: Path, phases: _Phases) -> Cosimulation:
     """The RTL run of the first ``evaluation.rtl_images`` images against the golden model (the phase ``rtl``;
     the golden side runs chunk by chunk beside the simulators). Written: ``digests.npz`` (per image: both digests,
-    predictions, cycles, totals); with ``--full-trace`` (or ``--waves``) ``golden_trace.npz`` / ``rtl_trace.npz``
+    predictions, cycles, totals); with full traces (``--full-trace``, ``--waves``, or up to 100 images) ``golden_trace.npz`` / ``rtl_trace.npz``
     of every image; in digest mode on a mismatch the same files for the re-run images (their indices in the run
     are ``meta["images"]``) and ``mismatch.txt``."""
     from cosim.shards import cosimulate_sharded
@@ -469,7 +469,7 @@ def cosimulate_images(options: JobOptions, network: IntegerNetwork, engine, eval
         trace.meta["network_sha256"] = network.digest()
         return trace
 
-    full = options.full_trace or options.waves
+    full = options.check_mode_full_trace()
     with phases("rtl"):
         run = cosimulate_sharded(network, evaluation.cosim_images, evaluation.rtl_images, engine=engine,
                                  jobs=1 if options.waves else options.jobs, work_dir=work / "rtl", full_trace=full,

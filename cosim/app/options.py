@@ -19,6 +19,9 @@ DEFAULT_STEPS = {"rate": 64, "weighted": 32, "fs": None}  # fs: one image takes 
 DEFAULT_PHASES = {"rate": 0, "weighted": 4, "fs": 8}
 
 
+FULL_TRACE_AUTO_IMAGES = 100  # default check: full traces up to this many RTL images, per-image digests beyond
+
+
 @dataclass
 class JobOptions:
     coding: str = "rate"
@@ -50,7 +53,15 @@ class JobOptions:
     input_scale: float | None = None  # the float value of data code 1 (uint8 images; default 1/255)
     value_range: float | None = None  # the range [0, R] of float images of an .npz
     jobs: int | None = None  # simulator processes at a time (None: the cores available, os.sched_getaffinity)
-    full_trace: bool = False  # check every beat of every image as a full trace (else: per-image digests)
+    full_trace: bool | None = None  # True: every image as a full trace; False: per-image digests (full traces only
+    # for images whose digests differ); None: full traces up to FULL_TRACE_AUTO_IMAGES RTL images (the run directory
+    # then keeps both traces for `snncosim compare` and the report's rasters), digests beyond
+
+    def check_mode_full_trace(self) -> bool:
+        """Whether the RTL images are checked as full traces (see ``full_trace``; ``--waves`` implies it)."""
+        if self.waves:
+            return True
+        return self.rtl_images <= FULL_TRACE_AUTO_IMAGES if self.full_trace is None else bool(self.full_trace)
 
     def validate(self) -> None:
         if self.coding not in CODINGS:

@@ -34,11 +34,11 @@ def test_snncosim_run_end_to_end(tmp_path, capsys):
 
 
 def test_snncosim_run_digest_mode_two_jobs(tmp_path, capsys):
-    """The default check: images over two simulator processes, per-image digests; the same figures as a
+    """The digest check (the default above 100 RTL images): images over two simulator processes; the same figures as a
     full-trace run of the same images, and no full traces written when every digest matches."""
     out = tmp_path / "run"
     status = main(["run", "-q", "--test-images", "100", "--rtl-images", "7", "-T", "16", "--other-codings", "0",
-                   "--no-report", "--jobs", "2", "--out", str(out), "--json", str(tmp_path / "figures.json")])
+                   "--no-report", "--jobs", "2", "--digest", "--out", str(out), "--json", str(tmp_path / "figures.json")])
     printed = capsys.readouterr().out
     assert status == 0, printed
     assert "verdict: EQUIVALENT" in printed and "2, digest" in printed and "peak memory" in printed
