@@ -25,6 +25,7 @@ from .fpga_command import add_fpga_parser
 from .nir_commands import add_export_nir_parser, add_nir_convert_options, convert_nir
 from .options import FULL_TRACE_AUTO_IMAGES, JobOptions
 from .sweep_command import add_sweep_parser
+from .user_model import load_user_model
 
 # torch, Amaranth and the conversion/simulation code are imported inside the commands that need them, so that the
 # CLI starts (and refuses a bad option) in about a second
@@ -142,53 +143,6 @@ def _run_and_report(options: JobOptions, args: argparse.Namespace) -> int:
     return 1 if result.equivalent is False else 0
 
 
-def _load_user_model(spec: str, weights: Path | None):
-    """``FILE.py:FUNCTION`` → the ``torch.nn.Module`` that FUNCTION() returns, with ``weights`` (a state_dict saved
-    by ``torch.save(model.state_dict(), PATH)``, read with ``weights_only=True``: no pickled code) loaded."""
-    import importlib.util
-
-    import torch
-
-    file_name, _, function = spec.partition(":")
-    path = Path(file_name)
-    if not function or path.suffix != ".py":
-        raise SnnCosimError(f"--model {spec!r}: expected FILE.py:FUNCTION, e.g. mymodel.py:build")
-    if not path.is_file():
-        raise SnnCosimError(f"--model: {path}: no such file")
-    module_spec = importlib.util.spec_from_file_location(f"snncosim_user_model_{path.stem}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        raise SnnCosimError(f"--model {path}: syntax error at line {exc.lineno}: {exc.msg}") from None
-    except Exception as exc:  # noqa: BLE001 - the user's code: its error is reported, not a traceback of ours
-        raise SnnCosimError(f"--model {path}: importing it raised {_one_line(exc)}") from None
-    factory = getattr(module, function, None)
-    if not callable(factory):
-        raise SnnCosimError(f"--model: {path} defines no function {function!r}")
-    try:
-        model = factory()
-    except Exception as exc:  # noqa: BLE001
-        raise SnnCosimError(f"--model {spec}: {function}() raised {_one_line(exc)}") from None
-    if not isinstance(model, torch.nn.Module):
-        raise SnnCosimError(f"--model: {function}() returned {type(model).__name__}, not a torch.nn.Module")
-    if weights is not None:
-        if not weights.is_file():
-            raise SnnCosimError(f"--weights: {weights}: no such file")
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            model.load_state_dict(state)
-        except Exception as exc:  # wrong keys/shapes, not a state_dict, damaged file
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-            raise SnnCosimError(f"--weights {weights}: cannot be loaded into {function}(): {first_line}") from None
-    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            source = f"--weights {weights}" if weights is not None else f"--model {spec}"
-            raise SnnCosimError(f"{source}: {name} holds NaN or infinite values; an integer network cannot be made "
-                                f"from them")
-    return model.eval()
-
-
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__
@@ -239,7 +193,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from golden.training import ann_trainer as golden_train
 
     if args.model is not None:
-        model = _load_user_model(args.model, args.weights)
+        model = load_user_model(args.model, args.weights)
     else:
         model = golden_train.default_mlp(args.cache_dir, progress=not args.quiet)
     recipe = Recipe(coding=args.coding, norm=args.norm,

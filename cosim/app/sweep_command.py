@@ -186,9 +186,9 @@ def _model(args: argparse.Namespace, data):
 
         return ModelSource("default MNIST MLP", model=ann_trainer.default_mlp(args.cache_dir,
                                                                              progress=not args.quiet))
-    from .cli import _load_user_model
+    from .user_model import load_user_model
 
-    _load_user_model(args.model, args.weights)
+    load_user_model(args.model, args.weights)
     file_name, _, function = args.model.partition(":")
     path = Path(file_name).resolve()
     return ModelSource(args.model, path=str(path), module_text=path.read_text(), function=function,

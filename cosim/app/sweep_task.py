@@ -261,7 +261,7 @@ def _model(source: ModelSource):
 
 
 def _load_shipped_model(source: ModelSource):
-    from .cli import _load_user_model  # the one loader of FILE.py:FUNCTION (its checks and one-line errors)
+    from .user_model import load_user_model  # the one loader of FILE.py:FUNCTION (checks, one-line errors)
 
     local = Path(source.path)
     try:
@@ -277,7 +277,7 @@ def _load_shipped_model(source: ModelSource):
         if source.weights is not None:
             weights = folder / "weights.pt"
             weights.write_bytes(source.weights)
-        return _load_user_model(f"{module}:{source.function}", weights)
+        return load_user_model(f"{module}:{source.function}", weights)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
