@@ -37,12 +37,15 @@ def test_network_matches_rtl(rtl_equivalence):
 
 @pytest.fixture
 def tampered_rtl(monkeypatch):
-    """Flip the lowest bit of one RTL membrane (image 1, step 3, layer 1, neuron 4) as the trace is decoded."""
+    """Flip the lowest bit of one RTL membrane (image 1, step 3, layer 1, neuron 4) as the trace is decoded. A real
+    RTL fault changes the harness's per-image digest with it; this flip comes after the harness, so the digests it
+    wrote are dropped (else the run stops at "the RTL's own output is inconsistent", before comparing)."""
     decode = cosim.session.decode_trace
 
     def flipped(*args, **kwargs):
         parsed = decode(*args, **kwargs)
         parsed.membranes[0][1, 2, 4] ^= 1
+        parsed.digests = None
         return parsed
 
     monkeypatch.setattr(cosim.session, "decode_trace", flipped)
