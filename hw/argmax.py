@@ -3,6 +3,12 @@
 The engine feeds it one lane group per UPDATE cycle of the output layer (the new spike counts, or the membranes of
 an 'acc' output layer) and clears it when it enters a layer; after the last step's UPDATE of the output layer
 ``index`` holds the argmax of the final counts / membranes, ties to the lowest index.
+
+The inputs are registered: the group's leader tree and the comparison with the best so far run in the cycle after
+the neuron lanes (stage 2), not in series with them (that chain was the engine's critical path on FPGAs, ~20 of
+46 ns on an ECP5). ``index`` therefore follows its inputs by two clock edges; the schedule leaves the time
+(docs/hardware.md, "The schedule": the last UPDATE's stage 1 is in DRAIN, ``done`` comes at least two cycles
+later).
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ __all__ = ["RunningArgmax"]
 class RunningArgmax(wiring.Component):
     """Running argmax over ``lanes`` candidates per cycle.
 
-    In a cycle with ``update``, every lane p with ``valid[p]`` whose ``ranks[p]`` is strictly greater than the best
+    The inputs of a cycle act one cycle later (they are registered first). In a cycle with ``update``, every lane p with ``valid[p]`` whose ``ranks[p]`` is strictly greater than the best
     rank so far (lanes in ascending order: ties keep the lowest index) takes the lead with index ``base + p``
     (truncated to ``index_bits``); ``clear`` (in a cycle without ``update``) restarts at rank ``floor``, index 0.
-    ``index`` is the registered result (0 after reset). ``floor`` lies below every candidate, so the first valid
-    lane after ``clear`` always takes the lead.
+    ``index`` is the registered result (0 after reset): it shows the effect of a cycle's inputs two clock edges
+    later. ``floor`` lies below every candidate, so the first valid lane after ``clear`` always takes the lead.
     """
 
     def __init__(self, lanes: int, rank_shape, index_bits: int, floor: int):
@@ -37,12 +43,18 @@ class RunningArgmax(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # stage 2: the inputs of the cycle before
+        ranks = [Signal(self.rank_shape, name=f"rank_in_{p}") for p in range(self.lanes)]
+        valid_in, base = Signal.like(self.valid, name="valid_in"), Signal.like(self.base, name="base_in")
+        update, clear = Signal(name="update_in"), Signal(name="clear_in")
+        m.d.sync += [ranks[p].eq(self.ranks[p]) for p in range(self.lanes)]
+        m.d.sync += [valid_in.eq(self.valid), base.eq(self.base), update.eq(self.update), clear.eq(self.clear)]
         best_rank = Signal(self.rank_shape)
         best_index = Signal.like(self.index)
         # the group's own leader by a tree of pairwise matches (log2 P comparators deep, not P: the chain of P
         # comparators was the engine's critical path on FPGAs); a match keeps the lower lane on a tie, so the tree
         # finds the first valid lane of the group's maximal rank, as a scan in ascending lane order does
-        leaders = [(self.valid[p], self.ranks[p], self.base + p) for p in range(self.lanes)]
+        leaders = [(valid_in[p], ranks[p], base + p) for p in range(self.lanes)]
         level = 0
         while len(leaders) > 1:
             merged = []
@@ -61,9 +73,9 @@ class RunningArgmax(wiring.Component):
             leaders, level = merged, level + 1
         valid, rank, index = leaders[0]
         better = valid & (rank > best_rank)  # earlier groups hold lower indices: the group must beat them strictly
-        with m.If(self.update):
+        with m.If(update):
             m.d.sync += [best_rank.eq(Mux(better, rank, best_rank)), best_index.eq(Mux(better, index, best_index))]
-        with m.Elif(self.clear):
+        with m.Elif(clear):
             m.d.sync += [best_rank.eq(self.floor), best_index.eq(0)]
         m.d.comb += self.index.eq(best_index)
         return m

@@ -138,8 +138,6 @@ class NetworkEngine(wiring.Component):
             self.image_cycles.eq(counters.image_cycles),
             self.prediction.eq(argmax.index),
         ]
-        if c.fs:
-            m.d.comb += self.pred_image.eq(fs.image)
         return m
 
     def _lanes(self, m):

@@ -24,8 +24,10 @@ class NeuronStage:
         self.m, self.config, self.regs, self.tables, self.memories = m, config, regs, tables, memories
         self.crossbar, self.neurons, self.counters, self.argmax = crossbar, neurons, counters, argmax
         self.spatial, self.fs_neurons, self.inhibit, self.phase = spatial, fs_neurons, inhibit, phase
-        self.first = Signal(name="first")  # t = 1: stored membranes and output counts belong to an earlier image
-        m.d.comb += self.first.eq(regs.step == 1)
+        # t = 1: stored membranes and output counts belong to an earlier image. Registered (off the lanes' path):
+        # the step changes in SUMMARY / at start, at least two cycles before the next stage 1
+        self.first = Signal(name="first")
+        m.d.sync += self.first.eq(regs.step == 1)
         self._operands()
         v_out, lane_spikes, lane_saturated = self._fs_lanes() if fs_neurons is not None else (
             neurons.v_out, neurons.spikes, neurons.saturated)

@@ -77,6 +77,11 @@ class Scheduler:
         self.spatial, self.phase, self.phases, self.fs = spatial, phase, phases, fs
         self.has_skips = bool(tables.has_skip is not None)
         self.inhibition = bool(config.inhibition)
+        # FS stream: the prediction beat of image fs.image, in the cycle after the output layer's SUMMARY (the
+        # argmax takes the layer's last group in that SUMMARY: its inputs are registered, see hw.argmax)
+        self.pred_beat = Signal(name="pred_beat")
+        if fs is not None:
+            m.d.sync += [ports.pred_valid.eq(self.pred_beat), ports.pred_image.eq(fs.image)]
         self.end_of_image = "IPAD" if config.c_image > MIN_C_IMAGE else "DONE"
         self.end_of_layer = "LPAD" if config.c_layer > MIN_C_LAYER else "SUMMARY"
 
@@ -323,7 +328,7 @@ class Scheduler:
         """SUMMARY of the FS stream: the next working layer of this window, else the next step (idle layers cost
         nothing), else the next window, else the end of the stream."""
         m, r, fs, phase = self.m, self.regs, self.fs, self.phase
-        m.d.comb += self.ports.pred_valid.eq((r.layer == self.config.n_layers) & phase.last)
+        m.d.comb += self.pred_beat.eq((r.layer == self.config.n_layers) & phase.last)
         with m.If(r.layer < fs.last):
             m.d.sync += r.layer.eq(r.layer + 1)
             self.enter_layer()

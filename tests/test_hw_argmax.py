@@ -1,6 +1,7 @@
 """RunningArgmax (the engine's prediction) in Amaranth's simulator against a numpy running argmax: strictly greater
 wins, ties keep the lowest index, invalid lanes never win, clear restarts below every candidate, update wins over
-clear in the same cycle; signed ranks (membranes of an 'acc' output layer) and unsigned spike counts."""
+clear in the same cycle; signed ranks (membranes of an 'acc' output layer) and unsigned spike counts. The inputs are
+registered: a cycle's inputs show in ``index`` two clock edges later."""
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ def test_running_argmax_matches_numpy(shape, P):
 
     async def testbench(ctx):
         best_rank, best_index = 0, 0  # the registers after reset
+        shown = [0]  # model index after each cycle's inputs acted; new inputs every cycle
         for ranks, valid, base, update, clear in cycles:
             for p in range(P):
                 ctx.set(dut.ranks[p], int(ranks[p]))
@@ -44,7 +46,13 @@ def test_running_argmax_matches_numpy(shape, P):
             elif clear:
                 best_rank, best_index = floor, 0
                 seen["clear"] += 1
-            assert ctx.get(dut.index) == best_index
+            shown.append(best_index)
+            # after this edge the inputs of the cycle before have acted (they were registered one edge earlier)
+            assert ctx.get(dut.index) == shown[-2]
+        ctx.set(dut.update, 0)
+        ctx.set(dut.clear, 0)
+        await ctx.tick()
+        assert ctx.get(dut.index) == shown[-1]
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
