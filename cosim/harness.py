@@ -99,7 +99,12 @@ CLOCKS = {
     "fast": "  always begin #10 clk = 1'b1; #0 clk = 1'b0; end",
     # the usual clock, for waveforms
     "waves": "  always #5 clk = ~clk;",
+    # no clock here: cocotb's GPI clock drives clk (built without --timing). Measured 3.3x slower than "fast"
+    # (scripts/bench_scale.py --clocks); kept as the comparison the benchmark prints, not for users
+    "gpi": "  // clk is driven from outside (cocotb's GPI clock, cosim.tb_engine)",
 }
+
+HARNESS_CLOCKS = ("verilog", "gpi")  # where the clock lives: the harness (--timing) or cocotb's GPI clock
 
 
 def _select_sections(text: str, flags: dict[str, bool]) -> str:
@@ -148,12 +153,15 @@ def _engine_signals(params: HarnessParams) -> tuple[str, str]:
     return "\n".join(declarations), ",\n".join(connections)
 
 
-def harness_verilog(params: HarnessParams, *, waves: bool = False) -> str:
-    """The SystemVerilog text of ``tb_top`` for ``params``; ``waves`` selects the 50 % duty-cycle clock. FS builds
-    (``params.fs``) get the template's ``// @if FS`` sections; other builds render as if they did not exist."""
+def harness_verilog(params: HarnessParams, *, waves: bool = False, clock: str = "verilog") -> str:
+    """The SystemVerilog text of ``tb_top`` for ``params``; ``waves`` selects the 50 % duty-cycle clock, ``clock =
+    "gpi"`` a harness without a clock (cocotb drives it). FS builds (``params.fs``) get the template's
+    ``// @if FS`` sections; other builds render as if they did not exist."""
+    if clock not in HARNESS_CLOCKS:
+        raise SnnCosimError(f"clock must be one of {', '.join(HARNESS_CLOCKS)}, got {clock!r}")
     text = resources.files("cosim.hdl").joinpath("harness.sv.tmpl").read_text()
     text = _select_sections(text, {"FS": params.fs})
-    style = "waves" if waves else "fast"
+    style = "gpi" if clock == "gpi" else ("waves" if waves else "fast")
     signals, connections = _engine_signals(params)
     n_layers, live_bits, live = params.live_table()
     for key, value in {"L": n_layers, "LIVE_BITS": live_bits, "LIVE": live, "P": params.lanes,

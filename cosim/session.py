@@ -123,28 +123,34 @@ class Engine:
     handle: _runner.BuildHandle
     sources: tuple[Path, ...]
     generate_seconds: float
+    clock: str = "verilog"  # "gpi": the harness has no clock, cocotb's GPI clock drives it (benchmarks only)
 
     @property
     def build_seconds(self) -> float:
         return self.handle.seconds
 
 
-def prepare_engine(config, *, waves: bool = False, build_dir: str | os.PathLike | None = None) -> Engine:
+def prepare_engine(config, *, waves: bool = False, build_dir: str | os.PathLike | None = None,
+                   clock: str = "verilog") -> Engine:
     """Generate and build (or reuse) the Verilator model of ``config``. Builds are cached by content under
-    ``build_dir`` (default :func:`default_build_dir`), so this is cheap after the first call."""
+    ``build_dir`` (default :func:`default_build_dir`), so this is cheap after the first call. ``clock``: where the
+    clock lives, ``"verilog"`` (the harness, built with ``--timing``: the fastest) or ``"gpi"`` (cocotb's GPI
+    clock, no ``--timing``; scripts/bench_scale.py --clocks compares them)."""
     root = Path(build_dir).resolve() if build_dir is not None else default_build_dir()
     t0 = time.perf_counter()
     verilog = engine_verilog_text(config, cache_dir=root / "verilog")
     params = _harness.HarnessParams.from_engine_config(config)
-    harness_text = _harness.harness_verilog(params, waves=bool(waves))
+    harness_text = _harness.harness_verilog(params, waves=bool(waves), clock=clock)
     generate_seconds = time.perf_counter() - t0
     src = root / "src"
     engine_path = _harness._write_if_changed(
         src / f"snn_engine-{_harness.content_hash(verilog)[:16]}.v", verilog)
     harness_path = _harness._write_if_changed(
         src / f"tb_top-{_harness.content_hash(harness_text)[:16]}.sv", harness_text)
-    handle = _runner.build([engine_path, harness_path], _harness.TOPLEVEL, root, timing=True, waves=waves)
-    return Engine(config, params, handle, (engine_path, harness_path), generate_seconds)
+    gpi = clock == "gpi"  # cocotb writes clk: the top module's signals writable
+    handle = _runner.build([engine_path, harness_path], _harness.TOPLEVEL, root, timing=not gpi, waves=waves,
+                           public="top-rw" if gpi else "top")
+    return Engine(config, params, handle, (engine_path, harness_path), generate_seconds, clock)
 
 
 def config_for_networks(networks, lanes: int = 8, **overrides):
@@ -438,7 +444,7 @@ def write_job_files(work: Path, network: IntegerNetwork, config, engine: Engine,
     _harness.write_stimulus_file(plan.stimulus, config.lanes, files.stimulus,
                                  config.hardware_order(0) if config.spatial else None)
     job = {"n_images": plan.n_images, "n_counters": len(COUNTER_NAMES), "counter_bits": config.counter_bits,
-           "summary": str(files.summary)}
+           "summary": str(files.summary), "clock": engine.clock}
     if engine.params.fs:
         job |= {"fs": plan.fs, "n_starts": len(plan.bases) if plan.fs else plan.n_images}
     files.job.write_text(json.dumps(job))

@@ -9,6 +9,8 @@ Prints, on the project's MNIST MLP (784-256-10, rate coding, T = 64, P = 8, seed
    ``--sample`` images (medians), and the raw simulator (``verilator --binary`` of the same harness, no cocotb, no
    trace lines: ``+snn_digest_only``) on the same images as the limit;
 3. ``--verilator-options``: the same sample under Verilator option variants (each a separate build);
+5. ``--clocks``: where the clock lives, on the same sample: the harness's Verilog clock (``--timing``, the default),
+   cocotb's GPI clock (``Clock(impl="gpi")``, a harness without a clock, no ``--timing``) and the raw binary;
 4. time per image as the hidden layer grows (``--hidden``, default 128,256,512; 1200-1200 with ``--big``) and as T
    grows (``--steps-list``, default 32,64,128), golden and RTL, on random integer networks of the MLP's shape.
 
@@ -16,7 +18,7 @@ The machine is shared (2 cores, other work running): every comparison is interle
 say what this machine gave at the time, nothing more.
 
 Usage: python scripts/bench_scale.py [--images 10000] [--jobs 2] [--sample 200] [--rounds 3] [--skip-whole]
-       [--verilator-options] [--big] [--skip-sizes]
+       [--verilator-options] [--clocks] [--big] [--skip-sizes]
 """
 
 from __future__ import annotations
@@ -150,6 +152,7 @@ def main() -> int:
     parser.add_argument("--skip-whole", action="store_true", help="skip the whole-set run")
     parser.add_argument("--skip-modes", action="store_true", help="skip the interleaved jobs/mode comparison")
     parser.add_argument("--verilator-options", action="store_true", help="measure Verilator option variants")
+    parser.add_argument("--clocks", action="store_true", help="measure the harness clock against cocotb's GPI clock")
     parser.add_argument("--skip-sizes", action="store_true", help="skip the hidden-size and T scaling")
     parser.add_argument("--hidden", default="128,256,512")
     parser.add_argument("--big", action="store_true", help="add the 1200-1200 hidden layers (slow to generate)")
@@ -221,6 +224,34 @@ def main() -> int:
             m = median(values)
             print(f"   {name:<36}{n / m:8.2f} images/s  x{base / m:5.2f}   build {handles[name][1]:6.1f} s "
                   f"{'(cached)' if handles[name][0].cached else ''}")
+
+    if args.clocks:
+        n = args.sample
+        t0 = time.perf_counter()
+        gpi = session.prepare_engine(config, clock="gpi")
+        print(f"\n5. where the clock lives, {n} images, 1 job, digest mode, {args.rounds} rounds interleaved "
+              f"(medians; GPI build {time.perf_counter() - t0:.1f} s):")
+        binary = raw_binary(engine, work, [])
+        spikes = np.asarray(encode(0, n))
+        contenders = {"harness clock (--timing), cocotb": engine, "cocotb GPI clock (no --timing)": gpi,
+                      "raw binary (harness clock, no cocotb)": None}
+        times = {name: [] for name in contenders}
+        cycles = {}
+        for r in range(args.rounds):
+            for name, eng in contenders.items():
+                if eng is None:
+                    times[name].append(run_raw(binary, network, config, engine, spikes, work / "rawclock"))
+                else:
+                    run, wall = sharded(network, encode, n, eng, 1, False, work / f"clock-{r}")
+                    times[name].append(wall)
+                    cycles[name] = run.simulated_cycles
+        base = median(times["harness clock (--timing), cocotb"])
+        for name, values in times.items():
+            m = median(values)
+            print(f"   {name:<40}{n / m:8.2f} images/s  {m:7.2f} s  x{base / m:5.2f}   "
+                  f"(rounds: {', '.join(f'{v:.1f}' for v in values)})")
+        if len(set(cycles.values())) != 1:
+            raise SystemExit(f"the two clocks simulated different cycle counts: {cycles}")
 
     if not args.skip_sizes:
         hidden = [[int(h)] for h in args.hidden.split(",")] + ([[1200, 1200]] if args.big else [])
