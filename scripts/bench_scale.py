@@ -142,6 +142,24 @@ def median(values):
     return statistics.median(values)
 
 
+def interleaved(names, rounds: int, run_one) -> dict[str, list[float]]:
+    """Seconds of ``run_one(name, round)`` for every name, the names interleaved within each round."""
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names:
+            times[name].append(run_one(name, r))
+    return times
+
+
+def print_rates(times: dict[str, list[float]], n: int, base: str, width: int, against: str = "") -> None:
+    """One line per contender: images/s, median seconds, speed relative to ``base``, every round's seconds."""
+    reference = median(times[base])
+    for name, values in times.items():
+        m = median(values)
+        print(f"   {name:<{width}}{n / m:8.2f} images/s  {m:7.2f} s  x{reference / m:5.2f}{against}   "
+              f"(rounds: {', '.join(f'{v:.1f}' for v in values)})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10000, help="images of the whole-set run (default 10,000)")
@@ -187,21 +205,16 @@ def main() -> int:
                       "full trace, 2 jobs": (2, True), "raw binary, 1 process": None}
         binary = raw_binary(engine, work, [])
         spikes = np.asarray(encode(0, n))
-        times = {name: [] for name in contenders}
-        for r in range(args.rounds):
-            for name, spec in contenders.items():
-                if spec is None:
-                    times[name].append(run_raw(binary, network, config, engine, spikes, work / "rawrun"))
-                else:
-                    times[name].append(sharded(network, encode, n, engine, spec[0], spec[1],
-                                               work / f"mode-{r}")[1])
-        base = median(times["digest, 1 job"])
+
+        def run_mode(name, r):
+            spec = contenders[name]
+            if spec is None:
+                return run_raw(binary, network, config, engine, spikes, work / "rawrun")
+            return sharded(network, encode, n, engine, spec[0], spec[1], work / f"mode-{r}")[1]
+        times = interleaved(contenders, args.rounds, run_mode)
         print(f"\n2. {n} images per run, {args.rounds} rounds interleaved, medians (golden check included, except "
               f"the raw binary, which checks nothing):")
-        for name, values in times.items():
-            m = median(values)
-            print(f"   {name:<24}{n / m:8.2f} images/s  {m:7.2f} s  x{base / m:5.2f} vs digest 1 job   "
-                  f"(rounds: {', '.join(f'{v:.1f}' for v in values)})")
+        print_rates(times, n, "digest, 1 job", 24, " vs digest 1 job")
 
     if args.verilator_options:
         n = args.sample
@@ -213,11 +226,11 @@ def main() -> int:
             t0 = time.perf_counter()
             handle = runner.build(engine.sources, "tb_top", session.default_build_dir(), extra_args=extra)
             handles[name] = (handle, time.perf_counter() - t0)
-        times = {name: [] for name in variants}
-        for r in range(args.rounds):
-            for name, (handle, _) in handles.items():
-                variant = session.Engine(config, engine.params, handle, engine.sources, 0.0)
-                times[name].append(sharded(network, encode, n, variant, 1, False, work / f"opt-{r}")[1])
+
+        def run_variant(name, r):
+            variant = session.Engine(config, engine.params, handles[name][0], engine.sources, 0.0)
+            return sharded(network, encode, n, variant, 1, False, work / f"opt-{r}")[1]
+        times = interleaved(handles, args.rounds, run_variant)
         base = median(times["default (-O2 C++)"])
         print(f"\n3. Verilator options, {n} images, 1 job, digest mode, {args.rounds} rounds interleaved (medians):")
         for name, values in times.items():
@@ -235,21 +248,15 @@ def main() -> int:
         spikes = np.asarray(encode(0, n))
         contenders = {"harness clock (--timing), cocotb": engine, "cocotb GPI clock (no --timing)": gpi,
                       "raw binary (harness clock, no cocotb)": None}
-        times = {name: [] for name in contenders}
         cycles = {}
-        for r in range(args.rounds):
-            for name, eng in contenders.items():
-                if eng is None:
-                    times[name].append(run_raw(binary, network, config, engine, spikes, work / "rawclock"))
-                else:
-                    run, wall = sharded(network, encode, n, eng, 1, False, work / f"clock-{r}")
-                    times[name].append(wall)
-                    cycles[name] = run.simulated_cycles
-        base = median(times["harness clock (--timing), cocotb"])
-        for name, values in times.items():
-            m = median(values)
-            print(f"   {name:<40}{n / m:8.2f} images/s  {m:7.2f} s  x{base / m:5.2f}   "
-                  f"(rounds: {', '.join(f'{v:.1f}' for v in values)})")
+
+        def run_clock(name, r):
+            if contenders[name] is None:
+                return run_raw(binary, network, config, engine, spikes, work / "rawclock")
+            run, wall = sharded(network, encode, n, contenders[name], 1, False, work / f"clock-{r}")
+            cycles[name] = run.simulated_cycles
+            return wall
+        print_rates(interleaved(contenders, args.rounds, run_clock), n, "harness clock (--timing), cocotb", 40)
         if len(set(cycles.values())) != 1:
             raise SystemExit(f"the two clocks simulated different cycle counts: {cycles}")
 
