@@ -308,6 +308,7 @@ class FsStreams:
     expected_cycles: np.ndarray
     pipelined_cycles: np.ndarray
     pred_cycles: np.ndarray
+    digests: np.ndarray | None = None  # uint64 [S]: each stream's H line (docs/spec.md "Per-image digest", FS)
 
 
 def _read_trace_lines(path: Path, with_predictions: bool = False):
@@ -496,6 +497,148 @@ def fs_stream_layout(n_images: int, images_per_start: int) -> tuple[np.ndarray, 
     return bases, counts
 
 
+def _fs_prediction_lines(path: Path, rows: list[list[str]], bases: np.ndarray, counts: np.ndarray,
+                         problems: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(predictions, pred_cycles, seen)`` per image ``[N]`` from the ``P base index prediction cycles`` lines (one
+    per image, in order within each stream; ``problems`` gets a beat beyond its stream and beats out of order)."""
+    n_streams, n_images = len(bases), int(counts.sum())
+    predictions = np.full(n_images, -1, dtype=np.int64)
+    pred_cycles = np.full(n_images, -1, dtype=np.int64)
+    seen = np.zeros(n_images, dtype=np.int64)
+    if not rows:
+        return predictions, pred_cycles, seen
+    idx = _int_columns(path, rows, 4, "prediction")
+    base, index, value, cyc = idx.T
+    sid = np.clip(np.searchsorted(bases, base), 0, n_streams - 1)
+    ok = (bases[sid] == base) & (index >= 0) & (index < counts[sid])
+    if not ok.all():
+        j = int(np.argmin(ok))
+        problems.append(f"prediction beat for image {index[j]} of the stream of image {base[j]}, beyond it")
+    img = bases[sid] + index
+    np.add.at(seen, img[ok], 1)
+    predictions[img[ok]] = value[ok]
+    pred_cycles[img[ok]] = cyc[ok]
+    for k in range(n_streams):
+        order = index[ok & (sid == k)]
+        if (np.diff(order) <= 0).any():
+            problems.append(f"prediction beats of the stream of image {int(bases[k])} are out of order: "
+                            f"{order[:8].tolist()}")
+            break
+    return predictions, pred_cycles, seen
+
+
+@dataclass
+class FsDoneLines:
+    """Per FS stream ``[S]``: what its ``D`` line says (``totals [S, 9]``, ``cycles``, ``predictions`` — the last
+    image's —, ``harness_cycles``) and how many ``D`` lines it had (``seen``)."""
+
+    totals: np.ndarray
+    cycles: np.ndarray
+    predictions: np.ndarray
+    harness_cycles: np.ndarray
+    seen: np.ndarray
+
+
+def _fs_stream_ids(path: Path, rows: list[list[str]], bases: np.ndarray, what: str,
+                   problems: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(stream index, ok)`` of lines whose first field is a stream's base image."""
+    base = _int_columns(path, rows, 1, what)[:, 0]
+    sid = np.clip(np.searchsorted(bases, base), 0, len(bases) - 1)
+    ok = bases[sid] == base
+    if not ok.all():
+        problems.append(f"{what} line for a stream starting at image {int(base[np.argmin(ok)])}, which was never "
+                        f"started")
+    return sid, ok
+
+
+def _fs_done_lines(path: Path, rows: list[list[str]], bases: np.ndarray, counter_bits: int,
+                   problems: list[str]) -> FsDoneLines:
+    n_streams = len(bases)
+    out = FsDoneLines(np.zeros((n_streams, N_COUNTERS), dtype=np.int64), np.zeros(n_streams, dtype=np.int64),
+                      np.full(n_streams, -1, dtype=np.int64), np.zeros(n_streams, dtype=np.int64),
+                      np.zeros(n_streams, dtype=np.int64))
+    if not rows:
+        return out
+    idx = _int_columns(path, rows, 4, "done")
+    sid, ok = _fs_stream_ids(path, rows, bases, "done", problems)
+    tot = _hex_column(path, rows, 5, counter_bits, N_COUNTERS, False, "total_counters")
+    np.add.at(out.seen, sid[ok], 1)
+    out.cycles[sid[ok]] = idx[ok, 1]
+    out.predictions[sid[ok]] = idx[ok, 2]
+    out.harness_cycles[sid[ok]] = idx[ok, 3]
+    out.totals[sid[ok]] = tot[ok]
+    return out
+
+
+def _fs_digest_lines(path: Path, rows: list[list[str]], bases: np.ndarray,
+                     problems: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(digests uint64 [S], seen [S])`` from the ``H base digest`` lines (one per stream, after its D line)."""
+    digests = np.zeros(len(bases), dtype=np.uint64)
+    seen = np.zeros(len(bases), dtype=np.int64)
+    if not rows:
+        return digests, seen
+    try:
+        values = [int(row[2], 16) for row in rows]
+    except (ValueError, IndexError):
+        raise SnnCosimError(f"{path}: malformed digest line in the RTL trace") from None
+    sid, ok = _fs_stream_ids(path, rows, bases, "digest", problems)
+    np.add.at(seen, sid[ok], 1)
+    digests[sid[ok]] = np.array(values, dtype=np.uint64)[ok]
+    return digests, seen
+
+
+def _fs_count_problems(seen_predictions: np.ndarray, problems: list[str]) -> None:
+    missing = np.flatnonzero(seen_predictions == 0)
+    if missing.size:
+        problems.append(f"image {int(missing[0])} has no prediction beat")
+    dup = np.flatnonzero(seen_predictions > 1)
+    if dup.size:
+        problems.append(f"image {int(dup[0])} has {int(seen_predictions[dup[0]])} prediction beats")
+
+
+@dataclass
+class FsDigestTrace:
+    """A digest-only trace file of an FS run (``+snn_digest_only``: P, D and H lines), parsed: per image its
+    ``predictions`` and ``pred_cycles`` (the cycle of its prediction beat since its stream's start); per stream
+    ``done`` (:class:`FsDoneLines`) and ``digests`` (``uint64 [S]``). An image's own cycles and counters are not
+    observable here, only its stream's."""
+
+    bases: np.ndarray
+    counts: np.ndarray
+    predictions: np.ndarray
+    pred_cycles: np.ndarray
+    done: FsDoneLines
+    digests: np.ndarray
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def parse_fs_digest_file(path: str | os.PathLike, params: HarnessParams, bases: np.ndarray,
+                         counts: np.ndarray) -> FsDigestTrace:
+    """Parse the P, D and H lines of a digest-only FS trace file (starts ``bases`` / ``counts``,
+    :func:`fs_stream_layout`); R/S lines, if any, are not decoded. ``problems`` lists a missing, repeated or
+    misplaced prediction beat, a stream without exactly one D and one H line, and a done line whose prediction
+    is not its last image's prediction beat."""
+    path = Path(path)
+    if not path.is_file():
+        raise SnnCosimError(f"{path}: the RTL run wrote no trace file")
+    bases, counts = np.asarray(bases, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+    lines, error, problems = _read_trace_lines(path, with_predictions=True)
+    predictions, pred_cycles, seen_p = _fs_prediction_lines(path, lines["P"], bases, counts, problems)
+    done = _fs_done_lines(path, lines["D"], bases, params.counter_bits, problems)
+    digests, seen_h = _fs_digest_lines(path, lines["H"], bases, problems)
+    if error is None:
+        _fs_count_problems(seen_p, problems)
+        for k, (b, c) in enumerate(zip(bases.tolist(), counts.tolist())):
+            where = f"stream of images {b}..{b + c - 1}"
+            if done.seen[k] != 1 or seen_h[k] != 1:
+                problems.append(f"{where}: {int(done.seen[k])} done and {int(seen_h[k])} digest lines (expected 1)")
+            elif done.predictions[k] != predictions[b + c - 1]:
+                problems.append(f"{where}: prediction at done is {int(done.predictions[k])} but the last image's "
+                                f"prediction beat said {int(predictions[b + c - 1])}")
+    return FsDigestTrace(bases, counts, predictions, pred_cycles, done, digests, error, problems)
+
+
 def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_sizes: Sequence[int], phases: int,
                         bases: np.ndarray, counts: np.ndarray, c_image: int | None = None,
                         orders: Sequence[np.ndarray] | None = None) -> HarnessTrace:
@@ -523,51 +666,13 @@ def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_si
     beats = decode_fs_beats(_record_beats(path, rec, params), _summary_beats(path, summ, params), sizes, lanes,
                             phases, bases, counts, active, orders, problems)
     counters = beats.counters
-    predictions = np.full(n_images, -1, dtype=np.int64)
-    pred_cycles = np.full(n_images, -1, dtype=np.int64)
     image_cycles = counters[..., COUNTER_NAMES.index("cycles")].sum(axis=(1, 2)) + c_image
 
-    # prediction beats: one per image, in order within each stream
-    seen_p = np.zeros(n_images, dtype=np.int64)
-    if preds:
-        idx = _int_columns(path, preds, 4, "prediction")
-        base, index, value, cyc = idx.T
-        sid = np.clip(np.searchsorted(bases, base), 0, n_streams - 1)
-        ok = (bases[sid] == base) & (index >= 0) & (index < counts[sid])
-        if not ok.all():
-            j = int(np.argmin(ok))
-            problems.append(f"prediction beat for image {index[j]} of the stream of image {base[j]}, beyond it")
-        img = bases[sid] + index
-        np.add.at(seen_p, img[ok], 1)
-        predictions[img[ok]] = value[ok]
-        pred_cycles[img[ok]] = cyc[ok]
-        for k in range(n_streams):
-            order = index[ok & (sid == k)]
-            if (np.diff(order) <= 0).any():
-                problems.append(f"prediction beats of the stream of image {int(bases[k])} are out of order: "
-                                f"{order[:8].tolist()}")
-                break
-
-    # per-stream results
-    totals = np.zeros((n_streams, N_COUNTERS), dtype=np.int64)
-    stream_cycles = np.zeros(n_streams, dtype=np.int64)
-    stream_predictions = np.full(n_streams, -1, dtype=np.int64)
-    harness_cycles = np.zeros(n_streams, dtype=np.int64)
-    seen_d = np.zeros(n_streams, dtype=np.int64)
-    if done:
-        idx = _int_columns(path, done, 4, "done")
-        base = idx[:, 0]
-        sid = np.clip(np.searchsorted(bases, base), 0, n_streams - 1)
-        ok = bases[sid] == base
-        if not ok.all():
-            problems.append(f"done beat for a stream starting at image {int(base[np.argmin(ok)])}, which was "
-                            f"never started")
-        tot = _hex_column(path, done, 5, w_bits, N_COUNTERS, False, "total_counters")
-        np.add.at(seen_d, sid[ok], 1)
-        stream_cycles[sid[ok]] = idx[ok, 1]
-        stream_predictions[sid[ok]] = idx[ok, 2]
-        harness_cycles[sid[ok]] = idx[ok, 3]
-        totals[sid[ok]] = tot[ok]
+    predictions, pred_cycles, seen_p = _fs_prediction_lines(path, preds, bases, counts, problems)
+    done_lines = _fs_done_lines(path, done, bases, w_bits, problems)
+    totals, stream_cycles, stream_predictions = done_lines.totals, done_lines.cycles, done_lines.predictions
+    harness_cycles, seen_d = done_lines.harness_cycles, done_lines.seen
+    digests, _ = _fs_digest_lines(path, lines["H"], bases, problems)
     expected = np.zeros(n_streams, dtype=np.int64)
     pipelined = np.zeros(n_streams, dtype=np.int64)
     cycles_k = COUNTER_NAMES.index("cycles")
@@ -578,12 +683,7 @@ def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_si
         pipelined[k] = stream.pipelined_cycles - cycle_model.C_IMAGE + c_image
     images_done = int(counts[seen_d > 0].sum())
     if error is None:
-        missing = np.flatnonzero(seen_p == 0)
-        if missing.size:
-            problems.append(f"image {int(missing[0])} has no prediction beat")
-        dup = np.flatnonzero(seen_p > 1)
-        if dup.size:
-            problems.append(f"image {int(dup[0])} has {int(seen_p[dup[0]])} prediction beats")
+        _fs_count_problems(seen_p, problems)
         mask = (1 << w_bits) - 1
         for k in range(n_streams):
             b, c = int(bases[k]), int(counts[k])
@@ -607,7 +707,8 @@ def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_si
                                 f"prediction beat said {int(predictions[b + c - 1])}")
     streams = FsStreams(phases=phases, bases=bases, counts=counts, totals=totals, cycles=stream_cycles,
                         predictions=stream_predictions, harness_cycles=harness_cycles, expected_cycles=expected,
-                        pipelined_cycles=pipelined, pred_cycles=pred_cycles)
+                        pipelined_cycles=pipelined, pred_cycles=pred_cycles, digests=digests)
     return HarnessTrace(
-        spikes=beats.spikes, membranes=beats.membranes, counters=counters, image_cycles=image_cycles, predictions=predictions, harness_cycles=harness_cycles,
-        total_counters=totals, images_done=images_done, error=error, problems=problems, fs=streams)
+        spikes=beats.spikes, membranes=beats.membranes, counters=counters, image_cycles=image_cycles,
+        predictions=predictions, harness_cycles=harness_cycles, total_counters=totals, images_done=images_done,
+        error=error, problems=problems, fs=streams)

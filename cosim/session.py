@@ -505,21 +505,31 @@ def cross_check_summary(summary: dict, parsed: _harness.HarnessTrace, fs: bool) 
 
 
 def check_digests(trace: Trace, parsed: _harness.HarnessTrace, config) -> list[str]:
-    """The harness's per-image digests (H lines) must be those :mod:`golden.core.digest` computes from the beats it
-    logged: the one place where the SystemVerilog and numpy digests are held to each other on every full run."""
-    from golden.core.digest import image_digests
+    """The harness's digests (H lines) must be those :mod:`golden.core.digest` computes from the beats it logged: the
+    one place where the SystemVerilog and numpy digests are held to each other on every full run. Per image, or,
+    for an FS run, per stream (:func:`golden.core.digest.fs_stream_digests`)."""
+    from golden.core.digest import fs_stream_digests, image_digests
 
-    if parsed.digests is None:
-        return []
     orders = [config.hardware_order(l) for l in range(1, config.n_layers + 1)] if config.spatial else None
-    ours = image_digests(trace, int(config.lanes), int(config.membrane_bits), int(config.counter_bits), orders,
-                         config.layer_sizes)
-    bad = np.flatnonzero(ours != parsed.digests)
+    widths = (int(config.lanes), int(config.membrane_bits), int(config.counter_bits))
+    if parsed.fs is not None:
+        streams = parsed.fs
+        if streams.digests is None:
+            return []
+        ours = fs_stream_digests(trace, streams.bases, streams.counts, streams.phases, *widths, orders,
+                                 config.layer_sizes)
+        theirs, what = streams.digests, [f"stream of image {int(b)}" for b in streams.bases]
+    else:
+        if parsed.digests is None:
+            return []
+        ours = image_digests(trace, *widths, orders, config.layer_sizes)
+        theirs, what = parsed.digests, [f"image {i}" for i in range(len(ours))]
+    bad = np.flatnonzero(ours != theirs)
     if not bad.size:
         return []
     i = int(bad[0])
-    return [f"image {i}: the harness's digest {int(parsed.digests[i]):016x} is not that of its own trace "
-            f"({int(ours[i]):016x}; {bad.size} image(s) differ)"]
+    return [f"{what[i]}: the harness's digest {int(theirs[i]):016x} is not that of its own trace "
+            f"({int(ours[i]):016x}; {bad.size} {'stream' if parsed.fs is not None else 'image'}(s) differ)"]
 
 
 def _rtl_trace(network: IntegerNetwork, config, engine: Engine, plan: RunPlan,
@@ -594,7 +604,7 @@ def cosimulate(network: IntegerNetwork, input_spikes, *, lanes: int = 8, work_di
         assert parsed is not None and launched.result is not None
         problems = cross_check_summary(launched.summary, parsed, plan.fs)
         trace = _rtl_trace(network, config, engine, plan, parsed)
-        if not plan.fs and not problems:
+        if not problems:
             problems += check_digests(trace, parsed, config)
         summary = launched.summary
         sim_seconds = float(summary.get("sim_seconds") or launched.wall_seconds)
@@ -653,9 +663,17 @@ class RtlSimulator:
 
 def _cross_check_fs(summary: dict, parsed: _harness.HarnessTrace) -> list[str]:
     """FS runs: the stream totals and the prediction beats cocotb read must be what the harness logged."""
+    f = parsed.fs
+    return cross_check_fs_streams(summary, f.bases, f.cycles, f.predictions, f.totals, parsed.predictions)
+
+
+def cross_check_fs_streams(summary: dict, bases: np.ndarray, cycles: np.ndarray, stream_predictions: np.ndarray,
+                           totals: np.ndarray, predictions: np.ndarray) -> list[str]:
+    """What cocotb read at each FS stream's done and at each prediction beat (``summary``) against what the harness
+    logged: per stream ``cycles``, ``stream_predictions`` and ``totals [S, 9]`` (its D line), per image
+    ``predictions`` (its P line). Full-trace and digest-only runs alike."""
     problems = []
-    streams = parsed.fs
-    bases = streams.bases.tolist()
+    bases = np.asarray(bases).tolist()
     images = summary.get("images", [])
     for entry in images:
         base = int(entry["image"])
@@ -663,11 +681,11 @@ def _cross_check_fs(summary: dict, parsed: _harness.HarnessTrace) -> list[str]:
             problems.append(f"cocotb saw done for a stream starting at image {base}, which was never started")
             continue
         k = bases.index(base)
-        for name, logged in (("image_cycles", int(streams.cycles[k])), ("prediction", int(streams.predictions[k]))):
+        for name, logged in (("image_cycles", int(cycles[k])), ("prediction", int(stream_predictions[k]))):
             if int(entry[name]) != logged:
                 problems.append(f"stream of image {base}: {name} read through cocotb is {entry[name]} but the "
                                 f"harness logged {logged}")
-        if list(entry["total_counters"]) != [int(v) for v in streams.totals[k]]:
+        if list(entry["total_counters"]) != [int(v) for v in totals[k]]:
             problems.append(f"stream of image {base}: total counters read through cocotb differ from the harness's "
                             f"log")
     if summary and len(images) != len(bases):
@@ -675,12 +693,12 @@ def _cross_check_fs(summary: dict, parsed: _harness.HarnessTrace) -> list[str]:
     beats = summary.get("predictions", [])
     for entry in beats:
         i = int(entry["image"]) + int(entry["pred_image"])
-        if not 0 <= i < len(parsed.predictions) or int(entry["prediction"]) != int(parsed.predictions[i]):
+        if not 0 <= i < len(predictions) or int(entry["prediction"]) != int(predictions[i]):
             problems.append(f"image {i}: prediction beat read through cocotb ({entry['prediction']}) differs from "
                             f"the harness's log")
             break
-    if summary and len(beats) != len(parsed.predictions):
-        problems.append(f"cocotb saw {len(beats)} prediction beats for {len(parsed.predictions)} images")
+    if summary and len(beats) != len(predictions):
+        problems.append(f"cocotb saw {len(beats)} prediction beats for {len(predictions)} images")
     return problems
 
 

@@ -15,7 +15,9 @@ and one done beat per image (its cycles, prediction and nine W-bit totals). It h
   always changes the beat's hash.
 
 The image's digest is the sum (mod 2^64) of the hashes of all its beats: independent of the order in which the
-engine emits them, and changed by any change of a single beat.
+engine emits them, and changed by any change of a single beat. An FS stream (one start that streams several images
+through the layer pipeline) has one digest, :func:`fs_stream_digests`: its images' beats at their global steps
+(only the active (step, layer) entries have beats) and the stream's one done beat.
 """
 
 from __future__ import annotations
@@ -99,19 +101,69 @@ def live_lanes(layer_sizes: Sequence[int], lanes: int, orders: Sequence[np.ndarr
 
 
 def record_words(spikes: np.ndarray, membranes: np.ndarray, layer: int, order: np.ndarray, lanes: int,
-                 membrane_bits: int) -> np.ndarray:
+                 membrane_bits: int, step_offset: np.ndarray | None = None) -> np.ndarray:
     """``uint64 [N, T, G, 2 + words]``: the words of layer ``layer``'s record beats (``spikes`` ``bool [N, T, n_l]``,
-    ``membranes`` ``int64 [N, T, n_l]``, ``order`` its :func:`live_lanes` entry)."""
+    ``membranes`` ``int64 [N, T, n_l]``, ``order`` its :func:`live_lanes` entry). The header's step of local step
+    t of image i is ``t + step_offset[i]`` (default 0: an image's own steps; FS streams: its global steps)."""
     n_img, n_steps = spikes.shape[:2]
     groups = len(order) // lanes
     live = order >= 0
     index = np.maximum(order, 0)
     spk = np.where(live, spikes[..., index], False).reshape(n_img, n_steps, groups, lanes)
     mem = np.where(live, membranes[..., index], 0).reshape(n_img, n_steps, groups, lanes)
-    step = np.arange(1, n_steps + 1)[None, :, None]
+    step = _steps(n_img, n_steps, step_offset)[:, :, None]
     group = np.arange(groups)[None, None, :]
     head = np.broadcast_to(header(KIND_RECORD, layer, step, group), (n_img, n_steps, groups))
     return np.concatenate([head[..., None], pack_fields(spk, 1), pack_fields(mem, membrane_bits)], axis=-1)
+
+
+def _steps(n_img: int, n_steps: int, step_offset: np.ndarray | None) -> np.ndarray:
+    """``int64 [N, T]``: the header step of every (image, local step)."""
+    step = np.broadcast_to(np.arange(1, n_steps + 1, dtype=np.int64)[None, :], (n_img, n_steps))
+    if step_offset is None:
+        return step
+    return step + np.asarray(step_offset, dtype=np.int64)[:, None]
+
+
+def done_hashes(cycles, predictions, totals: np.ndarray, counter_bits: int) -> np.ndarray:
+    """``uint64 [n]``: the hashes of ``n`` done beats (``cycles`` and ``predictions`` ``[n]``, ``totals [n, 9]``)."""
+    cycles = np.asarray(cycles, dtype=np.int64)
+    words = np.concatenate([np.full((len(cycles), 1), header(KIND_DONE, 0, 0, 0), dtype=_U64),
+                            cycles.view(_U64)[:, None],
+                            np.asarray(predictions, dtype=np.int64).view(_U64)[:, None],
+                            pack_fields(np.asarray(totals, dtype=np.int64), counter_bits)], axis=-1)
+    return beat_hashes(words)
+
+
+def step_beat_sums(trace, lanes: int, membrane_bits: int, counter_bits: int,
+                   orders: Sequence[np.ndarray] | None = None, layer_sizes: Sequence[int] | None = None,
+                   step_offset: np.ndarray | None = None, active: np.ndarray | None = None) -> np.ndarray:
+    """``uint64 [N]``: per image of ``trace`` (membranes recorded) the sum of the hashes of its record and summary
+    beats, all but its done beat. ``step_offset [N]`` as in :func:`record_words`; ``active`` (``bool [T, L]``,
+    default all) marks the (local step, layer) entries that have beats (FS: ``cycle_model.fs_active``)."""
+    if trace.membranes is None:
+        raise ValueError("digests need a trace with membranes recorded")
+    sizes = list(layer_sizes) if layer_sizes is not None else [0] + [s.shape[-1] for s in trace.spikes]
+    n_img, n_steps, n_layers = trace.counters.shape[:3]
+    if active is None:
+        active = np.ones((n_steps, n_layers), dtype=bool)
+    active = np.asarray(active, dtype=bool)
+    if active.shape != (n_steps, n_layers):
+        raise ValueError(f"active must be [T, L] = [{n_steps}, {n_layers}], got {active.shape}")
+    zero = _U64(0)
+    total = np.zeros(n_img, dtype=_U64)
+    with np.errstate(over="ignore"):
+        for l, order in enumerate(live_lanes(sizes, lanes, orders), start=1):
+            words = record_words(trace.spikes[l - 1], trace.membranes[l - 1], l, order, lanes, membrane_bits,
+                                 step_offset)
+            hashes = np.where(active[None, :, l - 1, None], beat_hashes(words), zero)
+            total += hashes.sum(axis=(1, 2), dtype=_U64)
+        step = _steps(n_img, n_steps, step_offset)[:, :, None]
+        layer = np.arange(1, n_layers + 1)[None, None, :]
+        head = np.broadcast_to(header(KIND_SUMMARY, layer, step, 0), (n_img, n_steps, n_layers))
+        words = np.concatenate([head[..., None], pack_fields(trace.counters, counter_bits)], axis=-1)
+        total += np.where(active[None], beat_hashes(words), zero).sum(axis=(1, 2), dtype=_U64)
+    return total
 
 
 def image_digests(trace, lanes: int, membrane_bits: int, counter_bits: int,
@@ -119,24 +171,43 @@ def image_digests(trace, lanes: int, membrane_bits: int, counter_bits: int,
     """``uint64 [N]``: the digest of every image of ``trace`` (membranes recorded) as the harness of an engine with
     ``lanes`` P, ``membrane_bits`` M and ``counter_bits`` W computes it. ``orders`` as in :func:`live_lanes`;
     ``layer_sizes`` ``[n_0, ..., n_L]`` defaults to the trace's own (``n_0`` is not used)."""
-    if trace.membranes is None:
-        raise ValueError("image_digests needs a trace with membranes recorded")
-    sizes = list(layer_sizes) if layer_sizes is not None else [0] + [s.shape[-1] for s in trace.spikes]
-    n_img, n_steps, n_layers = trace.counters.shape[:3]
-    total = np.zeros(n_img, dtype=_U64)
+    beats = step_beat_sums(trace, lanes, membrane_bits, counter_bits, orders, layer_sizes)
+    done = done_hashes(trace.image_cycles, trace.predictions, trace.counters.sum(axis=(1, 2)), counter_bits)
     with np.errstate(over="ignore"):
-        for l, order in enumerate(live_lanes(sizes, lanes, orders), start=1):
-            words = record_words(trace.spikes[l - 1], trace.membranes[l - 1], l, order, lanes, membrane_bits)
-            total += beat_hashes(words).sum(axis=(1, 2), dtype=_U64)
-        step = np.arange(1, n_steps + 1)[:, None]
-        layer = np.arange(1, n_layers + 1)[None, :]
-        head = np.broadcast_to(header(KIND_SUMMARY, layer, step, 0), (n_img, n_steps, n_layers))
-        words = np.concatenate([head[..., None], pack_fields(trace.counters, counter_bits)], axis=-1)
-        total += beat_hashes(words).sum(axis=(1, 2), dtype=_U64)
-        totals = trace.counters.sum(axis=(1, 2))
-        done = np.concatenate([np.full((n_img, 1), header(KIND_DONE, 0, 0, 0), dtype=_U64),
-                               np.asarray(trace.image_cycles, dtype=np.int64).view(_U64)[:, None],
-                               np.asarray(trace.predictions, dtype=np.int64).view(_U64)[:, None],
-                               pack_fields(totals, counter_bits)], axis=-1)
-        total += beat_hashes(done)
-    return total
+        return beats + done
+
+
+def fs_stream_digests(trace, bases, counts, phases: int, lanes: int, membrane_bits: int, counter_bits: int,
+                      orders: Sequence[np.ndarray] | None = None,
+                      layer_sizes: Sequence[int] | None = None) -> np.ndarray:
+    """``uint64 [S]``: the digest of every FS stream (start) k, images ``bases[k] .. bases[k] + counts[k] − 1`` of
+    ``trace`` (a golden FS trace ``[N, L·K, ...]``, membranes recorded; the streams cover its images in order), as
+    the harness computes it (docs/spec.md, "Per-image digest", FS streams): the beats of the active (step, layer)
+    entries of each image (``cycle_model.fs_active``), local step s of the stream's j-th image at global step
+    ``s + 2K·j``, and one done beat per stream: its cycles (Σ of its images' per-entry cycles + one C_IMAGE, i.e.
+    ``cycle_model.fs_stream_cycles(...).total_cycles``), the last image's prediction, the stream's totals."""
+    from golden.core.counters import COUNTER_NAMES as names
+    from golden.core.cycle_model import fs_active
+
+    bases, counts = np.asarray(bases, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+    n_img, n_steps, n_layers = trace.counters.shape[:3]
+    if counts.size == 0 or (counts < 1).any() or bases[0] != 0 or (bases[1:] != np.cumsum(counts)[:-1]).any() \
+            or int(counts.sum()) != n_img:
+        raise ValueError(f"the streams (bases {bases.tolist()}, counts {counts.tolist()}) must cover the trace's "
+                         f"{n_img} images in order")
+    stream = np.repeat(np.arange(len(bases)), counts)
+    position = np.arange(n_img, dtype=np.int64) - bases[stream]
+    active = fs_active(n_layers, int(phases))
+    beats = step_beat_sums(trace, lanes, membrane_bits, counter_bits, orders, layer_sizes,
+                           step_offset=2 * int(phases) * position, active=active)
+    per_image = trace.counters.sum(axis=(1, 2))  # [N, 9]
+    cycles = per_image[:, names.index("cycles")]
+    c_image = np.asarray(trace.image_cycles, dtype=np.int64)[bases] - cycles[bases]  # each image's own C_IMAGE
+    last = bases + counts - 1
+    totals = np.add.reduceat(per_image, bases, axis=0)
+    done = done_hashes(np.add.reduceat(cycles, bases) + c_image, np.asarray(trace.predictions)[last], totals,
+                       counter_bits)
+    out = np.zeros(len(bases), dtype=_U64)
+    with np.errstate(over="ignore"):
+        np.add.at(out, stream, beats)
+        return out + done
