@@ -20,6 +20,17 @@ shared Verilator build (:func:`cosim.session.prepare_engine`), each in its own f
 * **full-trace mode** (``full_trace=True``): every chunk is a full :func:`cosim.session.cosimulate` run compared
   with its golden trace; the chunks' traces are merged into one (memory grows with the images, as before).
 
+**FS networks** (``network.is_fs``) run in either mode too, but an FS start streams many images through the layer
+pipeline and reports once, at the end of the stream: each chunk is cut into whole streams (starts of
+``images_per_start`` images; a stream never crosses a chunk), and the digest is one per *stream*
+(:func:`golden.core.digest.fs_stream_digests`; the golden model runs whole streams). Digest mode reads per image
+only its prediction beat (``P`` lines: :attr:`ShardedRun.predictions`, compared with the golden predictions, which
+no digest holds) and per stream its done line and digest; an image's own cycles and counters are not observable
+there, so a sharded FS run (both modes, alike) carries the *stream* figures: ``image_cycles`` and
+``total_counters`` per stream, the layout in :attr:`ShardedRun.streams`. A stream whose digest differs (or that
+holds an image whose prediction differs) is run again whole with the full trace (at most ``rerun_limit`` streams),
+which names the first divergence with the image's index in the whole run.
+
 Memory stays bounded in digest mode (a chunk's golden trace at a time per job; the trace files hold two short lines
 per image); the stimulus file of a finished chunk is removed. The peak resident memory of this process and of
 the largest simulator process is reported (:attr:`ShardedRun.peak_rss_bytes`, ``peak_child_rss_bytes``).
@@ -40,7 +51,7 @@ from typing import Callable
 import numpy as np
 
 from golden.core.counters import COUNTER_NAMES
-from golden.core.digest import image_digests
+from golden.core.digest import fs_stream_digests, image_digests
 from golden.core.errors import SnnCosimError, TraceMismatch
 from golden.core.network import IntegerNetwork
 from golden.core.trace import Comparison, Trace, compare
@@ -89,7 +100,14 @@ class ShardedRun:
     ``mismatched`` lists the images whose digests (or, full-trace, traces) differ; ``comparison`` is the full
     comparison that names the first divergence (None when every digest matched), with ``golden_trace`` /
     ``rtl_trace`` the traces it compared (full-trace mode: every image). ``wall_seconds`` is the whole run,
-    ``sim_seconds`` the simulators' own time summed over chunks, ``simulated_cycles`` all clock cycles."""
+    ``sim_seconds`` the simulators' own time summed over chunks, ``simulated_cycles`` all clock cycles.
+
+    FS networks (both modes): one done line per *stream* (start), so ``image_cycles [S]``, ``total_counters [S, 9]``,
+    ``rtl_digests`` / ``golden_digests [S]`` are per stream (docs/spec.md, "Per-image digest", FS streams) and
+    :attr:`streams` says which images each stream holds; ``predictions [N]`` are per image (prediction beats).
+    ``image_cycles.sum()`` is then the engine's cycles for all images (one C_IMAGE per stream), and
+    ``mismatched`` lists every image of a stream whose digest differs and every image whose prediction beat is
+    not the golden prediction."""
 
     n_images: int
     jobs: int
@@ -115,6 +133,8 @@ class ShardedRun:
     rtl_trace: Trace | None = None
     problems: list[str] = field(default_factory=list)
     waves_file: Path | None = None  # full-trace mode with ``waves``: the first chunk's waveform
+    streams: "FsStreamFigures | None" = None  # FS networks: the starts (see the class docstring)
+    rerun_images: np.ndarray | None = None  # digest mode, on a mismatch: the images of golden_trace / rtl_trace
 
     @property
     def equivalent(self) -> bool:
@@ -143,13 +163,35 @@ class ShardedRun:
         return {name: int(self.layer_counters[:, k].sum()) for k, name in enumerate(COUNTER_NAMES)}
 
     def save_digests(self, path: str | os.PathLike) -> Path:
-        """``digests.npz``: per image the RTL and golden digests, predictions, cycles and totals."""
+        """``digests.npz``: per image the RTL and golden digests, predictions, cycles and totals (FS: digests, cycles
+        and totals per stream, with ``stream_bases``, ``stream_counts`` and per image ``pred_cycles``)."""
         path = Path(path)
+        extra = {} if self.streams is None else {"stream_bases": self.streams.bases,
+                                                 "stream_counts": self.streams.counts,
+                                                 "pred_cycles": self.streams.pred_cycles}
         np.savez_compressed(path, rtl_digests=self.rtl_digests, golden_digests=self.golden_digests,
                             predictions=self.predictions, golden_predictions=self.golden_predictions,
                             image_cycles=self.image_cycles, total_counters=self.total_counters,
-                            mismatched=self.mismatched)
+                            mismatched=self.mismatched, **extra)
         return path
+
+
+@dataclass
+class FsStreamFigures:
+    """The starts of a sharded FS run: stream k holds images ``bases[k] .. bases[k] + counts[k] − 1`` of the run
+    (streams never cross a chunk); ``pred_cycles [N]``: the cycle of each image's prediction beat since its
+    stream's start (the one per-image timing an FS digest run observes)."""
+
+    bases: np.ndarray
+    counts: np.ndarray
+    pred_cycles: np.ndarray
+
+    def images(self, streams) -> np.ndarray:
+        """The images of the streams ``streams`` (indices), in order."""
+        ks = np.asarray(streams, dtype=np.int64).reshape(-1)
+        if not ks.size:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([np.arange(self.bases[k], self.bases[k] + self.counts[k]) for k in ks.tolist()])
 
 
 def peak_rss() -> tuple[int, int]:
@@ -178,6 +220,9 @@ class _Chunk:
     rtl_trace: Trace | None = None
     comparison: Comparison | None = None
     waves_file: Path | None = None
+    bases: np.ndarray | None = None  # FS: the chunk's streams, image indices of the whole run
+    counts: np.ndarray | None = None
+    pred_cycles: np.ndarray | None = None
 
 
 def _as_numpy(spikes) -> np.ndarray:
@@ -232,19 +277,96 @@ def _digest_chunk(network, config, engine, golden, spikes: np.ndarray, start: in
                   int(summary.get("cycles", 0)), problems)
 
 
+def _orders(config):
+    return [config.hardware_order(l) for l in range(1, config.n_layers + 1)] if config.spatial else None
+
+
+def _stream_digests(trace: Trace, config, phases: int, bases: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """:func:`golden.core.digest.fs_stream_digests` of ``trace`` for the streams ``bases``/``counts`` (relative to
+    the trace's first image) on the engine ``config``."""
+    return fs_stream_digests(trace, bases, counts, phases, int(config.lanes), int(config.membrane_bits),
+                             int(config.counter_bits), _orders(config), config.layer_sizes)
+
+
+def _fs_golden_part(network: IntegerNetwork, golden, spikes: np.ndarray, config, bases: np.ndarray,
+                    counts: np.ndarray) -> tuple:
+    """Golden stream digests, per-image predictions and per-layer counter sums of time-major FS ``spikes`` whose
+    streams are ``bases``/``counts``: the golden model runs whole streams, about :data:`GOLDEN_BATCH` images at a
+    time (a stream's digest needs all its images)."""
+    digests, predictions = [], []
+    counters = np.zeros((len(network.layers), len(COUNTER_NAMES)), dtype=np.int64)
+    k = 0
+    while k < len(bases):
+        stop = k + 1
+        while stop < len(bases) and bases[stop] + counts[stop] - bases[k] <= GOLDEN_BATCH:
+            stop += 1
+        a, b = int(bases[k]), int(bases[stop - 1] + counts[stop - 1])
+        trace = golden(spikes[:, a:b])
+        digests.append(_stream_digests(trace, config, int(network.phases), bases[k:stop] - a, counts[k:stop]))
+        predictions.append(np.asarray(trace.predictions, dtype=np.int64))
+        counters += trace.counters.sum(axis=(0, 1))
+        k = stop
+    return np.concatenate(digests), np.concatenate(predictions), counters
+
+
+def _fs_digest_chunk(network, config, engine, golden, spikes: np.ndarray, start: int, work: Path,
+                     images_per_start: int | None) -> _Chunk:
+    """One FS chunk in digest mode: the simulator (P, D and H lines only: per image its prediction, per stream its
+    done line and digest), then the golden stream digests of the same streams."""
+    plan = _session.plan_run(network, config, _session._as_input_spikes(spikes, network.n_inputs), images_per_start)
+    work.mkdir(parents=True, exist_ok=True)
+    files = _session.write_job_files(work, network, config, engine, plan)
+    launched = _session.launch_simulator(engine, files, plan, digest_only=True)
+    parsed = _harness.parse_fs_digest_file(files.trace, engine.params, plan.bases, plan.counts) \
+        if files.trace.is_file() else None
+    if launched.failure is not None:
+        detail = f"; harness: {parsed.error}" if parsed is not None and parsed.error else ""
+        raise _session._runner.SimulationError(f"{launched.failure}{detail}") from None
+    files.stimulus.unlink(missing_ok=True)
+    done = parsed.done
+    problems = list(parsed.problems) + _session.cross_check_fs_streams(
+        launched.summary, plan.bases, done.cycles, done.predictions, done.totals, parsed.predictions)
+    problems = [_shift_images(p, start) for p in problems]
+    t0 = time.perf_counter()
+    g_digests, g_predictions, counters = _fs_golden_part(network, golden, spikes, config, plan.bases, plan.counts)
+    summary = launched.summary
+    return _Chunk(start, start + plan.n_images, parsed.predictions, done.cycles, done.totals, parsed.digests,
+                  g_digests, g_predictions, counters, float(summary.get("sim_seconds") or launched.wall_seconds),
+                  time.perf_counter() - t0, int(summary.get("cycles", 0)), problems,
+                  bases=plan.bases + start, counts=plan.counts, pred_cycles=parsed.pred_cycles)
+
+
+def _shift_images(problem: str, start: int) -> str:
+    """A chunk's problem line with its image indices made those of the whole run."""
+    def shift(m: re.Match) -> str:
+        last = f"..{start + int(m.group(3))}" if m.group(3) else ""
+        return f"{m.group(1)} {start + int(m.group(2))}{last}"
+
+    return re.sub(r"\b(images?) (\d+)(?:\.\.(\d+))?(?! of the stream)", shift, problem)
+
+
 def _full_chunk(network, config, engine, golden, spikes: np.ndarray, start: int, work: Path,
-                waves: bool = False) -> _Chunk:
-    """One chunk in full-trace mode: :func:`cosim.session.cosimulate` and the golden trace, compared."""
-    run = _session.cosimulate(network, spikes, engine=engine, work_dir=work, waves=waves)
+                waves: bool = False, images_per_start: int | None = None) -> _Chunk:
+    """One chunk in full-trace mode: :func:`cosim.session.cosimulate` and the golden trace, compared (FS: the
+    digests and figures per stream)."""
+    run = _session.cosimulate(network, spikes, engine=engine, work_dir=work, waves=waves,
+                              images_per_start=images_per_start)
     t0 = time.perf_counter()
     golden_trace = golden(spikes)
     golden_seconds = time.perf_counter() - t0
-    orders = [config.hardware_order(l) for l in range(1, config.n_layers + 1)] if config.spatial else None
-    g_digests = image_digests(golden_trace, int(config.lanes), int(config.membrane_bits), int(config.counter_bits),
-                              orders, config.layer_sizes)
-    r_digests = image_digests(run.trace, int(config.lanes), int(config.membrane_bits), int(config.counter_bits),
-                              orders, config.layer_sizes)
     comparison = compare(golden_trace, run.trace)
+    if run.fs is not None:
+        f = run.fs
+        return _Chunk(start, start + run.trace.n_images, run.trace.predictions, f.cycles, f.totals,
+                      _stream_digests(run.trace, config, f.phases, f.bases, f.counts),
+                      _stream_digests(golden_trace, config, f.phases, f.bases, f.counts),
+                      np.asarray(golden_trace.predictions, dtype=np.int64), golden_trace.counters.sum(axis=(0, 1)),
+                      run.sim_seconds, golden_seconds, run.simulated_cycles, list(run.problems), golden_trace,
+                      run.trace, comparison, run.waves_file, f.bases + start, f.counts, f.pred_cycles)
+    widths = (int(config.lanes), int(config.membrane_bits), int(config.counter_bits), _orders(config),
+              config.layer_sizes)
+    g_digests = image_digests(golden_trace, *widths)
+    r_digests = image_digests(run.trace, *widths)
     return _Chunk(start, start + run.trace.n_images, run.trace.predictions, run.trace.image_cycles,
                   run.hardware_totals, r_digests, g_digests, np.asarray(golden_trace.predictions, dtype=np.int64),
                   golden_trace.counters.sum(axis=(0, 1)), run.sim_seconds, golden_seconds, run.simulated_cycles,
@@ -290,12 +412,13 @@ def cosimulate_sharded(network: IntegerNetwork, images: Callable[[int, int], obj
                        chunk_images: int | None = None, work_dir: str | os.PathLike, full_trace: bool = False,
                        golden: Callable[[np.ndarray], Trace] | None = None, progress: bool = False,
                        rerun_limit: int = 4, build_dir: str | os.PathLike | None = None,
-                       waves: bool = False) -> ShardedRun:
+                       waves: bool = False, images_per_start: int | None = None) -> ShardedRun:
     """Co-simulate images ``0 .. n_images − 1`` (``images(start, stop)`` → time-major ``bool [T, n, n_in]``) on
     ``jobs`` simulator processes (default: :func:`default_jobs`) and check them against ``golden(spikes)``
     (default: :func:`cosim.session.golden_reference`, membranes recorded; called from one thread at a time).
-    See the module docstring for the two modes. FS networks always run in full-trace mode (their beats are streams,
-    not images), so does ``waves`` (a waveform per chunk; the first is :attr:`ShardedRun.waves_file`). Raises
+    See the module docstring for the two modes; ``waves`` runs in full-trace mode (a waveform per chunk; the first
+    is :attr:`ShardedRun.waves_file`). FS networks: each chunk streams its images in starts of ``images_per_start``
+    (default: as many as one start allows, ``EngineConfig.fs_max_images``), checked per stream. Raises
     :class:`cosim.runner.SimulationError` when a simulator fails (its chunk's folder is kept)."""
     from hw.config import EngineConfig
 
@@ -309,7 +432,9 @@ def cosimulate_sharded(network: IntegerNetwork, images: Callable[[int, int], obj
         def golden(spikes):
             return _session.golden_reference(network, spikes, lanes=int(config.lanes))
     golden = _one_at_a_time(golden)
-    full_trace = bool(full_trace or network.is_fs or waves)
+    full_trace = bool(full_trace or waves)
+    if images_per_start is not None and not network.is_fs:
+        raise SnnCosimError("images_per_start applies to FS networks only (input_coding 'fs')")
     bounds = chunk_bounds(n_images, jobs, chunk_images)
     work = Path(work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -331,8 +456,12 @@ def cosimulate_sharded(network: IntegerNetwork, images: Callable[[int, int], obj
         with lock:  # the encoder may share state (torch); it is fast next to the simulation
             spikes = _as_numpy(images(start, stop))
         folder = work / f"shard-{k:05d}"
-        chunk = _full_chunk(network, config, engine, golden, spikes, start, folder, waves) if full_trace else \
-            _digest_chunk(network, config, engine, golden, spikes, start, folder)
+        if full_trace:
+            chunk = _full_chunk(network, config, engine, golden, spikes, start, folder, waves, images_per_start)
+        elif network.is_fs:
+            chunk = _fs_digest_chunk(network, config, engine, golden, spikes, start, folder, images_per_start)
+        else:
+            chunk = _digest_chunk(network, config, engine, golden, spikes, start, folder)
         if bar is not None:
             bar.update(stop - start)
         return chunk
@@ -353,24 +482,33 @@ def cosimulate_sharded(network: IntegerNetwork, images: Callable[[int, int], obj
     cat = np.concatenate
     rtl_digests = cat([c.rtl_digests for c in chunks])
     golden_digests = cat([c.golden_digests for c in chunks])
+    predictions, golden_predictions = cat([c.predictions for c in chunks]), cat([c.golden_predictions for c in chunks])
     problems = [p for c in chunks for p in c.problems]
-    golden_trace = rtl_trace = comparison = None
+    streams = None
+    if network.is_fs:
+        streams = FsStreamFigures(cat([c.bases for c in chunks]), cat([c.counts for c in chunks]),
+                                  cat([c.pred_cycles for c in chunks]))
+    golden_trace = rtl_trace = comparison = rerun = None
     if full_trace:
         golden_trace, rtl_trace = concat_traces([c.golden_trace for c in chunks]), \
             concat_traces([c.rtl_trace for c in chunks])
         bad = [k for k, c in enumerate(chunks) if not c.comparison.equivalent]
-        mismatched = np.flatnonzero(rtl_digests != golden_digests)
+        mismatched = _mismatched_images(rtl_digests != golden_digests, streams)
         if bad or mismatched.size:
             comparison = compare(golden_trace, rtl_trace)
             if comparison.first_difference is not None:
                 mismatched = np.union1d(mismatched, [comparison.first_difference.image])
     else:
-        mismatched = np.flatnonzero(rtl_digests != golden_digests)
+        mismatched = _mismatched_images(rtl_digests != golden_digests, streams)
+        if streams is not None:  # predictions are not in an FS stream's digest (but in the full trace)
+            mismatched = np.union1d(mismatched, np.flatnonzero(predictions != golden_predictions))
         if mismatched.size:
-            rerun = mismatched[:max(1, rerun_limit)]
-            spikes = cat([_as_numpy(images(int(i), int(i) + 1)) for i in rerun], axis=1)
+            rerun = _rerun_images(mismatched, streams, rerun_limit)
+            spikes = cat([_as_numpy(images(int(a), int(b))) for a, b in _runs(rerun)], axis=1)
             again = _session.cosimulate(network, spikes, engine=engine, work_dir=work / "rerun", strict=False)
             golden_trace, rtl_trace = golden(spikes), again.trace
+            for trace in (golden_trace, rtl_trace):
+                trace.meta["images"] = rerun.tolist()
             comparison = _with_image(compare(golden_trace, rtl_trace), rerun, n_images)
             if comparison.equivalent:
                 problems.append(f"image {int(rerun[0])}: the digests differ but the full traces agree (a digest "
@@ -378,14 +516,37 @@ def cosimulate_sharded(network: IntegerNetwork, images: Callable[[int, int], obj
     self_rss, child_rss = peak_rss()
     return ShardedRun(
         n_images=n_images, jobs=jobs, chunks=len(bounds), full_trace=full_trace,
-        predictions=cat([c.predictions for c in chunks]), image_cycles=cat([c.image_cycles for c in chunks]),
+        predictions=predictions, image_cycles=cat([c.image_cycles for c in chunks]),
         total_counters=cat([c.total_counters for c in chunks]), rtl_digests=rtl_digests,
-        golden_digests=golden_digests, golden_predictions=cat([c.golden_predictions for c in chunks]),
+        golden_digests=golden_digests, golden_predictions=golden_predictions,
         layer_counters=sum(c.layer_counters for c in chunks), mismatched=mismatched, comparison=comparison,
         wall_seconds=time.perf_counter() - t0, sim_seconds=sum(c.sim_seconds for c in chunks),
         golden_seconds=sum(c.golden_seconds for c in chunks), simulated_cycles=sum(c.cycles for c in chunks),
         build_seconds=engine.handle.seconds, peak_rss_bytes=self_rss, peak_child_rss_bytes=child_rss,
-        golden_trace=golden_trace, rtl_trace=rtl_trace, problems=problems, waves_file=chunks[0].waves_file)
+        golden_trace=golden_trace, rtl_trace=rtl_trace, problems=problems, waves_file=chunks[0].waves_file,
+        streams=streams, rerun_images=rerun)
+
+
+def _mismatched_images(differs: np.ndarray, streams: FsStreamFigures | None) -> np.ndarray:
+    """The images whose digest differs (``differs`` per image, or FS: per stream, then every image of it)."""
+    bad = np.flatnonzero(differs)
+    return bad if streams is None else streams.images(bad)
+
+
+def _rerun_images(mismatched: np.ndarray, streams: FsStreamFigures | None, limit: int) -> np.ndarray:
+    """The images to run again with the full trace: the first ``limit`` (at least one) mismatched images, or FS:
+    every image of the first ``limit`` streams that hold one (a stream's digest does not say which)."""
+    limit = max(1, limit)
+    if streams is None:
+        return mismatched[:limit]
+    stream = np.searchsorted(streams.bases, mismatched, side="right") - 1
+    return streams.images(np.unique(stream)[:limit])
+
+
+def _runs(images: np.ndarray) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]``: sorted ``images`` as ranges of consecutive indices."""
+    cuts = np.flatnonzero(np.diff(images) != 1) + 1
+    return [(int(part[0]), int(part[-1]) + 1) for part in np.split(images, cuts)]
 
 
 def check_sharded(run: ShardedRun, save_dir: str | os.PathLike | None = None) -> None:
@@ -400,5 +561,5 @@ def check_sharded(run: ShardedRun, save_dir: str | os.PathLike | None = None) ->
     raise TraceMismatch(f"MISMATCH at {run.first_difference}{where}")
 
 
-__all__ = ["ShardedRun", "check_jobs", "check_sharded", "chunk_bounds", "concat_traces", "cosimulate_sharded",
-           "default_jobs", "peak_rss"]
+__all__ = ["FsStreamFigures", "ShardedRun", "check_jobs", "check_sharded", "chunk_bounds", "concat_traces",
+           "cosimulate_sharded", "default_jobs", "peak_rss"]
