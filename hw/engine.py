@@ -196,8 +196,9 @@ class NetworkEngine(wiring.Component):
         if c.fs:
             m.d.comb += regs.fs_run.eq(glob.fs_mode)
         phase, neurons = units["phase"], units["neurons"]
-        m.d.comb += [phase.phases.eq(glob.phases), neurons.shift.eq(phase.shift),
-                     neurons.integrate.eq(regs.step > glob.skip_last)]
+        m.d.comb += phase.phases.eq(glob.phases)
+        # per-step values, registered for stage 1 (hw.neuron_stage: they change in SUMMARY or at start only)
+        m.d.sync += [neurons.shift.eq(phase.shift), neurons.integrate.eq(regs.step > glob.skip_last)]
         return glob.phases
 
     def _argmax(self, m):

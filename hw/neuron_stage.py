@@ -6,7 +6,8 @@ counts it. Also feeds the crossbar its stage-1 weight word."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data
 
 from .config import SPIKE_COUNT_BITS
 
@@ -24,10 +25,8 @@ class NeuronStage:
         self.m, self.config, self.regs, self.tables, self.memories = m, config, regs, tables, memories
         self.crossbar, self.neurons, self.counters, self.argmax = crossbar, neurons, counters, argmax
         self.spatial, self.fs_neurons, self.inhibit, self.phase = spatial, fs_neurons, inhibit, phase
-        # t = 1: stored membranes and output counts belong to an earlier image. Registered (off the lanes' path):
-        # the step changes in SUMMARY / at start, at least two cycles before the next stage 1
-        self.first = Signal(name="first")
-        m.d.sync += self.first.eq(regs.step == 1)
+        # t = 1: stored membranes and output counts belong to an earlier image
+        self.first = self.held(regs.step == 1, "first")
         self._operands()
         v_out, lane_spikes, lane_saturated = self._fs_lanes() if fs_neurons is not None else (
             neurons.v_out, neurons.spikes, neurons.saturated)
@@ -42,19 +41,30 @@ class NeuronStage:
                      counters.saturated.eq(self.saturated),
                      counters.neuron_updates.eq(Mux(self.s1_last, tables.last_lanes, config.lanes))]
 
+    def held(self, value, name):
+        """A registered copy of ``value``, a function of the step, layer or phase only (the layer's control word and
+        floor, the t = 1 flag, the FS phase flags): those change in SUMMARY or at start, at least two cycles before
+        the next stage 1 (FETCH and an issue come between), so the copy is exact there and their decoding (the
+        layer's multiplexers, the step compares) is off the neuron lanes' path."""
+        held = Signal.like(value, name=name) if isinstance(value, (Signal, data.View)) else \
+            Signal(Value.cast(value).shape(), name=name)
+        self.m.d.sync += held.eq(value)
+        return held
+
     def lanes_of(self, shape):
         return self.memories.lanes_of(shape)
 
     def _operands(self):
         """The neuron lanes' operands; the crossbar's weight word (pool: masked by the word's set lanes)."""
         m, mem, nl, xb = self.m, self.memories, self.neurons, self.crossbar
+        self.control, self.floor = self.held(mem.sel_control, "s1_control"), self.held(mem.sel_floor, "s1_floor")
         m.d.comb += [
             nl.v.eq(Mux(self.first, 0, mem.sel_membrane.as_value())),
             nl.acc.eq(xb.acc),
             nl.bias.eq(mem.sel_bias),
             nl.threshold.eq(mem.sel_threshold),
-            nl.control.eq(mem.sel_control),
-            nl.floor.eq(mem.sel_floor),
+            nl.control.eq(self.control),
+            nl.floor.eq(self.floor),
         ]
         if self.spatial is not None and self.spatial.has_pool:  # pool: Mux(mask bit, pool weight, 0) per lane
             for p in range(self.config.lanes):
@@ -70,7 +80,8 @@ class NeuronStage:
             fsl.v.eq(mem.sel_membrane), fsl.acc.eq(self.crossbar.acc), fsl.bias.eq(mem.sel_bias),
             fsl.threshold.eq(mem.sel_fs_threshold), fsl.reset.eq(mem.sel_fs_reset),
             fsl.shift.eq(mem.sel_fs_weight[:c.fs_shift_bits]), fsl.negative.eq(mem.sel_fs_weight[c.fs_shift_bits]),
-            fsl.collect.eq(~regs.fire), fsl.first.eq(self.phase.index == 0),
+            fsl.collect.eq(self.held(~regs.fire, "s1_collect")),
+            fsl.first.eq(self.held(self.phase.index == 0, "s1_phase_first")),
         ]
         v_out = Signal(self.lanes_of(signed(c.membrane_bits)), name="v_out")
         lane_spikes, lane_saturated = Signal(c.lanes, name="lane_spikes"), Signal(c.lanes, name="lane_saturated")
@@ -97,8 +108,8 @@ class NeuronStage:
         m, c, P, regs, mem, inh = self.m, self.config, self.config.lanes, self.regs, self.memories, self.inhibit
         own_spikes, own_saturated = mem.sel_own[:P], mem.sel_own[P:]
         m.d.comb += [inh.v.eq(mem.sel_membrane), inh.own.eq(own_spikes), inh.n.eq(self.counters.layer_spikes),
-                     inh.u.eq(mem.sel_u), inh.threshold.eq(mem.sel_threshold), inh.control.eq(mem.sel_control),
-                     inh.floor.eq(mem.sel_floor)]
+                     inh.u.eq(mem.sel_u), inh.threshold.eq(mem.sel_threshold), inh.control.eq(self.control),
+                     inh.floor.eq(self.floor)]
         inh_v = Signal(self.lanes_of(signed(c.membrane_bits)), name="inh_v")
         m.d.comb += inh_v.eq(Mux(regs.s1_inhibit, inh.v_out.as_value(), self.v_out.as_value()))
         for l, write in mem.own_write.items():
