@@ -80,8 +80,9 @@ def _add_cosim_options(parser: argparse.ArgumentParser) -> None:
                        help="write and compare every spike, membrane and counter of every RTL image as a trace "
                             f"(default up to {FULL_TRACE_AUTO_IMAGES} RTL images: the run directory keeps both traces)")
     check.add_argument("--digest", dest="full_trace", action="store_const", const=False,
-                       help="check each RTL image by a digest of every spike, membrane, counter and cycle count; "
-                            "only images whose digests differ are re-run as full traces (default above "
+                       help="check each RTL image (FS: each stream of images) by a digest of every spike, membrane, "
+                            "counter and cycle count; only those whose digests differ are re-run as full traces "
+                            "(default above "
                             f"{FULL_TRACE_AUTO_IMAGES} RTL images)")
 
 

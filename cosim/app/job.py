@@ -475,10 +475,7 @@ def cosimulate_images(options: JobOptions, network: IntegerNetwork, engine, eval
                                  jobs=1 if options.waves else options.jobs, work_dir=work / "rtl", full_trace=full,
                                  golden=golden, progress=options.progress, waves=options.waves)
         run.save_digests(work / "digests.npz")
-        if run.golden_trace is not None:
-            if not full:
-                for trace in (run.golden_trace, run.rtl_trace):
-                    trace.meta["images"] = run.mismatched[:run.golden_trace.n_images].tolist()
+        if run.golden_trace is not None:  # digest mode: the re-run images, named in the traces' meta["images"]
             run.golden_trace.save(work / "golden_trace.npz")
             run.rtl_trace.save(work / "rtl_trace.npz")
             if not run.equivalent and run.comparison is not None:
