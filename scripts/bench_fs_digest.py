@@ -25,31 +25,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_scale import mnist_case  # noqa: E402  (this folder: the same network and encoder as bench_scale)
+
 from cosim import session  # noqa: E402
-from cosim.app.job import convert_for_coding, load_data  # noqa: E402
-from cosim.app.options import JobOptions  # noqa: E402
 from cosim.shards import cosimulate_sharded  # noqa: E402
-from golden.data import mnist  # noqa: E402
 from golden.simulation.simulate import IntegerSimulator  # noqa: E402
-from golden.training import ann_trainer  # noqa: E402
 from hw.config import EngineConfig  # noqa: E402
 
 LANES = 8
-
-
-def fs_case():
-    """The default MLP's FS conversion (``snncosim run --coding fs`` defaults) and an encoder ``images(a, b)``."""
-    options = JobOptions(coding="fs")
-    options.validate()
-    data = load_data(options)
-    network, encode_codes = convert_for_coding(ann_trainer.default_mlp(progress=False), data.calibration_images,
-                                               options)
-    images, labels = mnist.embedded_mnist()
-    codes = images.reshape(len(images), -1)
-
-    def encode(start: int, stop: int):
-        return encode_codes(codes[start:stop], start)
-    return network, encode, labels.numpy()
 
 
 def trace_bytes(work: Path) -> int:
@@ -63,7 +46,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    network, encode, labels = fs_case()
+    network, encode, labels = mnist_case(coding="fs")
     simulator = IntegerSimulator(network)
 
     def golden(spikes):

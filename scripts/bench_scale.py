@@ -51,10 +51,11 @@ from hw.config import EngineConfig  # noqa: E402
 LANES = 8
 
 
-def mnist_case(steps: int):
-    """The default MLP converted as ``snncosim run`` converts it (default options, seed 0), the embedded 10,000
-    MNIST images, and an encoder ``images(start, stop)`` (per-image seeds: any batch gives the same spikes)."""
-    options = JobOptions(steps=steps)
+def mnist_case(steps: int | None = None, coding: str = "rate"):
+    """The default MLP converted as ``snncosim run --coding CODING`` converts it (default options, seed 0; ``steps``:
+    the coding's default when None), the embedded 10,000 MNIST images, and an encoder ``images(start, stop)``
+    (per-image seeds: any batch gives the same spikes)."""
+    options = JobOptions(coding=coding, **({} if steps is None else {"steps": steps}))
     options.validate()
     data = load_data(options)
     network, encode_codes = convert_for_coding(ann_trainer.default_mlp(progress=False), data.calibration_images,
