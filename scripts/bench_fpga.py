@@ -32,12 +32,14 @@ POINTS = {
     "convnet-rate-P8": ("convnet", "rate", 8),
     "convnet-rate-P16": ("convnet", "rate", 16),
     "mlp-rate-P16": ("mlp", "rate", 16),
+    "mlp-weighted-P16": ("mlp", "weighted", 16),
+    "mlp-fs-P16": ("mlp", "fs", 16),
 }
 
 # published figures, as the papers give them (issue 15); what differs is said in docs/benchmarks.md
 REFERENCES = [
-    ("Spiker+ (MNIST MLP, Carpegna et al. 2024)", "7,612 logic cells", "—", "18 BRAM", "—", "—", "780 us"),
-    ("Fan & Levy (Artix-7, MNIST)", "6,358 LUTs", "—", "—", "—", "100 MHz", "520 us"),
+    ("Spiker+ (MNIST MLP, Carpegna et al. 2024)", "7,612 logic cells", "—", "18 BRAM", "—", "—", "—", "780 us"),
+    ("Fan & Levy (Artix-7, MNIST)", "6,358 LUTs", "—", "—", "—", "100 MHz", "—", "520 us"),
 ]
 
 
@@ -79,12 +81,15 @@ def run_point(label: str, target: str, folder: Path) -> dict:
 
 def row(result: dict) -> list[str]:
     if "error" in result:
-        return [result["label"], result["error"], "", "", "", "", ""]
+        return [result["label"], result["error"], "", "", "", "", "", ""]
     r, timing, per = result["resources"], result.get("timing"), result.get("per_image")
     share = lambda k: f" ({100 * r[k]['used'] / r[k]['available']:.0f} %)" if r[k]["available"] else ""  # noqa: E731
     return [result["label"], f"{r['luts']['used']:,}{share('luts')}", f"{r['ffs']['used']:,}{share('ffs')}",
             f"{r['brams']['used']:g}{share('brams')}", f"{r['dsps']['used']}",
             f"{timing['fmax_mhz']:.1f} MHz" if timing else "— (synthesis only)",
+            f"{timing['critical_path_ns']:.1f} ns, {timing['logic_levels']} levels: "
+            f"{' -> '.join(dict.fromkeys(n.split('$')[0].split('.0.')[0] for n in timing['through']))}"
+            if timing else "—",
             f"{per['microseconds']:,.0f} us ({per['images_per_second']:,.0f}/s), "
             f"{result['cycles']['cycles_per_image']:,.0f} cycles" if per else
             f"{result['cycles']['cycles_per_image']:,.0f} cycles"]
@@ -106,7 +111,7 @@ def main() -> None:
               file=sys.stderr, flush=True)
     device = next((r for r in results if "device" in r), None)
     print(f"\nDevice: {device['device']} {device['package']} ({args.target})" if device else "")
-    head = ["point", "LUTs", "FFs", "block RAM", "DSP", "fmax", "time per image"]
+    head = ["point", "LUTs", "FFs", "block RAM", "DSP", "fmax", "critical path", "time per image"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for result in results:
         print("| " + " | ".join(row(result)) + " |")
