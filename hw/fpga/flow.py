@@ -28,7 +28,7 @@ from ..verilog import TOP_NAME, write_verilog
 from .devices import Device
 from .figures import Resources, Timing, placed_logic, resources_from_stat, timing_from_report
 from .preload import preloaded_design, write_preloaded_design
-from .tools import check_tools, run_tool
+from .tools import ToolError, check_tools, run_tool
 
 __all__ = ["FlowResult", "run_flow", "weight_memory_bits", "tools_for"]
 
@@ -90,8 +90,15 @@ def run_flow(net: IntegerNetwork, device: Device, folder: Path, *, lanes: int = 
         args = [*device.nextpnr_args, "--json", "synth.json", "--report", "report.json", "--seed", str(seed),
                 "--freq", str(TARGET_MHZ[device.target]), "--timing-allow-fail", "-l", "nextpnr.log", "-q",
                 "--lpf-allow-unconstrained" if device.target == "ecp5" else "--pcf-allow-unconstrained"]
-        seconds["place_and_route"] = run_tool(device.nextpnr, args, cwd=folder, log=folder / "nextpnr.stdout.log",
-                                              what=f"place and route ({device.name})", show_progress=show_progress)
+        try:
+            seconds["place_and_route"] = run_tool(device.nextpnr, args, cwd=folder,
+                                                  log=folder / "nextpnr.stdout.log",
+                                                  what=f"place and route ({device.name})",
+                                                  show_progress=show_progress)
+        except ToolError as exc:  # most often: the design does not fit; say what synthesis made of it
+            raise ToolError(f"{exc}; synthesis made {resources.luts:,} LUTs and {resources.ffs:,} FFs, the "
+                            f"{device.name} has {device.luts:,} logic cells: choose a larger device (--device) or "
+                            f"fewer lanes (-P) if it does not fit") from None
         report = json.loads((folder / "report.json").read_text())
         timing, placed = timing_from_report(report), placed_logic(report, device.target)
         (folder / "synth.json").unlink(missing_ok=True)
