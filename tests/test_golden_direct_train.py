@@ -4,7 +4,6 @@ integer simulation of the exported network."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch

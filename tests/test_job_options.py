@@ -6,7 +6,6 @@ import pytest
 from cosim.app.cli import build_parser
 from cosim.app.options import FULL_TRACE_AUTO_IMAGES, JobOptions
 
-
 AUTO = FULL_TRACE_AUTO_IMAGES
 
 

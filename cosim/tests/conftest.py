@@ -118,3 +118,19 @@ def run_and_check(net: IntegerNetwork, spikes: np.ndarray, engine, work_dir: Pat
     np.testing.assert_array_equal(rtl.trace.predictions, golden.predictions)
     np.testing.assert_array_equal(rtl.hardware_totals, golden.counters.sum(axis=(1, 2)))
     return rtl, golden
+
+
+def golden_with_flipped_membrane(net: IntegerNetwork, victim: np.ndarray, lanes: int, *, layer: int, step: int,
+                                 neuron: int, bit: int):
+    """A golden callable (``spikes [T, n, n_in] -> Trace``) that flips one membrane bit of ``neuron`` at ``step`` of
+    ``layer`` in the image whose input spikes are ``victim`` ``[T, n_in]``, wherever that image falls in a chunk:
+    to the check, the same as an RTL fault there."""
+    from cosim.session import golden_reference
+
+    def golden(part):
+        trace = golden_reference(net, part, lanes=lanes)
+        for k in range(part.shape[1]):
+            if np.array_equal(part[:, k], victim):
+                trace.membranes[layer - 1][k, step - 1, neuron] ^= 1 << bit
+        return trace
+    return golden

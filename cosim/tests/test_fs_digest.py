@@ -19,6 +19,7 @@ from golden.core.digest import fs_stream_digests
 from golden.core.errors import TraceMismatch
 from golden.simulation.encoding import fs_encode
 
+from .conftest import golden_with_flipped_membrane
 from .test_fs import SILU_LANES, random_codes, silu_setup  # noqa: F401 - silu_setup is a fixture
 
 N_IMAGES = 10
@@ -121,12 +122,8 @@ def test_one_flipped_membrane_bit_in_a_stream_is_caught_and_named(fs_case, tmp_p
     assert cycle_model.fs_active(len(net.layers), net.phases)[step - 1, layer - 1]
     victim = spikes[:, target]
 
-    def tampered_golden(part):
-        trace = golden_reference(net, part, lanes=SILU_LANES)
-        for k in range(part.shape[1]):
-            if np.array_equal(part[:, k], victim):
-                trace.membranes[layer - 1][k, step - 1, neuron] ^= 1 << bit
-        return trace
+    tampered_golden = golden_with_flipped_membrane(net, victim, SILU_LANES, layer=layer, step=step, neuron=neuron,
+                                                   bit=bit)
 
     run = sharded(net, engine, spikes, tmp_path, golden=tampered_golden)
     assert not run.equivalent

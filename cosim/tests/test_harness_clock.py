@@ -10,9 +10,9 @@ import pytest
 
 from cosim.harness import HarnessParams, harness_verilog
 from cosim.session import check_equivalence, cosimulate, golden_reference, prepare_engine
+from golden.core.errors import SnnCosimError
 from golden.core.network import NeuronParams
 from hw.config import EngineConfig
-from golden.core.errors import SnnCosimError
 
 from .conftest import random_network, random_spikes
 

@@ -13,7 +13,7 @@ from cosim.shards import check_sharded, cosimulate_sharded
 from golden.core.errors import TraceMismatch
 from hw.config import EngineConfig
 
-from .conftest import NEURON_VARIANTS, random_network, random_spikes
+from .conftest import NEURON_VARIANTS, golden_with_flipped_membrane, random_network, random_spikes
 
 N_IMAGES, STEPS, LANES = 24, 6, 4
 
@@ -66,12 +66,8 @@ def test_one_flipped_membrane_bit_is_caught_and_named(case, tmp_path):
     target, step, layer, neuron, bit = 17, 4, 1, 6, 3
     victim = spikes[:, target]
 
-    def tampered_golden(part):
-        trace = golden_reference(net, part, lanes=LANES)
-        for k in range(part.shape[1]):
-            if np.array_equal(part[:, k], victim):
-                trace.membranes[layer - 1][k, step - 1, neuron] ^= 1 << bit
-        return trace
+    tampered_golden = golden_with_flipped_membrane(net, victim, LANES, layer=layer, step=step, neuron=neuron,
+                                                   bit=bit)
 
     run = cosimulate_sharded(net, lambda a, b: spikes[:, a:b], N_IMAGES, engine=engine, jobs=2, chunk_images=7,
                              work_dir=tmp_path, golden=tampered_golden)

@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from golden.core.errors import SnnCosimError
-from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams,
-                                 SkipConnection, signed_range)
+from golden.core.network import (AvgPool2dLayer, Conv2dLayer, DenseLayer, IntegerNetwork, NeuronParams, SkipConnection,
+                                 signed_range)
 from golden.nir.exporter import FORMAT, FORMAT_VERSION, _nir
 
 NEURON_TYPES = ("IF", "LIF", "CubaLIF")  # CubaLIF only with tau_syn = dt (no synaptic memory)
