@@ -605,8 +605,9 @@ def import_nir(graph_or_path, *, weight_bits: int = 8, membrane_bits: int = 24, 
     """The integer network of a NIR graph (a ``nir.NIRGraph`` or the path of a ``.nir`` file). Module docstring:
     the mapping and the quantisation; ``scale`` fixes the per-layer scale s (one number, or one per layer),
     ``dt`` the LIF time step, ``input_shape`` the input's (n,) or (c, h, w) where the Input node lacks it
-    (nirtorch's graphs starting with a convolution). The result's ``metadata["nir"]`` records the source, the node count, each layer's
-    nodes, scale and LIF leak error; ``metadata["input"]`` the input scale when the graph states it. Raises
+    (nirtorch's graphs starting with a convolution). The result's ``metadata["nir"]`` records the source, the node
+    count, each layer's nodes, scale and LIF leak error; ``metadata["input"]`` the input scale when the graph states
+    it. Raises
     :class:`NirImportError` (a :class:`SnnCosimError`, one line naming the file or node) on everything it cannot
     map, :class:`golden.core.errors.WidthError` when the quantised numbers do not fit the widths."""
     nir = _nir()
