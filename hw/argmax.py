@@ -24,10 +24,11 @@ class RunningArgmax(wiring.Component):
     """Running argmax over ``lanes`` candidates per cycle.
 
     The inputs of a cycle act one cycle later (they are registered first). In a cycle with ``update``, every lane p
-    with ``valid[p]`` whose ``ranks[p]`` is strictly greater than the best rank so far (lanes in ascending order: ties keep the lowest index) takes the lead with index ``base + p``
-    (truncated to ``index_bits``); ``clear`` (in a cycle without ``update``) restarts at rank ``floor``, index 0.
-    ``index`` is the registered result (0 after reset): it shows the effect of a cycle's inputs two clock edges
-    later. ``floor`` lies below every candidate, so the first valid lane after ``clear`` always takes the lead.
+    with ``valid[p]`` whose ``ranks[p]`` is strictly greater than the best rank so far (lanes in ascending order:
+    ties keep the lowest index) takes the lead with index ``base + p`` (truncated to ``index_bits``); ``clear`` (in
+    a cycle without ``update``) restarts at rank ``floor``, index 0. ``index`` is the registered result (0 after
+    reset): it shows the effect of a cycle's inputs two clock edges later. ``floor`` lies below every candidate, so
+    the first valid lane after ``clear`` always takes the lead.
     """
 
     def __init__(self, lanes: int, rank_shape, index_bits: int, floor: int):
