@@ -95,16 +95,20 @@ class HarnessParams:
 
 
 CLOCKS = {
-    # one time slot per cycle: rising edge, then (after a #0) falling edge at the same time
-    "fast": "  always begin #10 clk = 1'b1; #0 clk = 1'b0; end",
-    # the usual clock, for waveforms
-    "waves": "  always #5 clk = ~clk;",
+    # no clock here: clk is an input of tb_top that cosim/hdl/clock_main.cpp (the simulation's main) toggles, one
+    # cycle per time slot, without --timing. The default: 2x faster than "fast" (scripts/bench_scale.py --clocks)
+    "cpp": "  // clk is the input port toggled by the simulation's C++ main (cosim/hdl/clock_main.cpp)",
+    # one time slot per cycle: rising edge, then (after a #0) falling edge at the same time (--timing)
+    "fast": "  logic clk = 1'b0;\n  always begin #10 clk = 1'b1; #0 clk = 1'b0; end",
+    # the usual clock, for waveforms (--timing)
+    "waves": "  logic clk = 1'b0;\n  always #5 clk = ~clk;",
     # no clock here: cocotb's GPI clock drives clk (built without --timing). Measured 3.3x slower than "fast"
     # (scripts/bench_scale.py --clocks); kept as the comparison the benchmark prints, not for users
-    "gpi": "  // clk is driven from outside (cocotb's GPI clock, cosim.tb_engine)",
+    "gpi": "  logic clk = 1'b0;\n  // clk is driven from outside (cocotb's GPI clock, cosim.tb_engine)",
 }
 
-HARNESS_CLOCKS = ("verilog", "gpi")  # where the clock lives: the harness (--timing) or cocotb's GPI clock
+# where the clock lives: the C++ main ("cpp", the default), the harness ("verilog", --timing) or cocotb's GPI clock
+HARNESS_CLOCKS = ("cpp", "verilog", "gpi")
 
 
 def _select_sections(text: str, flags: dict[str, bool]) -> str:
@@ -153,20 +157,35 @@ def _engine_signals(params: HarnessParams) -> tuple[str, str]:
     return "\n".join(declarations), ",\n".join(connections)
 
 
-def harness_verilog(params: HarnessParams, *, waves: bool = False, clock: str = "verilog") -> str:
-    """The SystemVerilog text of ``tb_top`` for ``params``; ``waves`` selects the 50 % duty-cycle clock, ``clock =
-    "gpi"`` a harness without a clock (cocotb drives it). FS builds (``params.fs``) get the template's
-    ``// @if FS`` sections; other builds render as if they did not exist."""
+def clock_main_path() -> Path:
+    """cosim/hdl/clock_main.cpp: the simulation main of "cpp"-clock builds (it toggles ``clk``)."""
+    return Path(str(resources.files("cosim.hdl").joinpath("clock_main.cpp")))
+
+
+def harness_clock_style(clock: str, waves: bool = False) -> str:
+    """The :data:`CLOCKS` entry of a harness whose clock lives at ``clock`` (:data:`HARNESS_CLOCKS`): waveforms
+    take the Verilog 50 % duty-cycle clock whatever ``clock`` says, so that both edges show."""
     if clock not in HARNESS_CLOCKS:
         raise SnnCosimError(f"clock must be one of {', '.join(HARNESS_CLOCKS)}, got {clock!r}")
+    if waves:
+        return "waves"
+    return {"cpp": "cpp", "verilog": "fast", "gpi": "gpi"}[clock]
+
+
+def harness_verilog(params: HarnessParams, *, waves: bool = False, clock: str = "cpp") -> str:
+    """The SystemVerilog text of ``tb_top`` for ``params``: ``clock = "cpp"`` (an input clk that the C++ main
+    cosim/hdl/clock_main.cpp toggles), ``"verilog"`` (the harness's own clock, --timing) or ``"gpi"`` (cocotb's GPI
+    clock); ``waves`` selects the Verilog 50 % duty-cycle clock (:func:`harness_clock_style`). FS builds
+    (``params.fs``) get the template's ``// @if FS`` sections; other builds render as if they did not exist."""
+    style = harness_clock_style(clock, waves)
     text = resources.files("cosim.hdl").joinpath("harness.sv.tmpl").read_text()
     text = _select_sections(text, {"FS": params.fs})
-    style = "gpi" if clock == "gpi" else ("waves" if waves else "fast")
     signals, connections = _engine_signals(params)
     n_layers, live_bits, live = params.live_table()
     for key, value in {"L": n_layers, "LIVE_BITS": live_bits, "LIVE": live, "P": params.lanes,
                        "M": params.membrane_bits, "W": params.counter_bits,
                        "CFGW": params.cfg_data_bits, "CLOCK": CLOCKS[style], "CLOCK_STYLE": style,
+                       "PORTS": "(input logic clk)" if style == "cpp" else "",
                        "ENGINE_SIGNALS": signals, "ENGINE_CONNECTIONS": connections}.items():
         text = text.replace("{{" + key + "}}", str(value))
     if "{{" in text:
@@ -659,7 +678,7 @@ def parse_fs_trace_file(path: str | os.PathLike, params: HarnessParams, layer_si
     n_layers = len(sizes) - 1
     phases = int(phases)
     bases, counts = np.asarray(bases, dtype=np.int64), np.asarray(counts, dtype=np.int64)
-    n_streams, n_images = len(bases), int(counts.sum())
+    n_streams = len(bases)
     active = cycle_model.fs_active(n_layers, phases)  # [L·K, L]
     lines, error, problems = _read_trace_lines(path, with_predictions=True)
     rec, summ, done, preds = lines["R"], lines["S"], lines["D"], lines["P"]

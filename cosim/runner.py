@@ -242,8 +242,8 @@ def _grouped_verilator():
     return _GroupedVerilator
 
 
-def _verilator_runner(public: str, runtime_files: Sequence[str]):
-    """cocotb's Verilator runner with three changes to its build commands:
+def _verilator_runner(public: str, runtime_files: Sequence[str], main: Path | None = None):
+    """cocotb's Verilator runner with four changes to its build commands:
 
     * visibility: cocotb's runner makes every signal of the design readable and writable through VPI
       (``--public-flat-rw``), which stops Verilator from optimising the design and re-evaluates all logic fed by
@@ -251,7 +251,9 @@ def _verilator_runner(public: str, runtime_files: Sequence[str]):
       (a ``public_flat_rd`` control file): the simulation runs ~1.7x faster. ``"top-rw"`` makes them writable
       too (``--public-depth 1``), ``"all"`` keeps cocotb's default;
     * saved run-time objects are copied in between the Verilator and the make step;
-    * make gets :data:`_MAKE_ARGS`."""
+    * make gets :data:`_MAKE_ARGS`;
+    * ``main``, if given, replaces cocotb's simulation main (``verilator.cpp``; e.g. cosim/hdl/clock_main.cpp,
+      which also makes the clock)."""
     class _Runner(_grouped_verilator()):
         def _build_command(self):
             commands = [list(command) for command in super()._build_command()]
@@ -263,6 +265,11 @@ def _verilator_runner(public: str, runtime_files: Sequence[str]):
                 vlt = Path(self.build_dir) / "public.vlt"
                 vlt.write_text(f'`verilator_config\npublic_flat_rd -module "{self.hdl_toplevel}" -var "*"\n')
                 commands[0].append(str(vlt))
+            if main is not None:
+                mains = [k for k, arg in enumerate(commands[0]) if Path(arg).name == "verilator.cpp"]
+                if len(mains) != 1:
+                    raise BuildError("cannot find cocotb's verilator.cpp in its Verilator command")
+                commands[0][mains[0]] = str(main)
             commands[-1] += list(_MAKE_ARGS)
             if runtime_files:
                 commands.insert(1, ["cp", *runtime_files, str(self.build_dir)])
@@ -273,14 +280,16 @@ def _verilator_runner(public: str, runtime_files: Sequence[str]):
 
 def build(verilog_sources: Iterable[str | os.PathLike], toplevel: str, build_dir: str | os.PathLike, *,
           timing: bool = True, waves: bool | str = False, extra_args: Sequence[str] = (),
-          timescale: tuple[str, str] = ("1ns", "1ps"), public: str = "top") -> BuildHandle:
+          timescale: tuple[str, str] = ("1ns", "1ps"), public: str = "top",
+          main: str | os.PathLike | None = None) -> BuildHandle:
     """Build ``verilog_sources`` with ``toplevel`` as top module into ``build_dir/<toplevel>-<key>``; reuse an
     earlier build with the same key.
 
     ``waves`` adds tracing (a separate cache entry): ``"fst"``, ``"vcd"``, or ``True`` for FST where its
     libraries are installed (:func:`cosim.toolchain.fst_supported`), else VCD. ``public`` is ``"top"`` (cocotb can
     read the top module's signals only: fastest), ``"top-rw"`` (and write them) or ``"all"`` (every signal,
-    cocotb's default). Raises :class:`BuildError` with the first compiler error when the build fails."""
+    cocotb's default). ``main``: a C++ simulation main to use instead of cocotb's (part of the key). Raises
+    :class:`BuildError` with the first compiler error when the build fails."""
     if public not in ("top", "top-rw", "all"):
         raise SnnCosimError(f"public must be 'top', 'top-rw' or 'all', got {public!r}")
     info = ensure_verilator(build_tools=False)
@@ -303,7 +312,10 @@ def build(verilog_sources: Iterable[str | os.PathLike], toplevel: str, build_dir
         flags += ["--trace-structs"]
     flags += list(extra_args)
     flags_for_key = flags + [f"timescale={timescale}", f"waves={waves}", f"public={public}", *_MAKE_ARGS]
-    key = _hash_inputs(sources, toplevel, flags_for_key, info)
+    main = Path(main).resolve() if main is not None else None
+    if main is not None and not main.is_file():
+        raise SnnCosimError(f"{main}: no such simulation main")
+    key = _hash_inputs(sources + ([main] if main is not None else []), toplevel, flags_for_key, info)
     root = Path(build_dir).resolve()
     target = root / f"{toplevel}-{key[:16]}"
     stamp = target / STAMP
@@ -326,7 +338,7 @@ def build(verilog_sources: Iterable[str | os.PathLike], toplevel: str, build_dir
         ensure_verilator(build_tools=True)  # a build is needed: now the compiler, make and perl must be there
         runtime_key = _hash_inputs([], "runtime", [f"waves={waves}", *flags, *_MAKE_ARGS], info, compiler=True)
         runtime = root / ".runtime" / runtime_key[:16]
-        runner = _verilator_runner(public, _runtime_files(runtime))
+        runner = _verilator_runner(public, _runtime_files(runtime), main)
         runner.log.setLevel("WARNING")
         t0 = time.perf_counter()
         try:

@@ -123,7 +123,7 @@ class Engine:
     handle: _runner.BuildHandle
     sources: tuple[Path, ...]
     generate_seconds: float
-    clock: str = "verilog"  # "gpi": the harness has no clock, cocotb's GPI clock drives it (benchmarks only)
+    clock: str = "cpp"  # where the clock lives (cosim.harness.HARNESS_CLOCKS); "gpi": cocotb's GPI clock drives it
 
     @property
     def build_seconds(self) -> float:
@@ -131,15 +131,17 @@ class Engine:
 
 
 def prepare_engine(config, *, waves: bool = False, build_dir: str | os.PathLike | None = None,
-                   clock: str = "verilog") -> Engine:
+                   clock: str = "cpp") -> Engine:
     """Generate and build (or reuse) the Verilator model of ``config``. Builds are cached by content under
     ``build_dir`` (default :func:`default_build_dir`), so this is cheap after the first call. ``clock``: where the
-    clock lives, ``"verilog"`` (the harness, built with ``--timing``: the fastest) or ``"gpi"`` (cocotb's GPI
-    clock, no ``--timing``; scripts/bench_scale.py --clocks compares them)."""
+    clock lives, ``"cpp"`` (the simulation's C++ main, cosim/hdl/clock_main.cpp: the fastest), ``"verilog"`` (the
+    harness, built with ``--timing``) or ``"gpi"`` (cocotb's GPI clock, no ``--timing``); scripts/bench_scale.py
+    --clocks compares them. Waveform builds take the harness's Verilog clock whatever ``clock`` says."""
     root = Path(build_dir).resolve() if build_dir is not None else default_build_dir()
     t0 = time.perf_counter()
     verilog = engine_verilog_text(config, cache_dir=root / "verilog")
     params = _harness.HarnessParams.from_engine_config(config)
+    style = _harness.harness_clock_style(clock, bool(waves))
     harness_text = _harness.harness_verilog(params, waves=bool(waves), clock=clock)
     generate_seconds = time.perf_counter() - t0
     src = root / "src"
@@ -147,9 +149,9 @@ def prepare_engine(config, *, waves: bool = False, build_dir: str | os.PathLike 
         src / f"snn_engine-{_harness.content_hash(verilog)[:16]}.v", verilog)
     harness_path = _harness._write_if_changed(
         src / f"tb_top-{_harness.content_hash(harness_text)[:16]}.sv", harness_text)
-    gpi = clock == "gpi"  # cocotb writes clk: the top module's signals writable
-    handle = _runner.build([engine_path, harness_path], _harness.TOPLEVEL, root, timing=not gpi, waves=waves,
-                           public="top-rw" if gpi else "top")
+    main = _harness.clock_main_path() if style == "cpp" else None
+    handle = _runner.build([engine_path, harness_path], _harness.TOPLEVEL, root, timing=style in ("fast", "waves"),
+                           waves=waves, public="top-rw" if style == "gpi" else "top", main=main)
     return Engine(config, params, handle, (engine_path, harness_path), generate_seconds, clock)
 
 

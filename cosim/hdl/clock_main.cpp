@@ -1,0 +1,115 @@
+// snncosim: the simulation main for harnesses with the "cpp" clock (cosim/harness.py, docs/architecture.md).
+//
+// It replaces cocotb's Verilator main in those builds. cocotb still drives the test through VPI (start of
+// simulation, value-change, timed, ReadWrite, ReadOnly and end-of-simulation callbacks); what changes is who
+// makes the clock: this loop toggles the top module's input `clk` itself, one cycle per time slot (rising edge,
+// then falling edge, as the harness's "fast" Verilog clock does), without Verilator's --timing scheduler.
+//
+// A slot in which no cocotb callback ran takes the short path: evaluate the rising edge, check the value-change
+// callbacks, evaluate the falling edge. cocotb can only ask for something new (a ReadWrite or ReadOnly callback,
+// a write, a timer) from inside one of its callbacks, so the full VPI sequence of a time slot (IEEE 1800 regions
+// as cocotb's own main runs them) is taken in a slot where a callback ran, in the slot after it and whenever a
+// timed callback falls due. Design and cocotb see the same edges and values as with the Verilog clock.
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+
+#include "Vtop.h"
+#include "verilated.h"
+#include "verilated_vpi.h"
+
+static uint64_t main_time = 0;  // in units of the design's time precision
+
+double sc_time_stamp() { return static_cast<double>(main_time); }
+
+#ifdef SNNCOSIM_WITHOUT_COCOTB  // scripts/bench_scale.py: the same loop with nothing on VPI (the simulator's limit)
+extern "C" void vlog_startup_routines_bootstrap(void) {}
+#else
+extern "C" void vlog_startup_routines_bootstrap(void);  // cocotb's VPI library
+#endif
+
+namespace {
+
+// Value-change callbacks may write signals: repeat until they settle. True if any ran.
+bool settle_value_callbacks() {
+    bool any = false;
+    while (VerilatedVpi::callValueCbs()) any = true;
+    return any;
+}
+
+// Evaluate until no VPI write asks for another evaluation. True if a callback ran.
+bool evaluate(Vtop* top) {
+    bool any = false;
+    do {
+        top->eval_step();
+        VerilatedVpi::clearEvalNeeded();
+        VerilatedVpi::doInertialPuts();
+        any |= settle_value_callbacks();
+    } while (VerilatedVpi::evalNeeded());
+    return any;
+}
+
+// The VPI regions that follow the evaluation of a slot in which cocotb may have asked for them.
+bool synchronise(Vtop* top) {
+    bool any = false;
+    do {
+        any |= evaluate(top);
+        any |= VerilatedVpi::callCbs(cbReadWriteSynch);
+        VerilatedVpi::doInertialPuts();
+        any |= settle_value_callbacks();
+    } while (VerilatedVpi::evalNeeded());
+    return any;
+}
+
+void end_of_simulation() { VerilatedVpi::callCbs(cbEndOfSimulation); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Verilated::commandArgs(argc, argv);
+    const std::unique_ptr<Vtop> top{new Vtop{""}};
+    Verilated::fatalOnVpiError(false);  // cocotb's system tasks would otherwise stop the simulation
+
+    // one clock period = 10 ns in the design's time precision (harness: `timescale 1ns/1ps -> 10,000)
+    const int precision = Verilated::threadContextp()->timeprecision();
+    const uint64_t period = static_cast<uint64_t>(std::llround(10.0 * std::pow(10.0, -9 - precision)));
+
+    vlog_startup_routines_bootstrap();
+    Verilated::addExitCb([](void*) { end_of_simulation(); }, nullptr);
+    VerilatedVpi::callCbs(cbStartOfSimulation);
+    settle_value_callbacks();
+
+    top->clk = 0;
+    bool full = true;  // take the full VPI sequence in this slot
+    while (!Verilated::gotFinish()) {
+        Verilated::threadContextp()->time(main_time);
+        bool any = false;
+        if (full) {
+            VerilatedVpi::callCbs(cbNextSimTime);
+            any |= settle_value_callbacks();
+        }
+        if (VerilatedVpi::cbNextDeadline() <= main_time) {
+            VerilatedVpi::callTimedCbs();
+            settle_value_callbacks();
+            any = true;
+        }
+        top->clk = 1;
+        any |= evaluate(top.get());
+        top->clk = 0;
+        if (full || any) {
+            any |= synchronise(top.get());
+            top->eval_end_step();
+            any |= VerilatedVpi::callCbs(cbReadOnlySynch);
+        } else {
+            any |= evaluate(top.get());
+            top->eval_end_step();
+        }
+        full = any;
+        main_time += period;
+    }
+
+    top->final();
+    end_of_simulation();
+    return Verilated::threadContextp()->errorCount() > 0 ? 1 : 0;
+}
