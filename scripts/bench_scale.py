@@ -6,11 +6,12 @@ Prints, on the project's MNIST MLP (784-256-10, rate coding, T = 64, P = 8, seed
 1. ``--images`` images (default: all 10,000 of the embedded MNIST set) through the RTL on ``--jobs`` simulator
    processes in digest mode (cosim/shards.py), every image checked against the golden model: wall time, images/s;
 2. images/s for 1 and 2 jobs, digest vs full-trace mode, interleaved over ``--rounds`` rounds on
-   ``--sample`` images (medians), and the raw simulator (``verilator --binary`` of the same harness, no cocotb, no
-   trace lines: ``+snn_digest_only``) on the same images as the limit;
+   ``--sample`` images (medians), and the raw simulator (the same harness and C++ main without cocotb, no trace
+   lines: ``+snn_digest_only``) on the same images as the limit;
 3. ``--verilator-options``: the same sample under Verilator option variants (each a separate build);
-5. ``--clocks``: where the clock lives, on the same sample: the harness's Verilog clock (``--timing``, the default),
-   cocotb's GPI clock (``Clock(impl="gpi")``, a harness without a clock, no ``--timing``) and the raw binary;
+5. ``--clocks``: where the clock lives, on the same sample: the C++ main's clock (cosim/hdl/clock_main.cpp, the
+   default), the harness's Verilog clock (``--timing``), cocotb's GPI clock (``Clock(impl="gpi")``, no
+   ``--timing``) and both raw binaries;
 4. time per image as the hidden layer grows (``--hidden``, default 128,256,512; 1200-1200 with ``--big``) and as T
    grows (``--steps-list``, default 32,64,128), golden and RTL, on random integer networks of the MLP's shape.
 
@@ -37,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cosim import runner, session  # noqa: E402
+from cosim import harness, runner, session  # noqa: E402
 from cosim.app.job import convert_for_coding, load_data  # noqa: E402
 from cosim.app.options import JobOptions  # noqa: E402
 from cosim.shards import cosimulate_sharded, default_jobs  # noqa: E402
@@ -88,16 +89,26 @@ def sharded(network, encode, n, engine, jobs, full, work):
 
 # ----------------------------------------------------------------------------------------------- raw simulator
 def raw_binary(engine, work: Path, extra: list[str]) -> Path:
-    """``verilator --binary`` of the engine's sources (the harness makes its own clock; no cocotb, no VPI)."""
+    """The engine's harness without cocotb, built once into ``work``: for the default "cpp" clock, the
+    co-simulation's own main (cosim/hdl/clock_main.cpp) compiled with nothing on VPI (``SNNCOSIM_WITHOUT_COCOTB``);
+    for the harness's Verilog clock, ``verilator --binary --timing``. Either is the limit its co-simulation can
+    approach."""
     info = runner.ensure_verilator(build_tools=True)
-    out = work / "raw"
-    if (out / "Vtb_top").is_file():
-        return out / "Vtb_top"
-    cmd = [info.path, "--binary", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "tb_top",
-           "-Mdir", str(out), "-j", "2", *extra, *[str(s) for s in engine.sources],
-           "-MAKEFLAGS", " ".join(runner._MAKE_ARGS)]
+    common = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "tb_top", "-j", "2", *extra]
+    if engine.clock == "cpp":
+        out, name = work / "raw-cpp", "Vtop"
+        cmd = [info.path, "--cc", "--exe", "--build", "--vpi", "--prefix", "Vtop", "-CFLAGS",
+               "-DSNNCOSIM_WITHOUT_COCOTB", *common, str(harness.clock_main_path())]
+    elif engine.clock == "verilog":
+        out, name = work / "raw-timing", "Vtb_top"
+        cmd = [info.path, "--binary", "--timing", *common]
+    else:
+        raise ValueError(f"no raw binary for the {engine.clock!r} clock")
+    if (out / name).is_file():
+        return out / name
+    cmd += ["-Mdir", str(out), *[str(s) for s in engine.sources], "-MAKEFLAGS", " ".join(runner._MAKE_ARGS)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return out / "Vtb_top"
+    return out / name
 
 
 def run_raw(binary: Path, network, config, engine, spikes, work: Path) -> float:
@@ -171,7 +182,8 @@ def main() -> int:
     parser.add_argument("--skip-whole", action="store_true", help="skip the whole-set run")
     parser.add_argument("--skip-modes", action="store_true", help="skip the interleaved jobs/mode comparison")
     parser.add_argument("--verilator-options", action="store_true", help="measure Verilator option variants")
-    parser.add_argument("--clocks", action="store_true", help="measure the harness clock against cocotb's GPI clock")
+    parser.add_argument("--clocks", action="store_true",
+                        help="measure where the clock lives: C++ main, harness (--timing), cocotb GPI, raw binaries")
     parser.add_argument("--skip-sizes", action="store_true", help="skip the hidden-size and T scaling")
     parser.add_argument("--hidden", default="128,256,512")
     parser.add_argument("--big", action="store_true", help="add the 1200-1200 hidden layers (slow to generate)")
@@ -242,24 +254,26 @@ def main() -> int:
     if args.clocks:
         n = args.sample
         t0 = time.perf_counter()
+        timing = session.prepare_engine(config, clock="verilog")
         gpi = session.prepare_engine(config, clock="gpi")
         print(f"\n5. where the clock lives, {n} images, 1 job, digest mode, {args.rounds} rounds interleaved "
-              f"(medians; GPI build {time.perf_counter() - t0:.1f} s):")
-        binary = raw_binary(engine, work, [])
+              f"(medians; --timing and GPI builds {time.perf_counter() - t0:.1f} s):")
+        binaries = {"raw: C++ main clock, no cocotb": raw_binary(engine, work, []),
+                    "raw: harness clock (--timing), no cocotb": raw_binary(timing, work, [])}
         spikes = np.asarray(encode(0, n))
-        contenders = {"harness clock (--timing), cocotb": engine, "cocotb GPI clock (no --timing)": gpi,
-                      "raw binary (harness clock, no cocotb)": None}
+        contenders = {"C++ main clock (default), cocotb": engine, "harness clock (--timing), cocotb": timing,
+                      "cocotb GPI clock (no --timing)": gpi, **dict.fromkeys(binaries)}
         cycles = {}
 
         def run_clock(name, r):
             if contenders[name] is None:
-                return run_raw(binary, network, config, engine, spikes, work / "rawclock")
+                return run_raw(binaries[name], network, config, engine, spikes, work / "rawclock")
             run, wall = sharded(network, encode, n, contenders[name], 1, False, work / f"clock-{r}")
             cycles[name] = run.simulated_cycles
             return wall
-        print_rates(interleaved(contenders, args.rounds, run_clock), n, "harness clock (--timing), cocotb", 40)
+        print_rates(interleaved(contenders, args.rounds, run_clock), n, "harness clock (--timing), cocotb", 42)
         if len(set(cycles.values())) != 1:
-            raise SystemExit(f"the two clocks simulated different cycle counts: {cycles}")
+            raise SystemExit(f"the clocks simulated different cycle counts: {cycles}")
 
     if not args.skip_sizes:
         hidden = [[int(h)] for h in args.hidden.split(",")] + ([[1200, 1200]] if args.big else [])
