@@ -96,7 +96,7 @@ class HarnessParams:
 
 CLOCKS = {
     # no clock here: clk is an input of tb_top that cosim/hdl/clock_main.cpp (the simulation's main) toggles, one
-    # cycle per time slot, without --timing. The default: 2x faster than "fast" (scripts/bench_scale.py --clocks)
+    # cycle per time slot, without --timing. The default: ~1.5x faster than "fast" (scripts/bench_scale.py --clocks)
     "cpp": "  // clk is the input port toggled by the simulation's C++ main (cosim/hdl/clock_main.cpp)",
     # one time slot per cycle: rising edge, then (after a #0) falling edge at the same time (--timing)
     "fast": "  logic clk = 1'b0;\n  always begin #10 clk = 1'b1; #0 clk = 1'b0; end",

@@ -1,7 +1,7 @@
 """Where the clock lives (issue 14, "a cheaper clock than --timing"): the simulation's C++ main toggling the input
 ``clk`` (cosim/hdl/clock_main.cpp, the default), the harness's own Verilog clock (built with ``--timing``) and
 cocotb's GPI clock (a harness without a clock, built without ``--timing``) give the same trace, bit for bit and
-cycle for cycle. scripts/bench_scale.py --clocks measures them (C++ main ~2x faster than --timing, GPI ~3x
+cycle for cycle. scripts/bench_scale.py --clocks measures them (C++ main ~1.5x faster than --timing, GPI ~3x
 slower)."""
 
 from __future__ import annotations
