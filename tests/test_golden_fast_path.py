@@ -39,7 +39,8 @@ def forward_loop(neuron: IntegerNeuron, currents: torch.Tensor):
 @pytest.mark.parametrize("membrane_bits", [6, 12, 40])  # 6: saturates often; 40: the int64 state path
 @pytest.mark.parametrize("uniform", [True, False])
 @pytest.mark.parametrize("numpy_loop", [True, False], ids=["numpy", "torch"])  # torch: the GPU's loop, on the CPU
-def test_step_loop_equals_forward(name, membrane_bits, uniform, numpy_loop, monkeypatch):
+@pytest.mark.parametrize("bounded", [False, True], ids=["no-bounds", "input-bounds"])
+def test_step_loop_equals_forward(name, membrane_bits, uniform, numpy_loop, bounded, monkeypatch):
     monkeypatch.setattr(fastops, "NUMPY_ON_CPU", numpy_loop)
     rng = np.random.default_rng(membrane_bits + 7 * len(name) + uniform)
     params = STEP_NEURONS[name]
@@ -50,6 +51,8 @@ def test_step_loop_equals_forward(name, membrane_bits, uniform, numpy_loop, monk
     scale = 2 ** (membrane_bits - 2)  # currents up to half the range, drifting up: saturation at 6 bits
     currents = torch.as_tensor(rng.integers(-scale, 2 * scale + 1, (steps, batch, n)), dtype=torch.float32)
     fast, slow = (IntegerNeuron(params, threshold, bias, membrane_bits) for _ in range(2))
+    if bounded:  # the input range the simulator would give (the numpy loop then skips provably safe tests)
+        fast.input_bounds = (int(currents.min()), int(currents.max()))
     for neuron in (fast, slow):
         neuron.reset_state(batch)
     spikes = torch.empty((steps, batch, n), dtype=torch.bool)
@@ -63,6 +66,39 @@ def test_step_loop_equals_forward(name, membrane_bits, uniform, numpy_loop, monk
     if membrane_bits == 6:
         assert int(saturations.sum()) > 0  # the saturating branch was taken
     assert int(spikes.sum()) > 0
+
+
+@pytest.mark.parametrize("name", sorted(STEP_NEURONS))
+def test_saturation_after_steps_the_input_bounds_skipped(name, monkeypatch):
+    """Small inputs that drift up: the first steps provably cannot saturate (their min/max test is skipped), later
+    ones do; every step still equals the reference. Bounds that lie (inputs claimed to be 0) make the loop skip
+    tests it needed, and the results differ: the skip is real."""
+    monkeypatch.setattr(fastops, "NUMPY_ON_CPU", True)
+    rng = np.random.default_rng(len(name))
+    membrane_bits, n, batch, steps = 8, 7, 3, 60
+    threshold = np.full(n, 127)  # = hi: v − θ after a spike stays small, v_exact can pass hi
+    currents = torch.as_tensor(rng.integers(-1, 7, (steps, batch, n)), dtype=torch.float32)
+    slow = IntegerNeuron(STEP_NEURONS[name], threshold, np.zeros(n, dtype=np.int64), membrane_bits)
+    slow.reset_state(batch)
+    ref_spikes, ref_membranes, ref_saturations = forward_loop(slow, currents)
+    if STEP_NEURONS[name].kind == "if":
+        assert int(ref_saturations.sum()) > 0  # IF passes hi here (LIF's leak may hold it below)
+
+    def fast_run(bounds):
+        fast = IntegerNeuron(STEP_NEURONS[name], threshold, np.zeros(n, dtype=np.int64), membrane_bits)
+        fast.input_bounds = bounds
+        fast.reset_state(batch)
+        out = (torch.empty((steps, batch, n), dtype=torch.bool), torch.empty((steps, batch, n), dtype=torch.int64),
+               torch.empty((steps, batch), dtype=torch.int64))
+        fast.run_steps(currents, 1, *out)
+        return out
+
+    spikes, membranes, saturations = fast_run((-1, 6))
+    assert torch.equal(spikes, ref_spikes) and torch.equal(membranes, ref_membranes)
+    assert torch.equal(saturations, ref_saturations)
+    if int(ref_saturations.sum()) > 0:
+        _, wrong_membranes, wrong_saturations = fast_run((0, 0))
+        assert not torch.equal(wrong_saturations, ref_saturations) or not torch.equal(wrong_membranes, ref_membranes)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

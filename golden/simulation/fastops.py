@@ -43,39 +43,50 @@ def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor,
     dtype, and the spikes per (step, image) ``int64 [S, B]`` (the count the layer's ``s_in`` needs), by the
     complement trick: per image, the inputs that spike in more than half of the S steps (``plan.mostly_on``)
     contribute ``Σ W`` once and their *silent* steps are subtracted; all other inputs add their spikes. Only the
-    rarer event of each input is visited (on rate-coded MNIST 1/5 of the spikes), and the result is the same
-    integers: every partial sum is a sum of ± weights, below the bound that makes the float dtype exact."""
+    rarer event of each input is visited (on rate-coded MNIST 1/5 of the spikes), and only inputs that change at
+    all in the S steps (``plan.changing``: never-on and always-on inputs have no events) are scanned for them. The
+    result is the same integers: every partial sum is a sum of ± weights, below the bound that makes the float
+    dtype exact."""
     steps, batch, n = spikes.shape
-    on = plan.mostly_on.numpy()  # [B, n]
-    flat = np.flatnonzero(np.bitwise_xor(spikes.numpy(), on))  # the events: spikes XOR mostly-on, per image
+    on = plan.mostly_on.numpy().reshape(-1)  # [B·n]
+    changing = plan.changing  # the (image, input) pairs b·n + i with events, ascending
+    # the events, step by step over the changing pairs: spikes XOR mostly-on
+    events = np.take(spikes.numpy().reshape(steps, batch * n), changing, axis=1)
+    events ^= on[changing]
+    flat = np.flatnonzero(events)  # = s·A + a, ascending
     index_dtype = np.int32 if spikes.numel() < 2 ** 31 else np.int64
-    key = (flat % (batch * n)).astype(index_dtype)  # = b·n + i
-    silence = np.take(on.reshape(-1), key)  # the event is a silence of a mostly-on input: subtract its weights
-    lookup = key % n
+    width = max(1, changing.size)  # A (flat is empty when no pair changes)
+    key = changing[flat % width]  # = b·n + i
+    silence = np.take(on, key)  # the event is a silence of a mostly-on input: subtract its weights
+    lookup = (key % n).astype(index_dtype, copy=False)
     lookup += silence.astype(index_dtype) * n  # rows n.. of the table hold −W
-    row = flat // n
+    row = (flat // width) * batch + key // n  # = s·B + b, ascending
     per_row = np.bincount(row, minlength=steps * batch)
     offsets = np.zeros(steps * batch, dtype=index_dtype)
     np.cumsum(per_row[:-1], out=offsets[1:])
     table = torch.cat([weight_t, -weight_t])
     current = F.embedding_bag(torch.from_numpy(lookup), table, torch.from_numpy(offsets), mode="sum")
     current = current.reshape(steps, batch, -1)
-    current += torch.from_numpy(on).to(weight_t.dtype) @ weight_t  # Σ W of the mostly-on inputs, per image
+    mostly_on = plan.mostly_on.to(weight_t.dtype)  # [B, n]
+    current += mostly_on @ weight_t  # Σ W of the mostly-on inputs, per image
     # spikes = events of the other inputs + (mostly-on inputs − their silences)
     silences = np.bincount(row, weights=silence, minlength=steps * batch).astype(np.int64)
-    counts = per_row - 2 * silences + np.tile(on.sum(axis=1, dtype=np.int64), steps)
+    counts = per_row - 2 * silences + np.tile(plan.mostly_on.numpy().sum(axis=1, dtype=np.int64), steps)
     return current, torch.from_numpy(counts.reshape(steps, batch))
 
 
 class ComplementPlan:
-    """Which inputs of each image spike in more than half of a chunk's S steps (``mostly_on``, ``bool [B, n]``)
-    and how many events :func:`complement_synaptic_sum` visits (``events``), from the per-(image, input) spike
-    counts."""
+    """Which inputs of each image spike in more than half of a chunk's S steps (``mostly_on``, ``bool [B, n]``),
+    which (image, input) pairs change at all (``changing``: flat indices ``b·n + i`` of the pairs spiking in
+    some but not all steps) and how many events :func:`complement_synaptic_sum` visits (``events``), from the
+    per-(image, input) spike counts."""
 
     def __init__(self, spikes: torch.Tensor):
         steps = spikes.shape[0]
         counts = spikes.numpy().view(np.uint8).sum(axis=0, dtype=np.int32)  # [B, n]
         self.mostly_on = torch.from_numpy(counts * 2 > steps)
+        index_dtype = np.int32 if counts.size < 2 ** 31 else np.int64
+        self.changing = np.flatnonzero((counts > 0) & (counts < steps)).astype(index_dtype)
         self.events = int(np.minimum(counts, steps - counts).sum())
 
 

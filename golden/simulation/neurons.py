@@ -196,6 +196,9 @@ class IntegerNeuron(Neuron):
                     f"with K = {self.phases} phases the phase-1 threshold/bias (<< {self.phases - 1}) does not fit "
                     f"membrane_bits={membrane_bits}")
         self.saturated: torch.Tensor | None = None
+        # (lowest, highest) synaptic input Σ W·x a neuron can get in one step (binary inputs), when the simulator
+        # knows it: lets the CPU fast path skip the saturation test in steps that provably cannot saturate
+        self.input_bounds: tuple[int, int] | None = None
 
     def _reset_flags(self) -> None:
         self.saturated = torch.zeros_like(self.v, dtype=torch.bool)
@@ -263,6 +266,16 @@ class IntegerNeuron(Neuron):
         out = spikes.numpy()
         mem = membranes.numpy() if membranes is not None else None
         sat = saturations.numpy() if saturations is not None else None
+        # a running range [v_lo, v_hi] of the membranes: a step whose range stays inside [lo, hi] cannot saturate,
+        # so it skips the min/max test (bounds: the input range + bias; LIF's v − (v >> k) is monotone; floors
+        # raise, resets (θ ≥ 1) lower towards 0). Without known input bounds every step is tested.
+        bounded = self.input_bounds is not None and v.size > 0
+        if bounded:
+            d_lo = self.input_bounds[0] + int(self.bias.min())
+            d_hi = self.input_bounds[1] + int(self.bias.max())
+            v_lo, v_hi = int(v.min()), int(v.max())
+            floor_lo = None if floor is None else int(np.min(floor))
+            floor_hi = None if floor is None else int(np.max(floor))
         flags = None
         for s in range(drive.shape[0]):
             if leak is not None:
@@ -272,13 +285,26 @@ class IntegerNeuron(Neuron):
             else:
                 np.add(v, drive[s], out=v)
             flags = None
-            if v.min() < lo or v.max() > hi:
-                flags = (v < lo) | (v > hi)
-                np.clip(v, lo, hi, out=v)
+            test = True
+            if bounded:
+                if leak is not None:
+                    v_lo, v_hi = v_lo - (v_lo >> p.leak_shift), v_hi - (v_hi >> p.leak_shift)
+                v_lo, v_hi = v_lo + d_lo, v_hi + d_hi
+                test = v_lo < lo or v_hi > hi
+            if test:
+                low, high = int(v.min()), int(v.max())
+                if low < lo or high > hi:
+                    flags = (v < lo) | (v > hi)
+                    np.clip(v, lo, hi, out=v)
+                v_lo, v_hi = max(low, lo), min(high, hi)
             if sat is not None:
                 sat[s] = 0 if flags is None else flags.view(np.uint8).sum(axis=-1, dtype=np.int64)
             if floor is not None:
                 np.maximum(v, floor, out=v)
+                if bounded:
+                    v_lo, v_hi = max(v_lo, floor_lo), max(v_hi, floor_hi)
+            if bounded:  # a fired neuron goes to 0 or v − θ ∈ [0, v)
+                v_lo, v_hi = min(v_lo, 0), max(v_hi, 0)
             fired = np.greater_equal(v, theta, out=out[s])
             if silent is not None:
                 np.logical_not(fired, out=silent)
@@ -346,7 +372,10 @@ class IntegerNeuron(Neuron):
         twice the membrane range (v and its leak) below 2^31; int64 otherwise. Both give the same integers."""
         if currents.numel() == 0:
             return torch.int64
-        low, high = torch.aminmax(currents)
+        if self.input_bounds is not None:  # known without a pass over the currents
+            low, high = self.input_bounds
+        else:
+            low, high = torch.aminmax(currents)
         reach = max(abs(float(low)), abs(float(high))) + float(self.bias.abs().max()) + 2.0 ** self.membrane_bits
         return torch.int32 if reach < 2.0 ** 31 - 2 ** 20 else torch.int64
 

@@ -85,6 +85,14 @@ class Synapses(nn.Module):
         else:
             raise SnnCosimError(f"cannot simulate layer kind {getattr(layer, 'kind', type(layer).__name__)!r}")
 
+    def input_bounds(self) -> tuple[int, int] | None:
+        """``(lowest, highest)`` sum ``Σ_i W[j,i]·x_i`` of binary inputs over all output neurons j (the negative and
+        the positive weights of a neuron's fan-in); None for pool layers (the simulator then tests every step)."""
+        if self.kind not in ("dense", "conv2d"):
+            return None
+        w = self.weight_t.to(torch.float64)  # [fan-in, n_out], integers: float64 sums are exact here
+        return int(w.clamp(max=0).sum(0).min()), int(w.clamp(min=0).sum(0).max())
+
     def of_spikes(self, spikes: torch.Tensor, dtype: torch.dtype,
                   integer_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:meth:`forward` of the binary input spikes of S steps, ``bool [S, B, n_in]`` → ``[S, B, n_out]``, computed
@@ -199,6 +207,9 @@ class _Simulator:
             self.skip_synapses[skip.target - 1] = (
                 int(skip.source), Synapses(skip_layer, dtype).to(self.device),
                 torch.as_tensor(counting.fan_out(skip_layer), dtype=torch.float64, device=self.device))
+        for l, (synapses, neuron) in enumerate(zip(self.synapses, self.neurons)):
+            if hasattr(neuron, "input_bounds") and l not in self.skip_synapses and not (l == 0 and self.direct):
+                neuron.input_bounds = synapses.input_bounds()
 
     @property
     def accumulator_output(self) -> bool:
@@ -206,22 +217,28 @@ class _Simulator:
         return not self.neurons[-1].spiking
 
     def _steps(self, x_all: torch.Tensor, *, spike_layers: Sequence[int] = (), membrane_layers: Sequence[int] = (),
-               stats: Sequence[str] = (), lanes: int | None = None):
+               stats: Sequence[str] = (), lanes: int | None = None, out_spikes: dict | None = None,
+               out_membranes: dict | None = None):
         """Run one batch ``x_all [T, B, n_0]`` (on the device) from zero state, global steps t = 1..T.
 
         Returns ``(spikes, membranes, stats)``: dicts layer index (0-based) → ``[B, T, n_l]`` for the requested
         layers, and name → ``int64 [B, T, L]`` for the requested statistics (``_STATS``; ``pool_words`` needs
-        ``lanes``). The neurons keep their final state (``self.neurons[l].v``) afterwards."""
+        ``lanes``). ``out_spikes`` / ``out_membranes`` (layer → ``[B, T, n_l]`` tensor of the right dtype, e.g. a
+        view of the caller's result array) are filled in place of new tensors. The neurons keep their final state
+        (``self.neurons[l].v``) afterwards."""
         if "pool_words" in stats and lanes is None:
             raise SnnCosimError("the pool_words statistic needs the crossbar width (lanes)")
         steps, batch = x_all.shape[0], x_all.shape[1]
         n_layers = len(self.neurons)
         for neuron in self.neurons:
             neuron.reset_state(batch, device=self.device)
-        spikes = {l: torch.empty((batch, steps, self.neurons[l].n), dtype=torch.bool, device=self.device)
+        out_spikes, out_membranes = out_spikes or {}, out_membranes or {}
+        spikes = {l: out_spikes[l] if l in out_spikes else
+                  torch.empty((batch, steps, self.neurons[l].n), dtype=torch.bool, device=self.device)
                   for l in spike_layers}
-        membranes = {l: torch.empty((batch, steps, self.neurons[l].n), dtype=self.neurons[l].threshold.dtype,
-                                    device=self.device) for l in membrane_layers}
+        membranes = {l: out_membranes[l] if l in out_membranes else
+                     torch.empty((batch, steps, self.neurons[l].n), dtype=self.neurons[l].threshold.dtype,
+                                 device=self.device) for l in membrane_layers}
         record = {k: torch.zeros((batch, steps, n_layers), dtype=torch.int64, device=self.device) for k in stats}
         if self.fs:
             self._fs_steps(x_all, spikes, membranes, record, lanes)
@@ -303,16 +320,14 @@ class _Simulator:
                     if "acs" in record:
                         record["acs"][:, span, l] += skip_acs
             out = torch.empty((steps, batch, neuron.n), dtype=torch.bool, device=self.device)
-            mem = torch.empty((steps, batch, neuron.n), dtype=neuron.threshold.dtype, device=self.device) \
-                if l in membranes else None
+            # the neuron writes its membranes straight into the result (a step-major view of [B, T, n]: no copy)
+            mem = membranes[l][:, span].transpose(0, 1) if l in membranes else None
             sat = torch.zeros((steps, batch), dtype=torch.int64, device=self.device) \
                 if "saturations" in record else None
             neuron.run_steps(current.reshape(steps, batch, -1), first + 1, out, mem, sat)
             outs.append(out)
             if l in spikes:
                 spikes[l][:, span] = out.transpose(0, 1)
-            if mem is not None:
-                membranes[l][:, span] = mem.transpose(0, 1)
             if "spikes" in record:
                 record["spikes"][:, span, l] = fastops.count_true(out).t()
             if sat is not None:
@@ -425,12 +440,20 @@ class _Simulator:
         counters = np.empty((n_images, steps, n_layers, len(COUNTER_NAMES)), dtype=np.int64)
         final_output = np.empty((n_images, sizes[-1]), dtype=membrane_dtype)
         every = list(range(n_layers))
+        direct = self.device.type == "cpu"  # CPU: the layers write straight into the result arrays
         for start, stop, x_all in self._batches(inputs, batch_size, progress, desc):
+            out_spikes = {l: torch.from_numpy(spikes[l][start:stop]) for l in every} if direct else None
+            out_membranes = None
+            if direct and record_membranes:  # the same dtype as the neuron's state (else: a copy below)
+                views = {l: torch.from_numpy(membranes[l][start:stop]) for l in every}
+                out_membranes = {l: v for l, v in views.items() if v.dtype == self.neurons[l].threshold.dtype}
             spk, mem, stats = self._steps(x_all, spike_layers=every, membrane_layers=every if record_membranes else (),
-                                          stats=_STATS, lanes=lanes)
+                                          stats=_STATS, lanes=lanes, out_spikes=out_spikes,
+                                          out_membranes=out_membranes)
             for l in range(n_layers):
-                spikes[l][start:stop] = spk[l].cpu().numpy()
-                if record_membranes:
+                if not direct:
+                    spikes[l][start:stop] = spk[l].cpu().numpy()
+                if record_membranes and not (out_membranes and l in out_membranes):
                     membranes[l][start:stop] = mem[l].cpu().numpy()
             final_output[start:stop] = self.neurons[-1].v.cpu().numpy()
             assemble = counting.assemble_fs_counters if self.fs else counting.assemble_counters
