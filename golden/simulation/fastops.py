@@ -50,17 +50,19 @@ def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor,
     steps, batch, n = spikes.shape
     on = plan.mostly_on.numpy().reshape(-1)  # [B·n]
     changing = plan.changing  # the (image, input) pairs b·n + i with events, ascending
+    index_dtype = np.int32 if spikes.numel() < 2 ** 31 else np.int64  # of the table rows and bag offsets
+    pair_on = on[changing]  # per changing pair: mostly on (its events are silences: subtract its weights)
+    pair_row = (changing % n).astype(index_dtype) + pair_on.astype(index_dtype) * n  # rows n.. of the table: −W
+    pair_image = (changing // n).astype(index_dtype)
     # the events, step by step over the changing pairs: spikes XOR mostly-on
     events = np.take(spikes.numpy().reshape(steps, batch * n), changing, axis=1)
-    events ^= on[changing]
+    events ^= pair_on
     flat = np.flatnonzero(events)  # = s·A + a, ascending
-    index_dtype = np.int32 if spikes.numel() < 2 ** 31 else np.int64
     width = max(1, changing.size)  # A (flat is empty when no pair changes)
-    key = changing[flat % width]  # = b·n + i
-    silence = np.take(on, key)  # the event is a silence of a mostly-on input: subtract its weights
-    lookup = (key % n).astype(index_dtype, copy=False)
-    lookup += silence.astype(index_dtype) * n  # rows n.. of the table hold −W
-    row = (flat // width) * batch + key // n  # = s·B + b, ascending
+    pair = flat % width
+    lookup = pair_row[pair]
+    silence = pair_on[pair]
+    row = (flat // width) * batch + pair_image[pair]  # = s·B + b, ascending
     per_row = np.bincount(row, minlength=steps * batch)
     offsets = np.zeros(steps * batch, dtype=index_dtype)
     np.cumsum(per_row[:-1], out=offsets[1:])
@@ -83,7 +85,9 @@ class ComplementPlan:
 
     def __init__(self, spikes: torch.Tensor):
         steps = spikes.shape[0]
-        counts = spikes.numpy().view(np.uint8).sum(axis=0, dtype=np.int32)  # [B, n]
+        # [B, n]; summed in bytes while they cannot overflow (3x faster than widening every element)
+        narrow = np.uint8 if steps < 256 else np.int32
+        counts = spikes.numpy().view(np.uint8).sum(axis=0, dtype=narrow).astype(np.int32)
         self.mostly_on = torch.from_numpy(counts * 2 > steps)
         index_dtype = np.int32 if counts.size < 2 ** 31 else np.int64
         self.changing = np.flatnonzero((counts > 0) & (counts < steps)).astype(index_dtype)
