@@ -259,7 +259,6 @@ class IntegerNeuron(Neuron):
         theta = theta if isinstance(theta, int) else theta.numpy().astype(np_dtype)
         lo, hi = self.lo, self.hi
         v = self.v.numpy().astype(np_dtype)
-        fired_values = np.empty_like(v)
         leak = np.empty_like(v) if p.kind == "lif" else None
         silent = np.empty(v.shape, dtype=bool) if p.reset == "zero" else None
         floor = -theta if p.floor_threshold else p.floor
@@ -310,8 +309,7 @@ class IntegerNeuron(Neuron):
                 np.logical_not(fired, out=silent)
                 np.multiply(v, silent, out=v)
             else:  # v − θ ≥ 0 where it fires: never saturates
-                np.multiply(fired, theta, out=fired_values)
-                np.subtract(v, fired_values, out=v)
+                np.subtract(v, theta, out=v, where=fired)
             if mem is not None:
                 mem[s] = v
         self.v = torch.from_numpy(v.astype(np.int64))
