@@ -69,11 +69,11 @@ def main() -> int:
 
     t0 = time.time()
     if config == base and n_train is None:
-        lee, info = direct_train.default_lee_network(args.cache_dir, progress=True)
+        lee, _ = direct_train.default_lee_network(args.cache_dir, progress=True)
         how = "default_lee_network (cached)"
     else:
         result = direct_train.train_lee(train_images, train_labels, config, progress=True)
-        lee, info = result.network, result.info
+        lee = result.network
         how = "trained here"
     t_lee = time.time() - t0
     print(f"\nDirectly trained network 784-{hidden}-10 ({how}, {time.time() - t0:.0f} s): LIF leak_shift "

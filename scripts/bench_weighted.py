@@ -158,8 +158,8 @@ def main() -> int:
         best[k] = (s, result)
         rows[f"WS K={k} S={s}"] = curve
 
-    print(f"\nLatency (steps) and spikes per image spent by then (network = hidden + output layers; input = "
-          f"input-layer spikes):")
+    print("\nLatency (steps) and spikes per image spent by then (network = hidden + output layers; input = "
+          "input-layer spikes):")
     header = f"{'coding':<14}" + "".join(f"| {name:^26}" for name, _ in TARGETS)
     sub = f"{'':<14}" + "| steps   network     input  " * len(TARGETS)
     print(header + "\n" + sub)
