@@ -59,11 +59,13 @@ def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor,
     events ^= pair_on
     flat = np.flatnonzero(events)  # = s·A + a, ascending
     width = max(1, changing.size)  # A (flat is empty when no pair changes)
-    pair = flat % width
+    step, pair = np.divmod(flat, width)
     lookup = pair_row[pair]
     silence = pair_on[pair]
-    row = (flat // width) * batch + pair_image[pair]  # = s·B + b, ascending
-    per_row = np.bincount(row, minlength=steps * batch)
+    row = step * batch + pair_image[pair]  # = s·B + b, ascending
+    # events per row, spikes and silences apart: one integer count over 2·row + silence
+    by_kind = np.bincount(2 * row + silence, minlength=2 * steps * batch).reshape(-1, 2)
+    per_row = by_kind.sum(axis=1)
     offsets = np.zeros(steps * batch, dtype=index_dtype)
     np.cumsum(per_row[:-1], out=offsets[1:])
     table = torch.cat([weight_t, -weight_t])
@@ -72,8 +74,7 @@ def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor,
     mostly_on = plan.mostly_on.to(weight_t.dtype)  # [B, n]
     current += mostly_on @ weight_t  # Σ W of the mostly-on inputs, per image
     # spikes = events of the other inputs + (mostly-on inputs − their silences)
-    silences = np.bincount(row, weights=silence, minlength=steps * batch).astype(np.int64)
-    counts = per_row - 2 * silences + np.tile(plan.mostly_on.numpy().sum(axis=1, dtype=np.int64), steps)
+    counts = by_kind[:, 0] - by_kind[:, 1] + np.tile(plan.mostly_on.numpy().sum(axis=1, dtype=np.int64), steps)
     return current, torch.from_numpy(counts.reshape(steps, batch))
 
 
