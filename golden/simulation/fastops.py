@@ -74,7 +74,7 @@ def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor,
     mostly_on = plan.mostly_on.to(weight_t.dtype)  # [B, n]
     current += mostly_on @ weight_t  # Σ W of the mostly-on inputs, per image
     # spikes = events of the other inputs + (mostly-on inputs − their silences)
-    counts = by_kind[:, 0] - by_kind[:, 1] + np.tile(plan.mostly_on.numpy().sum(axis=1, dtype=np.int64), steps)
+    counts = by_kind[:, 0] - by_kind[:, 1] + np.tile(on.reshape(batch, n).sum(axis=1, dtype=np.int64), steps)
     return current, torch.from_numpy(counts.reshape(steps, batch))
 
 

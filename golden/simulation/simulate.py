@@ -208,7 +208,8 @@ class _Simulator:
                 int(skip.source), Synapses(skip_layer, dtype).to(self.device),
                 torch.as_tensor(counting.fan_out(skip_layer), dtype=torch.float64, device=self.device))
         for l, (synapses, neuron) in enumerate(zip(self.synapses, self.neurons)):
-            if hasattr(neuron, "input_bounds") and l not in self.skip_synapses and not (l == 0 and self.direct):
+            # binary inputs through the layer's own synapses only (no direct codes, no junction's skip sum)
+            if isinstance(neuron, IntegerNeuron) and l not in self.skip_synapses and not (l == 0 and self.direct):
                 neuron.input_bounds = synapses.input_bounds()
 
     @property
