@@ -85,14 +85,6 @@ class Synapses(nn.Module):
         else:
             raise SnnCosimError(f"cannot simulate layer kind {getattr(layer, 'kind', type(layer).__name__)!r}")
 
-    def input_bounds(self) -> tuple[int, int] | None:
-        """``(lowest, highest)`` sum ``Σ_i W[j,i]·x_i`` of binary inputs over all output neurons j (the negative and
-        the positive weights of a neuron's fan-in); None for pool layers (the simulator then tests every step)."""
-        if self.kind not in ("dense", "conv2d"):
-            return None
-        w = self.weight_t.to(torch.float64)  # [fan-in, n_out], integers: float64 sums are exact here
-        return int(w.clamp(max=0).sum(0).min()), int(w.clamp(min=0).sum(0).max())
-
     def of_spikes(self, spikes: torch.Tensor, dtype: torch.dtype,
                   integer_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:meth:`forward` of the binary input spikes of S steps, ``bool [S, B, n_in]`` → ``[S, B, n_out]``, computed
@@ -207,10 +199,11 @@ class _Simulator:
             self.skip_synapses[skip.target - 1] = (
                 int(skip.source), Synapses(skip_layer, dtype).to(self.device),
                 torch.as_tensor(counting.fan_out(skip_layer), dtype=torch.float64, device=self.device))
-        for l, (synapses, neuron) in enumerate(zip(self.synapses, self.neurons)):
+        for l, neuron in enumerate(self.neurons):
             # binary inputs through the layer's own synapses only (no direct codes, no junction's skip sum)
             if isinstance(neuron, IntegerNeuron) and l not in self.skip_synapses and not (l == 0 and self.direct):
-                neuron.input_bounds = synapses.input_bounds()
+                reach = network.layers[l].fan_in_abs_max()  # |Σ_i W[j,i]·x_i| of one step, every layer kind
+                neuron.input_bounds = (-reach, reach)
 
     @property
     def accumulator_output(self) -> bool:
