@@ -34,15 +34,10 @@ from amaranth.lib.wiring import In, Out
 from golden.core.register_map import FS_NEGATIVE_BIT, FS_RESET_BASE, FS_THRESHOLD_BASE, FS_WEIGHT_BASE, REGION_SHIFT
 
 from .config import IMAGE_BITS, LAYER_BITS, STEP_BITS
+from .gated import Gated
 from .ports import config_write_signature
 
 __all__ = ["FsNeuronLanes", "FsWindow", "FsTables"]
-
-
-def _clamp(value, lo: int, hi: int, width: int):
-    """(clamped M-bit value, saturated flag) of a wide signed value."""
-    high, low = value > hi, value < lo
-    return Mux(high, hi, Mux(low, lo, value[:width].as_signed())), high | low
 
 
 class FsNeuronLanes(wiring.Component):
@@ -66,25 +61,26 @@ class FsNeuronLanes(wiring.Component):
             "v_out": Out(lane(signed(membrane_bits))),
             "spikes": Out(lanes),
             "saturated": Out(lanes),
+            "enable": In(1, init=1),  # the cycles that use the results; elsewhere the outputs are 0
         })
 
     def elaborate(self, platform):
         m = Module()
         M = self.membrane_bits
         lo, hi = -(1 << (M - 1)), (1 << (M - 1)) - 1
+        gated = Gated(m, self.enable)
         for p in range(self.lanes):
             v = self.v[p]
-            shifted = Signal(signed(self.acc_bits + (1 << self.shift_bits) - 1), name=f"shifted_{p}")
-            m.d.comb += shifted.eq(self.acc[p] << self.shift)
+            shifted = gated(self.acc[p] << self.shift, f"shifted_{p}",
+                            signed(self.acc_bits + (1 << self.shift_bits) - 1))
             base = Mux(self.first, self.bias[p], v)
-            collected, sat_collect = _clamp(base + Mux(self.negative, -shifted, shifted), lo, hi, M)
-            fire = v >= self.threshold
-            after, sat_fire = _clamp(v - self.reset, lo, hi, M)
-            m.d.comb += [
-                self.v_out[p].eq(Mux(self.collect, collected, Mux(fire, after, v))),
-                self.spikes[p].eq(~self.collect & fire),
-                self.saturated[p].eq(Mux(self.collect, sat_collect, fire & sat_fire)),
-            ]
+            collected, sat_collect = gated.clamp(base + Mux(self.negative, -shifted, shifted), lo, hi, M,
+                                                 f"collected_{p}")
+            fire = gated(v >= self.threshold, f"fire_{p}")
+            after, sat_fire = gated.clamp(v - self.reset, lo, hi, M, f"after_{p}")
+            gated.drive(self.v_out[p], Mux(self.collect, collected, Mux(fire, after, v)))
+            gated.drive(self.spikes[p], ~self.collect & fire)
+            gated.drive(self.saturated[p], Mux(self.collect, sat_collect, fire & sat_fire))
         return m
 
 

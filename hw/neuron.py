@@ -32,6 +32,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.core.register_map import INHIBIT_BASE, PARAM_BITS, PARAM_FIELDS, REGION_SHIFT
 
+from .gated import Gated
 from .ports import config_write_signature
 
 __all__ = ["NeuronControl", "LayerParams", "NeuronLanes", "InhibitLanes", "InhibitStrengths", "PhaseCounter"]
@@ -40,12 +41,6 @@ __all__ = ["NeuronControl", "LayerParams", "NeuronLanes", "InhibitLanes", "Inhib
 # A layer's neuron model: the params word of golden.core.register_map (PARAM_FIELDS) as an Amaranth struct layout
 NeuronControl = data.StructLayout({name: unsigned(bits) for name, bits in PARAM_FIELDS})
 assert NeuronControl.size == PARAM_BITS
-
-
-def _clamp(value, lo: int, hi: int, width: int):
-    """(clamped M-bit value, saturated flag) of a wide signed value."""
-    high, low = value > hi, value < lo
-    return Mux(high, hi, Mux(low, lo, value[:width].as_signed())), high | low
 
 
 class LayerParams(wiring.Component):
@@ -95,6 +90,7 @@ class NeuronLanes(wiring.Component):
             "v_out": Out(lane(signed(membrane_bits))),  # membrane at the end of the step
             "spikes": Out(lanes),
             "saturated": Out(lanes),
+            "enable": In(1, init=1),  # the cycles that use the results; elsewhere the outputs are 0
         }
         if phase_bits:
             ports |= {"shift": In(phase_bits), "integrate": In(1)}
@@ -109,6 +105,7 @@ class NeuronLanes(wiring.Component):
             sh = Signal(self.phase_bits)
             hold = Signal()  # an 'acc' layer while t ≤ S·K: v unchanged
             m.d.comb += [sh.eq(Mux(ctl.ws | ctl.acc, self.shift, 0)), hold.eq(ctl.acc & ~self.integrate)]
+        gated = Gated(m, self.enable)
         for p in range(self.lanes):
             v = self.v[p]
             leak = Mux(ctl.lif, v >> ctl.leak_shift, 0)  # arithmetic: v is signed
@@ -117,25 +114,23 @@ class NeuronLanes(wiring.Component):
             if self.phase_bits:
                 drive = Mux(hold, 0, drive << sh)  # shifts by the phase: no multiplier
                 theta = theta << sh
-            v_exact = v - leak + drive  # Amaranth widens every add and shift: exact
-            v_sat, sat_in = _clamp(v_exact, lo, hi, M)
-            v_fixed = Signal(signed(M), name=f"v_fixed_{p}")
-            m.d.comb += v_fixed.eq(Mux(ctl.floor_en & (v_sat < self.floor), self.floor, v_sat))
-            v_floor = Signal(signed(M), name=f"v_floor_{p}")
-            m.d.comb += v_floor.eq(Mux(ctl.floor_theta & (v_fixed < -self.threshold[p]), -self.threshold[p],
-                                       v_fixed))
+            theta = gated(theta, f"theta_k_{p}")
+            v_exact = gated(v - leak + drive, f"v_exact_{p}")  # Amaranth widens every add and shift: exact
+            v_sat, sat_in = gated.clamp(v_exact, lo, hi, M, f"v_sat_{p}")
+            v_fixed = gated(Mux(ctl.floor_en & (v_sat < self.floor), self.floor, v_sat), f"v_fixed_{p}")
+            neg_theta = gated(-self.threshold[p], f"neg_theta_{p}")
+            v_floor = gated(Mux(ctl.floor_theta & (v_fixed < neg_theta), neg_theta, v_fixed), f"v_floor_{p}")
             spike = v_floor >= theta
             if self.phase_bits:
                 spike = spike & ~ctl.acc
+            spike = gated(spike, f"spike_{p}")
             # reset by subtraction: where it fires, θ_k ≤ v_floor ≤ hi with θ_k ≥ 0 (unsigned), so v − θ_k lies in
             # [0, hi]: the contract's clamp of this step can never clip, and its M low bits are the value
             after = (v_floor - theta)[:M].as_signed()
             v_reset = Mux(ctl.subtract, after, 0)
-            m.d.comb += [
-                self.v_out[p].eq(Mux(spike, v_reset, v_floor)),
-                self.spikes[p].eq(spike),
-                self.saturated[p].eq(sat_in),
-            ]
+            gated.drive(self.v_out[p], Mux(spike, v_reset, v_floor))
+            gated.drive(self.spikes[p], spike)
+            gated.drive(self.saturated[p], sat_in)
         return m
 
 
@@ -160,6 +155,7 @@ class InhibitLanes(wiring.Component):
             "v_out": Out(lane(signed(membrane_bits))),
             "active": Out(lanes),  # m > 0: one multiply (MAC) counted
             "saturated": Out(lanes),
+            "enable": In(1, init=1),  # the cycles that use the results; elsewhere the outputs are 0
         })
 
     def elaborate(self, platform):
@@ -167,26 +163,20 @@ class InhibitLanes(wiring.Component):
         M = self.membrane_bits
         lo, hi = -(1 << (M - 1)), (1 << (M - 1)) - 1
         ctl = self.control
+        gated = Gated(m, self.enable)
         for p in range(self.lanes):
-            count = Signal(self.count_bits, name=f"m_{p}")
-            m.d.comb += count.eq(self.n - self.own[p])  # n counts the lane's own spike: never negative
-            v_exact = Signal(signed(M + self.threshold_bits + self.count_bits + 1), name=f"inh_exact_{p}")
-            m.d.comb += v_exact.eq(self.v[p] - self.u[p] * count)
-            v_sat, clip = _clamp(v_exact, lo, hi, M)
-            v_clamped = Signal(signed(M), name=f"inh_sat_{p}")
-            m.d.comb += v_clamped.eq(v_sat)
-            v_fixed = Signal(signed(M), name=f"inh_fixed_{p}")
-            m.d.comb += v_fixed.eq(Mux(ctl.floor_en & (v_clamped < self.floor), self.floor, v_clamped))
-            v_floor = Signal(signed(M), name=f"inh_floor_{p}")
-            m.d.comb += v_floor.eq(Mux(ctl.floor_theta & (v_fixed < -self.threshold[p]), -self.threshold[p],
-                                       v_fixed))
-            active = Signal(name=f"inh_active_{p}")
-            m.d.comb += [
-                active.eq(count != 0),
-                self.v_out[p].eq(Mux(active, v_floor, self.v[p])),
-                self.active[p].eq(active),
-                self.saturated[p].eq(active & clip),
-            ]
+            count = gated(self.n - self.own[p], f"m_{p}", unsigned(self.count_bits))  # n counts the lane's own
+            # spike: never negative
+            v_exact = gated(self.v[p] - self.u[p] * count, f"inh_exact_{p}",
+                            signed(M + self.threshold_bits + self.count_bits + 1))
+            v_clamped, clip = gated.clamp(v_exact, lo, hi, M, f"inh_sat_{p}")
+            v_fixed = gated(Mux(ctl.floor_en & (v_clamped < self.floor), self.floor, v_clamped), f"inh_fixed_{p}")
+            neg_theta = gated(-self.threshold[p], f"inh_neg_theta_{p}")
+            v_floor = gated(Mux(ctl.floor_theta & (v_fixed < neg_theta), neg_theta, v_fixed), f"inh_floor_{p}")
+            active = gated(count != 0, f"inh_active_{p}")
+            gated.drive(self.v_out[p], Mux(active, v_floor, self.v[p]))
+            gated.drive(self.active[p], active)
+            gated.drive(self.saturated[p], active & clip)
         return m
 
 

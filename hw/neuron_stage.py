@@ -59,6 +59,8 @@ class NeuronStage:
         m, mem, nl, xb = self.m, self.memories, self.neurons, self.crossbar
         self.control, self.floor = self.held(mem.sel_control, "s1_control"), self.held(mem.sel_floor, "s1_floor")
         m.d.comb += [
+            # the lanes' results are used (and computed) in stage 1 of UPDATE (FS builds: of a per-step schedule)
+            nl.enable.eq(self.regs.s1_update & ~self.regs.fs_run),
             nl.v.eq(Mux(self.first, 0, mem.sel_membrane.as_value())),
             nl.acc.eq(xb.acc),
             nl.bias.eq(mem.sel_bias),
@@ -77,6 +79,7 @@ class NeuronStage:
         neuron lanes' results."""
         m, c, mem, fsl, nl, regs = self.m, self.config, self.memories, self.fs_neurons, self.neurons, self.regs
         m.d.comb += [
+            fsl.enable.eq(regs.s1_update & regs.fs_run),
             fsl.v.eq(mem.sel_membrane), fsl.acc.eq(self.crossbar.acc), fsl.bias.eq(mem.sel_bias),
             fsl.threshold.eq(mem.sel_fs_threshold), fsl.reset.eq(mem.sel_fs_reset),
             fsl.shift.eq(mem.sel_fs_weight[:c.fs_shift_bits]), fsl.negative.eq(mem.sel_fs_weight[c.fs_shift_bits]),
@@ -107,9 +110,9 @@ class NeuronStage:
         the INHIBIT pass (instead of UPDATE's where the layer inhibits) and its counts."""
         m, c, P, regs, mem, inh = self.m, self.config, self.config.lanes, self.regs, self.memories, self.inhibit
         own_spikes, own_saturated = mem.sel_own[:P], mem.sel_own[P:]
-        m.d.comb += [inh.v.eq(mem.sel_membrane), inh.own.eq(own_spikes), inh.n.eq(self.counters.layer_spikes),
-                     inh.u.eq(mem.sel_u), inh.threshold.eq(mem.sel_threshold), inh.control.eq(self.control),
-                     inh.floor.eq(self.floor)]
+        m.d.comb += [inh.enable.eq(regs.s1_inhibit), inh.v.eq(mem.sel_membrane), inh.own.eq(own_spikes),
+                     inh.n.eq(self.counters.layer_spikes), inh.u.eq(mem.sel_u), inh.threshold.eq(mem.sel_threshold),
+                     inh.control.eq(self.control), inh.floor.eq(self.floor)]
         inh_v = Signal(self.lanes_of(signed(c.membrane_bits)), name="inh_v")
         m.d.comb += inh_v.eq(Mux(regs.s1_inhibit, inh.v_out.as_value(), self.v_out.as_value()))
         for l, write in mem.own_write.items():

@@ -94,7 +94,8 @@ def raw_binary(engine, work: Path, extra: list[str]) -> Path:
     for the harness's Verilog clock, ``verilator --binary --timing``. Either is the limit its co-simulation can
     approach."""
     info = runner.ensure_verilator(build_tools=True)
-    common = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "tb_top", "-j", "2", *extra]
+    common = ["-Wno-fatal", "-Wno-lint", "-Wno-style", *runner.OPT_FLAGS, "--top-module", "tb_top", "-j", "2",
+              *extra]
     if engine.clock == "cpp":
         out, name = work / "raw-cpp", "Vtop"
         cmd = [info.path, "--cc", "--exe", "--build", "--vpi", "--prefix", "Vtop", "-CFLAGS",
@@ -231,7 +232,8 @@ def main() -> int:
 
     if args.verilator_options:
         n = args.sample
-        variants = {"default (-O2 C++)": [], "-O3": ["-O3"], "--x-assign fast --x-initial fast":
+        variants = {"default (-O2 C++, -fno-dfg)": [], "with Verilator's DFG pass (-fdfg)": ["-fdfg"],
+                    "-O3": ["-O3"], "--x-assign fast --x-initial fast":
                     ["--x-assign", "fast", "--x-initial", "fast"], "--threads 2": ["--threads", "2"],
                     "--output-split 20000": ["--output-split", "20000"]}
         handles = {}
@@ -244,7 +246,7 @@ def main() -> int:
             variant = session.Engine(config, engine.params, handles[name][0], engine.sources, 0.0)
             return sharded(network, encode, n, variant, 1, False, work / f"opt-{r}")[1]
         times = interleaved(handles, args.rounds, run_variant)
-        base = median(times["default (-O2 C++)"])
+        base = median(times["default (-O2 C++, -fno-dfg)"])
         print(f"\n3. Verilator options, {n} images, 1 job, digest mode, {args.rounds} rounds interleaved (medians):")
         for name, values in times.items():
             m = median(values)

@@ -4,12 +4,15 @@ literal numpy reference of the weighted-spike formulas; the global PhaseCounter.
 import numpy as np
 import pytest
 import torch
+from amaranth.hdl import Value
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 from config_bus import write_beat
 
 from golden.core.network import NeuronParams
 from golden.simulation.neurons import IntegerNeuron
-from hw.neuron import NeuronLanes, PhaseCounter
+from hw.fs import FsNeuronLanes
+from hw.neuron import InhibitLanes, NeuronLanes, PhaseCounter
 
 P, M, ACC, BIAS, THR = 4, 8, 11, 6, 7
 LO, HI = -(1 << (M - 1)), (1 << (M - 1)) - 1
@@ -101,6 +104,40 @@ def test_leak_is_an_arithmetic_shift(shift):
     sim = Simulator(dut)
     sim.add_testbench(testbench)
     sim.run()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: NeuronLanes(P, M, ACC, BIAS, THR, 2),
+    lambda: InhibitLanes(P, M, THR, 5),
+    lambda: FsNeuronLanes(P, M, ACC, BIAS, 3),
+], ids=["neuron", "inhibit", "fs"])
+def test_lanes_compute_only_while_enabled(make):
+    """The lanes' outputs are their update while ``enable`` is 1 (its reset value) and 0 while it is 0, whatever
+    the operands (hw.gated: the engine enables them in the stage-1 cycles that use them)."""
+    rng = np.random.default_rng(11)
+    dut = make()
+    members = dut.signature.members
+    operands = [Value.cast(getattr(dut, name)) for name, member in members.items()
+                if member.flow == wiring.In and name != "enable"]
+    outputs = [Value.cast(getattr(dut, name)) for name, member in members.items() if member.flow == wiring.Out]
+    seen = {"enabled nonzero": 0}
+
+    async def testbench(ctx):
+        assert ctx.get(dut.enable) == 1
+        for _ in range(50):
+            for port in operands:
+                ctx.set(port, int(rng.integers(0, 1 << len(port))))
+            values = [ctx.get(port) for port in outputs]
+            seen["enabled nonzero"] += any(values)
+            ctx.set(dut.enable, 0)
+            assert all(ctx.get(port) == 0 for port in outputs)
+            ctx.set(dut.enable, 1)
+            assert [ctx.get(port) for port in outputs] == values
+
+    sim = Simulator(dut)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert seen["enabled nonzero"] > 40, seen
 
 
 # ------------------------------------------------------------------------------------------- weighted spikes
