@@ -212,18 +212,29 @@ def _hex_digits(bits: int) -> int:
     return (bits + 3) // 4
 
 
-def format_hex_words(values: np.ndarray, bits: int) -> list[str]:
-    """Fixed-width hex strings of the bit rows ``values`` (``bool [n, bits]``, column k = bit k)."""
+_HEX_ASCII = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def hex_lines(values: np.ndarray, bits: int) -> bytes:
+    """The bit rows ``values`` (``bool [n, bits]``, column k = bit k) as fixed-width lowercase hex lines, each
+    ending in a newline, as one bytes object (vectorised: ~50x faster than formatting row by row)."""
     values = np.asarray(values, dtype=bool)
     n = values.shape[0]
     n_bytes = (bits + 7) // 8
     padded = np.zeros((n, n_bytes * 8), dtype=bool)
     padded[:, :bits] = values
     packed = np.packbits(padded, axis=1, bitorder="little")[:, ::-1]  # most significant byte first
-    text = packed.tobytes().hex()
-    width = 2 * n_bytes
     digits = _hex_digits(bits)
-    return [text[i * width + width - digits:(i + 1) * width] for i in range(n)]
+    text = np.empty((n, 2 * n_bytes + 1), dtype=np.uint8)
+    text[:, 0:2 * n_bytes:2] = _HEX_ASCII[packed >> 4]
+    text[:, 1:2 * n_bytes:2] = _HEX_ASCII[packed & 15]
+    text[:, -1] = ord("\n")
+    return text[:, 2 * n_bytes - digits:].tobytes()
+
+
+def format_hex_words(values: np.ndarray, bits: int) -> list[str]:
+    """Fixed-width hex strings of the bit rows ``values`` (``bool [n, bits]``, column k = bit k)."""
+    return hex_lines(values, bits).decode("ascii").splitlines()
 
 
 def unpack_hex_fields(words: Sequence[str], field_bits: int, n_fields: int, signed: bool) -> np.ndarray:
@@ -278,12 +289,11 @@ def write_stimulus_file(input_spikes: np.ndarray, lanes: int, path: str | os.Pat
     rows = padded.reshape(n * t * words_per_step, lanes)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        handle.write(f"{n} {t} {words_per_step}\n")
-        chunk = 1 << 16
+    with open(path, "wb") as handle:
+        handle.write(f"{n} {t} {words_per_step}\n".encode())
+        chunk = 1 << 18
         for start in range(0, rows.shape[0], chunk):
-            handle.write("\n".join(format_hex_words(rows[start:start + chunk], lanes)))
-            handle.write("\n")
+            handle.write(hex_lines(rows[start:start + chunk], lanes))
     return words_per_step
 
 

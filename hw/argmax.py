@@ -8,7 +8,8 @@ The inputs are registered: the group's leader tree and the comparison with the b
 the neuron lanes (stage 2), not in series with them (that chain was the engine's critical path on FPGAs, ~20 of
 46 ns on an ECP5). ``index`` therefore follows its inputs by two clock edges; the schedule leaves the time
 (docs/hardware.md, "The schedule": the last UPDATE's stage 1 is in DRAIN, ``done`` comes at least two cycles
-later).
+later). The ranks, valid lanes and base load only with ``update`` and the leader tree is gated by the registered
+``update`` (:mod:`hw.gated`): a simulator evaluates them only in the cycles that use them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+from .gated import Gated
 
 __all__ = ["RunningArgmax"]
 
@@ -48,10 +51,13 @@ class RunningArgmax(wiring.Component):
         ranks = [Signal(self.rank_shape, name=f"rank_in_{p}") for p in range(self.lanes)]
         valid_in, base = Signal.like(self.valid, name="valid_in"), Signal.like(self.base, name="base_in")
         update, clear = Signal(name="update_in"), Signal(name="clear_in")
-        m.d.sync += [ranks[p].eq(self.ranks[p]) for p in range(self.lanes)]
-        m.d.sync += [valid_in.eq(self.valid), base.eq(self.base), update.eq(self.update), clear.eq(self.clear)]
+        with m.If(self.update):  # used only in the cycle after an update: loaded (and their sources evaluated) then
+            m.d.sync += [ranks[p].eq(self.ranks[p]) for p in range(self.lanes)]
+            m.d.sync += [valid_in.eq(self.valid), base.eq(self.base)]
+        m.d.sync += [update.eq(self.update), clear.eq(self.clear)]
         best_rank = Signal(self.rank_shape)
         best_index = Signal.like(self.index)
+        gated = Gated(m, update)  # the leader tree, computed only in the cycles that use it (hw.gated)
         # the group's own leader by a tree of pairwise matches (log2 P comparators deep, not P: the chain of P
         # comparators was the engine's critical path on FPGAs); a match keeps the lower lane on a tie, so the tree
         # finds the first valid lane of the group's maximal rank, as a scan in ascending lane order does
@@ -63,11 +69,10 @@ class RunningArgmax(wiring.Component):
                 (valid_a, rank_a, index_a), (valid_b, rank_b, index_b) = leaders[i], leaders[i + 1]
                 take_b = valid_b & (~valid_a | (rank_b > rank_a))
                 # named signals: reusing an expression twice would double the expression tree per level
-                valid = Signal(name=f"valid_{level}_{i // 2}")
-                rank = Signal.like(best_rank, name=f"rank_{level}_{i // 2}")
-                index = Signal.like(best_index, name=f"index_{level}_{i // 2}")
-                m.d.comb += [valid.eq(valid_a | valid_b), rank.eq(Mux(take_b, rank_b, rank_a)),
-                             index.eq(Mux(take_b, index_b, index_a))]
+                take_b = gated(take_b, f"take_{level}_{i // 2}")
+                valid = gated(valid_a | valid_b, f"valid_{level}_{i // 2}")
+                rank = gated(Mux(take_b, rank_b, rank_a), f"rank_{level}_{i // 2}", self.rank_shape)
+                index = gated(Mux(take_b, index_b, index_a), f"index_{level}_{i // 2}", best_index.shape())
                 merged.append((valid, rank, index))
             if len(leaders) % 2:
                 merged.append(leaders[-1])

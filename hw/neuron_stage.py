@@ -10,6 +10,7 @@ from amaranth.hdl import Cat, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data
 
 from .config import SPIKE_COUNT_BITS
+from .gated import Gated
 
 __all__ = ["NeuronStage"]
 
@@ -143,9 +144,10 @@ class NeuronStage:
         (strictly greater: ties keep the lowest index); after the last step's UPDATE of layer L it holds the argmax
         of the final counts / membranes ('acc' output layers: the membranes)."""
         m, c, P, regs, mem, L = self.m, self.config, self.config.lanes, self.regs, self.memories, self.config.n_layers
-        new_count = Signal(self.lanes_of(unsigned(SPIKE_COUNT_BITS)), name="new_count")
-        for p in range(P):
-            m.d.comb += new_count[p].eq(Mux(self.first, 0, mem.count_read.data[p]) + self.spikes[p])
+        # the output layer's new counts, computed only in its UPDATE stage 1 (hw.gated)
+        gated = Gated(m, regs.s1_update & (regs.layer == L))
+        counts = [(Mux(self.first, 0, mem.count_read.data[p]) + self.spikes[p])[:SPIKE_COUNT_BITS] for p in range(P)]
+        new_count = gated(Cat(*counts), "new_count", self.lanes_of(unsigned(SPIKE_COUNT_BITS)))
         m.d.comb += [mem.count_write.addr.eq(regs.s1_group), mem.count_write.data.eq(new_count),
                      mem.count_write.en.eq(regs.s1_update & (regs.layer == L))]
         ranks = [new_count[p] for p in range(P)]

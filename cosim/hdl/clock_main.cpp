@@ -6,7 +6,8 @@
 // then falling edge, as the harness's "fast" Verilog clock does), without Verilator's --timing scheduler.
 //
 // A slot in which no cocotb callback ran takes the short path: evaluate the rising edge, check the value-change
-// callbacks, evaluate the falling edge. cocotb can only ask for something new (a ReadWrite or ReadOnly callback,
+// callbacks, evaluate the falling edge, check them again (evaluate_quiet: the VPI bookkeeping of writes and
+// evaluation requests only after a callback ran). cocotb can only ask for something new (a ReadWrite or ReadOnly callback,
 // a write, a timer) from inside one of its callbacks, so the full VPI sequence of a time slot (IEEE 1800 regions
 // as cocotb's own main runs them) is taken in a slot where a callback ran, in the slot after it and whenever a
 // timed callback falls due. Design and cocotb see the same edges and values as with the Verilog clock.
@@ -48,6 +49,18 @@ bool evaluate(Vtop* top) {
         any |= settle_value_callbacks();
     } while (VerilatedVpi::evalNeeded());
     return any;
+}
+
+// Evaluate when no VPI request can be pending (no callback ran since the last evaluate() ended: no inertial puts
+// queued, no evaluation asked for): the model, then the value-change callbacks; only if one of them ran, what it may
+// have asked for (the rest of evaluate()). Saves three VPI calls per edge in the slots where cocotb sleeps.
+bool evaluate_quiet(Vtop* top) {
+    top->eval_step();
+    if (!settle_value_callbacks()) return false;
+    VerilatedVpi::doInertialPuts();
+    settle_value_callbacks();
+    if (VerilatedVpi::evalNeeded()) evaluate(top);
+    return true;
 }
 
 // The VPI regions that follow the evaluation of a slot in which cocotb may have asked for them.
@@ -95,14 +108,14 @@ int main(int argc, char** argv) {
             any = true;
         }
         top->clk = 1;
-        any |= evaluate(top.get());
+        any |= (full || any) ? evaluate(top.get()) : evaluate_quiet(top.get());
         top->clk = 0;
         if (full || any) {
             any |= synchronise(top.get());
             top->eval_end_step();
             any |= VerilatedVpi::callCbs(cbReadOnlySynch);
         } else {
-            any |= evaluate(top.get());
+            any |= evaluate_quiet(top.get());
             top->eval_end_step();
         }
         full = any;
