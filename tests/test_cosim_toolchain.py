@@ -153,6 +153,17 @@ def test_harness_declares_and_connects_every_engine_port(fs):
     assert "wire  [215:0]    total_counters;" in text and "logic [64:0]     cfg_data = '0;" in text
 
 
+@pytest.mark.parametrize("fs", [False, True])
+def test_cpp_clock_designs_are_posedge_only(fs):
+    """The C++ clock main evaluates the falling edge of a quiet slot without the value-change check
+    (cosim/hdl/clock_main.cpp): exact only while nothing in the harness or the engine acts on a falling edge."""
+    params = HarnessParams(lanes=5, membrane_bits=13, counter_bits=24, cfg_data_bits=65, fs=fs)
+    texts = [harness.harness_verilog(params, clock="cpp"), engine_verilog(EngineConfig((6, 5, 3), lanes=4)),
+             engine_verilog(EngineConfig((6, 5, 3), lanes=4, inhibition=(True, False)))]
+    for text in texts:
+        assert "posedge" in text and "negedge" not in text
+
+
 def test_session_rejects_an_engine_with_other_ports():
     config = EngineConfig((6, 5, 3), lanes=4)
     text = engine_verilog(config)
