@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
 
     top->clk = 0;
     bool full = true;  // take the full VPI sequence in this slot
+    uint64_t deadline = 0;  // the earliest timed callback (read in full slots)
     while (!Verilated::gotFinish()) {
         Verilated::threadContextp()->time(main_time);
         bool any = false;
@@ -109,7 +110,9 @@ int main(int argc, char** argv) {
             VerilatedVpi::callCbs(cbNextSimTime);
             any |= settle_value_callbacks();
         }
-        if (VerilatedVpi::cbNextDeadline() <= main_time) {
+        // timed callbacks are registered only by callbacks, so the deadline of a quiet slot is the one read before
+        if (full) deadline = VerilatedVpi::cbNextDeadline();
+        if (deadline <= main_time) {
             VerilatedVpi::callTimedCbs();
             settle_value_callbacks();
             any = true;
