@@ -165,8 +165,8 @@ class InhibitLanes(wiring.Component):
         ctl = self.control
         gated = Gated(m, self.enable)
         for p in range(self.lanes):
-            count = gated(self.n - self.own[p], f"m_{p}", unsigned(self.count_bits))  # n counts the lane's own
-            # spike: never negative
+            # n counts the lane's own spike: m = n − s is never negative
+            count = gated(self.n - self.own[p], f"m_{p}", unsigned(self.count_bits))
             v_exact = gated(self.v[p] - self.u[p] * count, f"inh_exact_{p}",
                             signed(M + self.threshold_bits + self.count_bits + 1))
             v_clamped, clip = gated.clamp(v_exact, lo, hi, M, f"inh_sat_{p}")
