@@ -7,10 +7,11 @@
 //
 // A slot in which no cocotb callback ran takes the short path: evaluate the rising edge and check the value-change
 // callbacks (evaluate_quiet: the VPI bookkeeping of writes and evaluation requests only after a callback ran),
-// then evaluate the falling edge alone (see there why no callback can be waiting for it). cocotb can only ask for something new (a ReadWrite or ReadOnly callback,
-// a write, a timer) from inside one of its callbacks, so the full VPI sequence of a time slot (IEEE 1800 regions
-// as cocotb's own main runs them) is taken in a slot where a callback ran, in the slot after it and whenever a
-// timed callback falls due. Design and cocotb see the same edges and values as with the Verilog clock.
+// then evaluate the falling edge alone (see there why no callback can be waiting for it). cocotb can only ask for
+// something new (a ReadWrite or ReadOnly callback, a write, a timer) from inside one of its callbacks, so the full
+// VPI sequence of a time slot (IEEE 1800 regions as cocotb's own main runs them) is taken in a slot where a
+// callback ran, in the slot after it and whenever a timed callback falls due. Design and cocotb see the same edges
+// and values as with the Verilog clock.
 
 #include <cmath>
 #include <cstdint>
