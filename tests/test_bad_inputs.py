@@ -284,8 +284,11 @@ def _simulators_of(folder: Path) -> list[int]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_signal_during_the_rtl_phase_stops_the_simulator_and_leaves_nothing(sig, tmp_path):
     environment = dict(os.environ, SNNCOSIM_BUILD_DIR=str(BUILD_DIR), PYTHONPATH=str(REPO))
+    # 400 images of T = 64: an RTL phase of several seconds even on a fast simulator (40 images could end before the
+    # signal arrived), cut short by the signal
     process = subprocess.Popen(
-        [sys.executable, "-m", "cosim.app", "run", "--out", "r", "--rtl-images", "40", *FAST_RUN[:-1], "-T", "64"],
+        [sys.executable, "-m", "cosim.app", "run", "--out", "r", "--rtl-images", "400", "--test-images", "400",
+         "--other-codings", "0", "-q", "-T", "64"],
         cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         started = _wait_for(lambda: bool(_simulators_of(tmp_path)) or process.poll() is not None, 300)
