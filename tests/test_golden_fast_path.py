@@ -116,6 +116,24 @@ def test_complement_sum_equals_the_matrix_product(dtype):
         assert torch.equal(counts, spikes.sum(-1))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pattern_sum_equals_the_matrix_product(dtype):
+    rng = np.random.default_rng(5)
+    for steps, batch, n, n_out in [(1, 1, 5, 3), (7, 5, 37, 11), (20, 3, 64, 9), (6, 4, 8, 1), (3, 2, 1, 4)]:
+        spikes = spikes_with_density(rng, steps, batch, n)
+        weight_t = torch.as_tensor(rng.integers(-127, 128, (n, n_out)), dtype=dtype)
+        table = fastops.PatternTable(weight_t)
+        assert table.rows.shape == (-(-n // 8) * 256, n_out + 1)
+        assert table.rows.numel() * table.rows.element_size() == fastops.PatternTable.size_bytes(n, n_out, dtype)
+        got, counts = fastops.pattern_synaptic_sum(spikes, table)
+        assert got.dtype == dtype and torch.equal(got, spikes.to(dtype) @ weight_t)
+        assert counts.dtype == torch.int64 and torch.equal(counts, spikes.sum(-1))
+    # every pattern of one group: row g·256 + byte is the sum of the rows of the byte's set bits, top bit first
+    weight_t = torch.as_tensor(rng.integers(-127, 128, (8, 2)), dtype=dtype)
+    bits = torch.as_tensor(np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1), dtype=dtype)
+    assert torch.equal(fastops.PatternTable(weight_t).rows, torch.cat([bits @ weight_t, bits.sum(1, keepdim=True)], 1))
+
+
 def test_count_true():
     rng = np.random.default_rng(4)
     rows = torch.from_numpy(rng.random((13, 21)) < 0.3)
@@ -168,10 +186,13 @@ def test_chunks_batches_paths_and_threads_do_not_change_results(cases, monkeypat
         monkeypatch.setattr(fastops, "NUMPY_ON_CPU", False)  # the torch step loop (a GPU's) on the CPU
         assert compare(reference, simulator.run(inputs, lanes=3, record_membranes=True)).equivalent, name
         monkeypatch.undo()
-        for density in (0.0, 2.0):  # matrix products only, complement sums wherever possible
+        # matrix products only, complement sums wherever possible, pattern tables wherever possible
+        for density, table_bytes in ((0.0, 0), (2.0, 0), (0.0, 2 ** 40)):
             monkeypatch.setattr(fastops, "SPARSE_DENSITY", density)
+            monkeypatch.setattr(fastops, "PATTERN_TABLE_BYTES", table_bytes)
+            simulator = IntegerSimulator(network, device="cpu")  # tables are made once per simulator
             assert compare(reference, simulator.run(inputs, lanes=3, record_membranes=True)).equivalent, \
-                (name, density)
+                (name, density, table_bytes)
         monkeypatch.undo()
         before = torch.get_num_threads()
         monkeypatch.setattr(fastops, "ELEMENTS_PER_THREAD", 1)  # as many threads as the caller allows

@@ -7,6 +7,11 @@
   silences of mostly firing ones: :class:`ComplementPlan`). The same integers as the matrix product with a fraction
   of the work; exact under the simulator's bound: every partial sum of ± integer weights stays below the float
   format's exact range.
+* :class:`PatternTable` / :func:`pattern_synaptic_sum` — the same sums for layers with few outputs (an output layer
+  of ten classes): the inputs are packed 8 to a byte (``np.packbits``) and every byte looks up the precomputed sum
+  of its 8 weight rows (a table of 256 patterns per group of 8 inputs, plus a column of spike counts), so a row of
+  n inputs costs n/8 lookups whatever its spikes; exact for the same reason. Used where the table is small
+  (``PATTERN_TABLE_BYTES``): 6.5x faster than the rarer-event sums on MNIST's 256 → 10 layer (measured).
 * :func:`limited_threads` — torch's intra-op threads for the work at hand: small tensors run on one thread (two
   threads fighting for loaded cores made the golden phase of ``snncosim run`` 20–30× slower), big ones on up to
   the caller's setting, which is restored afterwards.
@@ -21,11 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["count_true", "complement_synaptic_sum", "ComplementPlan",
-           "SPARSE_DENSITY", "NUMPY_ON_CPU", "limited_threads", "ELEMENTS_PER_THREAD"]
+__all__ = ["count_true", "counting_rows", "complement_synaptic_sum", "ComplementPlan", "PatternTable", "pattern_synaptic_sum",
+           "SPARSE_DENSITY", "PATTERN_TABLE_BYTES", "NUMPY_ON_CPU", "limited_threads", "ELEMENTS_PER_THREAD"]
 
 NUMPY_ON_CPU = True  # IF/LIF step loops on the CPU in numpy (faster there); False: torch, as on a GPU
 SPARSE_DENSITY = 0.3  # dense CPU layers whose rarer events (ComplementPlan) are fewer sum weight rows, not a GEMM
+PATTERN_TABLE_BYTES = 1 << 21  # dense CPU layers whose pattern table (PatternTable) is at most this big look sums up
 ELEMENTS_PER_THREAD = 1 << 21  # one intra-op thread per this many elements of the widest per-step tensor
 
 
@@ -37,8 +43,14 @@ def count_true(flags: torch.Tensor) -> torch.Tensor:
     return flags.sum(dim=-1, dtype=torch.int64)
 
 
-def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor,
-                            plan: "ComplementPlan") -> tuple[torch.Tensor, torch.Tensor]:
+def counting_rows(weight_t: torch.Tensor) -> torch.Tensor:
+    """``[n_in, n_out + 1]``: the weight rows ``weight_t`` with a column of ones, so that a sum of rows also counts
+    them (the kernels below return the spikes per row from that column: exact, as the sums are)."""
+    return torch.cat([weight_t, weight_t.new_ones((weight_t.shape[0], 1))], dim=1).contiguous()
+
+
+def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor, plan: "ComplementPlan",
+                            rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``spikes @ weight_t`` for CPU ``bool [S, B, n_in]`` spikes of S steps → ``[S, B, n_out]`` in the weights'
     dtype, and the spikes per (step, image) ``int64 [S, B]`` (the count the layer's ``s_in`` needs), by the
     complement trick: per image, the inputs that spike in more than half of the S steps (``plan.mostly_on``)
@@ -46,36 +58,38 @@ def complement_synaptic_sum(spikes: torch.Tensor, weight_t: torch.Tensor,
     rarer event of each input is visited (on rate-coded MNIST 1/5 of the spikes), and only inputs that change at
     all in the S steps (``plan.changing``: never-on and always-on inputs have no events) are scanned for them. The
     result is the same integers: every partial sum is a sum of ± weights, below the bound that makes the float
-    dtype exact."""
+    dtype exact. ``rows``: :func:`counting_rows` of ``weight_t`` (made here when not given).
+
+    One ``embedding_bag`` over rows ``[W | 1]`` with a weight of +1 per spike and −1 per silence (measured 1.5x
+    faster than a doubled table ``[W; −W]``, which no longer fits the core's cache); the bags (step, image) are
+    contiguous runs of the events, so their starts are found by binary search."""
     steps, batch, n = spikes.shape
+    rows = counting_rows(weight_t) if rows is None else rows
     on = plan.mostly_on.numpy().reshape(-1)  # [B·n]
     changing = plan.changing  # the (image, input) pairs b·n + i with events, ascending
     index_dtype = np.int32 if spikes.numel() < 2 ** 31 else np.int64  # of the table rows and bag offsets
     pair_on = on[changing]  # per changing pair: mostly on (its events are silences: subtract its weights)
-    pair_row = (changing % n).astype(index_dtype) + pair_on.astype(index_dtype) * n  # rows n.. of the table: −W
-    pair_image = (changing // n).astype(index_dtype)
-    # the events, step by step over the changing pairs: spikes XOR mostly-on
+    pair_input = (changing % n).astype(index_dtype)
+    pair_sign = np.where(pair_on, -1.0, 1.0).astype(np.float32 if rows.dtype == torch.float32 else np.float64)
+    # the events, step by step over the changing pairs: spikes XOR mostly-on; flat = s·A + a, ascending
     events = np.take(spikes.numpy().reshape(steps, batch * n), changing, axis=1)
     events ^= pair_on
-    flat = np.flatnonzero(events)  # = s·A + a, ascending
+    flat = np.flatnonzero(events)
     width = max(1, changing.size)  # A (flat is empty when no pair changes)
-    step, pair = np.divmod(flat, width)
-    lookup = pair_row[pair]
-    silence = pair_on[pair]
-    row = step * batch + pair_image[pair]  # = s·B + b, ascending
-    # events per row, spikes and silences apart: one integer count over 2·row + silence
-    by_kind = np.bincount(2 * row + silence, minlength=2 * steps * batch).reshape(-1, 2)
-    per_row = by_kind.sum(axis=1)
-    offsets = np.zeros(steps * batch, dtype=index_dtype)
-    np.cumsum(per_row[:-1], out=offsets[1:])
-    table = torch.cat([weight_t, -weight_t])
-    current = F.embedding_bag(torch.from_numpy(lookup), table, torch.from_numpy(offsets), mode="sum")
-    current = current.reshape(steps, batch, -1)
-    mostly_on = plan.mostly_on.to(weight_t.dtype)  # [B, n]
-    current += mostly_on @ weight_t  # Σ W of the mostly-on inputs, per image
-    # spikes = events of the other inputs + (mostly-on inputs − their silences)
-    counts = by_kind[:, 0] - by_kind[:, 1] + np.tile(on.reshape(batch, n).sum(axis=1, dtype=np.int64), steps)
-    return current, torch.from_numpy(counts.reshape(steps, batch))
+    pair = flat % width
+    # bag (s, b) starts at the first event at or after s·A + (b's first pair)
+    first_pair = np.searchsorted(changing, np.arange(batch, dtype=changing.dtype) * n)
+    starts = (np.arange(steps, dtype=np.int64)[:, None] * width + first_pair[None, :]).reshape(-1)
+    offsets = np.searchsorted(flat, starts).astype(index_dtype)
+    sums = F.embedding_bag(torch.from_numpy(pair_input[pair]), rows, torch.from_numpy(offsets), mode="sum",
+                           per_sample_weights=torch.from_numpy(pair_sign[pair]))
+    sums = sums.reshape(steps, batch, -1)
+    # + Σ [W | 1] of each image's mostly-on inputs (their weights and their count), once per image
+    on_flat = np.flatnonzero(on)
+    on_starts = np.searchsorted(on_flat, np.arange(batch, dtype=np.int64) * n).astype(index_dtype)
+    sums += F.embedding_bag(torch.from_numpy((on_flat % n).astype(index_dtype)), rows, torch.from_numpy(on_starts),
+                            mode="sum")
+    return sums[..., :-1], sums[..., -1].to(torch.int64)
 
 
 class ComplementPlan:
@@ -93,6 +107,43 @@ class ComplementPlan:
         index_dtype = np.int32 if counts.size < 2 ** 31 else np.int64
         self.changing = np.flatnonzero((counts > 0) & (counts < steps)).astype(index_dtype)
         self.events = int(np.minimum(counts, steps - counts).sum())
+
+
+class PatternTable:
+    """Per group of 8 inputs (``⌈n_in / 8⌉`` groups, the last padded with zero weights), the sum of the weight rows
+    of each of the 256 spike patterns, and in one more column the pattern's number of spikes: ``rows``
+    ``[groups · 256, n_out + 1]`` in the weights' dtype, row ``g · 256 + byte`` for the byte ``np.packbits`` makes
+    of inputs ``8g .. 8g + 7`` (the first input in the byte's top bit). Every entry is a sum of at most 8 integer
+    weights (or a count), so it is exact wherever the layer's whole sums are."""
+
+    def __init__(self, weight_t: torch.Tensor):
+        n_in, n_out = weight_t.shape
+        self.groups = -(-n_in // 8)
+        padded = weight_t.new_zeros((self.groups * 8, n_out + 1))
+        padded[:n_in, :n_out] = weight_t
+        padded[:n_in, n_out] = 1
+        bits = (torch.arange(256)[:, None] >> (7 - torch.arange(8))[None, :]) & 1  # pattern → its 8 input bits
+        rows = torch.einsum("pk,gko->gpo", bits.to(weight_t.dtype), padded.reshape(self.groups, 8, n_out + 1))
+        self.rows = rows.reshape(self.groups * 256, n_out + 1).contiguous()
+        self.group_base = np.arange(self.groups, dtype=np.int32) * 256
+
+    @staticmethod
+    def size_bytes(n_in: int, n_out: int, dtype: torch.dtype) -> int:
+        return -(-n_in // 8) * 256 * (n_out + 1) * torch.empty((), dtype=dtype).element_size()
+
+
+def pattern_synaptic_sum(spikes: torch.Tensor, table: PatternTable) -> tuple[torch.Tensor, torch.Tensor]:
+    """What :func:`complement_synaptic_sum` returns (``[S, B, n_out]`` sums, ``int64 [S, B]`` spikes per row) for CPU
+    ``bool [S, B, n_in]`` spikes, by one table lookup per byte of 8 packed inputs: ``⌈n_in / 8⌉`` lookups per (step,
+    image), one ``embedding_bag`` for the chunk."""
+    steps, batch, n = spikes.shape
+    packed = np.packbits(spikes.numpy().reshape(steps * batch, n), axis=1)  # [S·B, groups] uint8
+    index = packed.astype(np.int64 if packed.size >= 2 ** 31 else np.int32)
+    index += table.group_base
+    offsets = np.arange(0, index.size, table.groups, dtype=index.dtype)
+    sums = F.embedding_bag(torch.from_numpy(index.reshape(-1)), table.rows, torch.from_numpy(offsets), mode="sum")
+    counts = sums[:, -1].to(torch.int64).reshape(steps, batch)
+    return sums[:, :-1].reshape(steps, batch, -1), counts
 
 
 @contextlib.contextmanager

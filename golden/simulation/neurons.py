@@ -261,6 +261,7 @@ class IntegerNeuron(Neuron):
         v = self.v.numpy().astype(np_dtype)
         leak = np.empty_like(v) if p.kind == "lif" else None
         silent = np.empty(v.shape, dtype=bool) if p.reset == "zero" else None
+        fired_theta = np.empty_like(v) if p.reset != "zero" else None  # θ where a neuron fired, else 0
         floor = -theta if p.floor_threshold else p.floor
         out = spikes.numpy()
         mem = membranes.numpy() if membranes is not None else None
@@ -308,8 +309,11 @@ class IntegerNeuron(Neuron):
             if silent is not None:
                 np.logical_not(fired, out=silent)
                 np.multiply(v, silent, out=v)
-            else:  # v − θ ≥ 0 where it fires: never saturates
-                np.subtract(v, theta, out=v, where=fired)
+            else:  # v − θ ≥ 0 where it fires: never saturates. Not subtract(where=fired): numpy's masked loop
+                # was 3x slower than these three whole-array passes (measured)
+                np.copyto(fired_theta, fired)
+                np.multiply(fired_theta, theta, out=fired_theta)
+                np.subtract(v, fired_theta, out=v)
             if mem is not None:
                 mem[s] = v
         self.v = torch.from_numpy(v.astype(np.int64))

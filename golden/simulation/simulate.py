@@ -89,17 +89,32 @@ class Synapses(nn.Module):
                   integer_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:meth:`forward` of the binary input spikes of S steps, ``bool [S, B, n_in]`` → ``[S, B, n_out]``, computed
         in ``dtype`` (the module's floating dtype), and the input spikes per (step, image) when that came for free
-        (else None). A dense layer on the CPU whose inputs change rarely (fewer than ``fastops.SPARSE_DENSITY`` of
-        the entries are the rarer event of their input over the S steps) sums weight rows instead of multiplying
-        (:func:`fastops.complement_synaptic_sum`: the same integers, exactly; measured faster). Only for
+        (else None). A dense layer on the CPU with a small :class:`fastops.PatternTable` (few outputs) looks the sums
+        of 8 inputs at a time up (:func:`fastops.pattern_synaptic_sum`); one whose inputs change rarely (fewer than
+        ``fastops.SPARSE_DENSITY`` of the entries are the rarer event of their input over the S steps) sums weight
+        rows instead of multiplying (:func:`fastops.complement_synaptic_sum`); both give the same integers as the
+        product, exactly, and were measured faster. Only for
         ``integer_weights``: float weights would be summed in another order, so they always take the product."""
         steps, batch = spikes.shape[0], spikes.shape[1]
         if integer_weights and self.kind == "dense" and spikes.device.type == "cpu" and spikes.numel():
+            table = self._pattern_table()
+            if table is not None:
+                return fastops.pattern_synaptic_sum(spikes, table)
             plan = fastops.ComplementPlan(spikes)
             if plan.events < fastops.SPARSE_DENSITY * spikes.numel():
-                return fastops.complement_synaptic_sum(spikes, self.weight_t, plan)
+                if not hasattr(self, "_rows"):
+                    self._rows = fastops.counting_rows(self.weight_t)
+                return fastops.complement_synaptic_sum(spikes, self.weight_t, plan, self._rows)
         rows = spikes.reshape(steps * batch, -1)
         return self(rows.to(dtype)).reshape(steps, batch, -1), None
+
+    def _pattern_table(self) -> fastops.PatternTable | None:
+        """The layer's :class:`fastops.PatternTable` (made once) where it fits ``fastops.PATTERN_TABLE_BYTES``."""
+        if not hasattr(self, "_table"):
+            fits = fastops.PatternTable.size_bytes(self.n_in, self.n_out, self.weight_t.dtype) \
+                <= fastops.PATTERN_TABLE_BYTES
+            self._table = fastops.PatternTable(self.weight_t) if fits else None
+        return self._table
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
