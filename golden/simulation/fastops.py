@@ -26,8 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["count_true", "counting_rows", "complement_synaptic_sum", "ComplementPlan", "PatternTable", "pattern_synaptic_sum",
-           "SPARSE_DENSITY", "PATTERN_TABLE_BYTES", "NUMPY_ON_CPU", "limited_threads", "ELEMENTS_PER_THREAD"]
+__all__ = ["count_true", "counting_rows", "complement_synaptic_sum", "ComplementPlan", "PatternTable",
+           "pattern_synaptic_sum", "SPARSE_DENSITY", "PATTERN_TABLE_BYTES", "NUMPY_ON_CPU", "limited_threads",
+           "ELEMENTS_PER_THREAD"]
 
 NUMPY_ON_CPU = True  # IF/LIF step loops on the CPU in numpy (faster there); False: torch, as on a GPU
 SPARSE_DENSITY = 0.3  # dense CPU layers whose rarer events (ComplementPlan) are fewer sum weight rows, not a GEMM

@@ -93,8 +93,8 @@ class Synapses(nn.Module):
         of 8 inputs at a time up (:func:`fastops.pattern_synaptic_sum`); one whose inputs change rarely (fewer than
         ``fastops.SPARSE_DENSITY`` of the entries are the rarer event of their input over the S steps) sums weight
         rows instead of multiplying (:func:`fastops.complement_synaptic_sum`); both give the same integers as the
-        product, exactly, and were measured faster. Only for
-        ``integer_weights``: float weights would be summed in another order, so they always take the product."""
+        product, exactly, and were measured faster. Only for ``integer_weights``: float weights would be summed in
+        another order, so they always take the product."""
         steps, batch = spikes.shape[0], spikes.shape[1]
         if integer_weights and self.kind == "dense" and spikes.device.type == "cpu" and spikes.numel():
             table = self._pattern_table()
