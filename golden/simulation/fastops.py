@@ -130,7 +130,7 @@ class PatternTable:
 
     @staticmethod
     def size_bytes(n_in: int, n_out: int, dtype: torch.dtype) -> int:
-        return -(-n_in // 8) * 256 * (n_out + 1) * torch.empty((), dtype=dtype).element_size()
+        return -(-n_in // 8) * 256 * (n_out + 1) * dtype.itemsize
 
 
 def pattern_synaptic_sum(spikes: torch.Tensor, table: PatternTable) -> tuple[torch.Tensor, torch.Tensor]:

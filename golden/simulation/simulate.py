@@ -102,9 +102,7 @@ class Synapses(nn.Module):
                 return fastops.pattern_synaptic_sum(spikes, table)
             plan = fastops.ComplementPlan(spikes)
             if plan.events < fastops.SPARSE_DENSITY * spikes.numel():
-                if not hasattr(self, "_rows"):
-                    self._rows = fastops.counting_rows(self.weight_t)
-                return fastops.complement_synaptic_sum(spikes, self.weight_t, plan, self._rows)
+                return fastops.complement_synaptic_sum(spikes, self.weight_t, plan, self._counting_rows())
         rows = spikes.reshape(steps * batch, -1)
         return self(rows.to(dtype)).reshape(steps, batch, -1), None
 
@@ -115,6 +113,12 @@ class Synapses(nn.Module):
                 <= fastops.PATTERN_TABLE_BYTES
             self._table = fastops.PatternTable(self.weight_t) if fits else None
         return self._table
+
+    def _counting_rows(self) -> torch.Tensor:
+        """The layer's :func:`fastops.counting_rows` (made once)."""
+        if not hasattr(self, "_rows"):
+            self._rows = fastops.counting_rows(self.weight_t)
+        return self._rows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
